@@ -1,0 +1,44 @@
+import { fingerprint, hint, knownSecretValues } from '../keys/secret.ts';
+
+/**
+ * The one place every error message, log line and provider error body passes through before it
+ * is printed or kept. Two nets: the exact values of every key and credential this process has
+ * handled, and patterns of well-known secret formats (a provider echoing a key we never saw).
+ */
+const PATTERNS: RegExp[] = [
+  // OpenAI keys (project, service account, admin, legacy).
+  /sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}/g,
+  // Bearer / Basic credentials in echoed headers.
+  /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  // Credentials embedded in URLs.
+  /(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s:@]+:[^/\s@]+@/gi,
+  // Common token formats: Heroku, GitHub, Slack, AWS access key ids, Vercel/Netlify personal tokens.
+  /\bHRKU-[A-Za-z0-9_-]{8,}/g,
+  /\bgh[pousr]_[A-Za-z0-9]{20,}/g,
+  /\bxox[abpr]-[A-Za-z0-9-]{10,}/g,
+  /\bAKIA[0-9A-Z]{16}\b/g,
+];
+
+function mask(value: string): string {
+  return `[redacted ${hint(value)} ${fingerprint(value)}]`;
+}
+
+export function redact(text: string): string {
+  let out = text;
+  for (const v of knownSecretValues()) {
+    if (out.includes(v)) out = out.split(v).join(mask(v));
+  }
+  for (const re of PATTERNS) {
+    out = out.replace(re, (m, g1: string | undefined) => {
+      if (/^(Bearer|Basic)$/i.test(g1 ?? '')) return `${g1} [redacted]`;
+      if (g1 && g1.endsWith('://')) return `${g1}[redacted]@`;
+      return mask(m);
+    });
+  }
+  return out;
+}
+
+/** Deep-redacts a JSON-able value (journal/audit records, provider error bodies). */
+export function redactValue<T>(value: T): T {
+  return JSON.parse(redact(JSON.stringify(value ?? null))) as T;
+}

@@ -1,0 +1,25 @@
+/**
+ * How a provider's emulator joins `keyrot demo`: start the emulator, seed it with the current
+ * (old) key, and hand back the targets.yaml entries and the credentials they reference.
+ */
+export interface DemoProvider {
+  /** targets.yaml entries (plain objects) pointing at the emulator through `endpoint:`. */
+  targets: Array<Record<string, unknown>>;
+  /** Environment variables the entries' credential references need (throw-away emulator tokens). */
+  env: Record<string, string>;
+  /** One line for the narration: what was started where. */
+  description: string;
+  stop(): Promise<void>;
+}
+
+export interface DemoSetupOptions {
+  /** The key the targets hold before the demo rotation. */
+  oldKey: string;
+  /** The demo's temp directory. */
+  workDir: string;
+  /** The variable name (`key.name`). */
+  varName: string;
+}
+
+/** Returns the provider, or `{ skip }` with the reason when it cannot run here (no Docker Engine). */
+export type DemoSetup = (opts: DemoSetupOptions) => Promise<DemoProvider | { skip: string }>;

@@ -1,0 +1,137 @@
+import { redact } from '../audit/redact.ts';
+
+/** Exit codes of the product contract (PRODUCT.md). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** An inventory or usage mistake: names file:line:column and the field. Exit 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly position: SourcePosition | undefined;
+  readonly field: string | undefined;
+  constructor(message: string, position?: SourcePosition, field?: string) {
+    super(redact(message));
+    this.position = position;
+    this.field = field;
+  }
+  /** `targets.yaml:12:7: environments.production.targets[2].type: unknown type "herokuu" ...` */
+  format(): string {
+    const where = this.position ? `${this.position.file}:${this.position.line}:${this.position.column}: ` : '';
+    const field = this.field ? `${this.field}: ` : '';
+    return `${where}${field}${this.message}`;
+  }
+}
+
+/** Several inventory mistakes at once: users fix them in one pass. */
+export class ConfigErrors extends Error {
+  override name = 'ConfigErrors';
+  readonly errors: ConfigError[];
+  constructor(errors: ConfigError[]) {
+    super(errors.map((e) => e.format()).join('\n'));
+    this.errors = errors;
+  }
+}
+
+export const TARGET_ERROR_KINDS = [
+  'auth',
+  'permission',
+  'not-found',
+  'conflict',
+  'rate-limited',
+  'unavailable',
+  'timeout',
+  'invalid',
+  'unsupported',
+  'mismatch',
+] as const;
+export type TargetErrorKind = (typeof TARGET_ERROR_KINDS)[number];
+
+export interface TargetErrorInit {
+  target?: string;
+  op?: string;
+  kind: TargetErrorKind;
+  retryable?: boolean;
+  /** Server-requested delay before the next attempt (Retry-After and friends), in ms. */
+  retryAfterMs?: number;
+  status?: number;
+  cause?: unknown;
+}
+
+/**
+ * A provider operation failed. Adapters translate SDK/HTTP errors into this at the boundary:
+ * the message is in product words, names the provider and what to do next, and is redacted.
+ */
+export class TargetError extends Error {
+  override name = 'TargetError';
+  readonly target: string | undefined;
+  readonly op: string | undefined;
+  readonly kind: TargetErrorKind;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly status: number | undefined;
+
+  constructor(message: string, init: TargetErrorInit) {
+    super(redact(message));
+    this.target = init.target;
+    this.op = init.op;
+    this.kind = init.kind;
+    this.retryable = init.retryable ?? (init.kind === 'rate-limited' || init.kind === 'unavailable' || init.kind === 'timeout');
+    this.retryAfterMs = init.retryAfterMs;
+    this.status = init.status;
+    // The cause is kept for debugging but never printed: SDK errors can carry request bodies.
+    if (init.cause !== undefined) Object.defineProperty(this, 'cause', { value: init.cause, enumerable: false });
+  }
+}
+
+/** Another rotation holds the environment's lock. Exit 3. */
+export class LockedError extends Error {
+  override name = 'LockedError';
+  constructor(message: string) {
+    super(redact(message));
+  }
+}
+
+/** Ends the command with a given exit code and a message already meant for the user. */
+export class ExitError extends Error {
+  override name = 'ExitError';
+  readonly code: ExitCode;
+  constructor(code: ExitCode, message: string) {
+    super(redact(message));
+    this.code = code;
+  }
+}
+
+/** A bug in keyrot. */
+export class InternalError extends Error {
+  override name = 'InternalError';
+}
+
+/** Classifies anything thrown into a TargetError (network errors, timeouts, unknown throws). */
+export function toTargetError(err: unknown, target?: string, op?: string): TargetError {
+  if (err instanceof TargetError) {
+    if (err.target || !target) return err;
+    return new TargetError(err.message, { ...err, target, op: err.op ?? op, kind: err.kind, cause: err.cause });
+  }
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new TargetError(`timed out${op ? ` during ${op}` : ''}`, { target, op, kind: 'timeout', cause: err });
+  }
+  if (code && /^(ECONNRESET|ECONNREFUSED|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|UND_ERR_SOCKET|ECONNABORTED)$/.test(code)) {
+    return new TargetError(`network error (${code})${op ? ` during ${op}` : ''}`, {
+      target,
+      op,
+      kind: 'unavailable',
+      // A refused connection or unknown host rarely heals within a retry budget, but a reset does.
+      retryable: code !== 'ENOTFOUND' && code !== 'ECONNREFUSED',
+      cause: err,
+    });
+  }
+  return new TargetError(String(e?.message ?? err), { target, op, kind: 'invalid', retryable: false, cause: err });
+}

@@ -1,0 +1,87 @@
+import { readFile, unlink } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { Secret } from '../../keys/secret.ts';
+import { writeFileAtomic } from '../../engine/atomic.ts';
+import { fsError, localPreflight } from '../local.ts';
+import { verifyByReadBack } from '../common.ts';
+import type { ReadResult, Target, TargetContext } from '../types.ts';
+import type { DotenvConfig } from './index.ts';
+import { getVar, parseDotenv, removeVar, setVar } from './parse.ts';
+
+export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { name: string }): Target {
+  const path = isAbsolute(config.path) ? config.path : resolve(ctx.baseDir, config.path);
+  const varName = ctx.varName;
+  const where = `${config.path} ${varName}`;
+
+  async function readRaw(): Promise<string | null> {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw fsError(err, ctx.name, 'read', path);
+    }
+  }
+
+  async function read(): Promise<ReadResult> {
+    const raw = await readRaw();
+    const v = raw === null ? null : getVar(raw, varName);
+    return v ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
+  }
+
+  async function save(text: string): Promise<void> {
+    try {
+      await writeFileAtomic(path, text, 0o600);
+    } catch (err) {
+      throw fsError(err, ctx.name, 'write', path);
+    }
+  }
+
+  return {
+    id: 'dotenv',
+    name: ctx.name,
+    location: config.path,
+    capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+    lockKey: `file:${path}`,
+    async preflight() {
+      const res = await localPreflight(path, read, 'the .env file');
+      const raw = res.status === 'ready' ? await readRaw() : null;
+      if (raw !== null) {
+        const values = new Set(parseDotenv(raw).filter((a) => a.name === varName).map((a) => a.value));
+        if (values.size > 1) {
+          (res.notes ??= []).push(`${varName} is assigned ${values.size} different values in the file; every assignment will be updated`);
+        }
+        if (res.current.kind === 'absent') (res.notes ??= []).push(`${varName} will be added to the file`);
+      }
+      return res;
+    },
+    read,
+    async write(value) {
+      const raw = await readRaw();
+      const text = raw ?? '';
+      const before = getVar(text, varName);
+      const next = setVar(text, varName, value.reveal());
+      if (next !== text) await save(next);
+      return { createdFile: raw === null, addedVar: before === null };
+    },
+    verify: (value) => verifyByReadBack(read, value, ctx.name, where),
+    async restore(previous, _op, receipt) {
+      const raw = await readRaw();
+      if (raw === null) {
+        if (previous) await save(setVar('', varName, previous.reveal()));
+        return;
+      }
+      if (previous) {
+        const next = setVar(raw, varName, previous.reveal());
+        if (next !== raw) await save(next);
+        return;
+      }
+      // The variable did not exist before: take it out again (and the file, if keyrot created it).
+      const next = removeVar(raw, varName);
+      if (receipt?.createdFile && next.trim() === '') {
+        await unlink(path).catch(() => {});
+      } else if (next !== raw) {
+        await save(next);
+      }
+    },
+  };
+}

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/** A file that holds only the key (the `OPENAI_API_KEY_FILE` / Docker `_FILE` convention). */
+export const FileConfig = z.object({
+  path: z.string().min(1, 'a file path'),
+});
+export type FileConfig = z.infer<typeof FileConfig>;
+
+export const file = defineTarget({
+  id: 'file',
+  schema: FileConfig,
+  capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+  concurrency: 8,
+  describe: (c) => c.path,
+  create: async (config, ctx) => (await import('./adapter.ts')).createFileTarget(config, ctx),
+});

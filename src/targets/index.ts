@@ -1,0 +1,21 @@
+import type { TargetDefinition, TargetId } from './types.ts';
+import { dotenv } from './dotenv/index.ts';
+import { file } from './file/index.ts';
+
+/**
+ * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
+ * loads only schemas; each definition's `create` loads the implementation and its SDK lazily.
+ * Adding a target = a folder, its id in TARGET_IDS, one line here.
+ */
+export const TARGETS = {
+  dotenv,
+  file,
+} satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
+
+export type RegisteredTargetId = keyof typeof TARGETS;
+
+export function targetDefinition(id: string): TargetDefinition<any> | undefined {
+  return Object.hasOwn(TARGETS, id) ? (TARGETS as Record<string, TargetDefinition<any>>)[id] : undefined;
+}
+
+export const REGISTERED_IDS = Object.keys(TARGETS) as RegisteredTargetId[];

@@ -1,0 +1,99 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { Secret } from '../../src/keys/secret.ts';
+import { TargetError } from '../../src/engine/errors.ts';
+import { withRetry } from '../../src/engine/retry.ts';
+import { fakeClock } from '../../src/engine/clock.ts';
+import { testKey } from '../helpers/keys.ts';
+import type { ConformanceFixture, ConformanceHarness } from './harness.ts';
+
+/**
+ * The same cases against every registered target (one harness per target in ./harnesses/):
+ * write then read, a second write is a no-op, restore is exact, 429 is retried, 401 is `auth`,
+ * and the key never appears in an error.
+ */
+const dir = fileURLToPath(new URL('./harnesses/', import.meta.url));
+const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+const harnesses: ConformanceHarness[] = await Promise.all(
+  files.map(async (f) => (await import(/* @vite-ignore */ pathToFileURL(join(dir, f)).href)).harness as ConformanceHarness),
+);
+
+for (const h of harnesses) {
+  describe(`conformance: ${h.id}`, () => {
+    let fx: ConformanceFixture;
+    const oldKey = testKey();
+    const newKey = testKey();
+    const op = { rotationId: `rot_conf_${h.id}`, fingerprint: new Secret(newKey).fingerprint };
+
+    beforeAll(async () => {
+      fx = await h.setup();
+      await fx.seed(oldKey);
+    }, 60_000);
+    afterAll(async () => {
+      await fx?.close();
+    });
+
+    it('preflight is ready and reads the current key (or says it cannot)', async () => {
+      const pf = await fx.target.preflight();
+      expect(pf.status, pf.reason).toBe('ready');
+      if (fx.target.capabilities.readBack && pf.current.kind !== 'unreadable') {
+        expect(pf.current.kind).toBe('value');
+        if (pf.current.kind === 'value') expect(pf.current.value.fingerprint).toBe(new Secret(oldKey).fingerprint);
+      }
+    });
+
+    it('write then verify: the provider holds the new key', async () => {
+      const receipt = await fx.target.write(new Secret(newKey), op);
+      const v = await fx.target.verify(new Secret(newKey), op, receipt);
+      expect(v.method).toMatch(/read-back|metadata|redeploy/);
+      expect(await fx.peek([oldKey, newKey])).toBe(newKey);
+    });
+
+    it('a second identical write is a no-op', async () => {
+      const before = await fx.writeCount?.();
+      await fx.target.write(new Secret(newKey), op);
+      expect(await fx.peek([oldKey, newKey])).toBe(newKey);
+      if (before !== undefined) expect(await fx.writeCount!()).toBe(before);
+    });
+
+    it('restore puts the old key back exactly', async () => {
+      const receipt = await fx.target.write(new Secret(newKey), op);
+      await fx.target.restore(new Secret(oldKey), op, receipt);
+      expect(await fx.peek([oldKey, newKey])).toBe(oldKey);
+      // Restore is idempotent.
+      await fx.target.restore(new Secret(oldKey), op, receipt);
+      expect(await fx.peek([oldKey, newKey])).toBe(oldKey);
+    });
+
+    it('a rate-limited call is retried by the engine policy', async () => {
+      fx.failNextWithRateLimit();
+      const clock = fakeClock();
+      let attempts = 0;
+      await withRetry(
+        async () => {
+          attempts++;
+          return fx.target.write(new Secret(newKey), { ...op, rotationId: `${op.rotationId}_b` });
+        },
+        { clock, random: () => 0.5 },
+      );
+      expect(attempts).toBeGreaterThanOrEqual(h.noAuth ? 1 : 2);
+      expect(await fx.peek([oldKey, newKey])).toBe(newKey);
+    });
+
+    it.skipIf(h.noAuth === true)('rejected credentials are an auth error that never shows the key', async () => {
+      fx.breakAuth();
+      const err = await fx.target.write(new Secret(testKey()), op).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TargetError);
+      const te = err as TargetError;
+      expect(['auth', 'permission']).toContain(te.kind);
+      expect(te.message).not.toContain(oldKey);
+      expect(te.message).not.toContain(newKey);
+      expect(JSON.stringify(te)).not.toContain(newKey);
+    });
+  });
+}

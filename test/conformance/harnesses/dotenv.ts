@@ -1,0 +1,25 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TARGETS } from '../../../src/targets/index.ts';
+import { getVar } from '../../../src/targets/dotenv/parse.ts';
+import { testContext } from '../../helpers/context.ts';
+import type { ConformanceHarness } from '../harness.ts';
+
+export const harness: ConformanceHarness = {
+  id: 'dotenv',
+  noAuth: true,
+  async setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-dotenv-'));
+    const path = join(dir, '.env');
+    const target = await TARGETS.dotenv.create({ path: '.env' }, testContext({ baseDir: dir, name: 'dotenv' }));
+    return {
+      target,
+      seed: (v) => writeFile(path, `# app\nOTHER=1\nOPENAI_API_KEY=${v}\n`, { mode: 0o600 }),
+      peek: async () => getVar(await readFile(path, 'utf8'), 'OPENAI_API_KEY'),
+      failNextWithRateLimit() {},
+      breakAuth() {},
+      close: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+};

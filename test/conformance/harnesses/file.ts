@@ -1,0 +1,24 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TARGETS } from '../../../src/targets/index.ts';
+import { testContext } from '../../helpers/context.ts';
+import type { ConformanceHarness } from '../harness.ts';
+
+export const harness: ConformanceHarness = {
+  id: 'file',
+  noAuth: true,
+  async setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-file-'));
+    const path = join(dir, 'openai_api_key');
+    const target = await TARGETS.file.create({ path: 'openai_api_key' }, testContext({ baseDir: dir, name: 'file' }));
+    return {
+      target,
+      seed: (v) => writeFile(path, v + '\n', { mode: 0o600 }),
+      peek: async () => (await readFile(path, 'utf8').catch(() => null))?.replace(/\n$/, '') ?? null,
+      failNextWithRateLimit() {},
+      breakAuth() {},
+      close: () => rm(dir, { recursive: true, force: true }),
+    };
+  },
+};
