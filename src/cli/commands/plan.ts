@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
+import { latestRotation } from '../../engine/journal.ts';
+import { readLock } from '../../engine/lock.ts';
+import { EXIT } from '../../engine/errors.ts';
+import type { TargetSpec } from '../../inventory/load.ts';
+import { commandContext, environment, type CommonFlags } from '../context.ts';
+import { bold, dim, green, red, table, yellow } from '../output.ts';
+
+const run = promisify(execFile);
+
+export interface PlanTarget {
+  name: string;
+  type: string;
+  location: string;
+  status: 'ready' | 'unknown' | 'error';
+  reason?: string;
+  current: { hint: string; fingerprint: string } | 'absent' | 'unreadable';
+  writes: string;
+  willCreate: boolean;
+  redeploy: boolean;
+  verification: 'read-back' | 'metadata' | 'redeploy';
+  notes: string[];
+}
+
+/** Is a local secret file at risk of being committed? (the seed: never commit keys) */
+async function gitExposure(path: string): Promise<string | undefined> {
+  const cwd = dirname(path);
+  try {
+    await run('git', ['-C', cwd, 'rev-parse', '--is-inside-work-tree'], { timeout: 5000 });
+  } catch {
+    return undefined; // not in a git work tree (or no git): nothing to warn about
+  }
+  try {
+    await run('git', ['-C', cwd, 'ls-files', '--error-unmatch', path], { timeout: 5000 });
+    return `${path} is TRACKED by git: the key is (or will be) in the repository history. Remove it (git rm --cached), add it to .gitignore, and treat the key as leaked`;
+  } catch {
+    // not tracked: is it ignored?
+  }
+  try {
+    await run('git', ['-C', cwd, 'check-ignore', '-q', path], { timeout: 5000 });
+    return undefined;
+  } catch {
+    return `${path} is inside a git work tree but not ignored: add it to .gitignore so the key is never committed`;
+  }
+}
+
+function localPath(spec: TargetSpec, baseDir: string): string | undefined {
+  if (spec.type !== 'dotenv' && spec.type !== 'file') return undefined;
+  const p = String(spec.config.path);
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+export async function plan(flags: CommonFlags): Promise<number> {
+  const ctx = await commandContext(flags);
+  const env = environment(ctx);
+  const out = ctx.out;
+  const rt = { inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger };
+  out.err(dim(`Checking ${env.targets.length} targets of "${env.name}" read-only...`, out.color));
+  const targets = await createTargets(rt);
+  try {
+    const [pf, exposures, last, lock] = await Promise.all([
+      preflightAll(targets),
+      Promise.all(env.targets.map((s) => (localPath(s, ctx.inventory.baseDir) ? gitExposure(localPath(s, ctx.inventory.baseDir)!) : undefined))),
+      latestRotation(ctx.stateDir, env.name),
+      readLock(ctx.stateDir, env.name),
+    ]);
+    const rows: PlanTarget[] = targets.map((lt, i) => {
+      const p = pf.get(lt.spec.name)!;
+      const caps = lt.target?.capabilities ?? lt.spec.definition.capabilities;
+      const notes = [...(p.notes ?? [])];
+      if (exposures[i]) notes.push(exposures[i]!);
+      const unreadable = p.current.kind === 'unreadable';
+      return {
+        name: lt.spec.name,
+        type: lt.spec.type,
+        location: lt.target?.location ?? lt.spec.definition.describe(lt.spec.config),
+        status: p.status,
+        reason: p.reason,
+        current: p.current.kind === 'value' ? { hint: p.current.value.hint, fingerprint: p.current.value.fingerprint } : p.current.kind,
+        writes: lt.spec.config.var ?? ctx.inventory.config.key.name,
+        willCreate: Boolean(p.willCreate),
+        redeploy: caps.redeploy,
+        verification: caps.readBack && !unreadable ? 'read-back' : caps.redeploy ? 'redeploy' : 'metadata',
+        notes,
+      };
+    });
+    const fps = new Set(rows.flatMap((r) => (typeof r.current === 'object' ? [r.current.fingerprint] : [])));
+    const drift = fps.size > 1;
+    const problems: string[] = [];
+    const errors = rows.filter((r) => r.status === 'error');
+    if (errors.length) problems.push(`${errors.length} of ${rows.length} targets are not ready`);
+    if (drift) problems.push(`drift: targets hold ${fps.size} different keys (${[...fps].join(', ')})`);
+    const exposed = exposures.filter(Boolean).length;
+    if (exposed) problems.push(`${exposed} local secret file(s) could be committed to git`);
+    const warnings: string[] = [];
+    if (last && last.outcome === undefined) warnings.push(`rotation ${last.id} was interrupted: run \`keyrot resume -e ${env.name}\` (or --rollback) before rotating`);
+    if (last?.outcome === 'awaiting-revocation') warnings.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): \`keyrot revoke -e ${env.name}\``);
+    if (lock) warnings.push(`locked by pid ${lock.pid} on ${lock.host} since ${lock.at} (${lock.command ?? 'keyrot'})`);
+    const keySource = env.keySource;
+
+    if (out.json) {
+      out.result({ env: env.name, keySource, keyName: ctx.inventory.config.key.name, drift, problems, warnings, targets: rows });
+    } else {
+      const c = out.color;
+      const lines = [bold(`Plan for "${env.name}"`, c) + dim(`  (${ctx.configPath})`, c), ''];
+      const t = [['', 'TARGET', 'TYPE', 'LOCATION', 'CURRENT KEY', 'WRITES', 'THEN', 'VERIFIED BY']];
+      for (const r of rows) {
+        t.push([
+          r.status === 'ready' ? green('✓', c) : r.status === 'unknown' ? yellow('?', c) : red('✗', c),
+          r.name,
+          r.type,
+          r.location,
+          typeof r.current === 'object' ? `${r.current.hint} ${dim(r.current.fingerprint, c)}` : r.current === 'absent' ? dim('(none)', c) : dim('(write-only)', c),
+          r.willCreate ? `${r.writes} (new)` : r.writes,
+          r.redeploy ? 'redeploy + wait' : '—',
+          r.verification,
+        ]);
+      }
+      lines.push(table(t));
+      for (const r of rows) {
+        if (r.reason) lines.push(red(`  ✗ ${r.name}: ${r.reason}`, c));
+        for (const n of r.notes) lines.push(dim(`  · ${r.name}: ${n}`, c));
+      }
+      lines.push('', `New key from: ${keySource}${ctx.inventory.config.key.kind === 'openai' && ctx.inventory.config.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
+      for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
+      if (problems.length) lines.push(red(`Not ready: ${problems.join('; ')}.`, c));
+      else lines.push(green('Ready: `keyrot rotate' + (ctx.flags.env ? ` -e ${env.name}` : '') + '` would write every target above. Nothing was written.', c));
+      out.human(lines.join('\n'));
+    }
+    return problems.length ? EXIT.failed : EXIT.ok;
+  } finally {
+    await closeAll(targets);
+  }
+}

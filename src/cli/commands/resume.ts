@@ -1,0 +1,25 @@
+import { resume } from '../../engine/rotation.ts';
+import { obtainKey } from '../../keys/sources.ts';
+import { commandContext, engineOptions, environment, keySourceContext, type CommonFlags } from '../context.ts';
+import { printRotationReport } from '../output.ts';
+import { checkSource } from './rotate.ts';
+
+export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldKey?: string; rollback?: boolean }): Promise<number> {
+  const ctx = await commandContext(flags);
+  const env = environment(ctx);
+  const newSource = flags.newKey ? checkSource(flags.newKey) : undefined;
+  const oldSource = flags.oldKey ? checkSource(flags.oldKey, '--old-key') : undefined;
+  const o = await engineOptions(ctx, env);
+  try {
+    const report = await resume(o, {
+      rollback: Boolean(flags.rollback),
+      newKey: newSource ? { source: newSource, obtain: () => obtainKey(newSource, keySourceContext(ctx)) } : undefined,
+      oldKey: oldSource ? { source: oldSource, obtain: () => obtainKey(oldSource, keySourceContext(ctx, 'old key')) } : undefined,
+    });
+    o.done();
+    printRotationReport(ctx.out, report);
+    return report.exitCode;
+  } finally {
+    o.done();
+  }
+}

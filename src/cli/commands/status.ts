@@ -1,0 +1,114 @@
+import { readAudit } from '../../audit/audit-log.ts';
+import { EXIT } from '../../engine/errors.ts';
+import { readJournal, replay, type RotationState } from '../../engine/journal.ts';
+import { readLock, isStale } from '../../engine/lock.ts';
+import { formatDuration } from '../../inventory/duration.ts';
+import { commandContext, type CommonFlags } from '../context.ts';
+import { bold, dim, green, red, yellow } from '../output.ts';
+
+export interface EnvStatus {
+  env: string;
+  key: { hint: string | null; fingerprint: string; since: string; ageDays: number } | null;
+  lastRotation: { id: string; outcome: string; mode: string; startedAt: string; endedAt?: string } | null;
+  pendingRevocation: { rotation: string; hint: string | null; fingerprint: string | null; since: string } | null;
+  interrupted: string | null;
+  schedule: { cron: string; timezone: string; nextRun: string | null } | null;
+  lastVerify: { at: string; ok: boolean; drift: boolean } | null;
+  sharedWith: string[];
+  lock: { pid: number; host: string; at: string; stale: boolean } | null;
+}
+
+/** The key an environment holds now, according to the journal. */
+function currentKey(rotations: RotationState[]): EnvStatus['key'] {
+  for (let i = rotations.length - 1; i >= 0; i--) {
+    const r = rotations[i]!;
+    if ((r.outcome === 'awaiting-revocation' || r.outcome === 'completed') && r.newFingerprint) {
+      const at = r.events.find((e) => e.step === 'verified-all')?.at ?? r.endedAt ?? r.startedAt;
+      return { hint: r.newHint ?? null, fingerprint: r.newFingerprint, since: at, ageDays: (Date.now() - Date.parse(at)) / 86_400_000 };
+    }
+  }
+  return null;
+}
+
+async function nextRun(cron: string, timezone: string): Promise<string | null> {
+  const { createTask } = await import('node-cron');
+  const task = createTask(cron, () => {}, { timezone });
+  try {
+    return task.getNextRun()?.toISOString() ?? null;
+  } finally {
+    await task.destroy();
+  }
+}
+
+/** Per environment, from the state directory only (no provider is contacted). */
+export async function status(flags: CommonFlags): Promise<number> {
+  const ctx = await commandContext(flags);
+  const out = ctx.out;
+  const names = flags.env ? [flags.env] : [...ctx.inventory.environments.keys()];
+  if (flags.env && !ctx.inventory.environments.has(flags.env)) {
+    const { selectEnvironment } = await import('../../inventory/load.ts');
+    selectEnvironment(ctx.inventory, flags.env); // throws the usage error listing environments
+  }
+  const audit = await readAudit(ctx.stateDir);
+  const all: EnvStatus[] = [];
+  for (const name of [...ctx.inventory.environments.keys()]) {
+    const env = ctx.inventory.environments.get(name)!;
+    const rotations = replay(await readJournal(ctx.stateDir, name));
+    const last = rotations[rotations.length - 1];
+    const verifyEntry = [...audit.entries].reverse().find((e) => e.env === name && e.event.startsWith('verify.'));
+    const lock = await readLock(ctx.stateDir, name);
+    let key = currentKey(rotations);
+    const vKey = verifyEntry?.details?.key as string | undefined;
+    if (!key && vKey && verifyEntry) key = { hint: null, fingerprint: vKey, since: verifyEntry.at, ageDays: NaN };
+    all.push({
+      env: name,
+      key,
+      lastRotation: last ? { id: last.id, outcome: last.outcome ?? 'interrupted', mode: last.mode, startedAt: last.startedAt, endedAt: last.endedAt } : null,
+      pendingRevocation:
+        last?.outcome === 'awaiting-revocation'
+          ? { rotation: last.id, hint: last.oldHint, fingerprint: last.oldFingerprint, since: last.endedAt ?? last.startedAt }
+          : null,
+      interrupted: last && last.outcome === undefined ? last.id : null,
+      schedule: env.schedule ? { cron: env.schedule.cron, timezone: env.schedule.timezone, nextRun: await nextRun(env.schedule.cron, env.schedule.timezone) } : null,
+      lastVerify: verifyEntry ? { at: verifyEntry.at, ok: verifyEntry.event === 'verify.ok', drift: Boolean(verifyEntry.details?.drift) } : null,
+      sharedWith: [],
+      lock: lock ? { pid: lock.pid, host: lock.host, at: lock.at, stale: isStale(lock) } : null,
+    });
+  }
+  // The seed: "use separate keys for different environments".
+  for (const s of all) {
+    if (!s.key) continue;
+    s.sharedWith = all.filter((o) => o !== s && o.key?.fingerprint === s.key!.fingerprint).map((o) => o.env);
+  }
+  const shown = all.filter((s) => names.includes(s.env));
+  const problems = shown.filter((s) => s.interrupted || s.sharedWith.length || (s.lastVerify && !s.lastVerify.ok));
+  if (out.json) {
+    out.result({ stateDir: ctx.stateDir, auditIntact: audit.broken.length === 0, environments: shown });
+  } else {
+    const c = out.color;
+    const lines: string[] = [];
+    for (const s of shown) {
+      lines.push(bold(s.env, c));
+      lines.push(
+        `  key        ${s.key ? `${s.key.hint ?? '(hint unknown)'} ${dim(s.key.fingerprint, c)}${Number.isFinite(s.key.ageDays) ? `, age ${formatDuration(s.key.ageDays * 86_400_000)} (since ${s.key.since.slice(0, 10)})` : ''}` : dim('unknown: never rotated by keyrot (run `keyrot verify`)', c)}`,
+      );
+      lines.push(
+        `  last       ${s.lastRotation ? `${s.lastRotation.id} ${s.lastRotation.outcome === 'failed' || s.lastRotation.outcome === 'interrupted' ? red(s.lastRotation.outcome, c) : green(s.lastRotation.outcome, c)}${s.lastRotation.mode === 'emergency' ? ' (emergency)' : ''}` : dim('no rotation yet', c)}`,
+      );
+      if (s.pendingRevocation) {
+        lines.push(yellow(`  pending    revoke ${s.pendingRevocation.hint ?? 'the old key'} (${s.pendingRevocation.fingerprint}), then: keyrot revoke -e ${s.env}`, c));
+      }
+      if (s.interrupted) lines.push(red(`  resume     rotation ${s.interrupted} was interrupted: keyrot resume -e ${s.env} (or --rollback)`, c));
+      lines.push(`  schedule   ${s.schedule ? `${s.schedule.cron} (${s.schedule.timezone}), next ${s.schedule.nextRun ?? '—'}` : dim('none', c)}`);
+      lines.push(
+        `  verify     ${s.lastVerify ? `${s.lastVerify.at.slice(0, 19)}Z ${s.lastVerify.ok ? green('ok', c) : red(s.lastVerify.drift ? 'drift' : 'problem', c)}` : dim('never (run `keyrot verify`)', c)}`,
+      );
+      if (s.sharedWith.length) lines.push(red(`  shared     the same key as ${s.sharedWith.join(', ')}: use a separate key per environment`, c));
+      if (s.lock) lines.push(yellow(`  lock       held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.at}${s.lock.stale ? ' (stale: its process is gone)' : ''}`, c));
+      lines.push('');
+    }
+    if (audit.broken.length) lines.push(red('The audit log hash chain is broken: run `keyrot history` for details.', c));
+    out.human(lines.join('\n').trimEnd());
+  }
+  return problems.length || audit.broken.length ? EXIT.failed : EXIT.ok;
+}

@@ -1,0 +1,115 @@
+import { appendAudit } from '../../audit/audit-log.ts';
+import { EXIT, toTargetError } from '../../engine/errors.ts';
+import { latestRotation } from '../../engine/journal.ts';
+import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
+import { withRetry } from '../../engine/retry.ts';
+import { liveCheck, openaiEndpoint } from '../../keys/kinds.ts';
+import { Secret } from '../../keys/secret.ts';
+import { commandContext, environment, type CommonFlags } from '../context.ts';
+import { bold, dim, green, red, table, yellow } from '../output.ts';
+
+interface VerifyRow {
+  name: string;
+  type: string;
+  holds: { hint: string; fingerprint: string } | 'absent' | 'unreadable' | 'error';
+  matches: boolean;
+  method: 'read-back' | 'metadata' | 'none';
+  detail?: string;
+}
+
+/** Reads every target now: all hold the same key, and it is live. Exit 1 on drift or a dead key. */
+export async function verify(flags: CommonFlags): Promise<number> {
+  const ctx = await commandContext(flags);
+  const env = environment(ctx);
+  const out = ctx.out;
+  const targets = await createTargets({ inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger });
+  try {
+    out.err(dim(`Reading ${targets.length} targets of "${env.name}"...`, out.color));
+    const pf = await preflightAll(targets);
+    const values = [...pf.values()].flatMap((p) => (p.current.kind === 'value' ? [p.current.value] : []));
+    const counts = new Map<string, { v: Secret; n: number }>();
+    for (const v of values) counts.set(v.fingerprint, { v, n: (counts.get(v.fingerprint)?.n ?? 0) + 1 });
+    const expected = [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
+    const last = await latestRotation(ctx.stateDir, env.name);
+    const rows: VerifyRow[] = [];
+    for (const lt of targets) {
+      const p = pf.get(lt.spec.name)!;
+      const base = { name: lt.spec.name, type: lt.spec.type };
+      if (p.status === 'error') {
+        rows.push({ ...base, holds: 'error', matches: false, method: 'none', detail: p.reason });
+      } else if (p.current.kind === 'value') {
+        rows.push({
+          ...base,
+          holds: { hint: p.current.value.hint, fingerprint: p.current.value.fingerprint },
+          matches: Boolean(expected && p.current.value.equals(expected)),
+          method: 'read-back',
+        });
+      } else if (p.current.kind === 'absent') {
+        rows.push({ ...base, holds: 'absent', matches: false, method: 'read-back', detail: 'holds no key' });
+      } else if (!expected) {
+        rows.push({ ...base, holds: 'unreadable', matches: false, method: 'none', detail: 'write-only, and no readable target to compare with' });
+      } else {
+        // Write-only: ask the target to prove it holds the expected key by its metadata.
+        const receipt = last?.targets.get(lt.spec.name)?.receipt;
+        try {
+          const v = await lt.target!.verify(expected, { rotationId: last?.id ?? 'verify', fingerprint: expected.fingerprint }, receipt);
+          rows.push({ ...base, holds: 'unreadable', matches: true, method: 'metadata', detail: v.detail });
+        } catch (err) {
+          rows.push({ ...base, holds: 'unreadable', matches: false, method: 'metadata', detail: toTargetError(err).message });
+        }
+      }
+    }
+    const drift = rows.some((r) => !r.matches);
+    let live: { ok: boolean; detail: string } | undefined;
+    const cfg = ctx.inventory.config.key;
+    if (expected && cfg.kind === 'openai' && cfg.verify) {
+      try {
+        const r = await withRetry(() => liveCheck(expected, openaiEndpoint(cfg.endpoint, ctx.processEnv), ctx.clock), {
+          clock: ctx.clock,
+          policy: { attempts: 3 },
+        });
+        live = { ok: true, detail: r.detail };
+      } catch (err) {
+        live = { ok: false, detail: toTargetError(err).message };
+      }
+    }
+    const problems: string[] = [];
+    if (!expected) problems.push('no target holds a readable key');
+    if (drift) problems.push(`drift: ${rows.filter((r) => !r.matches).map((r) => r.name).join(', ')} ${rows.filter((r) => !r.matches).length === 1 ? 'does' : 'do'} not hold the same key as the others`);
+    if (live && !live.ok) problems.push(`the key is not live: ${live.detail}`);
+    await appendAudit(ctx.stateDir, {
+      event: problems.length ? 'verify.problem' : 'verify.ok',
+      env: env.name,
+      details: {
+        key: expected?.fingerprint ?? null,
+        drift,
+        fingerprints: [...counts.keys()],
+        live: live?.ok ?? null,
+      },
+    });
+    if (out.json) {
+      out.result({ env: env.name, key: expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null, drift, live, problems, targets: rows });
+    } else {
+      const c = out.color;
+      const t = [['', 'TARGET', 'TYPE', 'HOLDS', 'BY', 'DETAIL']];
+      for (const r of rows) {
+        t.push([
+          r.matches ? green('✓', c) : red('✗', c),
+          r.name,
+          r.type,
+          typeof r.holds === 'object' ? `${r.holds.hint} ${dim(r.holds.fingerprint, c)}` : r.holds,
+          r.method,
+          r.detail ?? '',
+        ]);
+      }
+      const lines = [bold(`Verify "${env.name}"`, c), table(t)];
+      if (live) lines.push(live.ok ? green(`Live: ${live.detail}`, c) : red(`Not live: ${live.detail}`, c));
+      else if (expected) lines.push(yellow('Live check skipped (key.kind generic or key.verify: false)', c));
+      lines.push(problems.length ? red(`Problems: ${problems.join('; ')}.`, c) : green(`All ${rows.length} targets hold ${expected!.hint} (${expected!.fingerprint}).`, c));
+      out.human(lines.join('\n'));
+    }
+    return problems.length ? EXIT.failed : EXIT.ok;
+  } finally {
+    await closeAll(targets);
+  }
+}

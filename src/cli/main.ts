@@ -1,0 +1,181 @@
+import { Command, CommanderError, Option } from 'commander';
+import { redact } from '../audit/redact.ts';
+import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, TargetError } from '../engine/errors.ts';
+import type { CommonFlags } from './context.ts';
+
+/**
+ * The CLI: commands declared as data, each loaded only when it runs (so `--help` and `plan`
+ * start fast and no provider SDK is imported unless an inventory uses it).
+ */
+interface CommandSpec {
+  name: string;
+  args?: string;
+  summary: string;
+  description?: string;
+  options?: Array<{ flags: string; description: string; default?: unknown }>;
+  /** Loads and runs the command; returns the exit code. */
+  run: (flags: CommonFlags & Record<string, unknown>, args: string[]) => Promise<number>;
+  /** Takes the common inventory flags (-c, -e, --state-dir, --json, --yes). */
+  common?: boolean;
+}
+
+const NEW_KEY = { flags: '--new-key <source>', description: 'where the new key comes from: prompt, stdin, env:VAR, file:PATH (overrides key.source)' };
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'plan',
+    summary: 'dry run: check every target read-only and show what a rotation would do',
+    description:
+      'Validates the inventory, contacts every target read-only (credentials, permission, existence) and shows per target: provider, location, the current key (hint and fingerprint) where readable, what would be written, whether a redeploy follows and how it will be verified. Reports drift and .env/key files that git would commit. Writes nothing. Exit 1 when a target is not ready or targets disagree.',
+    run: async (f) => (await import('./commands/plan.ts')).plan(f),
+  },
+  {
+    name: 'rotate',
+    summary: 'write a new key to every target, verify all, then the revocation step',
+    description:
+      'Preflight, obtain and check the new key (format, differs from the current one, live check), write every target concurrently, verify every target, then the revocation step. Any write or verify failure restores every target written and ends with exit 1; the old key is never revoked then. Without a terminal (or with --yes) the rotation ends awaiting revocation: revoke the old key, then run `keyrot revoke`.',
+    options: [NEW_KEY, { flags: '--dry-run', description: 'plan only (same as `keyrot plan`)' }],
+    run: async (f) => (await import('./commands/rotate.ts')).rotateCommand(f),
+  },
+  {
+    name: 'emergency',
+    summary: 'rotate now because the key leaked: no grace, incident recorded, checklist',
+    description:
+      'A rotation for a compromised key: no grace period, an incident in the audit log, then the revocation step and the emergency checklist (what was done, what is left to you). --revoke-first revokes the old key before anything else (you confirm it was revoked in the dashboard), accepting an outage to stop abuse.',
+    options: [
+      NEW_KEY,
+      { flags: '--revoke-first', description: 'revoke the old key before rotating (typed confirmation unless --yes)' },
+      { flags: '--reason <text>', description: 'what happened, for the incident record' },
+    ],
+    run: async (f) => (await import('./commands/emergency.ts')).emergency(f),
+  },
+  {
+    name: 'revoke',
+    summary: 'record that the old key was revoked, then clean up old versions',
+    description:
+      'Finishes a rotation awaiting revocation. In prompt mode, records your confirmation that you revoked the old key in the provider dashboard (asks on a terminal; --yes confirms without asking), then finalizes targets (old versions disabled, old Docker secret removed). Refuses unless every target was verified.',
+    run: async (f) => (await import('./commands/revoke.ts')).revokeCommand(f),
+  },
+  {
+    name: 'resume',
+    summary: 'continue (or with --rollback undo) an interrupted rotation',
+    description:
+      'Continues the environment\'s interrupted rotation from its journal, or undoes it with --rollback. The new key is read back from a target that holds it, or given again with --new-key (its fingerprint must match). A lock left by a dead process does not block it.',
+    options: [
+      NEW_KEY,
+      { flags: '--rollback', description: 'undo: put every touched target back on the old key' },
+      { flags: '--old-key <source>', description: 'the old key, for --rollback when no target holds it any more' },
+    ],
+    run: async (f) => (await import('./commands/resume.ts')).resumeCommand(f),
+  },
+  {
+    name: 'status',
+    summary: 'per environment: current key, age, last rotation, pending revocation, schedule',
+    description:
+      'Reads the state directory (no provider is contacted): current key hint and fingerprint, its age, the last rotation and its outcome, a revocation waiting, the next scheduled run, drift seen by the last `keyrot verify`, and keys shared between environments. Without -e, every environment.',
+    run: async (f) => (await import('./commands/status.ts')).status(f),
+  },
+  {
+    name: 'verify',
+    summary: 'read every target now: same key everywhere? is it live? (exit 1 on drift)',
+    run: async (f) => (await import('./commands/verify.ts')).verify(f),
+  },
+  {
+    name: 'history',
+    summary: 'the audit log, newest first (exit 1 if its hash chain is broken)',
+    options: [{ flags: '-n, --limit <n>', description: 'show at most n entries', default: '50' }],
+    run: async (f) => (await import('./commands/history.ts')).history(f),
+  },
+  {
+    name: 'demo',
+    summary: 'run a full rotation against built-in loopback emulators, narrated',
+    description:
+      'Starts loopback emulators (OpenAI for the live check, and every provider keyrot supports), writes a throw-away inventory in a temp directory and runs plan, rotate, verify and revoke end to end with a generated key. Nothing leaves 127.0.0.1.',
+    options: [{ flags: '--keep', description: 'keep the temp directory and print its path' }],
+    common: false,
+    run: async (f) => (await import('./commands/demo.ts')).demo(f),
+  },
+];
+
+function addCommon(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <path>', 'inventory file', 'targets.yaml')
+    .option('-e, --env <name>', 'environment (optional when the inventory has one)')
+    .option('--state-dir <dir>', 'state directory (default: .keyrot/ beside the config; env KEYROT_STATE_DIR)')
+    .option('--json', 'machine-readable result on stdout (progress stays on stderr)')
+    .option('--yes', 'non-interactive: answer yes to confirmations (never invents a key or a revocation)');
+}
+
+export function buildProgram(onRun: (code: number) => void): Command {
+  const program = new Command('keyrot')
+    .description('Rotate an API key everywhere it lives, together: write every target, verify every target, then revoke the old key.')
+    .version('0.1.0', '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 success (a rotation awaiting revocation is a success), 1 failed or found a problem,\n2 invalid usage or inventory, 3 another rotation holds the lock.\n\nStart with `keyrot demo`, then `keyrot plan -e <env>`.',
+    );
+  for (const spec of COMMANDS) {
+    const cmd = program.command(spec.name + (spec.args ? ` ${spec.args}` : '')).summary(spec.summary).description(spec.description ?? spec.summary);
+    if (spec.common !== false) addCommon(cmd);
+    else cmd.option('--json', 'machine-readable result on stdout');
+    for (const o of spec.options ?? []) cmd.addOption(new Option(o.flags, o.description).default(o.default));
+    cmd.exitOverride();
+    cmd.action(async (...a: unknown[]) => {
+      const c = a[a.length - 1] as Command;
+      onRun(await spec.run(c.opts() as CommonFlags & Record<string, unknown>, c.args));
+    });
+  }
+  return program;
+}
+
+/** Prints an error the way users read it and returns the exit code of the contract. */
+export function reportError(err: unknown): number {
+  const write = (s: string) => process.stderr.write(redact(s) + '\n');
+  if (err instanceof ConfigErrors) {
+    write(`keyrot: the inventory has ${err.errors.length === 1 ? 'an error' : `${err.errors.length} errors`}:`);
+    for (const e of err.errors) write(`  ${e.format()}`);
+    return EXIT.usage;
+  }
+  if (err instanceof ConfigError) {
+    write(`keyrot: ${err.format()}`);
+    return EXIT.usage;
+  }
+  if (err instanceof LockedError) {
+    write(`keyrot: ${err.message}`);
+    return EXIT.locked;
+  }
+  if (err instanceof ExitError) {
+    write(`keyrot: ${err.message}`);
+    return err.code;
+  }
+  if (err instanceof TargetError) {
+    write(`keyrot: ${err.target ? `${err.target}: ` : ''}${err.message}`);
+    return EXIT.failed;
+  }
+  const e = err as Error;
+  write(`keyrot: unexpected error (a bug in keyrot, please report it): ${e?.message ?? String(err)}`);
+  if (process.env.KEYROT_DEBUG) write(String(e?.stack ?? ''));
+  return EXIT.failed;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => (code = c));
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT.ok;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    return reportError(err);
+  }
+}

@@ -1,0 +1,172 @@
+import { redact } from '../audit/redact.ts';
+import type { Reporter, RotationReport, TargetPhase } from '../engine/rotation.ts';
+
+/** Where human text goes: stderr when --json owns stdout, else stdout. */
+export interface Out {
+  json: boolean;
+  /** Human text (results): stdout, or stderr under --json. */
+  human(text: string): void;
+  /** Diagnostics and progress: always stderr. */
+  err(text: string): void;
+  /** The machine-readable result: stdout, once. */
+  result(value: unknown): void;
+  tty: boolean;
+  color: boolean;
+}
+
+export function createOut(json: boolean): Out {
+  const tty = Boolean(process.stderr.isTTY);
+  const color = tty && !process.env.NO_COLOR;
+  return {
+    json,
+    tty,
+    color,
+    human: (t) => (json ? process.stderr : process.stdout).write(redact(t) + '\n'),
+    err: (t) => process.stderr.write(redact(t) + '\n'),
+    result: (v) => process.stdout.write(redact(JSON.stringify(v, null, 2)) + '\n'),
+  };
+}
+
+const c = (code: number) => (s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+export const green = c(32);
+export const red = c(31);
+export const yellow = c(33);
+export const dim = c(2);
+export const bold = c(1);
+
+/** A plain aligned table (no borders: easy to read in a terminal and in a CI log). */
+export function table(rows: string[][], indent = '  '): string {
+  if (!rows.length) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => stripAnsi(r[i] ?? '').length)));
+  return rows
+    .map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - stripAnsi(cell).length))).join('  '))
+    .join('\n');
+}
+
+function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '');
+}
+
+const PHASE_LABEL: Record<TargetPhase, string> = {
+  preflight: 'checking',
+  ready: 'ready',
+  writing: 'writing',
+  written: 'written',
+  verifying: 'verifying',
+  redeploying: 'redeploying',
+  verified: 'verified',
+  restoring: 'restoring',
+  restored: 'restored',
+  failed: 'FAILED',
+  finalized: 'finalized',
+};
+
+/**
+ * Progress: on a terminal, a live per-target display redrawn in place (log-update, stderr);
+ * otherwise one plain line per event, so logs and CI output stay readable.
+ */
+export async function createReporter(out: Out): Promise<Reporter & { done(): void }> {
+  if (!out.tty) {
+    return {
+      step: (name, detail) => out.err(`[${name}]${detail ? ' ' + detail : ''}`),
+      target: (name, phase, detail) => out.err(`  ${name}: ${PHASE_LABEL[phase]}${detail ? ` (${detail})` : ''}`),
+      info: (m) => out.err(m),
+      warn: (m) => out.err(`warning: ${m}`),
+      done() {},
+    };
+  }
+  const { createLogUpdate } = await import('log-update');
+  const update = createLogUpdate(process.stderr);
+  const state = new Map<string, { phase: TargetPhase; detail?: string; since: number }>();
+  let step = '';
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let frame = 0;
+  const busy = new Set<TargetPhase>(['preflight', 'writing', 'verifying', 'redeploying', 'restoring']);
+  const render = () => {
+    const rows = [...state].map(([name, s]) => {
+      const mark = busy.has(s.phase)
+        ? frames[frame % frames.length]!
+        : s.phase === 'failed'
+          ? red('✗', out.color)
+          : green('✓', out.color);
+      const secs = busy.has(s.phase) ? dim(` ${Math.round((Date.now() - s.since) / 1000)}s`, out.color) : '';
+      return [mark, name, PHASE_LABEL[s.phase] + secs, s.detail ? dim(s.detail.slice(0, 100), out.color) : ''];
+    });
+    update(redact(`${bold(step, out.color)}\n${table(rows)}`));
+  };
+  const timer = setInterval(() => {
+    frame++;
+    render();
+  }, 120);
+  timer.unref();
+  return {
+    step(name, detail) {
+      step = `${name}${detail ? ` — ${detail}` : ''}`;
+      render();
+    },
+    target(name, phase, detail) {
+      state.set(name, { phase, detail, since: Date.now() });
+      render();
+    },
+    info(m) {
+      update.clear();
+      out.err(m);
+      render();
+    },
+    warn(m) {
+      update.clear();
+      out.err(yellow(`warning: ${m}`, out.color));
+      render();
+    },
+    done() {
+      clearInterval(timer);
+      render();
+      update.done();
+    },
+  };
+}
+
+const HOLDS_LABEL = {
+  new: 'new key',
+  old: 'old key',
+  absent: 'nothing (as before)',
+  unknown: 'UNKNOWN',
+  other: 'another key',
+} as const;
+
+/** The per-target table that ends every rotation: what each target holds now. */
+export function printRotationReport(out: Out, rep: RotationReport, extra?: Record<string, unknown>): void {
+  if (out.json) out.result({ ...rep, ...extra });
+  const lines: string[] = [];
+  const title =
+    rep.outcome === 'awaiting-revocation'
+      ? green('Rotation done: awaiting revocation of the old key', out.color)
+      : rep.outcome === 'completed'
+        ? green('Rotation complete', out.color)
+        : rep.outcome === 'rolled-back'
+          ? yellow('Rotation undone', out.color)
+          : red(`Rotation ${rep.outcome}`, out.color);
+  lines.push('', `${title}${rep.rotation ? dim(`  ${rep.rotation}`, out.color) : ''}`);
+  if (rep.old || rep.new) {
+    lines.push(
+      `  old key ${rep.old ? `${rep.old.hint} (${rep.old.fingerprint})` : '—'}   new key ${rep.new ? `${rep.new.hint} (${rep.new.fingerprint})` : '—'}`,
+    );
+  }
+  if (rep.targets.length) {
+    const rows = [['TARGET', 'TYPE', 'HOLDS NOW', 'VERIFIED BY', 'PROBLEM']];
+    for (const t of rep.targets) {
+      const holds = HOLDS_LABEL[t.holds];
+      rows.push([
+        t.name,
+        t.type,
+        t.holds === 'new' ? green(holds, out.color) : t.holds === 'unknown' ? red(holds, out.color) : holds,
+        t.verifiedBy ?? '—',
+        t.error ? red(t.error, out.color) : '',
+      ]);
+    }
+    lines.push(table(rows));
+  }
+  if (rep.messages.length) lines.push('', ...rep.messages.map((m) => `${m}`));
+  out.human(lines.join('\n'));
+}

@@ -1,0 +1,273 @@
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { redact } from '../audit/redact.ts';
+import type { Receipt, VerifyMethod } from '../targets/types.ts';
+
+/**
+ * The rotation journal: append-only NDJSON, one event per step outcome, fsynced before the
+ * engine moves on. Fingerprints and hints only, never a value. `keyrot resume` rebuilds exactly
+ * which target holds what from it.
+ */
+export const JOURNAL_STEPS = [
+  'start',
+  'key',
+  'live-check',
+  'write',
+  'verify',
+  'redeploy',
+  'restore',
+  'verified-all',
+  'revoke',
+  'finalize',
+  'end',
+] as const;
+export type JournalStep = (typeof JOURNAL_STEPS)[number];
+
+export const END_OUTCOMES = ['awaiting-revocation', 'completed', 'failed', 'rolled-back'] as const;
+export type EndOutcome = (typeof END_OUTCOMES)[number];
+
+export interface TargetStartInfo {
+  name: string;
+  type: string;
+  location: string;
+  /** Fingerprint of the value the target held at preflight; null = absent; 'unreadable' = write-only. */
+  old: string | null | 'unreadable';
+  readBack: boolean;
+}
+
+export interface JournalEvent {
+  v: 1;
+  rotation: string;
+  env: string;
+  step: JournalStep;
+  outcome: 'ok' | 'failed' | 'skipped' | EndOutcome;
+  at: string;
+  target?: string;
+  fingerprint?: string;
+  hint?: string;
+  receipt?: Receipt;
+  method?: VerifyMethod;
+  detail?: string;
+  // start only
+  mode?: 'rotate' | 'emergency';
+  source?: string;
+  /** The environment's old key (consensus of readable targets). */
+  oldFingerprint?: string | null;
+  oldHint?: string | null;
+  targets?: TargetStartInfo[];
+  // end only
+  holds?: Record<string, string>;
+}
+
+export function journalPath(stateDir: string, env: string): string {
+  return join(stateDir, 'journal', `${env}.ndjson`);
+}
+
+export class Journal {
+  readonly path: string;
+  readonly rotation: string;
+  readonly env: string;
+  readonly #now: () => number;
+
+  constructor(stateDir: string, env: string, rotation: string, now: () => number = Date.now) {
+    this.path = journalPath(stateDir, env);
+    this.env = env;
+    this.rotation = rotation;
+    this.#now = now;
+  }
+
+  async append(e: Omit<JournalEvent, 'v' | 'rotation' | 'env' | 'at'>): Promise<JournalEvent> {
+    const event: JournalEvent = { v: 1, rotation: this.rotation, env: this.env, at: new Date(this.#now()).toISOString(), ...e };
+    if (event.detail) event.detail = redact(event.detail);
+    await appendLine(this.path, redact(JSON.stringify(event)));
+    return event;
+  }
+}
+
+/** Appends one line and fsyncs it: an event is recorded once this returns. */
+export async function appendLine(path: string, line: string): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+  const fh = await open(path, 'a', 0o600);
+  try {
+    await fh.write(line + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function readJournal(stateDir: string, env: string): Promise<JournalEvent[]> {
+  let text: string;
+  try {
+    text = await readFile(journalPath(stateDir, env), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: JournalEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as JournalEvent);
+    } catch {
+      // A torn last line (crash mid-write, before fsync returned) is not a recorded event.
+    }
+  }
+  return out;
+}
+
+export interface TargetState {
+  info: TargetStartInfo;
+  written: boolean;
+  writeFailed: boolean;
+  receipt?: Receipt;
+  verified: boolean;
+  verifyMethod?: VerifyMethod;
+  redeployed: boolean;
+  restored: boolean;
+  finalized: boolean;
+  /** Fingerprint the journal says the target holds now ('unknown' after a failed write: maybe either). */
+  holds: string | null | 'unknown';
+  lastError?: string;
+}
+
+export interface RotationState {
+  id: string;
+  env: string;
+  mode: 'rotate' | 'emergency';
+  source: string;
+  startedAt: string;
+  endedAt?: string;
+  newFingerprint?: string;
+  newHint?: string;
+  oldFingerprint: string | null;
+  oldHint: string | null;
+  /** undefined while in progress (or interrupted). */
+  outcome?: EndOutcome;
+  allVerified: boolean;
+  revokedAt?: string;
+  revokedFirst: boolean;
+  targets: Map<string, TargetState>;
+  events: JournalEvent[];
+}
+
+/** Rebuilds every rotation of an environment from its journal, oldest first. */
+export function replay(events: JournalEvent[]): RotationState[] {
+  const rotations = new Map<string, RotationState>();
+  for (const e of events) {
+    let r = rotations.get(e.rotation);
+    if (e.step === 'start') {
+      r = {
+        id: e.rotation,
+        env: e.env,
+        mode: e.mode ?? 'rotate',
+        source: e.source ?? 'unknown',
+        startedAt: e.at,
+        oldFingerprint: e.oldFingerprint ?? null,
+        oldHint: e.oldHint ?? null,
+        allVerified: false,
+        revokedFirst: false,
+        targets: new Map(
+          (e.targets ?? []).map((t) => [
+            t.name,
+            {
+              info: t,
+              written: false,
+              writeFailed: false,
+              verified: false,
+              redeployed: false,
+              restored: false,
+              finalized: false,
+              holds: t.old === 'unreadable' ? null : t.old,
+            } satisfies TargetState,
+          ]),
+        ),
+        events: [],
+      };
+      if (r.oldFingerprint === undefined) r.oldFingerprint = null;
+      rotations.set(e.rotation, r);
+    }
+    if (!r) continue;
+    r.events.push(e);
+    const t = e.target ? r.targets.get(e.target) : undefined;
+    switch (e.step) {
+      case 'key':
+        if (e.outcome === 'ok') {
+          r.newFingerprint = e.fingerprint;
+          r.newHint = e.hint;
+        }
+        break;
+      case 'write':
+        if (!t) break;
+        if (e.outcome === 'ok') {
+          t.written = true;
+          t.writeFailed = false;
+          t.restored = false;
+          t.receipt = e.receipt ?? t.receipt;
+          t.holds = e.fingerprint ?? r.newFingerprint ?? 'unknown';
+        } else if (e.outcome === 'failed') {
+          t.writeFailed = true;
+          t.holds = 'unknown';
+          t.lastError = e.detail;
+        }
+        break;
+      case 'verify':
+      case 'redeploy':
+        if (!t) break;
+        if (e.outcome === 'ok') {
+          if (e.step === 'verify') {
+            t.verified = true;
+            t.verifyMethod = e.method;
+          } else t.redeployed = true;
+        } else if (e.outcome === 'failed') {
+          t.verified = false;
+          t.lastError = e.detail;
+        }
+        break;
+      case 'restore':
+        if (!t) break;
+        if (e.outcome === 'ok') {
+          t.restored = true;
+          t.written = false;
+          t.writeFailed = false;
+          t.verified = false;
+          t.holds = e.fingerprint ?? (t.info.old === 'unreadable' ? r.oldFingerprint : t.info.old);
+        } else if (e.outcome === 'failed') {
+          t.holds = 'unknown';
+          t.lastError = e.detail;
+        }
+        break;
+      case 'verified-all':
+        if (e.outcome === 'ok') r.allVerified = true;
+        break;
+      case 'revoke':
+        if (e.outcome === 'ok') {
+          r.revokedAt = e.at;
+          if (e.detail === 'revoked-first') r.revokedFirst = true;
+        }
+        break;
+      case 'finalize':
+        if (t && e.outcome === 'ok') t.finalized = true;
+        break;
+      case 'end':
+        r.outcome = e.outcome as EndOutcome;
+        r.endedAt = e.at;
+        break;
+      default:
+        break;
+    }
+  }
+  return [...rotations.values()];
+}
+
+/** The latest rotation of the environment, if any. */
+export async function latestRotation(stateDir: string, env: string): Promise<RotationState | undefined> {
+  const all = replay(await readJournal(stateDir, env));
+  return all[all.length - 1];
+}
+
+/** Rotation ids sort by time: `rot_20261126T050212Z_k3j9x2`. */
+export function newRotationId(now: number, random: () => string): string {
+  const ts = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `rot_${ts}_${random()}`;
+}

@@ -1,0 +1,94 @@
+import { mkdir, open, readFile, unlink, rename } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { LockedError } from './errors.ts';
+
+export interface LockInfo {
+  pid: number;
+  host: string;
+  at: string;
+  rotation?: string;
+  command?: string;
+}
+
+export interface Lock {
+  path: string;
+  info: LockInfo;
+  release(): Promise<void>;
+}
+
+export function lockPath(stateDir: string, env: string): string {
+  return join(stateDir, 'locks', `${env}.lock`);
+}
+
+/** True when the holder is a process of this host that no longer exists. */
+export function isStale(info: LockInfo): boolean {
+  if (info.host !== hostname()) return false; // another machine: we cannot tell, so it holds.
+  try {
+    process.kill(info.pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+export async function readLock(stateDir: string, env: string): Promise<LockInfo | null> {
+  try {
+    return JSON.parse(await readFile(lockPath(stateDir, env), 'utf8')) as LockInfo;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One rotation per environment: the lock file is created exclusively (O_EXCL), holding pid, host
+ * and time. A lock whose holder died on this host is stale and taken over (atomically: the stale
+ * file is renamed away first, so two processes cannot both take it over).
+ */
+export async function acquireLock(
+  stateDir: string,
+  env: string,
+  meta: { rotation?: string; command: string },
+): Promise<Lock> {
+  const path = lockPath(stateDir, env);
+  await mkdir(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
+  const info: LockInfo = { pid: process.pid, host: hostname(), at: new Date().toISOString(), ...meta };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(info) + '\n');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      return {
+        path,
+        info,
+        async release() {
+          if (released) return;
+          released = true;
+          const now = await readLock(stateDir, env);
+          if (now && now.pid === info.pid && now.host === info.host) await unlink(path).catch(() => {});
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = await readLock(stateDir, env);
+      if (holder && !isStale(holder)) {
+        throw new LockedError(
+          `environment "${env}" is locked by ${holder.command ?? 'another keyrot'} (pid ${holder.pid} on ${holder.host}, since ${holder.at}${holder.rotation ? `, rotation ${holder.rotation}` : ''}). ` +
+            `Wait for it to finish. If that process is gone${holder.host !== hostname() ? ' (on another machine: check there)' : ''}, remove ${path}.`,
+        );
+      }
+      // Stale (or unreadable, half-written) lock: move it aside atomically, then retry the exclusive create.
+      const aside = `${path}.stale-${process.pid}-${Date.now()}`;
+      await rename(path, aside).then(
+        () => unlink(aside).catch(() => {}),
+        () => {},
+      );
+    }
+  }
+  throw new LockedError(`environment "${env}": could not take the lock at ${path}; another keyrot is starting at the same time`);
+}

@@ -1,0 +1,865 @@
+import { randomBytes } from 'node:crypto';
+import { appendAudit } from '../audit/audit-log.ts';
+import { redact } from '../audit/redact.ts';
+import { checkFormat, liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../keys/kinds.ts';
+import { Secret } from '../keys/secret.ts';
+import type { PreflightResult, Receipt, Target, VerifyMethod } from '../targets/types.ts';
+import { Limiter } from './concurrency.ts';
+import { EXIT, ExitError, TargetError, toTargetError, type ExitCode } from './errors.ts';
+import {
+  Journal,
+  latestRotation,
+  newRotationId,
+  type EndOutcome,
+  type RotationState,
+  type TargetStartInfo,
+} from './journal.ts';
+import { acquireLock, type Lock } from './lock.ts';
+import { withRetry, type RetryPolicy } from './retry.ts';
+import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
+
+/** Progress of a rotation, for the live display (TTY) or plain lines. */
+export type TargetPhase =
+  | 'preflight'
+  | 'ready'
+  | 'writing'
+  | 'written'
+  | 'verifying'
+  | 'redeploying'
+  | 'verified'
+  | 'restoring'
+  | 'restored'
+  | 'failed'
+  | 'finalized';
+
+export interface Reporter {
+  step(name: string, detail?: string): void;
+  target(name: string, phase: TargetPhase, detail?: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export const silentReporter: Reporter = { step() {}, target() {}, info() {}, warn() {} };
+
+/** What the operator is asked at the revocation step (TTY, prompt mode). */
+export interface RevocationPrompt {
+  oldHint: string;
+  oldFingerprint: string;
+  where: string;
+  env: string;
+}
+
+export interface EngineOptions extends RuntimeContext {
+  stateDir: string;
+  reporter: Reporter;
+  retry?: Partial<RetryPolicy>;
+  random?: () => number;
+  signal?: AbortSignal;
+  /** An operator is at a terminal (revocation may be confirmed interactively). */
+  interactive: boolean;
+  /** --yes: answer yes to confirmations (never invents a key or a revocation). */
+  yes: boolean;
+  /** Asks the operator to confirm they revoked the old key; only called when interactive and not --yes. */
+  confirmRevocation?: (p: RevocationPrompt) => Promise<boolean>;
+}
+
+export type Holds = 'new' | 'old' | 'absent' | 'unknown' | 'other';
+
+export interface TargetReport {
+  name: string;
+  type: string;
+  location: string;
+  holds: Holds;
+  /** Fingerprint of what it holds, when known. */
+  fingerprint?: string | null;
+  verifiedBy?: VerifyMethod;
+  detail?: string;
+  error?: string;
+}
+
+export interface RotationReport {
+  rotation?: string;
+  env: string;
+  outcome: EndOutcome | 'interrupted' | 'refused';
+  exitCode: ExitCode;
+  old?: { hint: string; fingerprint: string } | null;
+  new?: { hint: string; fingerprint: string } | null;
+  targets: TargetReport[];
+  messages: string[];
+  preflight?: Array<{ name: string; status: string; reason?: string }>;
+}
+
+/** The consensus of readable targets: the value most of them hold (ties: the first). */
+function consensus(values: Array<Secret | null>): Secret | null {
+  const counts = new Map<string, { v: Secret; n: number }>();
+  for (const v of values) {
+    if (!v) continue;
+    const c = counts.get(v.fingerprint);
+    if (c) c.n++;
+    else counts.set(v.fingerprint, { v, n: 1 });
+  }
+  let best: { v: Secret; n: number } | undefined;
+  for (const c of counts.values()) if (!best || c.n > best.n) best = c;
+  return best?.v ?? null;
+}
+
+function randomSuffix(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/**
+ * One run of the step machine over an environment: preflight → obtain key → live check →
+ * write all → verify all (+ redeploy) → revocation step → finalize. Every outcome is journaled
+ * before the next step; any write or verify failure restores every touched target and the
+ * revocation step is never reached.
+ */
+export class RotationRun {
+  readonly o: EngineOptions;
+  readonly limiter: Limiter;
+  targets: LiveTarget[] = [];
+  journal!: Journal;
+  rotationId = '';
+  /** What each target held before this rotation, in memory only. undefined = unknown (write-only). */
+  readonly previous = new Map<string, Secret | null | undefined>();
+  /** The environment's old key (consensus of readable targets). */
+  oldKey: Secret | null = null;
+  newKey: Secret | null = null;
+  readonly receipts = new Map<string, Receipt | undefined>();
+  readonly written = new Set<string>();
+  /** Targets whose write failed midway: they may hold either key. */
+  readonly touched = new Set<string>();
+  readonly verified = new Map<string, VerifyMethod>();
+  readonly errors = new Map<string, string>();
+  readonly holds = new Map<string, Holds>();
+  lock?: Lock;
+
+  constructor(o: EngineOptions) {
+    this.o = o;
+    const caps = new Map(o.env.targets.map((t) => [t.type, t.definition.concurrency]));
+    this.limiter = new Limiter((p) => caps.get(p) ?? 4);
+  }
+
+  get env(): string {
+    return this.o.env.name;
+  }
+
+  private byName(name: string): Target {
+    const t = this.targets.find((x) => x.spec.name === name)?.target;
+    if (!t) throw new ExitError(EXIT.failed, `target "${name}" is not in the inventory any more`);
+    return t;
+  }
+
+  private op(extra?: Partial<{ fingerprint: string }>) {
+    return {
+      rotationId: this.rotationId,
+      fingerprint: extra?.fingerprint ?? this.newKey?.fingerprint ?? '',
+      signal: this.o.signal,
+    };
+  }
+
+  retrying<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(fn, {
+      clock: this.o.clock,
+      policy: this.o.retry,
+      random: this.o.random,
+      signal: this.o.signal,
+      onRetry: ({ attempt, delayMs, error }) =>
+        this.o.reporter.target(name, what === 'write' ? 'writing' : 'verifying', `retry ${attempt} in ${Math.round(delayMs)}ms: ${error.message}`),
+    });
+  }
+
+  async acquire(command: string): Promise<void> {
+    this.lock = await acquireLock(this.o.stateDir, this.env, { command, rotation: this.rotationId || undefined });
+  }
+
+  async release(): Promise<void> {
+    await this.lock?.release();
+    await closeAll(this.targets);
+  }
+
+  async setupTargets(): Promise<Map<string, PreflightResult>> {
+    this.o.reporter.step('preflight', `${this.o.env.targets.length} targets`);
+    this.targets = await createTargets(this.o);
+    for (const t of this.targets) this.o.reporter.target(t.spec.name, 'preflight');
+    const pf = await preflightAll(this.targets, this.o.signal);
+    for (const [name, r] of pf) {
+      this.o.reporter.target(name, r.status === 'error' ? 'failed' : 'ready', r.status === 'error' ? r.reason : undefined);
+    }
+    return pf;
+  }
+
+  /** Writes the new key to `names` concurrently (per-provider caps); every outcome journaled. */
+  async writeAll(names: string[]): Promise<boolean> {
+    const key = this.newKey!;
+    this.o.reporter.step('write', `${names.length} targets`);
+    const results = await Promise.all(
+      names.map(async (name) => {
+        const t = this.byName(name);
+        return this.limiter.run(t.id, t.lockKey, async () => {
+          this.o.reporter.target(name, 'writing');
+          this.touched.add(name);
+          try {
+            const receipt = await this.retrying(name, 'write', () => t.write(key, this.op()));
+            this.receipts.set(name, receipt);
+            this.written.add(name);
+            this.holds.set(name, 'new');
+            await this.journal.append({ step: 'write', target: name, outcome: 'ok', fingerprint: key.fingerprint, receipt });
+            this.o.reporter.target(name, 'written');
+            return true;
+          } catch (err) {
+            const e = toTargetError(err, name, 'write');
+            this.errors.set(name, e.message);
+            this.holds.set(name, 'unknown');
+            await this.journal.append({ step: 'write', target: name, outcome: 'failed', fingerprint: key.fingerprint, detail: e.message });
+            this.o.reporter.target(name, 'failed', `write: ${e.message}`);
+            return false;
+          }
+        });
+      }),
+    );
+    return results.every(Boolean);
+  }
+
+  /** Proves every target holds the new key (read back or metadata), then redeploys where needed. */
+  async verifyAll(names: string[]): Promise<boolean> {
+    const key = this.newKey!;
+    this.o.reporter.step('verify', `${names.length} targets`);
+    const results = await Promise.all(
+      names.map(async (name) => {
+        const t = this.byName(name);
+        return this.limiter.run(t.id, undefined, async () => {
+          this.o.reporter.target(name, 'verifying');
+          try {
+            const v = await this.retrying(name, 'verify', () => t.verify(key, this.op(), this.receipts.get(name)));
+            await this.journal.append({ step: 'verify', target: name, outcome: 'ok', fingerprint: key.fingerprint, method: v.method, detail: v.detail });
+            let method = v.method;
+            if (t.redeploy && t.capabilities.redeploy) {
+              this.o.reporter.target(name, 'redeploying');
+              const r = await t.redeploy(this.op(), this.receipts.get(name));
+              await this.journal.append({ step: 'redeploy', target: name, outcome: 'ok', method: r.method, detail: r.detail });
+              if (r.method === 'redeploy' && v.method !== 'read-back') method = 'redeploy';
+            }
+            this.verified.set(name, method);
+            this.o.reporter.target(name, 'verified', method);
+            return true;
+          } catch (err) {
+            const e = toTargetError(err, name, 'verify');
+            this.errors.set(name, e.message);
+            await this.journal.append({ step: 'verify', target: name, outcome: 'failed', fingerprint: key.fingerprint, detail: e.message });
+            this.o.reporter.target(name, 'failed', `verify: ${e.message}`);
+            return false;
+          }
+        });
+      }),
+    );
+    return results.every(Boolean);
+  }
+
+  /** The value a target should go back to: its own, or the environment's old key for write-only ones. */
+  previousFor(name: string): Secret | null | undefined {
+    const p = this.previous.get(name);
+    if (p !== undefined) return p;
+    return this.oldKey ?? undefined;
+  }
+
+  /**
+   * Restores every touched target to what it held. A target whose old value is unknown is not
+   * guessed at: it is reported, and the rotation stays resumable.
+   */
+  async rollback(names: string[]): Promise<boolean> {
+    if (names.length === 0) return true;
+    this.o.reporter.step('restore', `${names.length} targets back to the old key`);
+    const results = await Promise.all(
+      names.map(async (name) => {
+        const t = this.byName(name);
+        const prev = this.previousFor(name);
+        return this.limiter.run(t.id, t.lockKey, async () => {
+          this.o.reporter.target(name, 'restoring');
+          if (prev === undefined) {
+            const msg = 'cannot restore: the old key is not known (no readable target held it); run `keyrot resume --rollback --old-key SOURCE`';
+            this.errors.set(name, msg);
+            await this.journal.append({ step: 'restore', target: name, outcome: 'failed', detail: msg });
+            this.o.reporter.target(name, 'failed', msg);
+            return false;
+          }
+          try {
+            await withRetry(() => t.restore(prev, this.op(), this.receipts.get(name)), {
+              clock: this.o.clock,
+              policy: this.o.retry,
+              random: this.o.random,
+              signal: this.o.signal,
+            });
+            this.written.delete(name);
+            this.verified.delete(name);
+            this.holds.set(name, prev ? 'old' : 'absent');
+            await this.journal.append({ step: 'restore', target: name, outcome: 'ok', fingerprint: prev?.fingerprint });
+            this.o.reporter.target(name, 'restored');
+            return true;
+          } catch (err) {
+            const e = toTargetError(err, name, 'restore');
+            const msg = `restore failed: ${e.message}`;
+            this.errors.set(name, msg);
+            this.holds.set(name, 'unknown');
+            await this.journal.append({ step: 'restore', target: name, outcome: 'failed', detail: e.message });
+            this.o.reporter.target(name, 'failed', msg);
+            return false;
+          }
+        });
+      }),
+    );
+    return results.every(Boolean);
+  }
+
+  async finalizeAll(): Promise<string[]> {
+    const problems: string[] = [];
+    const names = this.targets.filter((t) => t.target?.finalize && t.target.capabilities.finalize).map((t) => t.spec.name);
+    if (!names.length) return problems;
+    this.o.reporter.step('finalize', `${names.length} targets`);
+    await Promise.all(
+      names.map(async (name) => {
+        const t = this.byName(name);
+        try {
+          await withRetry(() => t.finalize!(this.op(), this.receipts.get(name)), { clock: this.o.clock, policy: this.o.retry, random: this.o.random });
+          await this.journal.append({ step: 'finalize', target: name, outcome: 'ok' });
+          this.o.reporter.target(name, 'finalized');
+        } catch (err) {
+          const e = toTargetError(err, name, 'finalize');
+          problems.push(`${name}: ${e.message}`);
+          await this.journal.append({ step: 'finalize', target: name, outcome: 'failed', detail: e.message });
+          this.o.reporter.warn(`${name}: finalize failed (the old key is revoked; clean up by hand or run \`keyrot revoke\` again): ${e.message}`);
+        }
+      }),
+    );
+    return problems;
+  }
+
+  report(outcome: RotationReport['outcome'], exitCode: ExitCode, messages: string[]): RotationReport {
+    const oldFp = this.oldKey?.fingerprint ?? null;
+    const newFp = this.newKey?.fingerprint ?? null;
+    return {
+      rotation: this.rotationId || undefined,
+      env: this.env,
+      outcome,
+      exitCode,
+      old: this.oldKey ? { hint: this.oldKey.hint, fingerprint: this.oldKey.fingerprint } : null,
+      new: this.newKey ? { hint: this.newKey.hint, fingerprint: this.newKey.fingerprint } : null,
+      messages: messages.map(redact),
+      targets: this.targets.map((lt) => {
+        const name = lt.spec.name;
+        const holds = this.holds.get(name) ?? 'old';
+        const prev = this.previous.get(name);
+        return {
+          name,
+          type: lt.spec.type,
+          location: lt.target?.location ?? lt.spec.definition.describe(lt.spec.config),
+          holds: holds === 'old' && prev === null ? 'absent' : holds,
+          fingerprint: holds === 'new' ? newFp : holds === 'old' ? (prev ? prev.fingerprint : prev === null ? null : oldFp) : undefined,
+          verifiedBy: this.verified.get(name),
+          error: this.errors.get(name),
+        };
+      }),
+    };
+  }
+
+  /**
+   * The revocation step: reached only when every target is verified (invariant 1).
+   * Prompt mode on a terminal asks the operator; otherwise the rotation awaits `keyrot revoke`.
+   */
+  async revocationStep(kind: 'openai' | 'generic', mode: 'prompt' | 'openai-admin'): Promise<{ outcome: EndOutcome; messages: string[] }> {
+    const all = this.targets.map((t) => t.spec.name);
+    const unverified = all.filter((n) => !this.verified.has(n));
+    if (unverified.length) {
+      // Defensive: callers never get here with unverified targets.
+      throw new TargetError(`internal: revocation reached with unverified targets ${unverified.join(', ')}`, { kind: 'invalid' });
+    }
+    await this.journal.append({ step: 'verified-all', outcome: 'ok', fingerprint: this.newKey!.fingerprint });
+    const messages: string[] = [];
+    const old = this.oldKey;
+    const grace = this.o.inventory.config.revoke.grace;
+    if (!old) {
+      messages.push('No old key was found in any readable target: nothing to revoke.');
+      await this.journal.append({ step: 'revoke', outcome: 'skipped', detail: 'no old key' });
+      return { outcome: 'completed', messages };
+    }
+    const where = kind === 'openai' ? `the OpenAI dashboard, API keys page: ${OPENAI_KEYS_PAGE}` : 'the issuing provider\'s console';
+    if (mode === 'openai-admin') {
+      messages.push(
+        'revoke.mode openai-admin (revocation through the OpenAI Admin API) is not available in this version yet: revoke the old key by hand, then run `keyrot revoke`.',
+      );
+    }
+    if (grace > 0 && this.o.interactive && !this.o.yes && mode === 'prompt') {
+      this.o.reporter.step('grace', `waiting ${Math.round(grace / 1000)}s before revocation (revoke.grace)`);
+      await this.o.clock.sleep(grace, this.o.signal);
+    }
+    if (mode === 'prompt' && this.o.interactive && !this.o.yes && this.o.confirmRevocation) {
+      const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env });
+      if (ok) {
+        await this.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: old.fingerprint, detail: 'confirmed by the operator' });
+        await appendAudit(this.o.stateDir, {
+          event: 'key.revoked',
+          env: this.env,
+          rotation: this.rotationId,
+          details: { key: old.fingerprint, hint: old.hint, how: 'operator confirmed revocation in the dashboard' },
+        });
+        const problems = await this.finalizeAll();
+        messages.push(`Old key ${old.hint} (${old.fingerprint}) recorded as revoked.`, ...problems);
+        return { outcome: 'completed', messages };
+      }
+    }
+    messages.push(
+      `Every target holds the new key. Revoke the old key ${old.hint} (fingerprint ${old.fingerprint}) in ${where}, then run: keyrot revoke -e ${this.env}`,
+    );
+    return { outcome: 'awaiting-revocation', messages };
+  }
+}
+
+export interface RotateOptions {
+  mode: 'rotate' | 'emergency';
+  /** Key source as written (`stdin`, `env:NEW_KEY`...): journaled, never the value. */
+  source: string;
+  obtainKey: () => Promise<Secret>;
+  /**
+   * emergency --revoke-first: called after preflight, before the new key is obtained, with the old
+   * key found in the targets; resolves true once the operator confirmed it is revoked.
+   */
+  revokeFirst?: (old: Secret | null) => Promise<boolean>;
+}
+
+/** `keyrot rotate` / `keyrot emergency`. */
+export async function rotate(o: EngineOptions, r: RotateOptions): Promise<RotationReport> {
+  const run = new RotationRun(o);
+  const cfg = o.inventory.config;
+  const kind = cfg.key.kind;
+  run.rotationId = newRotationId(o.clock.now(), randomSuffix);
+  await run.acquire(r.mode);
+  try {
+    const last = await latestRotation(o.stateDir, run.env);
+    if (last && last.outcome === undefined) {
+      throw new ExitError(
+        EXIT.failed,
+        `rotation ${last.id} of "${run.env}" was interrupted: finish it with \`keyrot resume -e ${run.env}\` or undo it with \`keyrot resume -e ${run.env} --rollback\``,
+      );
+    }
+    if (last?.outcome === 'awaiting-revocation' && r.mode === 'rotate') {
+      throw new ExitError(
+        EXIT.failed,
+        `rotation ${last.id} of "${run.env}" is still awaiting revocation of ${last.oldHint ?? 'the old key'} (${last.oldFingerprint}): revoke it and run \`keyrot revoke -e ${run.env}\` first (an emergency rotation may go ahead regardless)`,
+      );
+    }
+
+    const pf = await run.setupTargets();
+    const failed = [...pf].filter(([, p]) => p.status === 'error');
+    const pfSummary = [...pf].map(([name, p]) => ({ name, status: p.status, reason: p.reason }));
+    for (const [name, p] of pf) {
+      run.previous.set(name, p.current.kind === 'value' ? p.current.value : p.current.kind === 'absent' ? null : undefined);
+      if (p.current.kind === 'value') run.holds.set(name, 'old');
+      if (p.status === 'error') run.errors.set(name, p.reason ?? 'preflight failed');
+    }
+    if (failed.length) {
+      await appendAudit(o.stateDir, {
+        event: 'rotation.refused',
+        env: run.env,
+        details: { reason: 'preflight', targets: failed.map(([n, p]) => ({ target: n, reason: p.reason })) },
+      });
+      const rep = run.report('refused', EXIT.failed, [
+        `Preflight failed for ${failed.length} of ${pf.size} targets: nothing was written. Fix the targets above and run again (\`keyrot plan -e ${run.env}\` re-checks without writing).`,
+      ]);
+      rep.preflight = pfSummary;
+      return rep;
+    }
+    const readable = [...run.previous.values()].filter((v): v is Secret => v instanceof Secret);
+    run.oldKey = consensus(readable);
+    const distinct = new Set(readable.map((v) => v.fingerprint));
+    const notes: string[] = [];
+    if (distinct.size > 1) {
+      notes.push(
+        `Drift: targets held ${distinct.size} different keys before this rotation (${[...distinct].join(', ')}); all now receive the new key, and each is restored to its own value on failure.`,
+      );
+      o.reporter.warn(notes[notes.length - 1]!);
+    }
+
+    let revokedFirst = false;
+    if (r.revokeFirst) {
+      if (!(await r.revokeFirst(run.oldKey))) {
+        throw new ExitError(EXIT.failed, 'the revocation of the old key was not confirmed: nothing was changed');
+      }
+      revokedFirst = true;
+      await appendAudit(o.stateDir, {
+        event: 'key.revoked',
+        env: run.env,
+        rotation: run.rotationId,
+        details: { key: run.oldKey?.fingerprint ?? null, hint: run.oldKey?.hint ?? null, how: 'revoked first (emergency --revoke-first), confirmed by the operator' },
+      });
+    }
+
+    // Obtain and check the new key before anything is written.
+    o.reporter.step('key', `from ${r.source}`);
+    const key = await r.obtainKey();
+    const fmt = checkFormat(kind, key);
+    if (!fmt.ok) throw new ExitError(EXIT.failed, `the new key was refused: ${fmt.reason}. Nothing was written.`);
+    if (fmt.warning) o.reporter.warn(fmt.warning);
+    const same = readable.find((v) => v.equals(key));
+    if (same) {
+      throw new ExitError(
+        EXIT.failed,
+        `the new key ${key.hint} (${key.fingerprint}) is the key the targets already hold: create a new key first. Nothing was written.`,
+      );
+    }
+    run.newKey = key;
+    let liveDetail = 'skipped (key.verify: false)';
+    if (kind === 'openai' && cfg.key.verify) {
+      o.reporter.step('live-check', 'GET /models with the new key');
+      const endpoint = openaiEndpoint(cfg.key.endpoint, o.processEnv);
+      try {
+        const res = await withRetry(() => liveCheck(key, endpoint, o.clock, o.signal), {
+          clock: o.clock,
+          policy: { attempts: 3, ...o.retry },
+          random: o.random,
+        });
+        liveDetail = res.detail;
+        if (res.status === 'restricted') o.reporter.warn(res.detail);
+      } catch (err) {
+        const e = toTargetError(err);
+        const msg =
+          e.kind === 'auth'
+            ? `${e.message}. Nothing was written.`
+            : `the live check of the new key failed: ${e.message}. Nothing was written. Check the network, or set key.verify: false to skip the check.`;
+        throw new ExitError(EXIT.failed, msg);
+      }
+    } else if (kind === 'generic') {
+      liveDetail = 'skipped (kind: generic has no live check)';
+    }
+
+    const targetsInfo: TargetStartInfo[] = run.targets.map((lt) => {
+      const prev = run.previous.get(lt.spec.name);
+      return {
+        name: lt.spec.name,
+        type: lt.spec.type,
+        location: lt.target!.location,
+        old: prev === undefined ? 'unreadable' : prev === null ? null : prev.fingerprint,
+        readBack: lt.target!.capabilities.readBack,
+      };
+    });
+    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    await run.journal.append({
+      step: 'start',
+      outcome: 'ok',
+      mode: r.mode,
+      source: r.source,
+      oldFingerprint: run.oldKey?.fingerprint ?? null,
+      oldHint: run.oldKey?.hint ?? null,
+      targets: targetsInfo,
+    });
+    if (revokedFirst) await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: run.oldKey?.fingerprint, detail: 'revoked-first' });
+    await run.journal.append({ step: 'key', outcome: 'ok', fingerprint: key.fingerprint, hint: key.hint });
+    await run.journal.append({ step: 'live-check', outcome: liveDetail.startsWith('skipped') ? 'skipped' : 'ok', detail: liveDetail });
+    await appendAudit(o.stateDir, {
+      event: r.mode === 'emergency' ? 'rotation.emergency-started' : 'rotation.started',
+      env: run.env,
+      rotation: run.rotationId,
+      details: { old: run.oldKey?.fingerprint ?? null, new: key.fingerprint, source: r.source, targets: targetsInfo.length },
+    });
+
+    return await runToEnd(run, run.targets.map((t) => t.spec.name), run.targets.map((t) => t.spec.name), notes, revokedFirst);
+  } finally {
+    await run.release();
+  }
+}
+
+/** Write → verify → revocation step, with rollback on any failure. Shared by rotate and resume. */
+async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[], notes: string[], revokedFirst: boolean): Promise<RotationReport> {
+  const o = run.o;
+  const cfg = o.inventory.config;
+  const writesOk = await run.writeAll(toWrite);
+  const verifyOk = writesOk ? await run.verifyAll(toVerify) : false;
+  if ((!writesOk || !verifyOk) && revokedFirst) {
+    // The old key is already revoked: going back to it would only spread the outage. Targets that
+    // hold the new key keep it; the rotation stays resumable for the failed ones.
+    await appendAudit(o.stateDir, { event: 'rotation.interrupted', env: run.env, rotation: run.rotationId, details: { failed: [...run.errors.keys()] } });
+    return run.report('interrupted', EXIT.failed, [
+      ...notes,
+      `Some targets failed (see the table). The old key was revoked first, so nothing was rolled back: fix them and run \`keyrot resume -e ${run.env}\`.`,
+    ]);
+  }
+  if (!writesOk || !verifyOk) return failAndRestore(run, notes);
+
+  if (revokedFirst) {
+    await run.journal.append({ step: 'verified-all', outcome: 'ok', fingerprint: run.newKey!.fingerprint });
+    const problems = await run.finalizeAll();
+    await run.journal.append({ step: 'end', outcome: 'completed' });
+    await appendAudit(o.stateDir, {
+      event: 'rotation.completed',
+      env: run.env,
+      rotation: run.rotationId,
+      details: { new: run.newKey!.fingerprint, old: run.oldKey?.fingerprint ?? null, revokedFirst: true },
+    });
+    return run.report('completed', EXIT.ok, [...notes, 'Every target holds the new key; the old key was revoked first.', ...problems]);
+  }
+  const rev = await run.revocationStep(cfg.key.kind, cfg.revoke.mode);
+  await run.journal.append({ step: 'end', outcome: rev.outcome });
+  await appendAudit(o.stateDir, {
+    event: rev.outcome === 'completed' ? 'rotation.completed' : 'rotation.awaiting-revocation',
+    env: run.env,
+    rotation: run.rotationId,
+    details: { new: run.newKey!.fingerprint, old: run.oldKey?.fingerprint ?? null },
+  });
+  return run.report(rev.outcome, EXIT.ok, [...notes, ...rev.messages]);
+}
+
+async function failAndRestore(run: RotationRun, notes: string[]): Promise<RotationReport> {
+  const o = run.o;
+  const toRestore = [...run.touched];
+  const restored = await run.rollback(toRestore);
+  const failedTargets = [...run.errors.keys()];
+  if (restored) {
+    await run.journal.append({ step: 'end', outcome: 'failed', detail: `failed: ${failedTargets.join(', ')}` });
+    await appendAudit(o.stateDir, {
+      event: 'rotation.failed',
+      env: run.env,
+      rotation: run.rotationId,
+      details: { failed: failedTargets, restored: toRestore, new: run.newKey?.fingerprint },
+    });
+    return run.report('failed', EXIT.failed, [
+      ...notes,
+      `The rotation failed (${failedTargets.join(', ')}); every target written was restored to the old key. The old key stays valid: do not revoke it. Nothing needs resuming.`,
+    ]);
+  }
+  await appendAudit(o.stateDir, {
+    event: 'rotation.interrupted',
+    env: run.env,
+    rotation: run.rotationId,
+    details: { failed: failedTargets, new: run.newKey?.fingerprint },
+  });
+  return run.report('interrupted', EXIT.failed, [
+    ...notes,
+    `The rotation failed and some targets could not be restored (see the table). Do not revoke the old key. Retry the undo with \`keyrot resume -e ${run.env} --rollback\`, or finish the rotation with \`keyrot resume -e ${run.env}\`.`,
+  ]);
+}
+
+export interface ResumeOptions {
+  rollback: boolean;
+  /** Source of the new key (must match the journal's fingerprint); default: read it back from a target. */
+  newKey?: { source: string; obtain: () => Promise<Secret> };
+  /** Source of the old key, for a rollback when no target holds it any more. */
+  oldKey?: { source: string; obtain: () => Promise<Secret> };
+}
+
+/** `keyrot resume [--rollback]`: continue or undo an interrupted rotation from its journal. */
+export async function resume(o: EngineOptions, r: ResumeOptions): Promise<RotationReport> {
+  const last = await latestRotation(o.stateDir, o.env.name);
+  if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" to resume: the journal is empty`);
+  if (last.outcome !== undefined) {
+    const what =
+      last.outcome === 'awaiting-revocation'
+        ? `it finished and awaits revocation: run \`keyrot revoke -e ${o.env.name}\``
+        : `it ended (${last.outcome})`;
+    throw new ExitError(EXIT.failed, `nothing to resume: the latest rotation ${last.id} of "${o.env.name}" is not interrupted; ${what}`);
+  }
+  const run = new RotationRun(o);
+  run.rotationId = last.id;
+  await run.acquire(r.rollback ? 'resume --rollback' : 'resume');
+  try {
+    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    const pf = await run.setupTargets();
+    const missing = [...last.targets.keys()].filter((n) => !run.targets.some((t) => t.spec.name === n));
+    if (missing.length) {
+      throw new ExitError(
+        EXIT.failed,
+        `the inventory no longer has target(s) ${missing.join(', ')} of rotation ${last.id}: put them back in targets.yaml to resume`,
+      );
+    }
+    const extra = run.targets.filter((t) => !last.targets.has(t.spec.name)).map((t) => t.spec.name);
+    if (extra.length) {
+      throw new ExitError(
+        EXIT.failed,
+        `the inventory has target(s) ${extra.join(', ')} that rotation ${last.id} did not include: remove them until the rotation is resumed`,
+      );
+    }
+    const unreachable = [...pf].filter(([, p]) => p.status === 'error');
+    if (unreachable.length) {
+      for (const [n, p] of unreachable) run.errors.set(n, p.reason ?? 'preflight failed');
+      const rep = run.report('interrupted', EXIT.failed, [
+        `Cannot resume yet: ${unreachable.map(([n]) => n).join(', ')} failed preflight. Fix them and run \`keyrot resume\` again.`,
+      ]);
+      rep.rotation = last.id;
+      return rep;
+    }
+    // What the targets hold now, by fingerprint.
+    const current = new Map<string, Secret | null | undefined>();
+    for (const [name, p] of pf) current.set(name, p.current.kind === 'value' ? p.current.value : p.current.kind === 'absent' ? null : undefined);
+    const values = [...current.values()].filter((v): v is Secret => v instanceof Secret);
+    const withFp = (fp: string | null | undefined) => (fp ? values.find((v) => v.fingerprint === fp) : undefined);
+
+    // The old key: from a target that still holds it, or --old-key.
+    let oldKey: Secret | undefined = withFp(last.oldFingerprint);
+    if (r.oldKey) {
+      const k = await r.oldKey.obtain();
+      if (last.oldFingerprint && k.fingerprint !== last.oldFingerprint) {
+        throw new ExitError(EXIT.failed, `--old-key ${r.oldKey.source} has fingerprint ${k.fingerprint}, but rotation ${last.id} replaced ${last.oldFingerprint}: that is not the old key`);
+      }
+      oldKey = k;
+    }
+    run.oldKey = oldKey ?? null;
+    for (const [name, t] of last.targets) {
+      const old = t.info.old;
+      run.previous.set(name, old === null ? null : old === 'unreadable' ? undefined : (withFp(old) ?? (oldKey && oldKey.fingerprint === old ? oldKey : undefined)));
+      if (t.receipt) run.receipts.set(name, t.receipt);
+      const cur = current.get(name);
+      run.holds.set(
+        name,
+        cur instanceof Secret
+          ? cur.fingerprint === last.newFingerprint
+            ? 'new'
+            : cur.fingerprint === old || cur.fingerprint === last.oldFingerprint
+              ? 'old'
+              : 'other'
+          : cur === null
+            ? 'absent'
+            : t.written
+              ? 'new'
+              : 'unknown',
+      );
+    }
+
+    // The new key: --new-key (same fingerprint) or read back from a target that holds it.
+    let newKey = withFp(last.newFingerprint);
+    if (r.newKey) {
+      const k = await r.newKey.obtain();
+      if (k.fingerprint !== last.newFingerprint) {
+        throw new ExitError(
+          EXIT.failed,
+          `--new-key ${r.newKey.source} gives key ${k.hint} (${k.fingerprint}), but rotation ${last.id} was writing ${last.newHint ?? ''} (${last.newFingerprint}): use the same key, or undo with --rollback`,
+        );
+      }
+      newKey = k;
+    }
+    run.newKey = newKey ?? null;
+
+    await appendAudit(o.stateDir, { event: r.rollback ? 'rotation.rollback-resumed' : 'rotation.resumed', env: run.env, rotation: run.rotationId });
+
+    if (r.rollback) {
+      // Every target that may have been touched goes back: journaled writes, failed writes, and any
+      // target now holding the new key.
+      const names = [...last.targets.keys()].filter((n) => {
+        const t = last.targets.get(n)!;
+        const h = run.holds.get(n);
+        if (h === 'old') return false;
+        if (h === 'absent') return t.info.old !== null; // absent before: nothing to undo
+        // Holds the new key, something else, or cannot be read: undo if this rotation may have touched it.
+        return h === 'new' || h === 'other' || t.written || t.writeFailed;
+      });
+      for (const n of names) run.touched.add(n);
+      const ok = await run.rollback(names);
+      if (ok) {
+        await run.journal.append({ step: 'end', outcome: 'rolled-back' });
+        await appendAudit(o.stateDir, { event: 'rotation.rolled-back', env: run.env, rotation: run.rotationId, details: { restored: names } });
+        return run.report('rolled-back', EXIT.ok, [
+          `Rotation ${run.rotationId} was undone: ${names.length ? names.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.`,
+        ]);
+      }
+      return run.report('interrupted', EXIT.failed, ['Some targets could not be restored (see the table); fix them and run `keyrot resume --rollback` again.']);
+    }
+
+    if (!run.newKey) {
+      throw new ExitError(
+        EXIT.failed,
+        `no target holds the new key ${last.newHint ?? ''} (${last.newFingerprint}) of rotation ${last.id} any more: pass it again with --new-key SOURCE, or undo with --rollback`,
+      );
+    }
+    // Continue: write where the target does not hold the new key yet, verify everything not verified.
+    const names = [...last.targets.keys()];
+    const toWrite = names.filter((n) => run.holds.get(n) !== 'new' || !last.targets.get(n)!.written);
+    for (const n of names) if (last.targets.get(n)!.written || run.holds.get(n) === 'new') run.touched.add(n);
+    for (const n of names) if (last.targets.get(n)!.verified && !toWrite.includes(n)) run.verified.set(n, last.targets.get(n)!.verifyMethod ?? 'read-back');
+    const toVerify = names.filter((n) => !run.verified.has(n));
+    return await runToEnd(run, toWrite, toVerify, [`Resuming rotation ${last.id}.`], last.revokedFirst);
+  } finally {
+    await run.release();
+  }
+}
+
+/** `keyrot revoke`: record (prompt) the revocation of the old key, then finalize. */
+export async function revoke(o: EngineOptions): Promise<RotationReport> {
+  const last = await latestRotation(o.stateDir, o.env.name);
+  if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" yet: nothing to revoke`);
+  if (last.outcome !== 'awaiting-revocation') {
+    const why =
+      last.outcome === undefined
+        ? `it was interrupted: finish it with \`keyrot resume -e ${o.env.name}\` first`
+        : last.outcome === 'completed'
+          ? 'its old key was already revoked'
+          : `it ended ${last.outcome}; the old key is still the live one`;
+    throw new ExitError(EXIT.failed, `refusing: the latest rotation ${last.id} of "${o.env.name}" is not awaiting revocation (${why})`);
+  }
+  const unverified = [...last.targets.values()].filter((t) => !t.verified).map((t) => t.info.name);
+  if (!last.allVerified || unverified.length) {
+    throw new ExitError(EXIT.failed, `refusing: not every target was verified to hold the new key (${unverified.join(', ') || 'verification not recorded'})`);
+  }
+  const cfg = o.inventory.config;
+  if (cfg.revoke.mode === 'openai-admin') {
+    throw new ExitError(
+      EXIT.failed,
+      'revoke.mode openai-admin (revocation through the OpenAI Admin API) is not available in this version yet: set revoke.mode: prompt, revoke the key in the dashboard, and run `keyrot revoke --yes`',
+    );
+  }
+  const run = new RotationRun(o);
+  run.rotationId = last.id;
+  await run.acquire('revoke');
+  try {
+    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    const oldHint = last.oldHint ?? '(unknown)';
+    const oldFp = last.oldFingerprint ?? '(unknown)';
+    const where = cfg.key.kind === 'openai' ? `the OpenAI dashboard (${OPENAI_KEYS_PAGE})` : "the issuer's console";
+    if (!o.yes) {
+      if (!o.interactive || !o.confirmRevocation) {
+        throw new ExitError(
+          EXIT.usage,
+          `keyrot cannot revoke a key in prompt mode: revoke ${oldHint} (${oldFp}) in ${where}, then confirm with \`keyrot revoke -e ${o.env.name} --yes\``,
+        );
+      }
+      const ok = await o.confirmRevocation({ oldHint, oldFingerprint: oldFp, where, env: o.env.name });
+      if (!ok) {
+        return {
+          rotation: last.id,
+          env: o.env.name,
+          outcome: 'awaiting-revocation',
+          exitCode: EXIT.ok,
+          targets: [],
+          messages: ['Not recorded: the rotation still awaits revocation.'],
+        };
+      }
+    }
+    await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: last.oldFingerprint ?? undefined, detail: 'confirmed by the operator' });
+    await appendAudit(o.stateDir, {
+      event: 'key.revoked',
+      env: run.env,
+      rotation: run.rotationId,
+      details: { key: last.oldFingerprint, hint: last.oldHint, how: 'operator confirmed revocation in the dashboard' },
+    });
+    // Finalize needs the adapters (old versions disabled, old Docker secret removed).
+    const needFinalize = o.env.targets.some((t) => t.definition.capabilities.finalize);
+    let problems: string[] = [];
+    if (needFinalize) {
+      await run.setupTargets();
+      for (const [n, t] of last.targets) if (t.receipt) run.receipts.set(n, t.receipt);
+      run.newKey = null;
+      problems = await run.finalizeAll();
+    }
+    await run.journal.append({ step: 'end', outcome: 'completed' });
+    await appendAudit(o.stateDir, { event: 'rotation.completed', env: run.env, rotation: run.rotationId, details: { new: last.newFingerprint } });
+    return {
+      rotation: last.id,
+      env: o.env.name,
+      outcome: 'completed',
+      exitCode: EXIT.ok,
+      old: last.oldHint && last.oldFingerprint ? { hint: last.oldHint, fingerprint: last.oldFingerprint } : null,
+      new: last.newHint && last.newFingerprint ? { hint: last.newHint, fingerprint: last.newFingerprint } : null,
+      targets: [],
+      messages: [`Recorded: old key ${oldHint} (${oldFp}) revoked. Rotation ${last.id} is complete.`, ...problems],
+    };
+  } finally {
+    await run.release();
+  }
+}
+
+export type { RotationState };

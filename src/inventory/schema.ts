@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { validateDetailed } from 'node-cron';
+import { parseCredentialRef } from './credentials.ts';
+import { parseDuration } from './duration.ts';
+
+/** `env:VAR` or `file:PATH`: where a credential lives, never the credential. */
+export const CredentialRefField = z
+  .string()
+  .transform((s, ctx) => {
+    const ref = parseCredentialRef(s);
+    if (!ref) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'a literal secret is not allowed here: expected a reference, env:VAR (an environment variable) or file:PATH (a file holding the secret)',
+      });
+      return z.NEVER;
+    }
+    return ref;
+  });
+
+export const DurationField = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 0s, 90s, 15m, 2h or 1d' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** Key sources: prompt | stdin | env:VAR | file:PATH | openai-admin. */
+export const KEY_SOURCE_HELP = 'prompt, stdin, env:VAR, file:PATH or openai-admin';
+export const KeySourceField = z.string().refine((s) => /^(prompt|stdin|openai-admin|env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/.test(s), {
+  message: `expected a key source: ${KEY_SOURCE_HELP}`,
+});
+
+export const KeyConfig = z
+  .object({
+    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a variable name such as OPENAI_API_KEY').default('OPENAI_API_KEY'),
+    kind: z.enum(['openai', 'generic']).default('openai'),
+    source: KeySourceField.default('prompt'),
+    verify: z.boolean().default(true),
+    endpoint: z.url({ message: 'expected a URL such as https://api.openai.com/v1' }).optional(),
+    admin: z
+      .object({
+        project: z.string().min(1),
+        token: CredentialRefField,
+        endpoint: z.url().optional(),
+        expires: DurationField.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type KeyConfig = z.infer<typeof KeyConfig>;
+
+export const ScheduleConfig = z
+  .object({
+    cron: z.string().superRefine((expr, ctx) => {
+      const v = validateDetailed(expr);
+      if (!v.valid) {
+        const why = v.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+        ctx.addIssue({ code: 'custom', message: `expected a cron expression such as "0 9 1 * *" (monthly)${why ? ` (${why})` : ''}` });
+      }
+    }),
+    timezone: z
+      .string()
+      .refine(
+        (tz) => {
+          try {
+            new Intl.DateTimeFormat('en', { timeZone: tz });
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'expected an IANA time zone such as UTC or Europe/Paris' },
+      )
+      .default('UTC'),
+  })
+  .strict();
+
+export const RevokeConfig = z
+  .object({
+    mode: z.enum(['prompt', 'openai-admin']).default('prompt'),
+    grace: DurationField.default(0),
+  })
+  .strict();
+
+export const NotifyConfig = z.object({ webhook: CredentialRefField.optional() }).strict();
+
+export const ENV_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** The inventory without the targets' type-specific fields (validated per type, see load.ts). */
+export const InventoryConfig = z
+  .object({
+    version: z.literal(1, { message: 'expected version: 1' }),
+    key: KeyConfig.default(KeyConfig.parse({})),
+    schedule: ScheduleConfig.optional(),
+    revoke: RevokeConfig.default(RevokeConfig.parse({})),
+    notify: NotifyConfig.optional(),
+    state: z.enum(['local', 'kubernetes']).default('local'),
+    environments: z.record(
+      z.string().regex(ENV_NAME_RE, 'environment names use letters, digits, ".", "_" and "-"'),
+      z
+        .object({
+          targets: z.array(z.looseObject({ type: z.string() })).min(1, 'an environment needs at least one target'),
+          key: z.object({ source: KeySourceField.optional() }).strict().optional(),
+          schedule: ScheduleConfig.optional(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type InventoryConfig = z.infer<typeof InventoryConfig>;
+
+/** Fields every target takes (PRODUCT.md): added to each type's own schema. */
+export const CommonTargetFields = {
+  type: z.string(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/@-]*$/, 'expected a name of letters, digits and . _ : / @ -')
+    .optional(),
+  var: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a variable name such as OPENAI_API_KEY').optional(),
+  endpoint: z.string().min(1).optional(),
+  token: CredentialRefField.optional(),
+};

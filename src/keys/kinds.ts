@@ -1,0 +1,61 @@
+import type { Clock } from '../engine/clock.ts';
+import { httpJson } from '../engine/http.ts';
+import { TargetError } from '../engine/errors.ts';
+import type { Secret } from './secret.ts';
+
+export const OPENAI_DEFAULT_ENDPOINT = 'https://api.openai.com/v1';
+/** Where an operator revokes an OpenAI key by hand. */
+export const OPENAI_KEYS_PAGE = 'https://platform.openai.com/api-keys';
+
+/**
+ * OpenAI key formats (provider-apis.md §10.1): sk-proj-, sk-svcacct-, legacy sk-. Admin keys
+ * (sk-admin-) cannot call models, so they are refused as an application key. Prefixes are not
+ * contractual: an unknown sk- shape is accepted with a warning rather than refused.
+ */
+export function checkFormat(kind: 'openai' | 'generic', key: Secret): { ok: true; warning?: string } | { ok: false; reason: string } {
+  const v = key.reveal();
+  if (/\s/.test(v)) return { ok: false, reason: 'the key contains whitespace: paste only the key' };
+  if (kind === 'generic') return v.length >= 8 ? { ok: true } : { ok: false, reason: 'the key is shorter than 8 characters' };
+  if (v.startsWith('sk-admin-')) {
+    return { ok: false, reason: 'this is an OpenAI admin key (sk-admin-...): applications need a project or service-account key' };
+  }
+  if (!v.startsWith('sk-')) return { ok: false, reason: `an OpenAI API key starts with "sk-" (this one starts with "${v.slice(0, 3)}")` };
+  if (!/^sk-[A-Za-z0-9_-]{20,}$/.test(v)) {
+    return { ok: false, reason: 'an OpenAI API key is "sk-" followed by at least 20 letters, digits, "-" or "_"' };
+  }
+  if (!/^sk-(proj|svcacct)-/.test(v)) return { ok: true, warning: 'legacy key format (sk-...): new OpenAI keys start with sk-proj- or sk-svcacct-' };
+  return { ok: true };
+}
+
+export function openaiEndpoint(configured: string | undefined, env: NodeJS.ProcessEnv): string {
+  return (configured ?? env.OPENAI_BASE_URL ?? OPENAI_DEFAULT_ENDPOINT).replace(/\/+$/, '');
+}
+
+export type LiveCheckResult = { status: 'valid'; detail: string } | { status: 'restricted'; detail: string };
+
+/**
+ * The live check: GET {endpoint}/models with the key (no tokens used; provider-apis.md §10.2).
+ * 401 means the key is invalid (or already disabled); 403 means valid but restricted (§10.2).
+ */
+export async function liveCheck(key: Secret, endpoint: string, clock: Clock, signal?: AbortSignal): Promise<LiveCheckResult> {
+  try {
+    const res = await httpJson<{ data?: unknown[] }>(
+      { url: `${endpoint}/models`, headers: { authorization: `Bearer ${key.reveal()}` }, timeoutMs: 15_000, signal },
+      { clock, provider: 'OpenAI' },
+    );
+    const n = Array.isArray(res.body?.data) ? res.body.data.length : 0;
+    return { status: 'valid', detail: `${endpoint}/models answered 200 (${n} models)` };
+  } catch (err) {
+    if (err instanceof TargetError && err.status === 403) {
+      return { status: 'restricted', detail: `${endpoint}/models answered 403: the key is valid but restricted (it may lack the models scope)` };
+    }
+    if (err instanceof TargetError && err.status === 401) {
+      throw new TargetError(`OpenAI rejected the key ${key.hint} (401 invalid_api_key): it is wrong, revoked or not yet active`, {
+        kind: 'auth',
+        status: 401,
+        retryable: false,
+      });
+    }
+    throw err;
+  }
+}
