@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, unlink, rename } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from './errors.ts';
@@ -54,13 +54,21 @@ export async function acquireLock(
   await mkdir(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
   const info: LockInfo = { pid: process.pid, host: hostname(), at: new Date().toISOString(), ...meta };
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The lock appears with its content already in place (written to a private file, then
+    // hard-linked: link() fails with EEXIST like O_EXCL), so a reader never sees a half-written lock.
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const fh = await open(tmp, 'wx', 0o600);
     try {
-      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(JSON.stringify(info) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
       try {
-        await fh.writeFile(JSON.stringify(info) + '\n');
-        await fh.sync();
+        await link(tmp, path);
       } finally {
-        await fh.close();
+        await unlink(tmp).catch(() => {});
       }
       let released = false;
       return {

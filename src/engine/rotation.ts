@@ -15,6 +15,7 @@ import {
   type TargetStartInfo,
 } from './journal.ts';
 import { acquireLock, type Lock } from './lock.ts';
+import { failpoint } from './failpoints.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
 
@@ -123,6 +124,8 @@ export class RotationRun {
   readonly previous = new Map<string, Secret | null | undefined>();
   /** The environment's old key (consensus of readable targets). */
   oldKey: Secret | null = null;
+  /** Hint and fingerprint of the old key, known from the journal even when no target holds its value any more. */
+  oldInfo: { hint: string; fingerprint: string } | null = null;
   newKey: Secret | null = null;
   readonly receipts = new Map<string, Receipt | undefined>();
   readonly written = new Set<string>();
@@ -149,10 +152,13 @@ export class RotationRun {
     return t;
   }
 
+  /** The new key's fingerprint when the value itself is not at hand (revoke, after the rotation). */
+  newFingerprint = '';
+
   private op(extra?: Partial<{ fingerprint: string }>) {
     return {
       rotationId: this.rotationId,
-      fingerprint: extra?.fingerprint ?? this.newKey?.fingerprint ?? '',
+      fingerprint: extra?.fingerprint ?? this.newKey?.fingerprint ?? this.newFingerprint,
       signal: this.o.signal,
     };
   }
@@ -204,6 +210,7 @@ export class RotationRun {
             this.written.add(name);
             this.holds.set(name, 'new');
             await this.journal.append({ step: 'write', target: name, outcome: 'ok', fingerprint: key.fingerprint, receipt });
+            failpoint(`after-write:${name}`);
             this.o.reporter.target(name, 'written');
             return true;
           } catch (err) {
@@ -232,6 +239,7 @@ export class RotationRun {
           try {
             const v = await this.retrying(name, 'verify', () => t.verify(key, this.op(), this.receipts.get(name)));
             await this.journal.append({ step: 'verify', target: name, outcome: 'ok', fingerprint: key.fingerprint, method: v.method, detail: v.detail });
+            failpoint(`after-verify:${name}`);
             let method = v.method;
             if (t.redeploy && t.capabilities.redeploy) {
               this.o.reporter.target(name, 'redeploying');
@@ -276,7 +284,32 @@ export class RotationRun {
         return this.limiter.run(t.id, t.lockKey, async () => {
           this.o.reporter.target(name, 'restoring');
           if (prev === undefined) {
-            const msg = 'cannot restore: the old key is not known (no readable target held it); run `keyrot resume --rollback --old-key SOURCE`';
+            // A write-only target and no readable target knew the old key: it cannot be put back.
+            // Rather than leave whatever a failed write stored, make sure it holds the new key
+            // (valid too: the old key is not revoked), and leave the rotation resumable.
+            let msg = 'cannot restore: the old key is not known (no readable target held it)';
+            if (this.newKey) {
+              let rolledForward = false;
+              for (let attempt = 0; attempt < 3 && !rolledForward; attempt++) {
+                try {
+                  const receipt = await withRetry(() => t.write(this.newKey!, this.op()), {
+                    clock: this.o.clock,
+                    policy: this.o.retry,
+                    random: this.o.random,
+                    signal: this.o.signal,
+                  });
+                  await t.verify(this.newKey, this.op(), receipt);
+                  this.receipts.set(name, receipt);
+                  this.holds.set(name, 'new');
+                  await this.journal.append({ step: 'write', target: name, outcome: 'ok', fingerprint: this.newKey.fingerprint, receipt });
+                  rolledForward = true;
+                } catch {
+                  // try again, bounded
+                }
+              }
+              msg += rolledForward ? '; it holds the new key' : ' and re-writing the new key failed too';
+            }
+            msg += '; run `keyrot resume` to finish, or `keyrot resume --rollback --old-key SOURCE` to undo';
             this.errors.set(name, msg);
             await this.journal.append({ step: 'restore', target: name, outcome: 'failed', detail: msg });
             this.o.reporter.target(name, 'failed', msg);
@@ -334,14 +367,14 @@ export class RotationRun {
   }
 
   report(outcome: RotationReport['outcome'], exitCode: ExitCode, messages: string[]): RotationReport {
-    const oldFp = this.oldKey?.fingerprint ?? null;
+    const oldFp = this.oldKey?.fingerprint ?? this.oldInfo?.fingerprint ?? null;
     const newFp = this.newKey?.fingerprint ?? null;
     return {
       rotation: this.rotationId || undefined,
       env: this.env,
       outcome,
       exitCode,
-      old: this.oldKey ? { hint: this.oldKey.hint, fingerprint: this.oldKey.fingerprint } : null,
+      old: this.oldKey ? { hint: this.oldKey.hint, fingerprint: this.oldKey.fingerprint } : this.oldInfo,
       new: this.newKey ? { hint: this.newKey.hint, fingerprint: this.newKey.fingerprint } : null,
       messages: messages.map(redact),
       targets: this.targets.map((lt) => {
@@ -374,7 +407,7 @@ export class RotationRun {
     }
     await this.journal.append({ step: 'verified-all', outcome: 'ok', fingerprint: this.newKey!.fingerprint });
     const messages: string[] = [];
-    const old = this.oldKey;
+    const old = this.oldKey ?? this.oldInfo;
     const grace = this.o.inventory.config.revoke.grace;
     if (!old) {
       messages.push('No old key was found in any readable target: nothing to revoke.');
@@ -469,6 +502,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     }
     const readable = [...run.previous.values()].filter((v): v is Secret => v instanceof Secret);
     run.oldKey = consensus(readable);
+    run.oldInfo = run.oldKey ? { hint: run.oldKey.hint, fingerprint: run.oldKey.fingerprint } : null;
     const distinct = new Set(readable.map((v) => v.fingerprint));
     const notes: string[] = [];
     if (distinct.size > 1) {
@@ -553,6 +587,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     if (revokedFirst) await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: run.oldKey?.fingerprint, detail: 'revoked-first' });
     await run.journal.append({ step: 'key', outcome: 'ok', fingerprint: key.fingerprint, hint: key.hint });
     await run.journal.append({ step: 'live-check', outcome: liveDetail.startsWith('skipped') ? 'skipped' : 'ok', detail: liveDetail });
+    failpoint('after-start');
     await appendAudit(o.stateDir, {
       event: r.mode === 'emergency' ? 'rotation.emergency-started' : 'rotation.started',
       env: run.env,
@@ -591,7 +626,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
       event: 'rotation.completed',
       env: run.env,
       rotation: run.rotationId,
-      details: { new: run.newKey!.fingerprint, old: run.oldKey?.fingerprint ?? null, revokedFirst: true },
+      details: { new: run.newKey!.fingerprint, old: run.oldInfo?.fingerprint ?? null, revokedFirst: true },
     });
     return run.report('completed', EXIT.ok, [...notes, 'Every target holds the new key; the old key was revoked first.', ...problems]);
   }
@@ -601,7 +636,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
     event: rev.outcome === 'completed' ? 'rotation.completed' : 'rotation.awaiting-revocation',
     env: run.env,
     rotation: run.rotationId,
-    details: { new: run.newKey!.fingerprint, old: run.oldKey?.fingerprint ?? null },
+    details: { new: run.newKey!.fingerprint, old: run.oldInfo?.fingerprint ?? null },
   });
   return run.report(rev.outcome, EXIT.ok, [...notes, ...rev.messages]);
 }
@@ -700,6 +735,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
       oldKey = k;
     }
     run.oldKey = oldKey ?? null;
+    run.oldInfo = last.oldFingerprint ? { hint: last.oldHint ?? '(hint unknown)', fingerprint: last.oldFingerprint } : null;
     for (const [name, t] of last.targets) {
       const old = t.info.old;
       run.previous.set(name, old === null ? null : old === 'unreadable' ? undefined : (withFp(old) ?? (oldKey && oldKey.fingerprint === old ? oldKey : undefined)));
@@ -843,6 +879,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       await run.setupTargets();
       for (const [n, t] of last.targets) if (t.receipt) run.receipts.set(n, t.receipt);
       run.newKey = null;
+      run.newFingerprint = last.newFingerprint ?? '';
       problems = await run.finalizeAll();
     }
     await run.journal.append({ step: 'end', outcome: 'completed' });

@@ -1,6 +1,9 @@
 import type { TargetDefinition, TargetId } from './types.ts';
 import { dotenv } from './dotenv/index.ts';
 import { file } from './file/index.ts';
+import { awsSecretsManager } from './aws-secrets-manager/index.ts';
+import { gcpSecretManager } from './gcp-secret-manager/index.ts';
+import { azureKeyVault } from './azure-key-vault/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -10,6 +13,9 @@ import { file } from './file/index.ts';
 export const TARGETS = {
   dotenv,
   file,
+  'aws-secrets-manager': awsSecretsManager,
+  'gcp-secret-manager': gcpSecretManager,
+  'azure-key-vault': azureKeyVault,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

@@ -13,7 +13,11 @@ import { bold, createOut, dim, green, red, yellow } from '../output.ts';
  * Provider emulators that join the demo: each module exports `demo: DemoSetup`. The local targets
  * (dotenv, file) need no emulator and are set up here.
  */
-export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]> = [];
+export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]> = [
+  ['aws-secrets-manager', () => import('../../emulators/aws-secrets-manager/demo.ts')],
+  ['gcp-secret-manager', () => import('../../emulators/gcp-secret-manager/demo.ts')],
+  ['azure-key-vault', () => import('../../emulators/azure-key-vault/demo.ts')],
+];
 
 interface Step {
   command: string;

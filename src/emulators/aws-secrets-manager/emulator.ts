@@ -1,0 +1,589 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { expectedSignature, parseAuthorization, signatureMatches } from './sigv4.ts';
+
+/**
+ * A loopback emulator of AWS Secrets Manager's awsJson1_1 API, faithful where keyrot depends on it:
+ * every call is `POST /` with `X-Amz-Target: secretsmanager.<Operation>` and
+ * `Content-Type: application/x-amz-json-1.1`, SigV4-signed (provider-apis.md §7). It verifies the
+ * signature against the access keys it knows, keeps versions and staging labels (AWSCURRENT /
+ * AWSPREVIOUS bookkeeping, AWSPENDING), implements ClientRequestToken idempotency, paginates
+ * ListSecretVersionIds, and answers errors in AWS's shape: HTTP 400 (500 for InternalServiceError),
+ * body `{"__type": "...", "Message": "..."}` (`message` for the front-end errors: auth,
+ * throttling), and an `x-amzn-ErrorType` header (§7.7).
+ */
+
+export const SM_OPERATIONS = [
+  'DescribeSecret',
+  'GetSecretValue',
+  'PutSecretValue',
+  'UpdateSecretVersionStage',
+  'ListSecretVersionIds',
+] as const;
+export type SmOperation = (typeof SM_OPERATIONS)[number];
+
+const JSON11 = 'application/x-amz-json-1.1';
+const CURRENT = 'AWSCURRENT';
+const PREVIOUS = 'AWSPREVIOUS';
+
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+interface KnownCredentials extends AwsCredentials {
+  expired: boolean;
+}
+
+interface StoredVersion {
+  versionId: string;
+  secretString?: string;
+  /** base64, as on the wire. */
+  secretBinary?: string;
+  createdDate: number;
+  lastAccessedDate?: number;
+}
+
+interface StoredSecret {
+  name: string;
+  arn: string;
+  /** Creation order. */
+  versions: StoredVersion[];
+  /** stage → version id: a label is on at most one version. */
+  labels: Map<string, string>;
+  createdDate: number;
+  lastChangedDate: number;
+  lastAccessedDate?: number;
+  deletedDate?: number;
+  rotationEnabled: boolean;
+  kmsKeyId?: string;
+}
+
+export interface VersionView {
+  versionId: string;
+  stages: string[];
+  /** The SecretString (undefined for binary versions). */
+  value: string | undefined;
+  createdDate: number;
+}
+
+interface InjectedFault {
+  action?: SmOperation;
+  type: string;
+  message: string;
+  status: number;
+  frontEnd: boolean;
+  times: number;
+}
+
+export interface SmEmulatorOptions {
+  region?: string;
+  accountId?: string;
+  /** Check SigV4 signatures (default true); the key id is always checked. */
+  verifySignatures?: boolean;
+}
+
+const nowSeconds = () => Date.now() / 1000;
+
+/** The error AWS would send. `frontEnd` errors (auth, throttling) spell the member `message`. */
+function awsError(type: string, message: string, opts: { status?: number; frontEnd?: boolean } = {}): EmuResponse {
+  const ns = opts.frontEnd ? 'com.amazon.coral.service' : 'com.amazonaws.secrets';
+  return {
+    status: opts.status ?? 400,
+    headers: {
+      'content-type': JSON11,
+      'x-amzn-RequestId': randomUUID(),
+      'x-amzn-ErrorType': `${type}:http://internal.amazon.com/coral/${ns}/`,
+    },
+    body: { __type: type, [opts.frontEnd ? 'message' : 'Message']: message },
+  };
+}
+
+function ok(body: Record<string, unknown>): EmuResponse {
+  return { status: 200, headers: { 'content-type': JSON11, 'x-amzn-RequestId': randomUUID() }, body };
+}
+
+class AwsFailure extends Error {
+  readonly response: EmuResponse;
+  constructor(response: EmuResponse) {
+    super('aws failure');
+    this.response = response;
+  }
+}
+const fail = (type: string, message: string, status?: number): never => {
+  throw new AwsFailure(awsError(type, message, { status }));
+};
+
+const SUFFIX_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+export class AwsSecretsManagerEmulator {
+  readonly server = new EmulatorServer({
+    name: 'aws-secrets-manager',
+    notFound: () => awsError('UnknownOperationException', 'Unknown operation', { frontEnd: true }),
+  });
+  readonly region: string;
+  readonly accountId: string;
+  /** The access key the emulator starts with (throw-away, generated at run time). */
+  readonly credentials: AwsCredentials;
+  private readonly verifySignatures: boolean;
+  private readonly known = new Map<string, KnownCredentials>();
+  private readonly secrets = new Map<string, StoredSecret>();
+  private readonly denied = new Set<string>();
+  private readonly faults: InjectedFault[] = [];
+
+  constructor(opts: SmEmulatorOptions = {}) {
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '123456789012';
+    this.verifySignatures = opts.verifySignatures ?? true;
+    this.credentials = this.addCredentials();
+    this.server.route('POST', '/', (req) => this.handle(req));
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  start(port = 0): Promise<string> {
+    return this.server.start(port);
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+
+  // ---------------------------------------------------------------- test/demo helpers
+
+  /** Registers an access key (generated when omitted) and returns it. */
+  addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {
+    const c: AwsCredentials = {
+      // AKIA-shaped would be caught by the redactor's AWS key pattern; emulator keys say what they are.
+      accessKeyId: creds?.accessKeyId ?? `EMU${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: creds?.secretAccessKey ?? randomBytes(30).toString('base64url'),
+      ...(creds?.sessionToken ? { sessionToken: creds.sessionToken } : {}),
+    };
+    this.known.set(c.accessKeyId, { ...c, expired: false });
+    return c;
+  }
+
+  /** The key id becomes unknown: calls signed with it get UnrecognizedClientException. */
+  revokeCredentials(accessKeyId = this.credentials.accessKeyId): void {
+    this.known.delete(accessKeyId);
+  }
+
+  /** Calls signed with it get ExpiredTokenException (session credentials past their expiry). */
+  expireCredentials(accessKeyId = this.credentials.accessKeyId): void {
+    const k = this.known.get(accessKeyId);
+    if (k) k.expired = true;
+  }
+
+  /**
+   * Creates the secret (or adds a version to it) holding `value`: a string, or an object stored
+   * as compact JSON. Pass `json` to store an exact text. The new version becomes AWSCURRENT
+   * unless `stages` says otherwise. Returns the version id.
+   */
+  seed(name: string, value: string | Record<string, unknown>, opts: { versionId?: string; stages?: string[] } = {}): string {
+    const text = typeof value === 'string' ? value : JSON.stringify(value);
+    const s = this.ensureSecret(name);
+    const versionId = opts.versionId ?? randomUUID();
+    this.addVersion(s, { versionId, secretString: text, createdDate: nowSeconds() }, opts.stages ?? [CURRENT], false);
+    return versionId;
+  }
+
+  /** A secret with no value at all (CreateSecret without SecretString). */
+  createEmpty(name: string): void {
+    this.ensureSecret(name);
+  }
+
+  private ensureSecret(name: string): StoredSecret {
+    let s = this.secrets.get(name);
+    if (!s) {
+      const suffix = Array.from(randomBytes(6), (b) => SUFFIX_CHARS[b % SUFFIX_CHARS.length]).join('');
+      s = {
+        name,
+        arn: `arn:aws:secretsmanager:${this.region}:${this.accountId}:secret:${name}-${suffix}`,
+        versions: [],
+        labels: new Map(),
+        createdDate: nowSeconds(),
+        lastChangedDate: nowSeconds(),
+        rotationEnabled: false,
+      };
+      this.secrets.set(name, s);
+    }
+    return s;
+  }
+
+  arnOf(name: string): string {
+    return this.mustGet(name).arn;
+  }
+
+  /** Every version (deprecated ones included), oldest first. */
+  versions(name: string): VersionView[] {
+    const s = this.mustGet(name);
+    return s.versions.map((v) => ({ versionId: v.versionId, stages: this.stagesOf(s, v.versionId), value: v.secretString, createdDate: v.createdDate }));
+  }
+
+  /** stage → version id. */
+  stages(name: string): Record<string, string> {
+    return Object.fromEntries(this.mustGet(name).labels);
+  }
+
+  /** The SecretString behind a stage (AWSCURRENT by default), or undefined. */
+  value(name: string, stage = CURRENT): string | undefined {
+    const s = this.mustGet(name);
+    const id = s.labels.get(stage);
+    return id ? s.versions.find((v) => v.versionId === id)?.secretString : undefined;
+  }
+
+  setRotationEnabled(name: string, on: boolean): void {
+    this.mustGet(name).rotationEnabled = on;
+  }
+
+  markDeleted(name: string): void {
+    this.mustGet(name).deletedDate = nowSeconds() + 7 * 86400;
+  }
+
+  /** Every call of `action` (on `secret`, when given) answers AccessDeniedException until allowAction. */
+  denyAction(action: SmOperation, secret?: string): void {
+    this.denied.add(secret ? `${action}:${secret}` : action);
+  }
+
+  allowAction(action: SmOperation, secret?: string): void {
+    this.denied.delete(secret ? `${action}:${secret}` : action);
+  }
+
+  /** The next `times` calls (of `action`, when given) answer ThrottlingException (HTTP 400). */
+  throttleNext(times = 1, action?: SmOperation): void {
+    this.faults.push({ action, type: 'ThrottlingException', message: 'Rate exceeded', status: 400, frontEnd: true, times });
+  }
+
+  /** The next call(s) answer an AWS error: InternalServiceError 500 by default. */
+  failNext(f: { action?: SmOperation; type?: string; message?: string; status?: number; times?: number } = {}): void {
+    const type = f.type ?? 'InternalServiceError';
+    this.faults.push({
+      action: f.action,
+      type,
+      message: f.message ?? (type === 'InternalServiceError' ? 'An error occurred on the server side.' : type),
+      status: f.status ?? (type === 'InternalServiceError' ? 500 : 400),
+      frontEnd: false,
+      times: f.times ?? 1,
+    });
+  }
+
+  /** Drops pending injected faults and every denial. */
+  clearFaults(): void {
+    this.faults.length = 0;
+    this.denied.clear();
+    this.server.clearFaults();
+  }
+
+  /** Calls that reached the emulator, with their operation and parsed input. */
+  calls(action?: SmOperation): Array<{ action: string; input: Record<string, unknown>; status: number }> {
+    return this.server.requests
+      .map((r) => {
+        let input: Record<string, unknown> = {};
+        try {
+          input = JSON.parse(r.rawBody || '{}') as Record<string, unknown>;
+        } catch {
+          /* not JSON */
+        }
+        return { action: String(r.headers['x-amz-target'] ?? '').replace(/^secretsmanager\./, ''), input, status: r.status };
+      })
+      .filter((c) => !action || c.action === action);
+  }
+
+  // ---------------------------------------------------------------- protocol
+
+  private handle(req: EmuRequest): EmuResponse {
+    const denial = this.authenticate(req);
+    if (denial) return denial;
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const op = target.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : '';
+    if (!(SM_OPERATIONS as readonly string[]).includes(op)) {
+      return awsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}`, { frontEnd: true });
+    }
+    const action = op as SmOperation;
+    const fi = this.faults.findIndex((f) => !f.action || f.action === action);
+    if (fi >= 0) {
+      const f = this.faults[fi]!;
+      if (--f.times <= 0) this.faults.splice(fi, 1);
+      return awsError(f.type, f.message, { status: f.status, frontEnd: f.frontEnd });
+    }
+    const input = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+    const secretId = typeof input.SecretId === 'string' ? input.SecretId : '';
+    const resolved = this.resolve(secretId);
+    if (this.denied.has(action) || (resolved && this.denied.has(`${action}:${resolved.name}`))) {
+      const auth = parseAuthorization(req.headers.authorization);
+      const who = typeof auth === 'object' ? auth.accessKeyId : 'unknown';
+      return awsError(
+        'AccessDeniedException',
+        `User: arn:aws:iam::${this.accountId}:user/emulator-${who} is not authorized to perform: secretsmanager:${action} on resource: ${resolved?.arn ?? secretId} because no identity-based policy allows the secretsmanager:${action} action`,
+      );
+    }
+    try {
+      if (!secretId) fail('InvalidParameterException', 'You must provide a SecretId.');
+      if (!resolved) fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+      const s = resolved!;
+      switch (action) {
+        case 'DescribeSecret':
+          return ok(this.describe(s));
+        case 'GetSecretValue':
+          return ok(this.getSecretValue(s, input));
+        case 'PutSecretValue':
+          return ok(this.putSecretValue(s, input));
+        case 'UpdateSecretVersionStage':
+          return ok(this.updateSecretVersionStage(s, input));
+        case 'ListSecretVersionIds':
+          return ok(this.listSecretVersionIds(s, input));
+      }
+    } catch (err) {
+      if (err instanceof AwsFailure) return err.response;
+      throw err;
+    }
+  }
+
+  private authenticate(req: EmuRequest): EmuResponse | undefined {
+    const auth = parseAuthorization(req.headers.authorization);
+    if (auth === 'missing') return awsError('MissingAuthenticationTokenException', 'Missing Authentication Token', { frontEnd: true });
+    if (auth === 'malformed') {
+      return awsError('IncompleteSignatureException', 'Authorization header requires Credential, SignedHeaders and Signature parameters.', {
+        frontEnd: true,
+      });
+    }
+    const known = this.known.get(auth.accessKeyId);
+    const token = req.headers['x-amz-security-token'];
+    // Real AWS answers an unknown key id, or session credentials with a wrong token, this way
+    // (HTTP 400; seen verbatim in SDK issue reports, e.g. aws/aws-sdk-js-v3#6355).
+    if (!known || (known.sessionToken !== undefined && token !== known.sessionToken)) {
+      return awsError('UnrecognizedClientException', 'The security token included in the request is invalid.', { frontEnd: true });
+    }
+    if (known.expired) return awsError('ExpiredTokenException', 'The security token included in the request is expired', { frontEnd: true });
+    if (auth.service !== 'secretsmanager') {
+      return awsError('InvalidSignatureException', `Credential should be scoped to correct service: 'secretsmanager'.`, { frontEnd: true });
+    }
+    if (this.verifySignatures) {
+      const expected = expectedSignature(req, auth, known.secretAccessKey);
+      if (!expected || !signatureMatches(expected, auth.signature)) {
+        return awsError(
+          'InvalidSignatureException',
+          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+          { frontEnd: true },
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** SecretId: a name, a full ARN, or a partial ARN (without the `-XXXXXX` suffix). */
+  private resolve(id: string): StoredSecret | undefined {
+    if (!id) return undefined;
+    if (!id.startsWith('arn:')) return this.secrets.get(id);
+    for (const s of this.secrets.values()) {
+      if (s.arn === id) return s;
+      if (s.arn.length === id.length + 7 && s.arn.startsWith(`${id}-`)) return s;
+    }
+    return undefined;
+  }
+
+  private mustGet(name: string): StoredSecret {
+    const s = this.secrets.get(name);
+    if (!s) throw new Error(`aws-secrets-manager emulator: no secret ${name}`);
+    return s;
+  }
+
+  private stagesOf(s: StoredSecret, versionId: string): string[] {
+    return [...s.labels].filter(([, id]) => id === versionId).map(([stage]) => stage);
+  }
+
+  private notDeleted(s: StoredSecret): void {
+    if (s.deletedDate !== undefined) {
+      fail('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.");
+    }
+  }
+
+  /** Attaches `stage` to `versionId`, moving it off any other version; AWSCURRENT drags AWSPREVIOUS along. */
+  private attach(s: StoredSecret, stage: string, versionId: string): void {
+    const from = s.labels.get(stage);
+    if (from === versionId) return;
+    s.labels.set(stage, versionId);
+    // "Whenever you move AWSCURRENT, Secrets Manager automatically moves the label AWSPREVIOUS to
+    // the version that AWSCURRENT was removed from" (UpdateSecretVersionStage / PutSecretValue docs).
+    if (stage === CURRENT && from) s.labels.set(PREVIOUS, from);
+  }
+
+  private addVersion(s: StoredSecret, v: StoredVersion, stages: string[], api = true): void {
+    const first = s.versions.length === 0;
+    s.versions.push(v);
+    // The first version of a secret always gets AWSCURRENT (PutSecretValue doc); seeding may
+    // set up any state, deprecated versions included.
+    const all = api && first && !stages.includes(CURRENT) ? [...stages, CURRENT] : stages;
+    for (const stage of all) this.attach(s, stage, v.versionId);
+    s.lastChangedDate = nowSeconds();
+    this.prune(s);
+  }
+
+  /** Versions beyond 100 are removed when unlabeled and older than 24 hours (PutSecretValue doc). */
+  private prune(s: StoredSecret): void {
+    const labeled = new Set(s.labels.values());
+    const dayAgo = nowSeconds() - 86400;
+    while (s.versions.length > 100) {
+      const i = s.versions.findIndex((v) => !labeled.has(v.versionId) && v.createdDate < dayAgo);
+      if (i < 0) break;
+      s.versions.splice(i, 1);
+    }
+  }
+
+  private describe(s: StoredSecret): Record<string, unknown> {
+    // VersionIdsToStages lists only versions that have labels (DescribeSecret doc: unlabeled
+    // versions are deprecated).
+    const map: Record<string, string[]> = {};
+    for (const [stage, id] of s.labels) (map[id] ??= []).push(stage);
+    return {
+      ARN: s.arn,
+      Name: s.name,
+      ...(s.kmsKeyId ? { KmsKeyId: s.kmsKeyId } : {}),
+      RotationEnabled: s.rotationEnabled,
+      LastChangedDate: s.lastChangedDate,
+      ...(s.lastAccessedDate ? { LastAccessedDate: s.lastAccessedDate } : {}),
+      ...(s.deletedDate ? { DeletedDate: s.deletedDate } : {}),
+      VersionIdsToStages: map,
+      CreatedDate: s.createdDate,
+    };
+  }
+
+  private getSecretValue(s: StoredSecret, input: Record<string, unknown>): Record<string, unknown> {
+    this.notDeleted(s);
+    const versionId = typeof input.VersionId === 'string' ? input.VersionId : undefined;
+    const stage = typeof input.VersionStage === 'string' ? input.VersionStage : undefined;
+    let v: StoredVersion | undefined;
+    if (versionId) {
+      v = s.versions.find((x) => x.versionId === versionId);
+      if (!v) fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for VersionId: ${versionId}`);
+      if (stage && s.labels.get(stage) !== versionId) {
+        fail('InvalidRequestException', 'You provided a VersionStage that is not associated to the provided VersionId.');
+      }
+    } else {
+      const st = stage ?? CURRENT;
+      const id = s.labels.get(st);
+      v = id ? s.versions.find((x) => x.versionId === id) : undefined;
+      if (!v) fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret value for staging label: ${st}`);
+    }
+    const found = v!;
+    // LastAccessedDate is kept to the day (DescribeSecret doc).
+    const day = Math.floor(nowSeconds() / 86400) * 86400;
+    found.lastAccessedDate = day;
+    s.lastAccessedDate = day;
+    return {
+      ARN: s.arn,
+      Name: s.name,
+      VersionId: found.versionId,
+      ...(found.secretString !== undefined ? { SecretString: found.secretString } : {}),
+      ...(found.secretBinary !== undefined ? { SecretBinary: found.secretBinary } : {}),
+      VersionStages: this.stagesOf(s, found.versionId),
+      CreatedDate: found.createdDate,
+    };
+  }
+
+  private putSecretValue(s: StoredSecret, input: Record<string, unknown>): Record<string, unknown> {
+    this.notDeleted(s);
+    const str = typeof input.SecretString === 'string' ? input.SecretString : undefined;
+    const bin = typeof input.SecretBinary === 'string' ? input.SecretBinary : undefined;
+    if (str !== undefined && bin !== undefined) {
+      fail('InvalidParameterException', "You can't specify both a binary secret value and a string secret value in the same secret.");
+    }
+    if (str === undefined && bin === undefined) fail('InvalidRequestException', 'You must provide either SecretString or SecretBinary.');
+    if (str !== undefined && Buffer.byteLength(str, 'utf8') > 65536) {
+      fail('InvalidParameterException', 'The SecretString value exceeds the maximum allowed size of 65536 bytes.');
+    }
+    // The SDKs fill ClientRequestToken with a UUID (idempotencyToken trait); raw callers may not.
+    const token = typeof input.ClientRequestToken === 'string' ? input.ClientRequestToken : randomUUID();
+    if (token.length < 32 || token.length > 64) {
+      fail(
+        'ValidationException',
+        `1 validation error detected: Value '${token}' at 'clientRequestToken' failed to satisfy constraint: Member must have length ${token.length < 32 ? 'greater than or equal to 32' : 'less than or equal to 64'}`,
+      );
+    }
+    const stages = Array.isArray(input.VersionStages) ? input.VersionStages.filter((x): x is string => typeof x === 'string') : [CURRENT];
+    const existing = s.versions.find((v) => v.versionId === token);
+    if (existing) {
+      // Same token + same data: "the operation succeeds but does nothing"; different data fails
+      // (PutSecretValue doc: idempotency).
+      if (existing.secretString !== str || existing.secretBinary !== bin) {
+        fail('ResourceExistsException', "You can't modify an existing version, you can only create a new version.");
+      }
+      return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: this.stagesOf(s, token) };
+    }
+    this.addVersion(
+      s,
+      { versionId: token, createdDate: nowSeconds(), ...(str !== undefined ? { secretString: str } : {}), ...(bin !== undefined ? { secretBinary: bin } : {}) },
+      stages,
+    );
+    return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: this.stagesOf(s, token) };
+  }
+
+  private updateSecretVersionStage(s: StoredSecret, input: Record<string, unknown>): Record<string, unknown> {
+    this.notDeleted(s);
+    const stage = typeof input.VersionStage === 'string' ? input.VersionStage : '';
+    if (!stage) fail('InvalidParameterException', 'You must provide a VersionStage.');
+    const moveTo = typeof input.MoveToVersionId === 'string' ? input.MoveToVersionId : undefined;
+    const removeFrom = typeof input.RemoveFromVersionId === 'string' ? input.RemoveFromVersionId : undefined;
+    const owner = s.labels.get(stage);
+    for (const id of [moveTo, removeFrom]) {
+      if (id && !s.versions.some((v) => v.versionId === id)) {
+        fail('ResourceNotFoundException', `Secrets Manager can't find the specified secret version: ${id}`);
+      }
+    }
+    if (removeFrom && owner !== removeFrom && removeFrom !== moveTo) {
+      fail('InvalidParameterException', `The staging label ${stage} is not attached to version ${removeFrom}.`);
+    }
+    if (moveTo) {
+      if (owner && owner !== moveTo && removeFrom !== owner) {
+        // The real message, as quoted in terraform-provider-aws CHANGELOG 5.33.0 (#19943).
+        fail(
+          'InvalidParameterException',
+          `The parameter RemoveFromVersionId can't be empty. Staging label ${stage} is currently attached to version ${owner}, so you must explicitly reference that version in RemoveFromVersionId.`,
+        );
+      }
+      this.attach(s, stage, moveTo);
+    } else if (removeFrom) {
+      if (stage === CURRENT) {
+        // Assumption (not verified against AWS): AWSCURRENT can only be moved, never just removed.
+        fail('InvalidParameterException', `You can't remove the staging label ${CURRENT}; move it to another version with MoveToVersionId.`);
+      }
+      s.labels.delete(stage);
+    } else {
+      fail('InvalidParameterException', 'You must specify MoveToVersionId or RemoveFromVersionId.');
+    }
+    s.lastChangedDate = nowSeconds();
+    return { ARN: s.arn, Name: s.name };
+  }
+
+  private listSecretVersionIds(s: StoredSecret, input: Record<string, unknown>): Record<string, unknown> {
+    const includeDeprecated = input.IncludeDeprecated === true;
+    const max = typeof input.MaxResults === 'number' ? input.MaxResults : 100;
+    if (!Number.isInteger(max) || max < 1 || max > 100) {
+      fail('ValidationException', `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100`);
+    }
+    const labeled = new Set(s.labels.values());
+    const all = s.versions.filter((v) => includeDeprecated || labeled.has(v.versionId));
+    let start = 0;
+    if (typeof input.NextToken === 'string') {
+      const m = /^emu:(\d+)$/.exec(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
+      if (!m || Number(m[1]) > all.length) fail('InvalidNextTokenException', 'The NextToken value is invalid.');
+      start = Number(m![1]);
+    }
+    const page = all.slice(start, start + max);
+    const next = start + max < all.length ? Buffer.from(`emu:${start + max}`, 'utf8').toString('base64url') : undefined;
+    return {
+      Versions: page.map((v) => ({
+        VersionId: v.versionId,
+        VersionStages: this.stagesOf(s, v.versionId),
+        ...(v.lastAccessedDate ? { LastAccessedDate: v.lastAccessedDate } : {}),
+        CreatedDate: v.createdDate,
+      })),
+      ...(next ? { NextToken: next } : {}),
+      ARN: s.arn,
+      Name: s.name,
+    };
+  }
+}

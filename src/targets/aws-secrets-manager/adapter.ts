@@ -1,0 +1,444 @@
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+  type DescribeSecretCommandOutput,
+  type GetSecretValueCommandInput,
+  type GetSecretValueCommandOutput,
+  type UpdateSecretVersionStageCommandInput,
+} from '@aws-sdk/client-secrets-manager';
+import { Secret, registerSensitive } from '../../keys/secret.ts';
+import { TargetError } from '../../engine/errors.ts';
+import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { AwsSecretsManagerConfig } from './index.ts';
+import { awsError, type SmAction } from './aws-errors.ts';
+import { JsonFieldError, getJsonField, newJsonWithField, setJsonField } from './json-field.ts';
+import { isKeyrotVersion, versionTokenFor } from './version-token.ts';
+
+const CURRENT = 'AWSCURRENT';
+const PENDING = 'AWSPENDING';
+const PREVIOUS = 'AWSPREVIOUS';
+
+/** Which version holds each rotation label, from DescribeSecret's VersionIdsToStages. */
+interface Labels {
+  current: string | undefined;
+  pending: string | undefined;
+  previous: string | undefined;
+  stagesOf(versionId: string): string[];
+}
+
+function labelsOf(d: DescribeSecretCommandOutput): Labels {
+  const map = d.VersionIdsToStages ?? {};
+  const find = (stage: string) => Object.keys(map).find((id) => map[id]?.includes(stage));
+  return {
+    current: find(CURRENT),
+    pending: find(PENDING),
+    previous: find(PREVIOUS),
+    stagesOf: (id) => map[id] ?? [],
+  };
+}
+
+/** `arn:aws:secretsmanager:<region>:...` → region. */
+function regionOfArn(secret: string): string | undefined {
+  return /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secret)?.[1];
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && v !== '' && v.toLowerCase() !== 'false' && v !== '0';
+}
+
+/**
+ * The service endpoint: `endpoint:` from targets.yaml wins; else the SDK's standard variables
+ * AWS_ENDPOINT_URL_SECRETS_MANAGER then AWS_ENDPOINT_URL (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS),
+ * read here from ctx.env so they are injectable. The SDK resolves the same variables itself from
+ * process.env (and `endpoint_url` from the shared config file) when no endpoint is passed:
+ * @smithy/core endpoints/middleware-endpoint/adaptors/getEndpointUrlConfig.js builds
+ * `AWS_ENDPOINT_URL_` + the service id "Secrets Manager" upper-cased and joined by `_`.
+ */
+function endpointFrom(config: CommonTargetConfig, env: NodeJS.ProcessEnv): string | undefined {
+  if (config.endpoint) return config.endpoint;
+  if (truthy(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)) return undefined;
+  return env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL || undefined;
+}
+
+/**
+ * Static credentials from ctx.env, exactly where the SDK's default chain would take them: the
+ * first link (fromEnv) is skipped when AWS_PROFILE is set (@aws-sdk/credential-provider-node
+ * defaultProvider.js). Otherwise undefined: the SDK's default chain (profile, SSO, web identity,
+ * ECS/EC2 roles) runs. Reading ctx.env keeps the environment injectable; in the CLI it is process.env.
+ */
+function envCredentials(env: NodeJS.ProcessEnv): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+  if (env.AWS_PROFILE) return undefined;
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) return undefined;
+  registerSensitive(secretAccessKey);
+  const sessionToken = env.AWS_SESSION_TOKEN || undefined;
+  if (sessionToken) registerSensitive(sessionToken);
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
+export function createAwsSecretsManagerTarget(
+  config: AwsSecretsManagerConfig & CommonTargetConfig,
+  ctx: TargetContext & { name: string },
+): Target {
+  const secretId = config.secret;
+  const field = config.field;
+  const arnRegion = regionOfArn(secretId);
+  // region: from targets.yaml wins, then the ARN's own region, then the environment; left
+  // undefined, the SDK looks in the shared config profile. (The JS SDK reads AWS_REGION only;
+  // AWS_DEFAULT_REGION is the CLI's variable, accepted here too because users set it for the CLI.)
+  const region = config.region ?? arnRegion ?? (ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined);
+  const endpoint = endpointFrom(config, ctx.env);
+  const where = `${secretId}${field ? `[${field}]` : ''}`;
+
+  const credentials = envCredentials(ctx.env);
+  // Retries are the engine's (withRetry): one policy governs, so the SDK makes one attempt.
+  const client = new SecretsManagerClient({
+    ...(region ? { region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    maxAttempts: 1,
+    requestHandler: { requestTimeout: 30_000, connectionTimeout: 10_000 },
+  });
+
+  function fail(err: unknown, action: SmAction, op: string): TargetError {
+    return awsError(err, { target: ctx.name, op, action, secret: secretId, region, endpoint });
+  }
+
+  function problem(message: string, op: string, kind: TargetError['kind']): TargetError {
+    return new TargetError(message, { target: ctx.name, op, kind, retryable: false });
+  }
+
+  async function describe(op: string, signal?: AbortSignal): Promise<DescribeSecretCommandOutput> {
+    try {
+      return await client.send(new DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal });
+    } catch (err) {
+      throw fail(err, 'DescribeSecret', op);
+    }
+  }
+
+  /** GetSecretValue; null when the version/stage does not exist (the secret itself was found by DescribeSecret). */
+  async function getValue(
+    input: Omit<GetSecretValueCommandInput, 'SecretId'>,
+    op: string,
+    signal?: AbortSignal,
+  ): Promise<GetSecretValueCommandOutput | null> {
+    try {
+      return await client.send(new GetSecretValueCommand({ SecretId: secretId, ...input }), { abortSignal: signal });
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ResourceNotFoundException') return null;
+      throw fail(err, 'GetSecretValue', op);
+    }
+  }
+
+  async function moveStage(input: Omit<UpdateSecretVersionStageCommandInput, 'SecretId'>, op: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, ...input }), { abortSignal: signal });
+    } catch (err) {
+      throw fail(err, 'UpdateSecretVersionStage', op);
+    }
+  }
+
+  /** The key inside a version's SecretString (the whole string, or the JSON field); null when absent. */
+  function keyOf(out: GetSecretValueCommandOutput, op: string): string | null {
+    if (out.SecretString === undefined) {
+      if (out.SecretBinary !== undefined) {
+        throw problem(`${where} holds binary data (SecretBinary); keyrot reads and writes SecretString values only`, op, 'invalid');
+      }
+      return null;
+    }
+    if (!field) return out.SecretString === '' ? null : out.SecretString;
+    try {
+      const v = getJsonField(out.SecretString, field);
+      return v === '' ? null : v;
+    } catch (err) {
+      const why = err instanceof JsonFieldError ? err.message : 'it cannot be read as JSON';
+      throw problem(
+        `${secretId} cannot hold field "${field}": ${why}. Remove field: to rotate the whole SecretString, or store a JSON object`,
+        op,
+        'invalid',
+      );
+    }
+  }
+
+  function toRead(out: GetSecretValueCommandOutput | null, op: string): ReadResult {
+    const v = out ? keyOf(out, op) : null;
+    return v ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
+  }
+
+  async function read(signal?: AbortSignal): Promise<ReadResult> {
+    const out = await getValue({ VersionStage: CURRENT }, 'read', signal);
+    // No AWSCURRENT: either the secret is missing (DescribeSecret says not-found) or it was
+    // created without a value.
+    if (!out) await describe('read', signal);
+    return toRead(out, 'read');
+  }
+
+  /**
+   * Makes room for this rotation's AWSPENDING. AWS's own convention (RotateSecret doc): AWSPENDING
+   * on the AWSCURRENT version, or on no version, means no rotation is in progress; on another
+   * version it means one is. That other version is taken over only when keyrot made it (a
+   * rotation that crashed before its restore); otherwise keyrot refuses rather than trample an
+   * AWS rotation Lambda or a person. Returns the version still holding AWSPENDING, if any.
+   */
+  async function clearForeignPending(labels: Labels, token: string, op: string, signal?: AbortSignal): Promise<string | undefined> {
+    const p = labels.pending;
+    if (!p || p === token || p === labels.current) return p === token ? undefined : p;
+    if (!isKeyrotVersion(p)) {
+      throw problem(
+        `AWSPENDING is on version ${p} of ${secretId}, which keyrot did not create: a rotation (an AWS rotation Lambda?) seems to be in progress. ` +
+          `Let it finish, or cancel it and remove the label (aws secretsmanager update-secret-version-stage --secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${p}), then retry`,
+        op,
+        'conflict',
+      );
+    }
+    ctx.logger.warn(`${ctx.name}: removing AWSPENDING from version ${p}, left by an earlier keyrot rotation`);
+    await moveStage({ VersionStage: PENDING, RemoveFromVersionId: p }, op, signal);
+    return undefined;
+  }
+
+  function receiptFor(arn: string | undefined, token: string, previous: string | null, promoted: boolean): Receipt {
+    return { secretArn: arn ?? null, versionId: token, previousVersionId: previous, promoted };
+  }
+
+  /**
+   * The SecretString to store: the key itself, or (with `field:`) the AWSCURRENT version's text
+   * with only that field's string literal replaced. It is built on exactly the version the
+   * promotion will replace (RemoveFromVersionId then acts as a compare-and-swap).
+   */
+  async function composeOn(currentVersion: string | undefined, value: Secret, signal?: AbortSignal): Promise<string> {
+    if (!field) return value.reveal();
+    const base = currentVersion ? await getValue({ VersionId: currentVersion }, 'write', signal) : null;
+    if (base) keyOf(base, 'write'); // refuses binary / non-JSON / non-string field in product words
+    if (base?.SecretString === undefined || base.SecretString === '') return newJsonWithField(field, value.reveal());
+    try {
+      return setJsonField(base.SecretString, field, value.reveal());
+    } catch (err) {
+      const why = err instanceof JsonFieldError ? err.message : 'it cannot be read as JSON';
+      throw problem(`${secretId} cannot hold field "${field}": ${why}`, 'write', 'invalid');
+    }
+  }
+
+  async function write(value: Secret, op: { rotationId: string; signal?: AbortSignal }): Promise<Receipt> {
+    const signal = op.signal;
+    const token = versionTokenFor(op.rotationId);
+    const d = await describe('write', signal);
+    if (d.DeletedDate) throw problem(`${secretId} is scheduled for deletion: restore it (aws secretsmanager restore-secret) first`, 'write', 'invalid');
+    const labels = labelsOf(d);
+
+    // Re-entry (engine retry, resume): this rotation's version may already exist. GetSecretValue by
+    // VersionId finds it even without labels, which DescribeSecret would not list.
+    const mine = await getValue({ VersionId: token }, 'write', signal);
+    if (mine) {
+      const held = keyOf(mine, 'write');
+      if (held !== value.reveal()) {
+        const what = held ? `a different key (${new Secret(held).fingerprint})` : 'no key';
+        throw problem(
+          `version ${token} of ${where} (this rotation's) already holds ${what}, not ${value.fingerprint}: a rotation id was reused with another key; start a new rotation` +
+            (field ? ` (or two targets of the inventory write fields of the same secret: keep one target per secret)` : ''),
+          'write',
+          'conflict',
+        );
+      }
+      const stages = mine.VersionStages ?? [];
+      if (stages.includes(CURRENT)) {
+        // Already promoted by an earlier verify: the value it replaced is AWSPREVIOUS now.
+        return receiptFor(d.ARN, token, labels.previous && labels.previous !== token ? labels.previous : null, true);
+      }
+      if (field && mine.SecretString !== (await composeOn(labels.current, value, signal))) {
+        // The other fields of AWSCURRENT changed since this version was built on it: promoting it
+        // would undo someone else's edit.
+        throw problem(
+          `${secretId} changed (other fields of AWSCURRENT) since this rotation staged version ${token}: keyrot does not promote over it; start a new rotation`,
+          'write',
+          'conflict',
+        );
+      }
+      if (!stages.includes(PENDING)) {
+        const holder = await clearForeignPending(labels, token, 'write', signal);
+        await moveStage({ VersionStage: PENDING, MoveToVersionId: token, ...(holder ? { RemoveFromVersionId: holder } : {}) }, 'write', signal);
+      }
+      return receiptFor(d.ARN, token, labels.current ?? null, false);
+    }
+
+    await clearForeignPending(labels, token, 'write', signal);
+    const text = await composeOn(labels.current, value, signal);
+    try {
+      // ClientRequestToken = this rotation's deterministic token: the same token with the same
+      // value is a no-op at AWS (PutSecretValue is idempotent), with another value it fails with
+      // ResourceExistsException (mapped to 'conflict'). VersionStages [AWSPENDING] stages the key
+      // without making it current; AWSCURRENT stays where it is until verify promotes it.
+      await client.send(
+        new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: text, VersionStages: [PENDING] }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      throw fail(err, 'PutSecretValue', 'write');
+    }
+    return receiptFor(d.ARN, token, labels.current ?? null, false);
+  }
+
+  async function verify(value: Secret, op: { rotationId: string; signal?: AbortSignal }, receipt: Receipt | undefined): Promise<VerifyResult> {
+    const signal = op.signal;
+    const token = typeof receipt?.versionId === 'string' ? receipt.versionId : versionTokenFor(op.rotationId);
+    const d = await describe('verify', signal);
+    const labels = labelsOf(d);
+    const mineStages = labels.stagesOf(token);
+
+    if (labels.current !== token) {
+      // Staged, not yet current: read it through AWSPENDING (the stage the write put it on), or by
+      // version id if the label is gone; compare; then promote.
+      const staged = mineStages.includes(PENDING)
+        ? await getValue({ VersionId: token, VersionStage: PENDING }, 'verify', signal)
+        : await getValue({ VersionId: token }, 'verify', signal);
+      if (!staged) {
+        throw problem(`version ${token} of ${where} does not exist: the write of this rotation did not happen`, 'verify', 'mismatch');
+      }
+      const held = keyOf(staged, 'verify');
+      if (held !== value.reveal()) {
+        const what = held ? `a different key (${new Secret(held).fingerprint})` : 'no key';
+        throw problem(`read-back mismatch: version ${token} of ${where} holds ${what}, not the new key (${value.fingerprint})`, 'verify', 'mismatch');
+      }
+      const expected = receipt && 'previousVersionId' in receipt ? receipt.previousVersionId : undefined;
+      if (expected !== undefined && (labels.current ?? null) !== expected) {
+        throw problem(
+          `AWSCURRENT of ${secretId} moved from version ${String(expected)} to ${labels.current ?? 'none'} while keyrot was rotating: someone else changed the secret; keyrot does not promote over it`,
+          'verify',
+          'conflict',
+        );
+      }
+      // Promote. RemoveFromVersionId is required when the label is on another version (and acts as
+      // a compare-and-swap); AWS moves AWSPREVIOUS to the version AWSCURRENT leaves
+      // (UpdateSecretVersionStage doc, provider-apis.md §7.3).
+      await moveStage(
+        { VersionStage: CURRENT, MoveToVersionId: token, ...(labels.current ? { RemoveFromVersionId: labels.current } : {}) },
+        'verify',
+        signal,
+      );
+    }
+    if (mineStages.includes(PENDING)) {
+      // AWSPENDING on the current version is a valid "rotation finished" state for AWS, but keyrot
+      // leaves no AWSPENDING behind at all.
+      await moveStage({ VersionStage: PENDING, RemoveFromVersionId: token }, 'verify', signal);
+    }
+    const now = await getValue({ VersionStage: CURRENT }, 'verify', signal);
+    const held = now ? keyOf(now, 'verify') : null;
+    if (!now || now.VersionId !== token || held !== value.reveal()) {
+      const what = held ? `a different key (${new Secret(held).fingerprint})` : 'no key';
+      throw problem(`read-back mismatch: AWSCURRENT of ${where} holds ${what}, not the new key (${value.fingerprint})`, 'verify', 'mismatch');
+    }
+    return { method: 'read-back', detail: `AWSCURRENT of ${where} is version ${token} and holds the new key; the old version is AWSPREVIOUS` };
+  }
+
+  async function restore(previous: Secret | null, op: { rotationId: string; signal?: AbortSignal }, receipt: Receipt | undefined): Promise<void> {
+    const signal = op.signal;
+    const token = typeof receipt?.versionId === 'string' ? receipt.versionId : versionTokenFor(op.rotationId);
+    const d = await describe('restore', signal);
+    const labels = labelsOf(d);
+    const mineStages = labels.stagesOf(token);
+
+    if (mineStages.includes(CURRENT)) {
+      let back: string | null | undefined =
+        receipt && 'previousVersionId' in receipt && (typeof receipt.previousVersionId === 'string' || receipt.previousVersionId === null)
+          ? receipt.previousVersionId
+          : undefined;
+      if (back === undefined) {
+        // No receipt (crash before the journal recorded it): the version promotion displaced is
+        // AWSPREVIOUS. Check it holds the value preflight read before moving AWSCURRENT onto it.
+        back = labels.previous && labels.previous !== token ? labels.previous : undefined;
+        if (!back) {
+          throw problem(`cannot tell which version of ${secretId} to restore: no receipt and no AWSPREVIOUS version`, 'restore', 'conflict');
+        }
+        if (previous) {
+          const prev = await getValue({ VersionId: back }, 'restore', signal);
+          const held = prev ? keyOf(prev, 'restore') : null;
+          if (held !== previous.reveal()) {
+            throw problem(
+              `AWSPREVIOUS of ${where} (version ${back}) does not hold the key this rotation replaced; keyrot leaves the new key current rather than restore an unknown value`,
+              'restore',
+              'conflict',
+            );
+          }
+        }
+      }
+      if (back === null) {
+        throw problem(
+          `${secretId} had no value before this rotation and AWS cannot take AWSCURRENT off its only version: it keeps the new key`,
+          'restore',
+          'unsupported',
+        );
+      }
+      await moveStage({ VersionStage: CURRENT, MoveToVersionId: back, RemoveFromVersionId: token }, 'restore', signal);
+    }
+    if (mineStages.includes(PENDING)) {
+      await moveStage({ VersionStage: PENDING, RemoveFromVersionId: token }, 'restore', signal);
+    }
+  }
+
+  async function preflight(signal?: AbortSignal): Promise<PreflightResult> {
+    const notes: string[] = [];
+    if (config.token) notes.push('token: is not used by aws-secrets-manager: credentials come from the AWS default chain');
+    if (config.region && arnRegion && config.region !== arnRegion) {
+      return {
+        status: 'error',
+        reason: `the secret ARN is in ${arnRegion} but region: says ${config.region}: remove region: or fix it`,
+        current: { kind: 'unreadable', reason: 'region mismatch' },
+      };
+    }
+    try {
+      const d = await describe('preflight', signal);
+      if (d.DeletedDate) {
+        return {
+          status: 'error',
+          reason: `${secretId} is scheduled for deletion (${d.DeletedDate.toISOString()}): restore it (aws secretsmanager restore-secret --secret-id ${secretId}) or point keyrot at another secret`,
+          current: { kind: 'unreadable', reason: 'scheduled for deletion' },
+        };
+      }
+      const labels = labelsOf(d);
+      const current = toRead(labels.current ? await getValue({ VersionStage: CURRENT }, 'preflight', signal) : null, 'preflight');
+      if (labels.pending && labels.pending !== labels.current) {
+        if (!isKeyrotVersion(labels.pending)) {
+          return {
+            status: 'error',
+            reason:
+              `AWSPENDING is on version ${labels.pending} of ${secretId}, which keyrot did not create: a rotation (an AWS rotation Lambda?) seems to be in progress. ` +
+              `Let it finish, or remove the label (aws secretsmanager update-secret-version-stage --secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${labels.pending})`,
+            current,
+          };
+        }
+        notes.push(
+          `AWSPENDING is on version ${labels.pending}, left by an earlier keyrot rotation that did not finish: keyrot resume finishes or rolls it back; a new rotation removes the label before it writes`,
+        );
+      }
+      if (d.RotationEnabled) {
+        notes.push(`AWS rotation is enabled on ${secretId}: its next run will replace the key keyrot writes unless you disable it`);
+      }
+      if (current.kind === 'absent') notes.push(field ? `field "${field}" will be added to the JSON SecretString` : `${secretId} has no value yet; the new key becomes its first`);
+      notes.push('the new key is staged as AWSPENDING, then verify promotes it to AWSCURRENT (the old version stays as AWSPREVIOUS)');
+      return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
+    } catch (err) {
+      const e = err instanceof TargetError ? err : fail(err, 'DescribeSecret', 'preflight');
+      const transient = e.kind === 'rate-limited' || e.kind === 'unavailable' || e.kind === 'timeout';
+      return { status: transient ? 'unknown' : 'error', reason: e.message, current: { kind: 'unreadable', reason: e.message }, notes };
+    }
+  }
+
+  return {
+    id: 'aws-secrets-manager',
+    name: ctx.name,
+    location: where,
+    capabilities: { readBack: true, redeploy: false, versioned: true, finalize: false },
+    lockKey: `aws-secrets-manager:${region ?? ''}:${secretId}`,
+    preflight,
+    read,
+    write,
+    verify,
+    restore,
+    async close() {
+      client.destroy();
+    },
+  };
+}

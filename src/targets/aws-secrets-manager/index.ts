@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/** `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>` (full or partial). */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/;
+/** Secret names: 1–512 of letters, digits and /_+=.@- (CreateSecret `Name`). */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/** An AWS Secrets Manager secret, the whole SecretString or one field of a JSON SecretString. */
+export const AwsSecretsManagerConfig = z.object({
+  secret: z
+    .string()
+    .min(1, 'a secret name or ARN')
+    .refine((s) => SECRET_ARN.test(s) || SECRET_NAME.test(s), 'a secret name (letters, digits, /_+=.@-) or a secret ARN'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region such as us-west-2')
+    .optional(),
+  field: z.string().min(1, 'a JSON field name').optional(),
+});
+export type AwsSecretsManagerConfig = z.infer<typeof AwsSecretsManagerConfig>;
+
+export const awsSecretsManager = defineTarget({
+  id: 'aws-secrets-manager',
+  schema: AwsSecretsManagerConfig,
+  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: false },
+  // PutSecretValue + UpdateSecretVersionStage share 50 TPS per account and region.
+  concurrency: 4,
+  describe: (c) => `${c.secret}${c.field ? `[${c.field}]` : ''}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createAwsSecretsManagerTarget(config, ctx),
+});

@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/**
+ * A secret in Azure Key Vault. Each write is a new version (tagged with the rotation), verified by
+ * reading that version; restore is a new version holding the old value; finalize disables the
+ * versions that hold the revoked key. The vault URL is any https URL: public Azure
+ * (`*.vault.azure.net`), sovereign clouds (`*.vault.azure.cn`, `*.vault.usgovcloudapi.net`),
+ * Azure Stack, or an emulator (`*.vault.localhost`).
+ */
+export const AzureKeyVaultConfig = z.object({
+  vault: z
+    .string()
+    .refine((s) => URL.canParse(s), 'the vault URL, e.g. https://my-vault.vault.azure.net/')
+    .refine((s) => !URL.canParse(s) || new URL(s).protocol === 'https:', 'Azure Key Vault is https only: https://<vault-name>.vault.azure.net/')
+    .refine((s) => {
+      if (!URL.canParse(s)) return true;
+      const u = new URL(s);
+      return !u.username && !u.password && !u.search && !u.hash && (u.pathname === '/' || u.pathname === '');
+    }, 'the vault URL alone (https://<vault-name>.vault.azure.net/), without a path, query or credentials'),
+  // The service's name rule: 1-127 characters, letters, digits and dashes (REST reference, Set Secret).
+  secret: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'a Key Vault secret name: 1-127 letters, digits and dashes'),
+});
+export type AzureKeyVaultConfig = z.infer<typeof AzureKeyVaultConfig>;
+
+export const azureKeyVault = defineTarget({
+  id: 'azure-key-vault',
+  schema: AzureKeyVaultConfig,
+  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
+  concurrency: 4,
+  describe: (c) => `${URL.canParse(c.vault) ? new URL(c.vault).host : c.vault}/secrets/${c.secret}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createAzureKeyVaultTarget(config, ctx),
+});

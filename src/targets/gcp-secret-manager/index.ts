@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/**
+ * A Google Cloud Secret Manager secret (global replication): keyrot adds a version holding the new
+ * key, reads it back by CRC32C and value, and after revocation disables the versions holding the old
+ * one. `endpoint` (common field) is the API's `host:port` (emulators, private endpoints).
+ */
+export const GcpSecretManagerConfig = z.object({
+  // Project ids (my-project, example.com:my-project) or project numbers.
+  project: z
+    .string()
+    .regex(/^(?:[a-z][a-z0-9.:-]*[a-z0-9]|\d+)$/, 'a Google Cloud project id (my-project) or project number'),
+  // Secret ids: [a-zA-Z0-9_-]{1,255} (Secret Manager API, CreateSecretRequest.secret_id).
+  secret: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'a secret id: letters, digits, _ and -, at most 255 characters'),
+});
+export type GcpSecretManagerConfig = z.infer<typeof GcpSecretManagerConfig>;
+
+export const gcpSecretManager = defineTarget({
+  id: 'gcp-secret-manager',
+  schema: GcpSecretManagerConfig,
+  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
+  // AddSecretVersion is limited to 2 qps per secret and 600/min per project [S57]: stay modest.
+  concurrency: 4,
+  describe: (c) => `projects/${c.project}/secrets/${c.secret}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createGcpSecretManagerTarget(config, ctx),
+});

@@ -1,0 +1,40 @@
+import { awsSecretsManager } from '../../../src/targets/aws-secrets-manager/index.ts';
+import { AwsSecretsManagerEmulator } from '../../../src/emulators/aws-secrets-manager/emulator.ts';
+import { testContext } from '../../helpers/context.ts';
+import type { ConformanceHarness } from '../harness.ts';
+
+const SECRET = 'conformance/openai-api-key';
+
+export const harness: ConformanceHarness = {
+  id: 'aws-secrets-manager',
+  async setup() {
+    const emu = new AwsSecretsManagerEmulator();
+    await emu.start();
+    const config = awsSecretsManager.schema.parse({ secret: SECRET, region: 'us-east-1' });
+    const target = await awsSecretsManager.create(
+      { ...config, endpoint: emu.url },
+      testContext({
+        name: 'aws-secrets-manager',
+        env: { AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: emu.credentials.secretAccessKey },
+      }),
+    );
+    return {
+      target,
+      seed: async (v) => {
+        emu.seed(SECRET, v);
+      },
+      // The write stages the key as AWSPENDING and verify promotes it to AWSCURRENT (two-phase,
+      // see the target README). "What the provider holds" for this rotation is therefore the
+      // staged AWSPENDING value when there is one, else AWSCURRENT. Restore removes AWSPENDING,
+      // so after a restore this is AWSCURRENT again.
+      peek: async () => emu.value(SECRET, 'AWSPENDING') ?? emu.value(SECRET) ?? null,
+      failNextWithRateLimit: () => emu.throttleNext(1),
+      breakAuth: () => emu.revokeCredentials(),
+      writeCount: async () => emu.versions(SECRET).length,
+      close: async () => {
+        await target.close?.();
+        await emu.stop();
+      },
+    };
+  },
+};

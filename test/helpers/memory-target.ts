@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { Secret } from '../../src/keys/secret.ts';
+import { TargetError } from '../../src/engine/errors.ts';
+import type { Inventory, Environment, TargetSpec } from '../../src/inventory/load.ts';
+import { InventoryConfig } from '../../src/inventory/schema.ts';
+import type { ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
+
+/**
+ * An in-memory target that obeys the Target contract and injects faults on demand, for the
+ * engine's property tests. The store is shared between instances (a "provider" that outlives a
+ * crashed keyrot process).
+ */
+export type OpFault =
+  | 'ok'
+  | 'fail' // non-retryable error, nothing changed
+  | 'fail-after-write' // the change happened, then the call failed (lost response)
+  | 'rate-limit' // 429 with Retry-After
+  | 'timeout' // retryable timeout
+  | 'corrupt' // (write) stores something that is neither key, reports success
+  | 'hang'; // never answers (a crash of the keyrot process at this point)
+
+export interface FaultPlan {
+  readBack: boolean;
+  /** Consumed one per call; afterwards 'ok'. */
+  write: OpFault[];
+  verify: OpFault[];
+  restore: OpFault[];
+}
+
+export class MemoryStore {
+  readonly values = new Map<string, string | null>();
+  /** Every value ever stored per target, for invariant checks. */
+  readonly history = new Map<string, Array<string | null>>();
+  readonly plans = new Map<string, FaultPlan>();
+  /** Rotation ids inside a write right now (invariant 4). */
+  readonly activeWrites = new Map<string, number>();
+  maxConcurrentRotations = 0;
+  /** Global count of operations, to crash at the Nth one. */
+  ops = 0;
+  crashAtOp = Infinity;
+
+  set(name: string, v: string | null): void {
+    this.values.set(name, v);
+    const h = this.history.get(name) ?? [];
+    h.push(v);
+    this.history.set(name, h);
+  }
+}
+
+const never = () => new Promise<never>(() => {});
+
+function take(list: OpFault[]): OpFault {
+  return list.length ? list.shift()! : 'ok';
+}
+
+export const MemoryConfig = z.object({ slot: z.string() });
+
+export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<typeof MemoryConfig>> {
+  return {
+    id: 'file', // never registered; the id only picks a concurrency bucket
+    schema: MemoryConfig,
+    capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+    concurrency: 3,
+    describe: (c) => `memory:${c.slot}`,
+    async create(config, ctx): Promise<Target> {
+      const name = ctx.name;
+      const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
+      const step = async (list: 'write' | 'verify' | 'restore'): Promise<OpFault> => {
+        store.ops++;
+        if (store.ops >= store.crashAtOp) return never();
+        await new Promise((r) => setImmediate(r));
+        const f = take(plan()[list]);
+        if (f === 'hang') return never();
+        if (f === 'rate-limit') throw new TargetError('memory: 429 too many requests', { kind: 'rate-limited', retryAfterMs: 1000, status: 429 });
+        if (f === 'timeout') throw new TargetError('memory: timed out', { kind: 'timeout' });
+        if (f === 'fail') throw new TargetError('memory: refused', { kind: 'invalid', retryable: false });
+        return f;
+      };
+      const read = async (): Promise<ReadResult> => {
+        if (!plan().readBack) return { kind: 'unreadable', reason: 'write-only' };
+        const v = store.values.get(name) ?? null;
+        return v === null ? { kind: 'absent' } : { kind: 'value', value: new Secret(v) };
+      };
+      return {
+        id: 'file',
+        name,
+        location: `memory:${config.slot}`,
+        capabilities: { readBack: plan().readBack, redeploy: false, versioned: false, finalize: false },
+        async preflight() {
+          return { status: 'ready', current: await read() };
+        },
+        read,
+        async write(value, op) {
+          store.activeWrites.set(op.rotationId, (store.activeWrites.get(op.rotationId) ?? 0) + 1);
+          store.maxConcurrentRotations = Math.max(store.maxConcurrentRotations, store.activeWrites.size);
+          try {
+            const f = await step('write');
+            if (f === 'corrupt') {
+              store.set(name, 'garbage-' + value.fingerprint);
+              return { wrote: true };
+            }
+            if (store.values.get(name) !== value.reveal()) store.set(name, value.reveal());
+            if (f === 'fail-after-write') throw new TargetError('memory: connection reset after write', { kind: 'unavailable', retryable: false });
+            return { wrote: true };
+          } finally {
+            const n = (store.activeWrites.get(op.rotationId) ?? 1) - 1;
+            if (n <= 0) store.activeWrites.delete(op.rotationId);
+            else store.activeWrites.set(op.rotationId, n);
+          }
+        },
+        async verify(value) {
+          await step('verify');
+          // Write-only targets prove the write by metadata: here, the store itself stands in for it.
+          if (store.values.get(name) === value.reveal()) return { method: plan().readBack ? 'read-back' : 'metadata', detail: 'ok' };
+          throw new TargetError('memory: read-back mismatch', { kind: 'mismatch', retryable: false });
+        },
+        async restore(previous) {
+          const f = await step('restore');
+          store.set(name, previous ? previous.reveal() : null);
+          if (f === 'fail-after-write') throw new TargetError('memory: reset after restore', { kind: 'unavailable', retryable: false });
+        },
+      };
+    },
+  };
+}
+
+/** An inventory of `n` memory targets (names t0..t{n-1}) for one environment. */
+export function memoryInventory(store: MemoryStore, n: number, opts: { verify?: boolean } = {}): { inventory: Inventory; env: Environment } {
+  const def = memoryDefinition(store);
+  const specs: TargetSpec[] = Array.from({ length: n }, (_, i) => ({
+    type: 'file',
+    name: `t${i}`,
+    definition: def,
+    config: { slot: `t${i}` },
+    position: { file: 'memory.yaml', line: i + 1, column: 1 },
+  }));
+  const config = InventoryConfig.parse({
+    version: 1,
+    key: { kind: 'openai', source: 'stdin', verify: opts.verify ?? false },
+    environments: { test: { targets: specs.map(() => ({ type: 'file' })) } },
+  });
+  const env: Environment = { name: 'test', targets: specs, keySource: 'stdin', schedule: undefined };
+  return { inventory: { path: 'memory.yaml', baseDir: '/nonexistent', config, environments: new Map([['test', env]]) }, env };
+}
