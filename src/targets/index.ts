@@ -4,6 +4,9 @@ import { file } from './file/index.ts';
 import { awsSecretsManager } from './aws-secrets-manager/index.ts';
 import { gcpSecretManager } from './gcp-secret-manager/index.ts';
 import { azureKeyVault } from './azure-key-vault/index.ts';
+import { kubernetes } from './kubernetes/index.ts';
+import { heroku } from './heroku/index.ts';
+import { netlify } from './netlify/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -16,6 +19,9 @@ export const TARGETS = {
   'aws-secrets-manager': awsSecretsManager,
   'gcp-secret-manager': gcpSecretManager,
   'azure-key-vault': azureKeyVault,
+  kubernetes,
+  heroku,
+  netlify,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

@@ -17,6 +17,9 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['aws-secrets-manager', () => import('../../emulators/aws-secrets-manager/demo.ts')],
   ['gcp-secret-manager', () => import('../../emulators/gcp-secret-manager/demo.ts')],
   ['azure-key-vault', () => import('../../emulators/azure-key-vault/demo.ts')],
+  ['kubernetes', () => import('../../emulators/kubernetes/demo.ts')],
+  ['heroku', () => import('../../emulators/heroku/demo.ts')],
+  ['netlify', () => import('../../emulators/netlify/demo.ts')],
 ];
 
 interface Step {

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/** `10m`, `90s`, `1h30m` or a number of seconds (parsed by inventory/duration.ts in the adapter). */
+const Duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$/, 'a duration such as 90s, 10m or 1h'),
+]);
+
+/**
+ * The deploy context whose value keyrot rotates: Netlify's contexts, or `branch:NAME` for one
+ * branch's override (the Netlify CLI's `--context branch:NAME` convention).
+ */
+export const NetlifyContextName = z
+  .string()
+  .regex(
+    /^(all|production|deploy-preview|branch-deploy|dev|dev-server|branch:[A-Za-z0-9._/-]+)$/,
+    'all, production, deploy-preview, branch-deploy, dev, dev-server or branch:NAME',
+  );
+
+/** One environment variable of a Netlify site (site-level, one deploy context). */
+export const NetlifyConfig = z.object({
+  /** The site id (Site configuration → Site details → Site ID). */
+  site: z.string().min(1, 'a Netlify site id'),
+  /** The team (account) slug or id; discovered from the site when omitted. */
+  account: z.string().min(1).optional(),
+  context: NetlifyContextName.default('production'),
+  /** Trigger a build after the write and wait until its deploy is ready. */
+  redeploy: z.boolean().default(false),
+  /** How long to wait for that deploy (default 15m). */
+  timeout: Duration.optional(),
+});
+export type NetlifyConfig = z.infer<typeof NetlifyConfig>;
+
+export const netlify = defineTarget({
+  id: 'netlify',
+  schema: NetlifyConfig,
+  // Non-secret values read back; `is_secret` values do not (the instance says so after preflight)
+  // and are verified by metadata plus, with `redeploy: true`, the new deploy reaching `ready`.
+  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // 500 API requests/minute, but only 3 deploys/minute (provider-apis.md §3.6): two sites building
+  // at once stay under the deploy limit even when a retry adds a build.
+  concurrency: 2,
+  describe: (c) => `${c.site}${c.context && c.context !== 'production' ? `[${c.context}]` : ''}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createNetlifyTarget(config, ctx),
+});

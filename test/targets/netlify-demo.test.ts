@@ -1,0 +1,38 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { demo } from '../../src/emulators/netlify/demo.ts';
+import { NetlifyConfig, netlify } from '../../src/targets/netlify/index.ts';
+import { parseCredentialRef } from '../../src/inventory/credentials.ts';
+import { Secret } from '../../src/keys/secret.ts';
+import { testContext } from '../helpers/context.ts';
+import { testKey } from '../helpers/keys.ts';
+
+describe('netlify demo', () => {
+  it('its targets.yaml entries parse and rotate end to end against the emulator', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'keyrot-netlify-demo-'));
+    const oldKey = testKey();
+    const newKey = testKey();
+    const setup = await demo({ oldKey, workDir, varName: 'OPENAI_API_KEY' });
+    if ('skip' in setup) throw new Error(setup.skip);
+    try {
+      expect(setup.targets.map((e) => e.context)).toEqual(['production']);
+      const op = { rotationId: 'rot_demo', fingerprint: new Secret(newKey).fingerprint };
+      for (const entry of setup.targets) {
+        const config = NetlifyConfig.parse(entry);
+        const token = parseCredentialRef(String(entry.token))!;
+        const t = await netlify.create({ ...config, endpoint: String(entry.endpoint), token }, testContext({ env: setup.env, name: `demo-${config.context}` }));
+        const pf = await t.preflight();
+        expect(pf.status, pf.reason).toBe('ready');
+        expect(pf.current.kind).toBe('unreadable');
+        const receipt = await t.write(new Secret(newKey), op);
+        expect((await t.verify(new Secret(newKey), op, receipt)).method).toBe('metadata');
+        if (t.capabilities.redeploy) expect((await t.redeploy!(op, receipt)).method).toBe('redeploy');
+      }
+    } finally {
+      await setup.stop();
+      await rm(workDir, { recursive: true, force: true });
+    }
+  });
+});
