@@ -7,6 +7,8 @@ import { azureKeyVault } from './azure-key-vault/index.ts';
 import { kubernetes } from './kubernetes/index.ts';
 import { heroku } from './heroku/index.ts';
 import { netlify } from './netlify/index.ts';
+import { vercel } from './vercel/index.ts';
+import { railway } from './railway/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -22,6 +24,8 @@ export const TARGETS = {
   kubernetes,
   heroku,
   netlify,
+  vercel,
+  railway,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

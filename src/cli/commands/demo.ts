@@ -20,6 +20,8 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['kubernetes', () => import('../../emulators/kubernetes/demo.ts')],
   ['heroku', () => import('../../emulators/heroku/demo.ts')],
   ['netlify', () => import('../../emulators/netlify/demo.ts')],
+  ['vercel', () => import('../../emulators/vercel/demo.ts')],
+  ['railway', () => import('../../emulators/railway/demo.ts')],
 ];
 
 interface Step {

@@ -1,0 +1,398 @@
+import { Secret, fingerprint } from '../../keys/secret.ts';
+import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
+import { httpJson } from '../../engine/http.ts';
+import type { CredentialRef } from '../../inventory/credentials.ts';
+import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { RailwayConfig } from './index.ts';
+
+/**
+ * A Railway service variable over the public GraphQL API (provider-apis.md §4), with plain fetch.
+ * Operations and their signatures follow the official CLI (railwayapp/cli @df3838b:
+ * src/gql/schema.json, src/gql/{queries,mutations}/strings/*.graphql, src/client.rs for the two
+ * auth headers and error handling). Rotation follows Railway's own advice for secrets
+ * (docs integrations/api/manage-variables, "Rotate secrets"): upsert with `skipDeploys: true`,
+ * then deploy deliberately — here exactly one `serviceInstanceRedeploy`, watched to SUCCESS.
+ */
+
+const ENDPOINT = 'https://backboard.railway.com/graphql/v2';
+
+type Status = string;
+interface DeploymentNode {
+  id: string;
+  status: Status;
+  createdAt: string;
+}
+
+const FAILED: readonly Status[] = ['FAILED', 'CRASHED', 'REMOVED', 'SKIPPED'];
+
+const Q = {
+  projectToken: 'query KeyrotProjectToken { projectToken { project { id name } environment { id name } } }',
+  project:
+    'query KeyrotProject($id: String!) { project(id: $id) { id name environments { edges { node { id name } } } services { edges { node { id name } } } } }',
+  variables:
+    'query KeyrotVariables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }',
+  upsert: 'mutation KeyrotVariableUpsert($input: VariableUpsertInput!) { variableUpsert(input: $input) }',
+  delete: 'mutation KeyrotVariableDelete($input: VariableDeleteInput!) { variableDelete(input: $input) }',
+  deployments:
+    'query KeyrotDeployments($input: DeploymentListInput!, $first: Int) { deployments(input: $input, first: $first) { edges { node { id status createdAt } } } }',
+  deployment: 'query KeyrotDeployment($id: String!) { deployment(id: $id) { id status createdAt } }',
+  redeploy: 'mutation KeyrotRedeploy($environmentId: String!, $serviceId: String!) { serviceInstanceRedeploy(environmentId: $environmentId, serviceId: $serviceId) }',
+} as const;
+
+export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target {
+  const endpoint = config.endpoint ?? ENDPOINT;
+  // Railway's conventions (CLI consts.rs / client.rs): RAILWAY_API_TOKEN is an account or workspace
+  // token (Authorization: Bearer), RAILWAY_TOKEN a project token (Project-Access-Token header).
+  const envName = ctx.env.RAILWAY_API_TOKEN ? 'RAILWAY_API_TOKEN' : ctx.env.RAILWAY_TOKEN ? 'RAILWAY_TOKEN' : 'RAILWAY_API_TOKEN';
+  const tokenRef: CredentialRef = config.token ?? { kind: 'env', name: envName, raw: `env:${envName}` };
+  const tokenType = config.tokenType ?? (config.token ? 'account' : envName === 'RAILWAY_TOKEN' ? 'project' : 'account');
+  const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? 15 * 60_000) : 15 * 60_000;
+  const ids = { projectId: config.project, environmentId: config.environment, serviceId: config.service };
+  const where = `Railway service ${config.service} (project ${config.project}, environment ${config.environment})`;
+
+  let tokenP: Promise<Secret> | undefined;
+  let pauseUntil = 0;
+  let sealedSeen = false;
+  /** Per rotation: the value this process wrote (fingerprint), what the variable held before, the deployments it started. */
+  const written = new Map<string, string>();
+  const before = new Map<string, { exists: boolean; value: string | null }>();
+  const triggered = new Map<string, string>();
+
+  const capabilities = (): Capabilities => ({ readBack: !sealedSeen, redeploy: true, versioned: false, finalize: false });
+
+  function fail(message: string, kind: TargetErrorKind, op: string, extra: { retryAfterMs?: number; status?: number; retryable?: boolean } = {}): TargetError {
+    return new TargetError(message, { target: ctx.name, op, kind, ...extra });
+  }
+
+  function authError(op: string, detail: string): TargetError {
+    const how =
+      tokenType === 'project'
+        ? `a project token for environment ${config.environment} (Project settings → Tokens), sent as Project-Access-Token`
+        : 'an account or workspace token with access to the project (railway.com/account/tokens)';
+    return fail(`Railway rejected the token from ${tokenRef.raw} (${detail}): use ${how}`, 'auth', op);
+  }
+
+  /** One GraphQL call: pacing, the right auth header, HTTP and GraphQL errors in product words. */
+  async function gql<T>(op: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    tokenP ??= ctx.resolve(tokenRef).catch((e: unknown) => {
+      tokenP = undefined;
+      throw e;
+    });
+    let token: Secret;
+    try {
+      token = await tokenP;
+    } catch (e) {
+      throw toTargetError(e, ctx.name, op);
+    }
+    const wait = pauseUntil - ctx.clock.now();
+    if (wait > 0) await ctx.clock.sleep(wait, signal);
+    const auth: Record<string, string> = tokenType === 'project' ? { 'project-access-token': token.reveal() } : { authorization: `Bearer ${token.reveal()}` };
+    let providerMessage = '';
+    let res;
+    try {
+      res = await httpJson<{ data?: T | null; errors?: Array<{ message?: string }> }>(
+        { method: 'POST', url: endpoint, headers: { ...auth, 'user-agent': 'keyrot' }, body: { query, variables }, signal },
+        {
+          clock: ctx.clock,
+          provider: 'Railway',
+          describe: (_s, m) => {
+            providerMessage = m;
+            return undefined;
+          },
+        },
+      );
+    } catch (e) {
+      if (!(e instanceof TargetError) || e.status === undefined) throw toTargetError(e, ctx.name, op);
+      const status = e.status;
+      if (status === 429) {
+        // Railway sends Retry-After (seconds) on every 429 (§4.5; CLI client.rs).
+        const secs = e.retryAfterMs !== undefined ? ` for ${formatDuration(e.retryAfterMs)}` : '';
+        throw fail(`Railway rate-limited ${op} on ${where}${secs}`, 'rate-limited', op, { status, retryAfterMs: e.retryAfterMs });
+      }
+      if (/not authorized/i.test(providerMessage) || status === 401) throw authError(op, providerMessage || `HTTP ${status}`);
+      if (status === 403) {
+        // Cloudflare answers abusive traffic with an HTML "Access denied" page (§4.5, S37).
+        throw fail(`Railway refused ${op} on ${where} (HTTP 403${providerMessage ? `: ${providerMessage.slice(0, 120)}` : ''}); wait a while before retrying`, 'rate-limited', op, { status, retryable: true, retryAfterMs: 60_000 });
+      }
+      if (status >= 500) throw fail(`Railway failed ${op} on ${where} (HTTP ${status}); try again later`, 'unavailable', op, { status, retryAfterMs: e.retryAfterMs });
+      throw fail(`Railway rejected keyrot's ${op} request for ${where} (HTTP ${status}${providerMessage ? `: ${providerMessage}` : ''})`, 'invalid', op, { status, retryable: false });
+    }
+    if (res.headers.get('x-ratelimit-remaining') === '0') {
+      const reset = Number(res.headers.get('x-ratelimit-reset'));
+      if (Number.isFinite(reset) && reset > 1e9) pauseUntil = Math.min(reset * 1000, ctx.clock.now() + 60_000);
+    }
+    // GraphQL errors arrive with HTTP 200 (§4.6). Only the message is used.
+    const errors = Array.isArray(res.body?.errors) ? res.body.errors : [];
+    if (errors.length) {
+      const message = String(errors[0]?.message ?? 'unknown error');
+      if (/project token not found/i.test(message)) throw authError(op, 'project token not found: revoked or mistyped');
+      if (/two factor authentication required/i.test(message)) {
+        throw fail(`Railway requires two-factor authentication for this workspace before ${op} on ${where}: enable 2FA for the token's owner`, 'permission', op);
+      }
+      // Railway says "Not Authorized" both for a dead token and for one that cannot see the
+      // resource (the CLI treats it as an auth failure, client.rs auth_failure_error): say both.
+      if (/not authorized/i.test(message)) {
+        throw authError(op, `Not Authorized: the token is invalid, expired or revoked, or cannot reach project ${config.project}${tokenType === 'project' ? ` environment ${config.environment}` : ''}`);
+      }
+      if (/rate limit|too many requests/i.test(message)) throw fail(`Railway rate-limited ${op} on ${where}`, 'rate-limited', op);
+      if (/not found/i.test(message)) throw fail(`${where}: ${message}; check project, environment and service ids in targets.yaml`, 'not-found', op);
+      throw fail(`Railway refused ${op} on ${where}: ${message}`, 'invalid', op, { retryable: false });
+    }
+    if (!res.body || res.body.data === undefined || res.body.data === null) throw fail(`Railway answered ${op} on ${where} without data`, 'unavailable', op);
+    return res.body.data;
+  }
+
+  async function variables(op: string, serviceId: string | null = config.service): Promise<Record<string, string | null>> {
+    const d = await gql<{ variables: Record<string, string | null> }>(op, Q.variables, { projectId: config.project, environmentId: config.environment, serviceId });
+    return d.variables ?? {};
+  }
+
+  async function current(op: string): Promise<{ exists: boolean; value: string | null }> {
+    const vars = await variables(op);
+    if (!Object.hasOwn(vars, ctx.varName)) return { exists: false, value: null };
+    const value = vars[ctx.varName] ?? null;
+    // Sealed variables come back with a null value: set, but unreadable by anyone (§4.1, S33).
+    if (value === null) sealedSeen = true;
+    return { exists: true, value };
+  }
+
+  async function read(): Promise<ReadResult> {
+    const c = await current('read');
+    if (!c.exists) return { kind: 'absent' };
+    if (c.value === null) return { kind: 'unreadable', reason: `${ctx.varName} is a sealed Railway variable: its value cannot be read back` };
+    return c.value ? { kind: 'value', value: new Secret(c.value) } : { kind: 'absent' };
+  }
+
+  async function latestDeployment(op: string, signal?: AbortSignal): Promise<DeploymentNode | null> {
+    const d = await gql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>(op, Q.deployments, { input: ids, first: 1 }, signal);
+    return d.deployments.edges[0]?.node ?? null;
+  }
+
+  async function upsert(op: string, value: string): Promise<void> {
+    const d = await gql<{ variableUpsert: boolean }>(op, Q.upsert, { input: { ...ids, name: ctx.varName, value, skipDeploys: true } });
+    if (d.variableUpsert !== true) throw fail(`Railway did not confirm the upsert of ${ctx.varName} on ${where}`, 'unavailable', op);
+  }
+
+  /** Polls one deployment until SUCCESS; FAILED/CRASHED/REMOVED/SKIPPED or the timeout fail. */
+  async function watch(op: string, id: string, signal?: AbortSignal): Promise<DeploymentNode> {
+    const start = ctx.clock.now();
+    let delay = 2000;
+    for (;;) {
+      let d: DeploymentNode | undefined;
+      try {
+        d = (await gql<{ deployment: DeploymentNode }>(op, Q.deployment, { id }, signal)).deployment;
+      } catch (e) {
+        // A throttled or failed status read is not a failed deployment: keep watching.
+        if (!(e instanceof TargetError) || !e.retryable) throw e;
+        delay = Math.max(delay, e.retryAfterMs ?? 0);
+      }
+      if (d?.status === 'SUCCESS') return d;
+      if (d && FAILED.includes(d.status)) {
+        throw fail(`${where}: deployment ${id} ended ${d.status}; see its logs in the Railway dashboard, then resume`, 'unavailable', op, { retryable: false });
+      }
+      if (d?.status === 'NEEDS_APPROVAL') {
+        throw fail(`${where}: deployment ${id} waits for approval in the Railway dashboard; approve it, then resume`, 'unavailable', op, { retryable: false });
+      }
+      if (ctx.clock.now() - start + delay > timeoutMs) {
+        throw fail(`${where}: deployment ${id} is still ${d?.status ?? 'unknown'} after ${formatDuration(timeoutMs)}; raise timeout: or check it in the Railway dashboard`, 'timeout', op, { retryable: false });
+      }
+      await ctx.clock.sleep(delay, signal);
+      // Gentle: every poll spends the token's hourly budget (100/h on Free, §4.5).
+      delay = Math.min(15_000, Math.round(delay * 1.5));
+    }
+  }
+
+  /**
+   * One redeploy for `key` (a rotation's write or its restore): reuses the deployment this process
+   * started, or one created after `since` (any deployment created after the upsert runs the new
+   * variables), else triggers serviceInstanceRedeploy and picks up the deployment it created.
+   */
+  async function ensureDeployment(op: string, key: string, since: string | null | undefined, signal?: AbortSignal): Promise<DeploymentNode | null> {
+    let id = triggered.get(key);
+    if (!id) {
+      const latest = await latestDeployment(op, signal);
+      if (!latest) return null;
+      if (since !== undefined && latest.id !== since && !FAILED.includes(latest.status)) {
+        id = latest.id;
+      } else {
+        const r = await gql<{ serviceInstanceRedeploy: boolean }>(op, Q.redeploy, { environmentId: config.environment, serviceId: config.service }, signal);
+        if (r.serviceInstanceRedeploy !== true) throw fail(`Railway did not accept the redeploy of ${where}`, 'unavailable', op, { retryable: false });
+        // The mutation answers a Boolean: the new deployment is the next one to appear in the list.
+        const start = ctx.clock.now();
+        for (;;) {
+          const now = await latestDeployment(op, signal);
+          if (now && now.id !== latest.id) {
+            id = now.id;
+            break;
+          }
+          if (ctx.clock.now() - start > Math.min(timeoutMs, 120_000)) {
+            throw fail(`${where}: Railway accepted the redeploy but no new deployment appeared`, 'timeout', op, { retryable: false });
+          }
+          await ctx.clock.sleep(1000, signal);
+        }
+        ctx.logger.info(`${ctx.name}: redeploying ${where} (deployment ${id})`);
+      }
+      triggered.set(key, id);
+    }
+    return watch(op, id, signal);
+  }
+
+  return {
+    id: 'railway',
+    name: ctx.name,
+    location: `${where} ${ctx.varName}`,
+    get capabilities() {
+      return capabilities();
+    },
+    lockKey: `railway:${config.project}/${config.environment}/${config.service}/${ctx.varName}`,
+
+    async preflight(signal) {
+      try {
+        let label = `service ${config.service}`;
+        if (tokenType === 'project') {
+          // A project token is bound to one environment: check it is this one (the CLI's ProjectToken query).
+          const t = await gql<{ projectToken: { project: { id: string; name: string }; environment: { id: string; name: string } } }>('preflight', Q.projectToken, {}, signal);
+          if (t.projectToken.project.id !== config.project || t.projectToken.environment.id !== config.environment) {
+            return {
+              status: 'error',
+              reason: `the project token from ${tokenRef.raw} belongs to project ${t.projectToken.project.id} environment ${t.projectToken.environment.id}, not ${config.project} / ${config.environment}: use a token of that environment`,
+              current: { kind: 'absent' },
+            };
+          }
+          label = `service ${config.service} in ${t.projectToken.project.name}/${t.projectToken.environment.name}`;
+        } else {
+          const p = await gql<{ project: { name: string; environments: { edges: Array<{ node: { id: string; name: string } }> }; services: { edges: Array<{ node: { id: string; name: string } }> } } }>(
+            'preflight',
+            Q.project,
+            { id: config.project },
+            signal,
+          );
+          const env = p.project.environments.edges.map((e) => e.node).find((e) => e.id === config.environment);
+          const svc = p.project.services.edges.map((e) => e.node).find((s) => s.id === config.service);
+          if (!env || !svc) {
+            const missing = !env
+              ? `environment ${config.environment} is not in project ${p.project.name} (environments: ${p.project.environments.edges.map((e) => `${e.node.name}=${e.node.id}`).join(', ')})`
+              : `service ${config.service} is not in project ${p.project.name} (services: ${p.project.services.edges.map((e) => `${e.node.name}=${e.node.id}`).join(', ')})`;
+            return { status: 'error', reason: `Railway: ${missing}`, current: { kind: 'absent' } };
+          }
+          label = `service ${svc.name} in ${p.project.name}/${env.name}`;
+        }
+        const c = await current('preflight');
+        const shared = await variables('preflight', null);
+        const latest = await latestDeployment('preflight', signal);
+        const notes: string[] = [];
+        notes.push(c.exists ? `upserts ${ctx.varName} on ${label} with skipDeploys` : `creates ${ctx.varName} on ${label} (not set yet) with skipDeploys`);
+        if (!c.exists && Object.hasOwn(shared, ctx.varName)) notes.push(`a shared ${ctx.varName} exists in this environment: the new service variable overrides it for this service only`);
+        notes.push(
+          c.exists && c.value === null
+            ? 'sealed: Railway never returns the value; verified by metadata (the variable is present after an acknowledged upsert), then by the redeploy reaching SUCCESS'
+            : 'verified by reading the value back',
+        );
+        notes.push(
+          latest
+            ? `then redeploys the service once (serviceInstanceRedeploy) and waits up to ${formatDuration(timeoutMs)} for SUCCESS`
+            : 'the service has never been deployed: no redeploy, its first deployment uses the new key',
+        );
+        const cur: ReadResult = !c.exists
+          ? { kind: 'absent' }
+          : c.value === null
+            ? { kind: 'unreadable', reason: `${ctx.varName} is a sealed Railway variable: its value cannot be read back` }
+            : c.value
+              ? { kind: 'value', value: new Secret(c.value) }
+              : { kind: 'absent' };
+        return { status: 'ready', current: cur, willCreate: !c.exists, notes } satisfies PreflightResult;
+      } catch (e) {
+        const err = toTargetError(e, ctx.name, 'preflight');
+        return { status: 'error', reason: err.message, current: { kind: 'absent' } };
+      }
+    },
+
+    read: () => read(),
+
+    async write(value: Secret, op: OpContext): Promise<Receipt> {
+      const c = await current('write');
+      const sealed = c.exists && c.value === null;
+      // Idempotent: the same value already there (or, sealed, written by this rotation) → no upsert.
+      const already = c.value === value.reveal() || (sealed && written.get(op.rotationId) === value.fingerprint);
+      if (!already) {
+        // What the variable held before this rotation (only while it does not hold the new key).
+        if (!before.has(op.rotationId)) before.set(op.rotationId, c);
+        await upsert('write', value.reveal());
+        written.set(op.rotationId, value.fingerprint);
+      }
+      // The service's latest deployment once the variable is written: any later one runs the new
+      // value (a deployment snapshots the variables when it is created).
+      const latest = await latestDeployment('write');
+      return { upserted: !already, created: !already && !c.exists, sealed, deploymentBefore: latest?.id ?? null };
+    },
+
+    async verify(value: Secret, op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
+      const c = await current('verify');
+      if (!c.exists) throw fail(`${ctx.varName} is missing on ${where} after the write`, 'mismatch', 'verify', { retryable: false });
+      if (c.value !== null) {
+        if (c.value === value.reveal()) return { method: 'read-back', detail: `${ctx.varName} on ${where} holds the new key` };
+        throw fail(`read-back mismatch: ${ctx.varName} on ${where} holds ${c.value ? `a different key (${fingerprint(c.value)})` : 'an empty value'}, not the new key (${value.fingerprint})`, 'mismatch', 'verify', { retryable: false });
+      }
+      if (written.get(op.rotationId) !== value.fingerprint && receipt?.upserted !== true) {
+        throw fail(`${ctx.varName} on ${where} is sealed and keyrot has no record of writing it in this rotation: run the write again`, 'mismatch', 'verify', { retryable: false });
+      }
+      return {
+        method: 'metadata',
+        detail: `${ctx.varName} on ${where} is sealed: present after Railway acknowledged keyrot's upsert; the value cannot be read back, the redeploy proves it`,
+      };
+    },
+
+    async redeploy(op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
+      const since = receipt && (typeof receipt.deploymentBefore === 'string' || receipt.deploymentBefore === null) ? receipt.deploymentBefore : undefined;
+      const d = await ensureDeployment('redeploy', `write:${op.rotationId}`, since, op.signal);
+      if (!d) return { method: 'metadata', detail: `${where} has never been deployed: its first deployment uses the new key` };
+      return { method: 'redeploy', detail: `deployment ${d.id} of ${where} reached SUCCESS after the upsert` };
+    },
+
+    async restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void> {
+      const c = await current('restore');
+      const prior = before.get(op.rotationId);
+      // This process's memory of the value before the write wins (exact); else the engine's `previous`.
+      const target = prior ? (prior.exists ? (prior.value ?? previous?.reveal() ?? null) : null) : (previous?.reveal() ?? null);
+      let changed = false;
+      if (target === null) {
+        // Nothing was there before this rotation: remove only what it created.
+        const createdHere = prior?.exists === false || receipt?.created === true || (receipt === undefined && prior === undefined && previous === null);
+        if (c.exists && createdHere) {
+          await gql('restore', Q.delete, { input: { ...ids, name: ctx.varName } }).catch((e: unknown) => {
+            if (!(e instanceof TargetError && e.kind === 'not-found')) throw e;
+          });
+          changed = true;
+        }
+      } else if (c.value !== target && !(c.value === null && written.get(`restore:${op.rotationId}`) === fingerprint(target))) {
+        await upsert('restore', target);
+        written.set(`restore:${op.rotationId}`, fingerprint(target));
+        changed = true;
+      }
+      // Deploy again only if the running service was switched to the new key: this rotation's
+      // deployment (or any created after the write) is live or going live; a FAILED build never was.
+      const latest = await latestDeployment('restore', op.signal);
+      if (!latest) return;
+      const mine = triggered.get(`write:${op.rotationId}`);
+      const since = typeof receipt?.deploymentBefore === 'string' || receipt?.deploymentBefore === null ? receipt.deploymentBefore : undefined;
+      const switched = mine !== undefined || (since !== undefined ? latest.id !== since : changed) || triggered.has(`restore:${op.rotationId}`);
+      if (!switched) return;
+      if (!mine && latest.status === 'FAILED') return; // the newest build failed: it never went live
+      if (mine && !triggered.has(`restore:${op.rotationId}`)) {
+        let status = (await gql<{ deployment: DeploymentNode }>('restore', Q.deployment, { id: mine }, op.signal)).deployment.status;
+        if (!['SUCCESS', 'FAILED', 'CRASHED', 'REMOVED', 'SKIPPED'].includes(status)) {
+          status = await watch('restore', mine, op.signal).then(
+            (d) => d.status,
+            (e: unknown) => {
+              if (e instanceof TargetError && e.kind === 'unavailable') return 'FAILED';
+              throw e;
+            },
+          );
+        }
+        if (status === 'FAILED' || status === 'SKIPPED') return;
+      }
+      await ensureDeployment('restore', `restore:${op.rotationId}`, undefined, op.signal);
+    },
+  };
+}

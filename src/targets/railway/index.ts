@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/** `10m`, `90s`, `1h30m` or a bare number of seconds (parsed by inventory/duration.ts in the adapter). */
+const Duration = z.union([
+  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$/, 'a duration such as 10m or 90s'),
+  z.number().nonnegative(),
+]);
+
+/** One service variable of a Railway project environment, then one redeploy of that service. */
+export const RailwayConfig = z.object({
+  /** Project id (UUID, from the project's settings or `railway status --json`). */
+  project: z.string().min(1, 'a Railway project id'),
+  /** Environment id. */
+  environment: z.string().min(1, 'a Railway environment id'),
+  /** Service id. */
+  service: z.string().min(1, 'a Railway service id'),
+  /**
+   * What `token:` holds: an account/workspace token (sent as `Authorization: Bearer`, the default)
+   * or a project token (sent as `Project-Access-Token`). Without `token:`, RAILWAY_API_TOKEN is an
+   * account token and RAILWAY_TOKEN a project token, as for the Railway CLI.
+   */
+  tokenType: z.enum(['account', 'project']).optional(),
+  /** Longest wait for the redeploy (default 15m). */
+  timeout: Duration.optional(),
+});
+export type RailwayConfig = z.infer<typeof RailwayConfig>;
+
+export const railway = defineTarget({
+  id: 'railway',
+  schema: RailwayConfig,
+  // readBack is refined per instance: a sealed variable cannot be read back.
+  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // Railway's public API allows 100 requests/hour on Free/Trial and 1000/hour on Hobby per token
+  // (docs public-api; §4.5), and watching a deployment costs a request per poll: two services at a
+  // time keeps a whole rotation inside a Free plan's hourly budget.
+  concurrency: 2,
+  describe: (c) => `project ${c.project.slice(0, 8)} env ${c.environment.slice(0, 8)} service ${c.service.slice(0, 8)}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createRailwayTarget(config, ctx),
+});

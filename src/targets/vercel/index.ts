@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/** `10m`, `90s`, `1h30m` or a bare number of seconds (parsed by inventory/duration.ts in the adapter). */
+const Duration = z.union([
+  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$/, 'a duration such as 10m or 90s'),
+  z.number().nonnegative(),
+]);
+
+/**
+ * A Vercel project's environment variable. A key can have several entries, each for a set of
+ * targets (production, preview, development): only the entries covering the configured targets
+ * are changed, and one is created for targets no entry covers.
+ */
+export const VercelConfig = z.object({
+  /** Project name or id (`prj_...`). */
+  project: z.string().min(1, 'a Vercel project name or id'),
+  /** Team id (`team_...`) or slug; omitted: the token owner's personal scope. */
+  team: z.string().min(1).optional(),
+  /** Which environments get the new key (default: production). */
+  targets: z.array(z.enum(['production', 'preview', 'development'])).min(1).optional(),
+  /** Redeploy the latest production deployment after the write and wait until it is READY. */
+  redeploy: z.boolean().optional(),
+  /** Longest wait for the redeploy (default 20m). */
+  timeout: Duration.optional(),
+});
+export type VercelConfig = z.infer<typeof VercelConfig>;
+
+export const vercel = defineTarget({
+  id: 'vercel',
+  schema: VercelConfig,
+  // readBack/redeploy are refined per instance: a `sensitive` entry cannot be read back, and the
+  // redeploy only happens with `redeploy: true`.
+  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // Vercel's API limits are per endpoint and unpublished in numbers; deployments are capped per
+  // day (100/day on Hobby) and Hobby builds one deployment at a time (docs: rest-api/errors,
+  // community answer on build limits, provider-apis.md §2.6). Two projects at once keeps bursts
+  // small and does not queue redeploys behind each other for long.
+  concurrency: 2,
+  describe: (c) => `${c.team ? `${c.team}/` : ''}${c.project} (${(c.targets ?? ['production']).join(', ')})`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createVercelTarget(config, ctx),
+});
