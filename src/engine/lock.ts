@@ -32,6 +32,10 @@ export function isStale(info: LockInfo): boolean {
   }
 }
 
+function sameHolder(a: LockInfo, b: LockInfo): boolean {
+  return a.pid === b.pid && a.host === b.host && a.at === b.at;
+}
+
 export async function readLock(stateDir: string, env: string): Promise<LockInfo | null> {
   try {
     return JSON.parse(await readFile(lockPath(stateDir, env), 'utf8')) as LockInfo;
@@ -92,10 +96,24 @@ export async function acquireLock(
       }
       // Stale (or unreadable, half-written) lock: move it aside atomically, then retry the exclusive create.
       const aside = `${path}.stale-${process.pid}-${Date.now()}`;
-      await rename(path, aside).then(
-        () => unlink(aside).catch(() => {}),
-        () => {},
+      const moved = await rename(path, aside).then(
+        () => true,
+        () => false,
       );
+      if (!moved) continue;
+      // Another process may have taken the stale lock over between our read and our rename: then we
+      // just moved ITS fresh lock aside. Check what we moved; put a live holder's lock back.
+      const took = await readFile(aside, 'utf8')
+        .then((t) => JSON.parse(t) as LockInfo)
+        .catch(() => null);
+      if (took && !(holder && sameHolder(took, holder)) && !isStale(took)) {
+        await link(aside, path).catch(() => {});
+        await unlink(aside).catch(() => {});
+        throw new LockedError(
+          `environment "${env}" is locked by ${took.command ?? 'another keyrot'} (pid ${took.pid} on ${took.host}, since ${took.at}), which just took over a stale lock. Wait for it to finish.`,
+        );
+      }
+      await unlink(aside).catch(() => {});
     }
   }
   throw new LockedError(`environment "${env}": could not take the lock at ${path}; another keyrot is starting at the same time`);

@@ -462,7 +462,7 @@ export interface RotateOptions {
 export async function rotate(o: EngineOptions, r: RotateOptions): Promise<RotationReport> {
   const run = new RotationRun(o);
   const cfg = o.inventory.config;
-  const kind = cfg.key.kind;
+  const kind = o.env.key.kind;
   run.rotationId = newRotationId(o.clock.now(), randomSuffix);
   await run.acquire(r.mode);
   try {
@@ -541,9 +541,9 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     }
     run.newKey = key;
     let liveDetail = 'skipped (key.verify: false)';
-    if (kind === 'openai' && cfg.key.verify) {
+    if (kind === 'openai' && o.env.key.verify) {
       o.reporter.step('live-check', 'GET /models with the new key');
-      const endpoint = openaiEndpoint(cfg.key.endpoint, o.processEnv);
+      const endpoint = openaiEndpoint(o.env.key.endpoint, o.processEnv);
       try {
         const res = await withRetry(() => liveCheck(key, endpoint, o.clock, o.signal), {
           clock: o.clock,
@@ -630,7 +630,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
     });
     return run.report('completed', EXIT.ok, [...notes, 'Every target holds the new key; the old key was revoked first.', ...problems]);
   }
-  const rev = await run.revocationStep(cfg.key.kind, cfg.revoke.mode);
+  const rev = await run.revocationStep(o.env.key.kind, cfg.revoke.mode);
   await run.journal.append({ step: 'end', outcome: rev.outcome });
   await appendAudit(o.stateDir, {
     event: rev.outcome === 'completed' ? 'rotation.completed' : 'rotation.awaiting-revocation',
@@ -845,7 +845,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
     run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
     const oldHint = last.oldHint ?? '(unknown)';
     const oldFp = last.oldFingerprint ?? '(unknown)';
-    const where = cfg.key.kind === 'openai' ? `the OpenAI dashboard (${OPENAI_KEYS_PAGE})` : "the issuer's console";
+    const where = o.env.key.kind === 'openai' ? `the OpenAI dashboard (${OPENAI_KEYS_PAGE})` : "the issuer's console";
     if (!o.yes) {
       if (!o.interactive || !o.confirmRevocation) {
         throw new ExitError(

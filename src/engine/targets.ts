@@ -29,7 +29,7 @@ export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
         const target = await spec.definition.create(spec.config, {
           name: spec.name,
           baseDir: inventory.baseDir,
-          varName: spec.config.var ?? inventory.config.key.name,
+          varName: spec.config.var ?? rt.env.key.name,
           env: rt.processEnv,
           clock: rt.clock,
           logger: rt.logger,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ConfigError, ConfigErrors, type SourcePosition } from '../engine/errors.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
-import { CommonTargetFields, InventoryConfig } from './schema.ts';
+import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';
 
 export interface TargetSpec {
   type: string;
@@ -19,6 +19,8 @@ export interface TargetSpec {
 export interface Environment {
   name: string;
   targets: TargetSpec[];
+  /** `key:` with this environment's overrides applied. */
+  key: KeyConfig;
   keySource: string;
   schedule: InventoryConfig['schedule'];
 }
@@ -103,27 +105,22 @@ export function parseInventory(text: string, file: string): Inventory {
     throw new ConfigErrors(errors);
   }
 
-  const top = InventoryConfig.safeParse(data);
-  if (!top.success) {
-    for (const issue of top.error.issues) errors.push(issueToError(doc, pos, issue, []));
-    throw new ConfigErrors(errors);
-  }
-  const config = top.data;
-  const environments = new Map<string, Environment>();
-
-  for (const [envName, env] of Object.entries(config.environments)) {
+  /** Validates one environment's targets against their type's schema; errors go to `errors`. */
+  const checkTargets = (envName: string, targets: readonly unknown[]): TargetSpec[] => {
     const specs: TargetSpec[] = [];
     const seen = new Map<string, SourcePosition>();
-    env.targets.forEach((raw, i) => {
+    targets.forEach((raw, i) => {
+      if (!raw || typeof raw !== 'object' || typeof (raw as { type?: unknown }).type !== 'string') return; // reported by the top-level schema
+      const type = (raw as { type: string }).type;
       const base: Path = ['environments', envName, 'targets', i];
-      const def = targetDefinition(raw.type);
+      const def = targetDefinition(type);
       if (!def) {
-        const known = (TARGET_IDS as readonly string[]).includes(raw.type);
+        const known = (TARGET_IDS as readonly string[]).includes(type);
         errors.push(
           new ConfigError(
             known
-              ? `target type "${raw.type}" is not available in this version of keyrot; available: ${REGISTERED_IDS.join(', ')}`
-              : `unknown target type "${raw.type}"; valid types: ${REGISTERED_IDS.join(', ')}`,
+              ? `target type "${type}" is not available in this version of keyrot; available: ${REGISTERED_IDS.join(', ')}`
+              : `unknown target type "${type}"; valid types: ${REGISTERED_IDS.join(', ')}`,
             nodePos(doc, pos, [...base, 'type']),
             fieldName([...base, 'type']),
           ),
@@ -153,15 +150,41 @@ export function parseInventory(text: string, file: string): Inventory {
       seen.set(name, position);
       specs.push({ type: def.id, name, definition: def, config: cfg, position });
     });
+    return specs;
+  };
+
+  const top = InventoryConfig.safeParse(data);
+  if (!top.success) {
+    for (const issue of top.error.issues) errors.push(issueToError(doc, pos, issue, []));
+    // Check the targets too, so every mistake is reported in one pass.
+    const rawEnvs = (data as { environments?: unknown }).environments;
+    if (rawEnvs && typeof rawEnvs === 'object' && !Array.isArray(rawEnvs)) {
+      for (const [envName, env] of Object.entries(rawEnvs)) {
+        const targets = (env as { targets?: unknown } | null)?.targets;
+        if (Array.isArray(targets)) checkTargets(envName, targets);
+      }
+    }
+    throw new ConfigErrors(errors);
+  }
+  const config = top.data;
+  const environments = new Map<string, Environment>();
+
+  for (const [envName, env] of Object.entries(config.environments)) {
+    const specs = checkTargets(envName, env.targets);
     environments.set(envName, {
       name: envName,
       targets: specs,
+      key: { ...config.key, ...stripUndefined(env.key ?? {}) },
       keySource: env.key?.source ?? config.key.source,
       schedule: env.schedule ?? config.schedule,
     });
   }
   if (errors.length) throw new ConfigErrors(errors);
   return { path: file, baseDir: dirname(file), config, environments };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function fieldName(path: Path): string {

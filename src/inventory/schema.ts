@@ -105,7 +105,15 @@ export const InventoryConfig = z
       z
         .object({
           targets: z.array(z.looseObject({ type: z.string() })).min(1, 'an environment needs at least one target'),
-          key: z.object({ source: KeySourceField.optional() }).strict().optional(),
+          /** Per-environment overrides of `key` (e.g. a sandbox without the live check). */
+          key: z
+            .object({
+              source: KeySourceField.optional(),
+              verify: z.boolean().optional(),
+              endpoint: z.url({ message: 'expected a URL such as https://api.openai.com/v1' }).optional(),
+            })
+            .strict()
+            .optional(),
           schedule: ScheduleConfig.optional(),
         })
         .strict(),

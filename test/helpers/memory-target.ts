@@ -139,6 +139,6 @@ export function memoryInventory(store: MemoryStore, n: number, opts: { verify?: 
     key: { kind: 'openai', source: 'stdin', verify: opts.verify ?? false },
     environments: { test: { targets: specs.map(() => ({ type: 'file' })) } },
   });
-  const env: Environment = { name: 'test', targets: specs, keySource: 'stdin', schedule: undefined };
+  const env: Environment = { name: 'test', targets: specs, key: config.key, keySource: 'stdin', schedule: undefined };
   return { inventory: { path: 'memory.yaml', baseDir: '/nonexistent', config, environments: new Map([['test', env]]) }, env };
 }

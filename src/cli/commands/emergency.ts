@@ -107,7 +107,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   } finally {
     o.done();
   }
-  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), ctx.inventory.config.key.kind);
+  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind);
   await appendAudit(ctx.stateDir, {
     event: 'incident.checklist',
     env: env.name,

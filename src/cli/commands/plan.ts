@@ -80,7 +80,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
         status: p.status,
         reason: p.reason,
         current: p.current.kind === 'value' ? { hint: p.current.value.hint, fingerprint: p.current.value.fingerprint } : p.current.kind,
-        writes: lt.spec.config.var ?? ctx.inventory.config.key.name,
+        writes: lt.spec.config.var ?? env.key.name,
         willCreate: Boolean(p.willCreate),
         redeploy: caps.redeploy,
         verification: caps.readBack && !unreadable ? 'read-back' : caps.redeploy ? 'redeploy' : 'metadata',
@@ -102,7 +102,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
     const keySource = env.keySource;
 
     if (out.json) {
-      out.result({ env: env.name, keySource, keyName: ctx.inventory.config.key.name, drift, problems, warnings, targets: rows });
+      out.result({ env: env.name, keySource, keyName: env.key.name, drift, problems, warnings, targets: rows });
     } else {
       const c = out.color;
       const lines = [bold(`Plan for "${env.name}"`, c) + dim(`  (${ctx.configPath})`, c), ''];
@@ -124,7 +124,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
         if (r.reason) lines.push(red(`  ✗ ${r.name}: ${r.reason}`, c));
         for (const n of r.notes) lines.push(dim(`  · ${r.name}: ${n}`, c));
       }
-      lines.push('', `New key from: ${keySource}${ctx.inventory.config.key.kind === 'openai' && ctx.inventory.config.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
+      lines.push('', `New key from: ${keySource}${env.key.kind === 'openai' && env.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
       if (problems.length) lines.push(red(`Not ready: ${problems.join('; ')}.`, c));
       else lines.push(green('Ready: `keyrot rotate' + (ctx.flags.env ? ` -e ${env.name}` : '') + '` would write every target above. Nothing was written.', c));

@@ -61,7 +61,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
     }
     const drift = rows.some((r) => !r.matches);
     let live: { ok: boolean; detail: string } | undefined;
-    const cfg = ctx.inventory.config.key;
+    const cfg = env.key;
     if (expected && cfg.kind === 'openai' && cfg.verify) {
       try {
         const r = await withRetry(() => liveCheck(expected, openaiEndpoint(cfg.endpoint, ctx.processEnv), ctx.clock), {

@@ -1,0 +1,81 @@
+/**
+ * `npm run bench`: start-up time and memory of the CLI against a bare `node -e 0`, and the
+ * engine's cost per target. Prints figures and ratios; asserts nothing (a slow machine is not a
+ * failure). Targets of issue #2: `keyrot --help` within 0.15 s and `keyrot plan -e local` within
+ * 0.4 s of wall time on Node 24.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'bin/keyrot.js');
+const hook = join(root, 'bench/rss-hook.mjs');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+
+function measure(args: string[], cwd: string): { medianMs: number; minMs: number; rssKb: number } {
+  const times: number[] = [];
+  let rss = 0;
+  // One warm-up run (file system cache), then RUNS measured runs.
+  for (let i = 0; i <= RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, ['--import', hook, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0 && r.status !== 1) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    const m = /KEYROT_BENCH_MAXRSS_KB (\d+)/.exec(r.stderr);
+    if (m) rss = Math.max(rss, Number(m[1]));
+    if (i > 0) times.push(ms);
+  }
+  times.sort((a, b) => a - b);
+  return { medianMs: times[Math.floor(times.length / 2)]!, minMs: times[0]!, rssKb: rss };
+}
+
+const key = () => 'sk-proj-' + randomBytes(36).toString('base64url');
+
+async function main(): Promise<void> {
+  console.log(`keyrot bench on Node ${process.version}, ${RUNS} runs each (median wall time)\n`);
+  const dir = await mkdtemp(join(tmpdir(), 'keyrot-bench-'));
+  try {
+    // The shipped inventory's sandbox environment, as a user runs it.
+    await mkdir(join(dir, 'sandbox'));
+    const k = key();
+    await writeFile(join(dir, 'sandbox/.env'), `OPENAI_API_KEY=${k}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'sandbox/openai_api_key'), k, { mode: 0o600 });
+    const inventory = (await import('node:fs')).readFileSync(join(root, 'targets.yaml'), 'utf8');
+    await writeFile(join(dir, 'targets.yaml'), inventory);
+
+    const base = measure(['-e', '0'], dir);
+    const rows: Array<[string, ReturnType<typeof measure>, number | null]> = [
+      ['node -e 0', base, null],
+      ['keyrot --help', measure([bin, '--help'], dir), 150],
+      ['keyrot plan -e local', measure([bin, 'plan', '-e', 'local'], dir), 400],
+      ['keyrot status', measure([bin, 'status'], dir), null],
+    ];
+    console.log('command                   median    min     ×node   peak RSS  ×node   budget');
+    for (const [name, m, budget] of rows) {
+      const ratio = (m.medianMs / base.medianMs).toFixed(2);
+      const rssRatio = base.rssKb ? (m.rssKb / base.rssKb).toFixed(2) : '—';
+      const verdict = budget === null ? '' : m.medianMs <= budget ? `≤ ${budget} ms ok` : `> ${budget} ms OVER`;
+      console.log(
+        `${name.padEnd(24)} ${m.medianMs.toFixed(0).padStart(5)} ms ${m.minMs.toFixed(0).padStart(5)} ms  ${ratio.padStart(6)}  ${(m.rssKb / 1024).toFixed(1).padStart(6)} MB  ${rssRatio.padStart(5)}   ${verdict}`,
+      );
+    }
+
+    // Engine throughput: a rotation of N local targets, in process.
+    console.log('\nengine: rotate N dotenv targets (write + verify, fsynced journal)');
+    const { bench } = await import('./engine.ts');
+    const small = await bench(5);
+    const large = await bench(100);
+    console.log(`  N=5    ${small.ms.toFixed(0).padStart(5)} ms  (${(small.ms / 5).toFixed(1)} ms/target)`);
+    console.log(`  N=100  ${large.ms.toFixed(0).padStart(5)} ms  (${(large.ms / 100).toFixed(1)} ms/target)`);
+    console.log(`  per-target cost ratio N=100 / N=5: ${(large.ms / 100 / (small.ms / 5)).toFixed(2)} (≤ 1 means it scales linearly or better)`);
+    console.log(`  heap after N=100: ${(large.heapMb).toFixed(1)} MB`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
