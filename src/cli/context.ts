@@ -5,7 +5,7 @@ import { EXIT, ExitError } from '../engine/errors.ts';
 import type { EngineOptions, RevocationPrompt } from '../engine/rotation.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
-import { createOut, createReporter, type Out } from './output.ts';
+import { createOut, createReporter, paused, type LiveReporter, type Out } from './output.ts';
 
 /** Flags every command takes (PRODUCT.md "Common flags"). */
 export interface CommonFlags {
@@ -94,7 +94,7 @@ export async function confirmRevocation(p: RevocationPrompt): Promise<boolean> {
 }
 
 /** Engine options for a command, with the live display. Call `done()` when the engine returns. */
-export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void }> {
+export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void; reporter: LiveReporter }> {
   const reporter = await createReporter(ctx.out);
   return {
     inventory: ctx.inventory,
@@ -106,7 +106,7 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     reporter,
     interactive: ctx.interactive,
     yes: Boolean(ctx.flags.yes),
-    confirmRevocation,
+    confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p)),
     done: () => reporter.done(),
   };
 }

@@ -66,13 +66,33 @@ const PHASE_LABEL: Record<TargetPhase, string> = {
  * Progress: on a terminal, a live per-target display redrawn in place (log-update, stderr);
  * otherwise one plain line per event, so logs and CI output stay readable.
  */
-export async function createReporter(out: Out): Promise<Reporter & { done(): void }> {
+export interface LiveReporter extends Reporter {
+  /** Stop redrawing (before a prompt takes the terminal); `resume` redraws below it. */
+  pause(): void;
+  resume(): void;
+  /** Final frame; idempotent. */
+  done(): void;
+}
+
+/** Runs `fn` (a prompt) with the live display paused, so the two do not draw over each other. */
+export async function paused<T>(r: LiveReporter, fn: () => Promise<T>): Promise<T> {
+  r.pause();
+  try {
+    return await fn();
+  } finally {
+    r.resume();
+  }
+}
+
+export async function createReporter(out: Out): Promise<LiveReporter> {
   if (!out.tty) {
     return {
       step: (name, detail) => out.err(`[${name}]${detail ? ' ' + detail : ''}`),
       target: (name, phase, detail) => out.err(`  ${name}: ${PHASE_LABEL[phase]}${detail ? ` (${detail})` : ''}`),
       info: (m) => out.err(m),
       warn: (m) => out.err(`warning: ${m}`),
+      pause() {},
+      resume() {},
       done() {},
     };
   }
@@ -95,34 +115,56 @@ export async function createReporter(out: Out): Promise<Reporter & { done(): voi
     });
     update(redact(`${bold(step, out.color)}\n${table(rows)}`));
   };
+  let live = true;
+  let finished = false;
+  // Something changed since the last frame left on screen (a pause leaves one).
+  let dirty = false;
+  const draw = () => {
+    dirty = true;
+    if (live && !finished) render();
+  };
   const timer = setInterval(() => {
     frame++;
-    render();
+    if (live && !finished) render();
   }, 120);
   timer.unref();
   return {
     step(name, detail) {
       step = `${name}${detail ? ` — ${detail}` : ''}`;
-      render();
+      draw();
     },
     target(name, phase, detail) {
       state.set(name, { phase, detail, since: Date.now() });
-      render();
+      draw();
     },
     info(m) {
-      update.clear();
+      if (live) update.clear();
       out.err(m);
-      render();
+      draw();
     },
     warn(m) {
-      update.clear();
+      if (live) update.clear();
       out.err(yellow(`warning: ${m}`, out.color));
+      draw();
+    },
+    pause() {
+      if (!live || finished) return;
       render();
+      update.done(); // keep the current frame on screen; the prompt goes below it
+      live = false;
+      dirty = false;
+    },
+    resume() {
+      live = true;
     },
     done() {
+      if (finished) return;
       clearInterval(timer);
-      render();
-      update.done();
+      if (live && dirty) {
+        render();
+        update.done();
+      }
+      finished = true;
     },
   };
 }

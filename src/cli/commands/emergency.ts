@@ -7,7 +7,7 @@ import { OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
 import { obtainKey } from '../../keys/sources.ts';
 import type { Secret } from '../../keys/secret.ts';
 import { commandContext, engineOptions, environment, keySourceContext, type CommonFlags } from '../context.ts';
-import { bold, green, printRotationReport, yellow } from '../output.ts';
+import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
 export type ChecklistState = 'done' | 'skipped' | 'operator' | 'failed';
@@ -97,8 +97,8 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     report = await rotate(o, {
       mode: 'emergency',
       source,
-      obtainKey: () => obtainKey(source, keySourceContext(ctx)),
-      revokeFirst: flags.revokeFirst ? (old) => (flags.yes ? Promise.resolve(true) : typedConfirmation(old, env.name)) : undefined,
+      obtainKey: () => paused(o.reporter, () => obtainKey(source, keySourceContext(ctx))),
+      revokeFirst: flags.revokeFirst ? (old) => (flags.yes ? Promise.resolve(true) : paused(o.reporter, () => typedConfirmation(old, env.name))) : undefined,
     });
   } catch (err) {
     o.done();

@@ -1,7 +1,7 @@
 import { resume } from '../../engine/rotation.ts';
 import { obtainKey } from '../../keys/sources.ts';
 import { commandContext, engineOptions, environment, keySourceContext, type CommonFlags } from '../context.ts';
-import { printRotationReport } from '../output.ts';
+import { paused, printRotationReport } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
 export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldKey?: string; rollback?: boolean }): Promise<number> {
@@ -13,8 +13,8 @@ export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldK
   try {
     const report = await resume(o, {
       rollback: Boolean(flags.rollback),
-      newKey: newSource ? { source: newSource, obtain: () => obtainKey(newSource, keySourceContext(ctx)) } : undefined,
-      oldKey: oldSource ? { source: oldSource, obtain: () => obtainKey(oldSource, keySourceContext(ctx, 'old key')) } : undefined,
+      newKey: newSource ? { source: newSource, obtain: () => paused(o.reporter, () => obtainKey(newSource, keySourceContext(ctx))) } : undefined,
+      oldKey: oldSource ? { source: oldSource, obtain: () => paused(o.reporter, () => obtainKey(oldSource, keySourceContext(ctx, 'old key'))) } : undefined,
     });
     o.done();
     printRotationReport(ctx.out, report);

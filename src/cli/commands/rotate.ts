@@ -2,7 +2,7 @@ import { rotate } from '../../engine/rotation.ts';
 import { obtainKey } from '../../keys/sources.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
 import { commandContext, engineOptions, environment, keySourceContext, usage, type CommonFlags } from '../context.ts';
-import { printRotationReport } from '../output.ts';
+import { paused, printRotationReport } from '../output.ts';
 
 export function checkSource(source: string, flag = '--new-key'): string {
   if (!KeySourceField.safeParse(source).success) {
@@ -18,7 +18,7 @@ export async function rotateCommand(flags: CommonFlags & { newKey?: string; dryR
   const source = checkSource(flags.newKey ?? env.keySource);
   const o = await engineOptions(ctx, env);
   try {
-    const report = await rotate(o, { mode: 'rotate', source, obtainKey: () => obtainKey(source, keySourceContext(ctx)) });
+    const report = await rotate(o, { mode: 'rotate', source, obtainKey: () => paused(o.reporter, () => obtainKey(source, keySourceContext(ctx))) });
     o.done();
     printRotationReport(ctx.out, report);
     return report.exitCode;
