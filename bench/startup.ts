@@ -16,13 +16,13 @@ const bin = join(root, 'bin/keyrot.js');
 const hook = join(root, 'bench/rss-hook.mjs');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
-function measure(args: string[], cwd: string): { medianMs: number; minMs: number; rssKb: number } {
+function measure(args: string[], cwd: string, extraEnv: Record<string, string> = {}): { medianMs: number; minMs: number; rssKb: number } {
   const times: number[] = [];
   let rss = 0;
   // One warm-up run (file system cache), then RUNS measured runs.
   for (let i = 0; i <= RUNS; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, ['--import', hook, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const r = spawnSync(process.execPath, ['--import', hook, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...extraEnv } });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0 && r.status !== 1) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     const m = /KEYROT_BENCH_MAXRSS_KB (\d+)/.exec(r.stderr);
@@ -48,10 +48,15 @@ async function main(): Promise<void> {
     await writeFile(join(dir, 'targets.yaml'), inventory);
 
     const base = measure(['-e', '0'], dir);
+    // Warm: Node's compile cache (enabled by bin/keyrot.js) holds the compiled modules, as on every
+    // run after the first. Cold: the cache is off, as on the very first run after `npm install`.
+    const cold = { KEYROT_NO_COMPILE_CACHE: '1' };
     const rows: Array<[string, ReturnType<typeof measure>, number | null]> = [
       ['node -e 0', base, null],
       ['keyrot --help', measure([bin, '--help'], dir), 150],
+      ['keyrot --help (cold)', measure([bin, '--help'], dir, cold), null],
       ['keyrot plan -e local', measure([bin, 'plan', '-e', 'local'], dir), 400],
+      ['keyrot plan (cold)', measure([bin, 'plan', '-e', 'local'], dir, cold), null],
       ['keyrot status', measure([bin, 'status'], dir), null],
     ];
     console.log('command                   median    min     ×node   peak RSS  ×node   budget');
