@@ -29,7 +29,9 @@ export function redact(text: string): string {
     if (out.includes(v)) out = out.split(v).join(mask(v));
   }
   for (const re of PATTERNS) {
-    out = out.replace(re, (m, g1: string | undefined) => {
+    out = out.replace(re, (m: string, ...rest: unknown[]) => {
+      // Patterns without a capture group get the match offset (a number) here, not a group.
+      const g1 = typeof rest[0] === 'string' ? rest[0] : undefined;
       if (/^(Bearer|Basic)$/i.test(g1 ?? '')) return `${g1} [redacted]`;
       if (g1 && g1.endsWith('://')) return `${g1}[redacted]@`;
       return mask(m);

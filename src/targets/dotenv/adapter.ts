@@ -4,7 +4,7 @@ import { Secret } from '../../keys/secret.ts';
 import { writeFileAtomic } from '../../engine/atomic.ts';
 import { fsError, localPreflight } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
-import type { ReadResult, Target, TargetContext } from '../types.ts';
+import type { ReadResult, Receipt, Target, TargetContext } from '../types.ts';
 import type { DotenvConfig } from './index.ts';
 import { getVar, parseDotenv, removeVar, setVar } from './parse.ts';
 
@@ -61,7 +61,11 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
       const before = getVar(text, varName);
       const next = setVar(text, varName, value.reveal());
       if (next !== text) await save(next);
-      return { createdFile: raw === null, addedVar: before === null };
+      const receipt: Receipt = { createdFile: raw === null, addedVar: before === null };
+      // What a restore to "no value" must give back exactly: an empty assignment, a missing final newline.
+      if (before === '') receipt.emptyVar = true;
+      if (before === null && raw && !raw.endsWith('\n')) receipt.addedEol = true;
+      return receipt;
     },
     verify: (value) => verifyByReadBack(read, value, ctx.name, where),
     async restore(previous, _op, receipt) {
@@ -75,8 +79,15 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
         if (next !== raw) await save(next);
         return;
       }
+      // The variable had an empty value: empty it again (the line and its comment stay).
+      if (receipt?.emptyVar) {
+        const next = setVar(raw, varName, '');
+        if (next !== raw) await save(next);
+        return;
+      }
       // The variable did not exist before: take it out again (and the file, if keyrot created it).
-      const next = removeVar(raw, varName);
+      let next = removeVar(raw, varName);
+      if (receipt?.addedEol && next !== raw) next = next.replace(/\r?\n$/, '');
       if (receipt?.createdFile && next.trim() === '') {
         await unlink(path).catch(() => {});
       } else if (next !== raw) {

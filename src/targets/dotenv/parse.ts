@@ -21,7 +21,8 @@ export interface Assignment {
   lineEnd: number;
 }
 
-const LINE_RE = /^([ \t]*)(export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)([ \t]*=[ \t]*)/;
+// A UTF-8 byte order mark (Windows editors) may precede the first line's name.
+const LINE_RE = /^(\uFEFF?[ \t]*)(export[ \t]+)?([A-Za-z_][A-Za-z0-9_.-]*)([ \t]*=[ \t]*)/;
 
 export function parseDotenv(text: string): Assignment[] {
   const out: Assignment[] = [];
@@ -116,7 +117,11 @@ export function setVar(text: string, name: string, value: string): string {
   }
   let out = text;
   for (const a of [...all].reverse()) {
-    out = out.slice(0, a.valueStart) + encodeValue(value, a.quote) + out.slice(a.valueEnd);
+    let encoded = encodeValue(value, a.quote);
+    // `NAME=#comment` / `NAME= # comment`: an empty value right before the comment. Keep a blank
+    // between the new value and the `#`, or the comment would become part of the value.
+    if (a.quote === '' && encoded !== '' && out[a.valueEnd] === '#') encoded += ' ';
+    out = out.slice(0, a.valueStart) + encoded + out.slice(a.valueEnd);
   }
   return out;
 }
