@@ -33,7 +33,7 @@ export async function bench(n: number): Promise<{ ms: number; heapMb: number }> 
         processEnv: {},
         clock: systemClock,
         logger: silentLogger,
-        stateDir: join(dir, '.keyrot'),
+        state: join(dir, '.keyrot'),
         reporter: silentReporter,
         interactive: false,
         yes: true,

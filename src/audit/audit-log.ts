@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { appendLine } from '../engine/journal.ts';
+import { stateOf, type StateRef } from '../state/store.ts';
 import { redactValue } from './redact.ts';
 
 /**
@@ -41,47 +40,38 @@ function actor(): string {
   }
 }
 
-async function readLines(path: string): Promise<string[]> {
-  try {
-    return (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim());
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 export async function appendAudit(
-  stateDir: string,
+  state: StateRef,
   e: { event: string; env?: string; rotation?: string; details?: Record<string, unknown> },
   now: number = Date.now(),
 ): Promise<AuditEntry> {
-  const path = auditPath(stateDir);
-  const lines = await readLines(path);
-  let prev = GENESIS;
-  let seq = 1;
-  const last = lines[lines.length - 1];
-  if (last) {
-    try {
-      const l = JSON.parse(last) as AuditEntry;
-      prev = l.hash;
-      seq = l.seq + 1;
-    } catch {
-      prev = createHash('sha256').update(last).digest('hex');
-      seq = lines.length + 1;
+  let entry!: AuditEntry;
+  await (await stateOf(state)).appendAuditLine((last, count) => {
+    let prev = GENESIS;
+    let seq = 1;
+    if (last) {
+      try {
+        const l = JSON.parse(last) as AuditEntry;
+        prev = l.hash;
+        seq = l.seq + 1;
+      } catch {
+        prev = createHash('sha256').update(last).digest('hex');
+        seq = count + 1;
+      }
     }
-  }
-  const body: Omit<AuditEntry, 'hash'> = {
-    seq,
-    at: new Date(now).toISOString(),
-    event: e.event,
-    env: e.env,
-    rotation: e.rotation,
-    actor: actor(),
-    details: e.details ? redactValue(e.details) : undefined,
-    prev,
-  };
-  const entry: AuditEntry = { ...body, hash: hashOf(body) };
-  await appendLine(path, JSON.stringify(entry));
+    const body: Omit<AuditEntry, 'hash'> = {
+      seq,
+      at: new Date(now).toISOString(),
+      event: e.event,
+      env: e.env,
+      rotation: e.rotation,
+      actor: actor(),
+      details: e.details ? redactValue(e.details) : undefined,
+      prev,
+    };
+    entry = { ...body, hash: hashOf(body) };
+    return JSON.stringify(entry);
+  });
   return entry;
 }
 
@@ -91,8 +81,8 @@ export interface AuditReadResult {
   broken: Array<{ line: number; problem: string }>;
 }
 
-export async function readAudit(stateDir: string): Promise<AuditReadResult> {
-  const lines = await readLines(auditPath(stateDir));
+export async function readAudit(state: StateRef): Promise<AuditReadResult> {
+  const lines = (await (await stateOf(state)).readAuditText()).split('\n').filter((l) => l.trim());
   const entries: AuditEntry[] = [];
   const broken: AuditReadResult['broken'] = [];
   let prev = GENESIS;

@@ -5,6 +5,8 @@ import { EXIT, ExitError } from '../engine/errors.ts';
 import type { EngineOptions, RevocationPrompt } from '../engine/rotation.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
+import { openState } from '../state/open.ts';
+import type { StateStore } from '../state/store.ts';
 import { createOut, createReporter, paused, type LiveReporter, type Out } from './output.ts';
 
 /** Flags every command takes (PRODUCT.md "Common flags"). */
@@ -21,7 +23,9 @@ export interface CommandContext {
   out: Out;
   inventory: Inventory;
   configPath: string;
+  /** The local state directory (used when the inventory keeps `state: local`). */
   stateDir: string;
+  state: StateStore;
   clock: Clock;
   logger: Logger;
   processEnv: NodeJS.ProcessEnv;
@@ -47,12 +51,14 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const out = createOut(Boolean(flags.json));
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
+  const stateDir = resolveStateDir(flags, configPath);
   return {
     flags,
     out,
     inventory,
     configPath,
-    stateDir: resolveStateDir(flags, configPath),
+    stateDir,
+    state: await openState(inventory, stateDir),
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
     processEnv: process.env,
@@ -102,7 +108,7 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     processEnv: ctx.processEnv,
     clock: ctx.clock,
     logger: ctx.logger,
-    stateDir: ctx.stateDir,
+    state: ctx.state,
     reporter,
     interactive: ctx.interactive,
     yes: Boolean(ctx.flags.yes),

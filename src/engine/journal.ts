@@ -1,7 +1,8 @@
-import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { redact } from '../audit/redact.ts';
 import type { Receipt, VerifyMethod } from '../targets/types.ts';
+import { stateOf, type StateRef } from '../state/store.ts';
+export { appendLine } from '../state/local.ts';
 
 /**
  * The rotation journal: append-only NDJSON, one event per step outcome, fsynced before the
@@ -64,13 +65,13 @@ export function journalPath(stateDir: string, env: string): string {
 }
 
 export class Journal {
-  readonly path: string;
   readonly rotation: string;
   readonly env: string;
+  readonly #state: StateRef;
   readonly #now: () => number;
 
-  constructor(stateDir: string, env: string, rotation: string, now: () => number = Date.now) {
-    this.path = journalPath(stateDir, env);
+  constructor(state: StateRef, env: string, rotation: string, now: () => number = Date.now) {
+    this.#state = state;
     this.env = env;
     this.rotation = rotation;
     this.#now = now;
@@ -79,31 +80,12 @@ export class Journal {
   async append(e: Omit<JournalEvent, 'v' | 'rotation' | 'env' | 'at'>): Promise<JournalEvent> {
     const event: JournalEvent = { v: 1, rotation: this.rotation, env: this.env, at: new Date(this.#now()).toISOString(), ...e };
     if (event.detail) event.detail = redact(event.detail);
-    await appendLine(this.path, redact(JSON.stringify(event)));
+    await (await stateOf(this.#state)).appendJournalLine(this.env, redact(JSON.stringify(event)));
     return event;
   }
 }
 
-/** Appends one line and fsyncs it: an event is recorded once this returns. */
-export async function appendLine(path: string, line: string): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-  const fh = await open(path, 'a', 0o600);
-  try {
-    await fh.write(line + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function readJournal(stateDir: string, env: string): Promise<JournalEvent[]> {
-  let text: string;
-  try {
-    text = await readFile(journalPath(stateDir, env), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+export function parseJournal(text: string): JournalEvent[] {
   const out: JournalEvent[] = [];
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
@@ -114,6 +96,10 @@ export async function readJournal(stateDir: string, env: string): Promise<Journa
     }
   }
   return out;
+}
+
+export async function readJournal(state: StateRef, env: string): Promise<JournalEvent[]> {
+  return parseJournal(await (await stateOf(state)).readJournalText(env));
 }
 
 export interface TargetState {
@@ -261,8 +247,8 @@ export function replay(events: JournalEvent[]): RotationState[] {
 }
 
 /** The latest rotation of the environment, if any. */
-export async function latestRotation(stateDir: string, env: string): Promise<RotationState | undefined> {
-  const all = replay(await readJournal(stateDir, env));
+export async function latestRotation(state: StateRef, env: string): Promise<RotationState | undefined> {
+  const all = replay(await readJournal(state, env));
   return all[all.length - 1];
 }
 

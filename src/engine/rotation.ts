@@ -14,7 +14,8 @@ import {
   type RotationState,
   type TargetStartInfo,
 } from './journal.ts';
-import { acquireLock, type Lock } from './lock.ts';
+import type { Lock } from './lock.ts';
+import { stateOf, type StateRef } from '../state/store.ts';
 import { failpoint } from './failpoints.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
@@ -51,7 +52,8 @@ export interface RevocationPrompt {
 }
 
 export interface EngineOptions extends RuntimeContext {
-  stateDir: string;
+  /** Where the journal, audit log and locks live (a state directory path, or a store). */
+  state: StateRef;
   reporter: Reporter;
   retry?: Partial<RetryPolicy>;
   random?: () => number;
@@ -175,7 +177,7 @@ export class RotationRun {
   }
 
   async acquire(command: string): Promise<void> {
-    this.lock = await acquireLock(this.o.stateDir, this.env, { command, rotation: this.rotationId || undefined });
+    this.lock = await (await stateOf(this.o.state)).acquireLock(this.env, { command, rotation: this.rotationId || undefined });
   }
 
   async release(): Promise<void> {
@@ -428,7 +430,7 @@ export class RotationRun {
       const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env });
       if (ok) {
         await this.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: old.fingerprint, detail: 'confirmed by the operator' });
-        await appendAudit(this.o.stateDir, {
+        await appendAudit(this.o.state, {
           event: 'key.revoked',
           env: this.env,
           rotation: this.rotationId,
@@ -466,7 +468,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
   run.rotationId = newRotationId(o.clock.now(), randomSuffix);
   await run.acquire(r.mode);
   try {
-    const last = await latestRotation(o.stateDir, run.env);
+    const last = await latestRotation(o.state, run.env);
     if (last && last.outcome === undefined) {
       throw new ExitError(
         EXIT.failed,
@@ -489,7 +491,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       if (p.status === 'error') run.errors.set(name, p.reason ?? 'preflight failed');
     }
     if (failed.length) {
-      await appendAudit(o.stateDir, {
+      await appendAudit(o.state, {
         event: 'rotation.refused',
         env: run.env,
         details: { reason: 'preflight', targets: failed.map(([n, p]) => ({ target: n, reason: p.reason })) },
@@ -518,7 +520,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
         throw new ExitError(EXIT.failed, 'the revocation of the old key was not confirmed: nothing was changed');
       }
       revokedFirst = true;
-      await appendAudit(o.stateDir, {
+      await appendAudit(o.state, {
         event: 'key.revoked',
         env: run.env,
         rotation: run.rotationId,
@@ -574,7 +576,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
         readBack: lt.target!.capabilities.readBack,
       };
     });
-    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    run.journal = new Journal(o.state, run.env, run.rotationId, o.clock.now);
     await run.journal.append({
       step: 'start',
       outcome: 'ok',
@@ -588,7 +590,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     await run.journal.append({ step: 'key', outcome: 'ok', fingerprint: key.fingerprint, hint: key.hint });
     await run.journal.append({ step: 'live-check', outcome: liveDetail.startsWith('skipped') ? 'skipped' : 'ok', detail: liveDetail });
     failpoint('after-start');
-    await appendAudit(o.stateDir, {
+    await appendAudit(o.state, {
       event: r.mode === 'emergency' ? 'rotation.emergency-started' : 'rotation.started',
       env: run.env,
       rotation: run.rotationId,
@@ -610,7 +612,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
   if ((!writesOk || !verifyOk) && revokedFirst) {
     // The old key is already revoked: going back to it would only spread the outage. Targets that
     // hold the new key keep it; the rotation stays resumable for the failed ones.
-    await appendAudit(o.stateDir, { event: 'rotation.interrupted', env: run.env, rotation: run.rotationId, details: { failed: [...run.errors.keys()] } });
+    await appendAudit(o.state, { event: 'rotation.interrupted', env: run.env, rotation: run.rotationId, details: { failed: [...run.errors.keys()] } });
     return run.report('interrupted', EXIT.failed, [
       ...notes,
       `Some targets failed (see the table). The old key was revoked first, so nothing was rolled back: fix them and run \`keyrot resume -e ${run.env}\`.`,
@@ -622,7 +624,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
     await run.journal.append({ step: 'verified-all', outcome: 'ok', fingerprint: run.newKey!.fingerprint });
     const problems = await run.finalizeAll();
     await run.journal.append({ step: 'end', outcome: 'completed' });
-    await appendAudit(o.stateDir, {
+    await appendAudit(o.state, {
       event: 'rotation.completed',
       env: run.env,
       rotation: run.rotationId,
@@ -632,7 +634,7 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
   }
   const rev = await run.revocationStep(o.env.key.kind, cfg.revoke.mode);
   await run.journal.append({ step: 'end', outcome: rev.outcome });
-  await appendAudit(o.stateDir, {
+  await appendAudit(o.state, {
     event: rev.outcome === 'completed' ? 'rotation.completed' : 'rotation.awaiting-revocation',
     env: run.env,
     rotation: run.rotationId,
@@ -648,7 +650,7 @@ async function failAndRestore(run: RotationRun, notes: string[]): Promise<Rotati
   const failedTargets = [...run.errors.keys()];
   if (restored) {
     await run.journal.append({ step: 'end', outcome: 'failed', detail: `failed: ${failedTargets.join(', ')}` });
-    await appendAudit(o.stateDir, {
+    await appendAudit(o.state, {
       event: 'rotation.failed',
       env: run.env,
       rotation: run.rotationId,
@@ -659,7 +661,7 @@ async function failAndRestore(run: RotationRun, notes: string[]): Promise<Rotati
       `The rotation failed (${failedTargets.join(', ')}); every target written was restored to the old key. The old key stays valid: do not revoke it. Nothing needs resuming.`,
     ]);
   }
-  await appendAudit(o.stateDir, {
+  await appendAudit(o.state, {
     event: 'rotation.interrupted',
     env: run.env,
     rotation: run.rotationId,
@@ -681,7 +683,7 @@ export interface ResumeOptions {
 
 /** `keyrot resume [--rollback]`: continue or undo an interrupted rotation from its journal. */
 export async function resume(o: EngineOptions, r: ResumeOptions): Promise<RotationReport> {
-  const last = await latestRotation(o.stateDir, o.env.name);
+  const last = await latestRotation(o.state, o.env.name);
   if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" to resume: the journal is empty`);
   if (last.outcome !== undefined) {
     const what =
@@ -694,7 +696,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
   run.rotationId = last.id;
   await run.acquire(r.rollback ? 'resume --rollback' : 'resume');
   try {
-    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    run.journal = new Journal(o.state, run.env, run.rotationId, o.clock.now);
     const pf = await run.setupTargets();
     const missing = [...last.targets.keys()].filter((n) => !run.targets.some((t) => t.spec.name === n));
     if (missing.length) {
@@ -771,7 +773,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     }
     run.newKey = newKey ?? null;
 
-    await appendAudit(o.stateDir, { event: r.rollback ? 'rotation.rollback-resumed' : 'rotation.resumed', env: run.env, rotation: run.rotationId });
+    await appendAudit(o.state, { event: r.rollback ? 'rotation.rollback-resumed' : 'rotation.resumed', env: run.env, rotation: run.rotationId });
 
     if (r.rollback) {
       // Every target that may have been touched goes back: journaled writes, failed writes, and any
@@ -788,7 +790,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
       const ok = await run.rollback(names);
       if (ok) {
         await run.journal.append({ step: 'end', outcome: 'rolled-back' });
-        await appendAudit(o.stateDir, { event: 'rotation.rolled-back', env: run.env, rotation: run.rotationId, details: { restored: names } });
+        await appendAudit(o.state, { event: 'rotation.rolled-back', env: run.env, rotation: run.rotationId, details: { restored: names } });
         return run.report('rolled-back', EXIT.ok, [
           `Rotation ${run.rotationId} was undone: ${names.length ? names.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.`,
         ]);
@@ -816,7 +818,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
 
 /** `keyrot revoke`: record (prompt) the revocation of the old key, then finalize. */
 export async function revoke(o: EngineOptions): Promise<RotationReport> {
-  const last = await latestRotation(o.stateDir, o.env.name);
+  const last = await latestRotation(o.state, o.env.name);
   if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" yet: nothing to revoke`);
   if (last.outcome !== 'awaiting-revocation') {
     const why =
@@ -842,7 +844,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
   run.rotationId = last.id;
   await run.acquire('revoke');
   try {
-    run.journal = new Journal(o.stateDir, run.env, run.rotationId, o.clock.now);
+    run.journal = new Journal(o.state, run.env, run.rotationId, o.clock.now);
     const oldHint = last.oldHint ?? '(unknown)';
     const oldFp = last.oldFingerprint ?? '(unknown)';
     const where = o.env.key.kind === 'openai' ? `the OpenAI dashboard (${OPENAI_KEYS_PAGE})` : "the issuer's console";
@@ -866,7 +868,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       }
     }
     await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: last.oldFingerprint ?? undefined, detail: 'confirmed by the operator' });
-    await appendAudit(o.stateDir, {
+    await appendAudit(o.state, {
       event: 'key.revoked',
       env: run.env,
       rotation: run.rotationId,
@@ -883,7 +885,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       problems = await run.finalizeAll();
     }
     await run.journal.append({ step: 'end', outcome: 'completed' });
-    await appendAudit(o.stateDir, { event: 'rotation.completed', env: run.env, rotation: run.rotationId, details: { new: last.newFingerprint } });
+    await appendAudit(o.state, { event: 'rotation.completed', env: run.env, rotation: run.rotationId, details: { new: last.newFingerprint } });
     return {
       rotation: last.id,
       env: o.env.name,

@@ -35,7 +35,7 @@ async function engine(store: MemoryStore, n: number, stateDir: string): Promise<
     processEnv: {},
     clock: fakeClock(),
     logger: silentLogger,
-    stateDir,
+    state: stateDir,
     reporter: silentReporter,
     interactive: false,
     yes: true,

@@ -86,7 +86,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   // Emergency: no grace period, whatever the inventory says.
   ctx.inventory = { ...ctx.inventory, config: { ...ctx.inventory.config, revoke: { ...ctx.inventory.config.revoke, grace: 0 } } };
   const incident = `inc_${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}_${randomBytes(3).toString('hex')}`;
-  await appendAudit(ctx.stateDir, {
+  await appendAudit(ctx.state, {
     event: 'incident.opened',
     env: env.name,
     details: { incident, reason: flags.reason ?? 'key compromised (no reason given)', revokeFirst: Boolean(flags.revokeFirst) },
@@ -102,13 +102,13 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     });
   } catch (err) {
     o.done();
-    await appendAudit(ctx.stateDir, { event: 'incident.update', env: env.name, details: { incident, rotation: 'failed to start', error: (err as Error).message } });
+    await appendAudit(ctx.state, { event: 'incident.update', env: env.name, details: { incident, rotation: 'failed to start', error: (err as Error).message } });
     throw err;
   } finally {
     o.done();
   }
   const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind);
-  await appendAudit(ctx.stateDir, {
+  await appendAudit(ctx.state, {
     event: 'incident.checklist',
     env: env.name,
     rotation: report.rotation,

@@ -1,13 +1,20 @@
 import { readAudit } from '../../audit/audit-log.ts';
 import { EXIT } from '../../engine/errors.ts';
+import { existsSync } from 'node:fs';
+import { loadInventory } from '../../inventory/load.ts';
+import { openState } from '../../state/open.ts';
 import { resolveConfigPath, resolveStateDir, createOutFor, type CommonFlags } from '../context.ts';
 import { dim, red, table } from '../output.ts';
 
 /** The audit log, newest first; a broken hash chain is reported and exits 1. */
 export async function history(flags: CommonFlags & { limit?: string }): Promise<number> {
   const out = createOutFor(flags);
-  const stateDir = resolveStateDir(flags, resolveConfigPath(flags));
-  const { entries, broken } = await readAudit(stateDir);
+  const configPath = resolveConfigPath(flags);
+  // The inventory says where the state lives (state: kubernetes); without one, the local directory.
+  const inventory = existsSync(configPath) ? await loadInventory(configPath) : undefined;
+  const state = await openState(inventory, resolveStateDir(flags, configPath));
+  const stateDir = state.where;
+  const { entries, broken } = await readAudit(state);
   const limit = Math.max(1, Number(flags.limit ?? 50) || 50);
   const shown = entries
     .filter((e) => !flags.env || e.env === flags.env)
@@ -23,7 +30,7 @@ export async function history(flags: CommonFlags & { limit?: string }): Promise<
       rows.push([e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.event, e.env ?? '', e.rotation ?? '', summarize(e.details)]);
     }
     out.human(table(rows, ''));
-    out.human(dim(`${shown.length} of ${entries.length} entries, ${stateDir}/audit.ndjson`, out.color));
+    out.human(dim(`${shown.length} of ${entries.length} entries, ${state.kind === 'local' ? `${stateDir}/audit.ndjson` : stateDir}`, out.color));
   }
   if (broken.length) {
     out.err(red(`The audit log's hash chain is BROKEN (entries were edited, removed or reordered):`, out.color));

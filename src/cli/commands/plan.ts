@@ -3,7 +3,6 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
 import { latestRotation } from '../../engine/journal.ts';
-import { readLock } from '../../engine/lock.ts';
 import { EXIT } from '../../engine/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
@@ -64,8 +63,8 @@ export async function plan(flags: CommonFlags): Promise<number> {
     const [pf, exposures, last, lock] = await Promise.all([
       preflightAll(targets),
       Promise.all(env.targets.map((s) => (localPath(s, ctx.inventory.baseDir) ? gitExposure(localPath(s, ctx.inventory.baseDir)!) : undefined))),
-      latestRotation(ctx.stateDir, env.name),
-      readLock(ctx.stateDir, env.name),
+      latestRotation(ctx.state, env.name),
+      ctx.state.readLock(env.name),
     ]);
     const rows: PlanTarget[] = targets.map((lt, i) => {
       const p = pf.get(lt.spec.name)!;

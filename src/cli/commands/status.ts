@@ -1,7 +1,6 @@
 import { readAudit } from '../../audit/audit-log.ts';
 import { EXIT } from '../../engine/errors.ts';
 import { readJournal, replay, type RotationState } from '../../engine/journal.ts';
-import { readLock, isStale } from '../../engine/lock.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
@@ -49,14 +48,14 @@ export async function status(flags: CommonFlags): Promise<number> {
     const { selectEnvironment } = await import('../../inventory/load.ts');
     selectEnvironment(ctx.inventory, flags.env); // throws the usage error listing environments
   }
-  const audit = await readAudit(ctx.stateDir);
+  const audit = await readAudit(ctx.state);
   const all: EnvStatus[] = [];
   for (const name of [...ctx.inventory.environments.keys()]) {
     const env = ctx.inventory.environments.get(name)!;
-    const rotations = replay(await readJournal(ctx.stateDir, name));
+    const rotations = replay(await readJournal(ctx.state, name));
     const last = rotations[rotations.length - 1];
     const verifyEntry = [...audit.entries].reverse().find((e) => e.env === name && e.event.startsWith('verify.'));
-    const lock = await readLock(ctx.stateDir, name);
+    const lock = await ctx.state.readLock(name);
     let key = currentKey(rotations);
     const vKey = verifyEntry?.details?.key as string | undefined;
     if (!key && vKey && verifyEntry) key = { hint: null, fingerprint: vKey, since: verifyEntry.at, ageDays: NaN };
@@ -72,7 +71,7 @@ export async function status(flags: CommonFlags): Promise<number> {
       schedule: env.schedule ? { cron: env.schedule.cron, timezone: env.schedule.timezone, nextRun: await nextRun(env.schedule.cron, env.schedule.timezone) } : null,
       lastVerify: verifyEntry ? { at: verifyEntry.at, ok: verifyEntry.event === 'verify.ok', drift: Boolean(verifyEntry.details?.drift) } : null,
       sharedWith: [],
-      lock: lock ? { pid: lock.pid, host: lock.host, at: lock.at, stale: isStale(lock) } : null,
+      lock: lock ? { pid: lock.pid, host: lock.host, at: lock.at, stale: ctx.state.isStale(lock) } : null,
     });
   }
   // The seed: "use separate keys for different environments".
@@ -83,7 +82,7 @@ export async function status(flags: CommonFlags): Promise<number> {
   const shown = all.filter((s) => names.includes(s.env));
   const problems = shown.filter((s) => s.interrupted || s.sharedWith.length || (s.lastVerify && !s.lastVerify.ok));
   if (out.json) {
-    out.result({ stateDir: ctx.stateDir, auditIntact: audit.broken.length === 0, environments: shown });
+    out.result({ state: ctx.state.where, auditIntact: audit.broken.length === 0, environments: shown });
   } else {
     const c = out.color;
     const lines: string[] = [];

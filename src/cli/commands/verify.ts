@@ -30,7 +30,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
     const counts = new Map<string, { v: Secret; n: number }>();
     for (const v of values) counts.set(v.fingerprint, { v, n: (counts.get(v.fingerprint)?.n ?? 0) + 1 });
     const expected = [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
-    const last = await latestRotation(ctx.stateDir, env.name);
+    const last = await latestRotation(ctx.state, env.name);
     const rows: VerifyRow[] = [];
     for (const lt of targets) {
       const p = pf.get(lt.spec.name)!;
@@ -77,7 +77,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
     if (!expected) problems.push('no target holds a readable key');
     if (drift) problems.push(`drift: ${rows.filter((r) => !r.matches).map((r) => r.name).join(', ')} ${rows.filter((r) => !r.matches).length === 1 ? 'does' : 'do'} not hold the same key as the others`);
     if (live && !live.ok) problems.push(`the key is not live: ${live.detail}`);
-    await appendAudit(ctx.stateDir, {
+    await appendAudit(ctx.state, {
       event: problems.length ? 'verify.problem' : 'verify.ok',
       env: env.name,
       details: {

@@ -1,0 +1,44 @@
+import type { Lock, LockInfo } from '../engine/lock.ts';
+
+/**
+ * Where keyrot keeps its journal, audit log and locks. `local` (the default) is a directory;
+ * `kubernetes` keeps them in the cluster (a Lease per environment as the lock), so several
+ * CronJob runs or replicas share one state and exactly one rotates.
+ */
+export interface StateStore {
+  readonly kind: 'local' | 'kubernetes';
+  /** For messages: a directory, or "ConfigMap ns/name". */
+  readonly where: string;
+  appendJournalLine(env: string, line: string): Promise<void>;
+  /** The environment's journal as NDJSON text ('' when none). */
+  readJournalText(env: string): Promise<string>;
+  /** Environments that have a journal. */
+  journalEnvs(): Promise<string[]>;
+  /**
+   * Appends one audit line computed from the current last line, serialised against other
+   * writers so the hash chain never forks. Returns the line written.
+   */
+  appendAuditLine(make: (last: string | undefined, count: number) => string): Promise<string>;
+  readAuditText(): Promise<string>;
+  acquireLock(env: string, meta: { rotation?: string; command: string }): Promise<Lock>;
+  readLock(env: string): Promise<LockInfo | null>;
+  /** Whether a lock's holder is known to be gone (dead process, expired lease). */
+  isStale(info: LockInfo): boolean;
+}
+
+/** A state directory path (local store) or a store. */
+export type StateRef = StateStore | string;
+
+const cache = new Map<string, StateStore>();
+
+/** Resolves a StateRef; a path gets the local store (loaded lazily, cached per path). */
+export async function stateOf(ref: StateRef): Promise<StateStore> {
+  if (typeof ref !== 'string') return ref;
+  let s = cache.get(ref);
+  if (!s) {
+    const { localState } = await import('./local.ts');
+    s = localState(ref);
+    cache.set(ref, s);
+  }
+  return s;
+}
