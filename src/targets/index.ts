@@ -1,6 +1,7 @@
 import type { TargetDefinition, TargetId } from './types.ts';
 import { dotenv } from './dotenv/index.ts';
 import { file } from './file/index.ts';
+import { dockerSecret } from './docker-secret/index.ts';
 import { awsSecretsManager } from './aws-secrets-manager/index.ts';
 import { gcpSecretManager } from './gcp-secret-manager/index.ts';
 import { azureKeyVault } from './azure-key-vault/index.ts';
@@ -18,6 +19,7 @@ import { railway } from './railway/index.ts';
 export const TARGETS = {
   dotenv,
   file,
+  'docker-secret': dockerSecret,
   'aws-secrets-manager': awsSecretsManager,
   'gcp-secret-manager': gcpSecretManager,
   'azure-key-vault': azureKeyVault,

@@ -29,4 +29,6 @@ export interface ConformanceHarness {
   setup(): Promise<ConformanceFixture>;
   /** Skip the auth case for targets with no credentials (local files). */
   noAuth?: boolean;
+  /** Why the whole suite cannot run here (no Docker Engine outside CI); undefined = run. */
+  skip?: string;
 }

@@ -14,6 +14,7 @@ import { bold, createOut, dim, green, red, yellow } from '../output.ts';
  * (dotenv, file) need no emulator and are set up here.
  */
 export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]> = [
+  ['docker-secret', () => import('../../emulators/docker/demo.ts')],
   ['aws-secrets-manager', () => import('../../emulators/aws-secrets-manager/demo.ts')],
   ['gcp-secret-manager', () => import('../../emulators/gcp-secret-manager/demo.ts')],
   ['azure-key-vault', () => import('../../emulators/azure-key-vault/demo.ts')],

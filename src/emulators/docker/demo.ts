@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type { DemoSetup } from '../demo-types.ts';
+import { DockerEngine, parseDockerHost } from '../../targets/docker-secret/engine.ts';
+
+/**
+ * `keyrot demo` for Docker secrets. There is no Docker emulator: a fake swarm would prove
+ * nothing about the real Engine's quirks. The demo uses a REAL Engine when one is reachable
+ * (DOCKER_HOST or /var/run/docker.sock) and is a swarm manager; otherwise it is skipped with the
+ * reason. It creates one secret and one service with 0 replicas (an image that is never pulled,
+ * so nothing runs), both named keyrot_demo_<random>, and removes them and every secret the
+ * rotation created in that family when it stops. Nothing else on the Engine is touched.
+ */
+export const demo: DemoSetup = async ({ oldKey }) => {
+  const raw = process.env.DOCKER_HOST;
+  let engine: DockerEngine;
+  try {
+    engine = new DockerEngine(parseDockerHost(raw, process.env), { timeoutMs: 5000 });
+  } catch (err) {
+    return { skip: `no Docker Engine reachable at ${raw}: ${(err as Error).message}` };
+  }
+  const where = engine.host.display;
+  try {
+    await engine.info();
+    const info = await engine.call<{ Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }>('GET', '/info');
+    if (info.Swarm?.LocalNodeState !== 'active' || !info.Swarm.ControlAvailable) {
+      engine.close();
+      return { skip: `the Docker Engine at ${where} is not a swarm manager (docker swarm init would make it one; the demo does not do that for you)` };
+    }
+  } catch (err) {
+    engine.close();
+    return { skip: `no Docker Engine reachable at ${where}: ${(err as Error).message}` };
+  }
+
+  const id = randomBytes(3).toString('hex');
+  const secret = `keyrot_demo_${id}`;
+  const service = `keyrot-demo-${id}`;
+  const labels = { 'keyrot-demo': 'true' };
+  const created = await engine.call<{ ID: string }>('POST', '/secrets/create', {
+    Name: secret,
+    Labels: labels,
+    Data: Buffer.from(oldKey, 'utf8').toString('base64'),
+  });
+  await engine.call('POST', '/services/create', {
+    Name: service,
+    Labels: labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        // Never pulled: with 0 replicas the Engine schedules no task (API >= 1.30 does not resolve images).
+        Image: 'keyrot-demo/app:never-pulled',
+        Secrets: [{ File: { Name: 'openai_api_key', UID: '0', GID: '0', Mode: 0o400 }, SecretID: created.ID, SecretName: secret }],
+      },
+    },
+    Mode: { Replicated: { Replicas: 0 } },
+  });
+
+  return {
+    targets: [{ type: 'docker-secret', name: 'docker', secret, services: [service], endpoint: where }],
+    env: {},
+    description: `the real Docker Engine at ${where}: secret ${secret} mounted by service ${service} (0 replicas)`,
+    async stop() {
+      try {
+        await engine.call('DELETE', `/services/${service}`).catch(() => undefined);
+        const filters = encodeURIComponent(JSON.stringify({ name: [secret] }));
+        const left = (await engine.call<Array<{ ID: string; Spec: { Name: string } }> | null>('GET', `/secrets?filters=${filters}`)) ?? [];
+        for (const s of left) {
+          if (s.Spec.Name === secret || /^_\d+$/.test(s.Spec.Name.slice(secret.length))) {
+            await engine.call('DELETE', `/secrets/${s.ID}`).catch(() => undefined);
+          }
+        }
+      } finally {
+        engine.close();
+      }
+    },
+  };
+};

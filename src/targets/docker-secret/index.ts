@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { defineTarget } from '../types.ts';
+
+/**
+ * Swarm secret names: swarmkit accepts `^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`, at most 64
+ * characters (manager/controlapi/common.go validateConfigOrSecretAnnotations). keyrot appends
+ * `_<n>`, so the base name keeps room for it. Service names follow the same rule (63 characters).
+ */
+const SWARM_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$/;
+
+/** `timeout:` as written in targets.yaml (`5m`, `90s`, a bare number of seconds). */
+const DURATION = /^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)\s*$/;
+
+export const DockerSecretConfig = z.object({
+  /** Base name: the first secret is `openai_api_key`, keyrot's are `openai_api_key_2`, `_3`... */
+  secret: z
+    .string()
+    .max(56, 'at most 56 characters (keyrot appends _<n> and Docker allows 64)')
+    .regex(SWARM_NAME, 'a Docker secret name: letters, digits, "-", "_" and ".", starting and ending with a letter or digit'),
+  /** Services that mount the secret; each is updated to mount the new one under the same file name. */
+  services: z
+    .array(z.string().regex(SWARM_NAME, 'a Docker service name or id'))
+    .min(1, 'at least one service that mounts the secret')
+    .refine((s) => new Set(s).size === s.length, 'each service once'),
+  /** How long to wait for each service's rolling update (default 5m). */
+  timeout: z
+    .union([z.string().regex(DURATION, 'a duration such as 90s, 5m or 1h'), z.number().nonnegative()])
+    .optional(),
+});
+export type DockerSecretConfig = z.infer<typeof DockerSecretConfig>;
+
+export const dockerSecret = defineTarget({
+  id: 'docker-secret',
+  schema: DockerSecretConfig,
+  // Write-only store (the Engine never returns secret data), versioned by name (the old secret stays
+  // until finalize), no separate redeploy: swapping the reference IS the rolling restart, and write
+  // waits for it.
+  capabilities: { readBack: false, redeploy: false, versioned: true, finalize: true },
+  // Service updates on one swarm are cheap but each waits for a rolling update: a few at a time.
+  concurrency: 2,
+  describe: (c) => `${c.secret}@${c.services.join(',')}`,
+  create: async (config, ctx) => (await import('./adapter.ts')).createDockerSecretTarget(config, ctx),
+});
