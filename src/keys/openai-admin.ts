@@ -1,0 +1,563 @@
+import type { Clock } from '../engine/clock.ts';
+import { TargetError } from '../engine/errors.ts';
+import { httpJson } from '../engine/http.ts';
+import { liveCheck } from './kinds.ts';
+import { Secret } from './secret.ts';
+
+/**
+ * The OpenAI Admin API as keyrot uses it (issue 6, provider-apis.md §10.3–10.7): mint a key by
+ * creating a project service account, find a key we hold among the project's API keys, revoke it,
+ * read its last use and its usage. Plain HTTP through `httpJson` (no SDK) so that no SDK error can
+ * carry a key value; every path and shape below is checked against openai-node's generated
+ * resources (openai/openai-node: src/resources/admin/organization/projects/service-accounts/
+ * service-accounts.ts, projects/api-keys.ts, usage.ts, core/pagination.ts).
+ *
+ * Retries are the caller's (withRetry): transient failures are thrown as retryable TargetErrors
+ * with the server's retry-after(-ms). The minted key's value exists only in the returned Secret.
+ */
+
+export interface MintedKey {
+  key: Secret;
+  keyId: string;
+  serviceAccountId: string;
+  name: string;
+  /** ms; null when the key does not expire (or the API ignored expires_in_seconds). */
+  expiresAt: number | null;
+}
+
+/** A project API key record, normalised (timestamps in ms). The provider's `redacted_value` is
+ * deliberately left out: it shows more of the key than keyrot's hint, so nobody prints it. */
+export interface ProjectApiKey {
+  id: string;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+  owner: { type: 'user' | 'service_account'; id: string | null; name: string | null };
+  ownerProjectAccess: 'active' | 'inactive' | null;
+}
+
+export interface KeyUsage {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Requests per model. */
+  byModel: Record<string, number>;
+  /** One entry per 1d bucket, start in ms. */
+  buckets: Array<{ start: number; requests: number }>;
+}
+
+export interface RevokeResult {
+  revoked: boolean;
+  alreadyGone: boolean;
+  detail: string;
+}
+
+export interface KeyIssuer {
+  /** Mint a key: a project service account named `keyrot-<env>-<rotationId>`, with expires_in_seconds
+   * when `expiresSeconds` is set. Idempotent per name: an existing account of that name (a retried
+   * creation whose response was lost, so its key value is gone) is deleted and created anew. */
+  issue(opts: { env: string; rotationId: string; expiresSeconds?: number; signal?: AbortSignal }): Promise<MintedKey>;
+  /** The project API key record of a key we hold: by id when known, else by redacted_value. null when not found. */
+  find(opts: { keyId?: string; key?: Secret }): Promise<ProjectApiKey | null>;
+  /** Revoke idempotently: service-account-owned → delete the service account; user-owned → delete the project key. */
+  revoke(opts: { keyId?: string; serviceAccountId?: string; key?: Secret }): Promise<RevokeResult>;
+  /** last_used_at in ms, null when never used. Throws not-found when the key is gone. */
+  lastUsedAt(keyId: string): Promise<number | null>;
+  /** Completions usage of one key over the last `days` days (1d buckets, all pages). */
+  usage(keyId: string, days: number, now: number): Promise<KeyUsage>;
+}
+
+/** Where admin keys are made (an organization Owner's page). */
+export const OPENAI_ADMIN_KEYS_PAGE = 'https://platform.openai.com/settings/organization/admin-keys';
+/** service-accounts.ts ServiceAccountCreateParams / §10.3: 1–31,536,000 seconds. */
+export const MAX_EXPIRES_SECONDS = 31_536_000;
+
+/** The service account name: says keyrot, the environment and the rotation (issue 6). */
+export function serviceAccountName(env: string, rotationId: string): string {
+  return `keyrot-${env}-${rotationId}`;
+}
+
+/**
+ * Does the provider's `redacted_value` describe this key? The format is undocumented (docs examples
+ * show "sk-abc...def"; the dashboard masks with `*`), so accept "visible prefix, a run of `*`, `.` or
+ * `…`, visible suffix" and require at least 4 visible characters beyond the key family (sk-proj- …)
+ * so that a bare "sk-proj-****" matches nothing (§10.4: match by prefix/suffix).
+ */
+export function matchesRedacted(redacted: string | null | undefined, key: Secret): boolean {
+  if (!redacted) return false;
+  const v = key.reveal();
+  if (redacted === v) return true;
+  const m = /^([^*.…]*)[*.…]+([^*.…]*)$/.exec(redacted);
+  if (!m) return false;
+  const prefix = m[1]!;
+  const suffix = m[2]!;
+  const family = /^sk-(?:proj-|svcacct-|admin-)?/.exec(prefix)?.[0] ?? '';
+  if (prefix.length - family.length + suffix.length < 4) return false;
+  return v.length >= prefix.length + suffix.length && v.startsWith(prefix) && v.endsWith(suffix);
+}
+
+// ---- wire shapes (openai-node generated types) ----
+
+interface RawList<T> {
+  data?: T[];
+  has_more?: boolean;
+  last_id?: string | null;
+}
+
+interface RawServiceAccount {
+  id: string;
+  name?: string;
+}
+
+interface RawCreatedServiceAccount extends RawServiceAccount {
+  api_key?: { id?: string; value?: string; expires_at?: number | null } | null;
+}
+
+interface RawProjectApiKey {
+  id: string;
+  name?: string;
+  redacted_value?: string;
+  created_at?: number;
+  last_used_at?: number | null;
+  owner?: {
+    type?: string;
+    user?: { id?: string; name?: string; email?: string };
+    service_account?: { id?: string; name?: string };
+  };
+  owner_project_access?: string;
+}
+
+interface RawUsagePage {
+  data?: Array<{
+    start_time?: number;
+    results?: Array<{ num_model_requests?: number; input_tokens?: number; output_tokens?: number; api_key_id?: string | null; model?: string | null }>;
+  }>;
+  has_more?: boolean;
+  next_page?: string | null;
+}
+
+interface Op {
+  /** "creating service account keyrot-prod-r1": what keyrot was doing, for messages. */
+  what: string;
+  /** The permission, in the dashboard's words, when the answer gives no scope. */
+  needs: string;
+  /** A 404 here means the project is missing (collection paths) or the object may be gone. */
+  on404: 'project' | 'object';
+}
+
+const READ = 'read access to Organization Administration (scope api.management.read)';
+const WRITE = 'write access to Organization Administration (scope api.management.write)';
+const USAGE = 'read access to Usage';
+
+function normalise(raw: RawProjectApiKey): ProjectApiKey {
+  const sa = raw.owner?.service_account;
+  const user = raw.owner?.user;
+  // owner.type is optional in the SDK types: fall back on which owner object is present.
+  const type = raw.owner?.type === 'service_account' || (!raw.owner?.type && sa) ? 'service_account' : 'user';
+  const who = type === 'service_account' ? sa : user;
+  return {
+    id: raw.id,
+    name: raw.name ?? '',
+    createdAt: (raw.created_at ?? 0) * 1000,
+    lastUsedAt: typeof raw.last_used_at === 'number' ? raw.last_used_at * 1000 : null,
+    owner: { type, id: who?.id ?? null, name: who?.name ?? null },
+    ownerProjectAccess: raw.owner_project_access === 'active' || raw.owner_project_access === 'inactive' ? raw.owner_project_access : null,
+  };
+}
+
+export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; project: string; clock: Clock }): KeyIssuer {
+  const base = opts.endpoint.replace(/\/+$/, '');
+  const project = opts.project;
+  const projectPath = `/organization/projects/${encodeURIComponent(project)}`;
+  const notAdminKey = !opts.adminKey.reveal().startsWith('sk-admin-');
+  let projectSeen = false;
+
+  /** One Admin API call; HTTP failures come back as TargetErrors in product words. */
+  async function call<T>(method: string, path: string, op: Op, body?: unknown, signal?: AbortSignal): Promise<T> {
+    try {
+      const res = await httpJson<T>(
+        { method, url: `${base}${path}`, headers: { authorization: `Bearer ${opts.adminKey.reveal()}` }, body, signal },
+        { clock: opts.clock, provider: 'the OpenAI Admin API' },
+      );
+      return res.body;
+    } catch (err) {
+      throw translate(err, op);
+    }
+  }
+
+  function translate(err: unknown, op: Op): unknown {
+    if (!(err instanceof TargetError)) return err;
+    const status = err.status;
+    // httpJson's message ends with the provider's message, already redacted.
+    const provider = err.message.replace(/^the OpenAI Admin API answered \d+:?\s*/, '');
+    const common = { status, cause: err, op: op.what };
+    // OpenAI reports a missing scope as "insufficient permissions … Missing scopes: x" — seen with
+    // both 401 and 403 (community.openai.com/t/1345041, microsoft/PowerToys#32989), so the text decides.
+    if (status === 403 || (status === 401 && /insufficient permissions/i.test(provider))) {
+      const scopes = /Missing scopes?:\s*([A-Za-z0-9_.,\s-]+?)\.(?:\s|$)/i.exec(provider)?.[1]?.trim();
+      const needs = scopes ? `the scope ${scopes}` : op.needs;
+      return new TargetError(
+        `OpenAI Admin API refused ${op.what} (${status}): the admin key needs ${needs}. ` +
+          `Use an admin key with "All" permissions, or a restricted one granting it, created by an organization Owner at ${OPENAI_ADMIN_KEYS_PAGE}` +
+          (notAdminKey ? ' (key.admin.token is not an sk-admin- key: project and service-account keys cannot use the Admin API)' : ''),
+        { ...common, kind: 'permission', retryable: false },
+      );
+    }
+    if (status === 401) {
+      return new TargetError(
+        `OpenAI rejected the admin key (key.admin.token) while ${op.what} (401): it is wrong, revoked or expired. ` +
+          `Create one at ${OPENAI_ADMIN_KEYS_PAGE}` +
+          (notAdminKey ? ' (the configured token is not an sk-admin- key: the Admin API takes admin keys only)' : ''),
+        { ...common, kind: 'auth', retryable: false },
+      );
+    }
+    if (status === 404 && op.on404 === 'project') {
+      return new TargetError(
+        `OpenAI project "${project}" was not found while ${op.what} (404): check key.admin.project (the project id, proj_...) and that the admin key belongs to that project's organization`,
+        { ...common, kind: 'not-found', retryable: false },
+      );
+    }
+    if (status === 429) {
+      const after = err.retryAfterMs !== undefined ? `; retry after ${Math.ceil(err.retryAfterMs / 1000)}s` : '';
+      return new TargetError(`OpenAI Admin API rate limit reached while ${op.what} (429)${after}`, {
+        ...common,
+        kind: 'rate-limited',
+        retryable: true,
+        retryAfterMs: err.retryAfterMs,
+      });
+    }
+    return new TargetError(`OpenAI Admin API: ${op.what}: ${status ? `answered ${status}${provider ? `: ${provider}` : ''}` : err.message}`, {
+      ...common,
+      kind: err.kind,
+      retryable: err.retryable,
+      retryAfterMs: err.retryAfterMs,
+    });
+  }
+
+  function isNotFound(err: unknown): boolean {
+    return err instanceof TargetError && err.status === 404;
+  }
+
+  /**
+   * A 404 on an object path does not say whether the object or the project is missing; asking for the
+   * project (GET /organization/projects/{id}, projects.ts retrieve) tells them apart, so "already gone"
+   * is never reported for a mistyped project.
+   */
+  async function ensureProject(): Promise<void> {
+    if (projectSeen) return;
+    await call('GET', projectPath, { what: `reading project ${project}`, needs: READ, on404: 'project' });
+    projectSeen = true;
+  }
+
+  /** Every item of a cursor-paged list (ConversationCursorPage: has_more + last_id → after). */
+  async function listAll<T>(path: string, op: Op, extra = '', signal?: AbortSignal): Promise<T[]> {
+    const out: T[] = [];
+    let after: string | null = null;
+    for (let pages = 0; pages < 1000; pages++) {
+      const q = `?limit=100${extra}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+      const page: RawList<T> = await call<RawList<T>>('GET', `${path}${q}`, op, undefined, signal);
+      const data = page.data ?? [];
+      out.push(...data);
+      const last = page.last_id ?? (data.at(-1) as { id?: string } | undefined)?.id ?? null;
+      if (!page.has_more || !last || data.length === 0) return out;
+      after = last;
+    }
+    return out;
+  }
+
+  async function listApiKeys(): Promise<RawProjectApiKey[]> {
+    // owner_project_access=any: "all enabled project API keys"; without it the endpoint applies
+    // membership-based visibility that may hide some (api-keys.ts APIKeyListParams).
+    return listAll<RawProjectApiKey>(
+      `${projectPath}/api_keys`,
+      { what: `listing the API keys of project ${project}`, needs: READ, on404: 'project' },
+      '&owner_project_access=any',
+    );
+  }
+
+  /** null when the key does not exist in the (existing) project. */
+  async function getApiKey(keyId: string): Promise<RawProjectApiKey | null> {
+    try {
+      return await call<RawProjectApiKey>('GET', `${projectPath}/api_keys/${encodeURIComponent(keyId)}`, {
+        what: `reading API key ${keyId} of project ${project}`,
+        needs: READ,
+        on404: 'object',
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await ensureProject();
+      return null;
+    }
+  }
+
+  /** DELETE a service account; false when it was already gone. */
+  async function deleteServiceAccount(id: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await call('DELETE', `${projectPath}/service_accounts/${encodeURIComponent(id)}`, {
+        what: `deleting service account ${id} of project ${project}`,
+        needs: WRITE,
+        on404: 'object',
+      }, undefined, signal);
+      return true;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await ensureProject();
+      return false;
+    }
+  }
+
+  async function deleteApiKey(id: string): Promise<boolean> {
+    try {
+      await call('DELETE', `${projectPath}/api_keys/${encodeURIComponent(id)}`, {
+        what: `deleting API key ${id} of project ${project}`,
+        needs: WRITE,
+        on404: 'object',
+      });
+      return true;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await ensureProject();
+      return false;
+    }
+  }
+
+  async function find(o: { keyId?: string; key?: Secret }): Promise<ProjectApiKey | null> {
+    if (o.keyId) {
+      const raw = await getApiKey(o.keyId);
+      if (!raw) return null;
+      // Both given: never act on a record that is not the key we hold.
+      if (o.key && raw.redacted_value && !matchesRedacted(raw.redacted_value, o.key)) {
+        throw new TargetError(`OpenAI API key ${o.keyId} in project ${project} is not the key ${o.key.hint}: the recorded key id does not belong to this key`, {
+          kind: 'mismatch',
+          retryable: false,
+        });
+      }
+      return normalise(raw);
+    }
+    if (!o.key) throw new TargetError('finding an OpenAI API key needs its id or the key', { kind: 'invalid', retryable: false });
+    const key = o.key;
+    const hits = (await listApiKeys()).filter((r) => matchesRedacted(r.redacted_value, key));
+    if (hits.length > 1) {
+      throw new TargetError(
+        `${hits.length} API keys of project ${project} match ${key.hint} (${hits.map((h) => h.id).join(', ')}): keyrot cannot tell which one it is; revoke it by id or in the dashboard`,
+        { kind: 'conflict', retryable: false },
+      );
+    }
+    return hits[0] ? normalise(hits[0]) : null;
+  }
+
+  return {
+    async issue({ env, rotationId, expiresSeconds, signal }) {
+      const name = serviceAccountName(env, rotationId);
+      if (expiresSeconds !== undefined && (!Number.isInteger(expiresSeconds) || expiresSeconds < 1 || expiresSeconds > MAX_EXPIRES_SECONDS)) {
+        throw new TargetError(`key.admin.expires must be between 1 second and 365 days (OpenAI's limit for expires_in_seconds), got ${expiresSeconds}s`, {
+          kind: 'invalid',
+          retryable: false,
+        });
+      }
+      // No idempotency key exists for this POST (§10.7): a lost response leaves an account whose key
+      // value nobody has. List by name first and replace it, so retries never leave duplicates.
+      const listOp: Op = { what: `listing the service accounts of project ${project}`, needs: READ, on404: 'project' };
+      const existing = (await listAll<RawServiceAccount>(`${projectPath}/service_accounts`, listOp, '', signal)).filter((sa) => sa.name === name);
+      for (const sa of existing) await deleteServiceAccount(sa.id, signal);
+
+      const body: Record<string, unknown> = { name };
+      if (expiresSeconds !== undefined) body.expires_in_seconds = expiresSeconds;
+      const created = await call<RawCreatedServiceAccount>(
+        'POST',
+        `${projectPath}/service_accounts`,
+        { what: `creating service account ${name} in project ${project}`, needs: WRITE, on404: 'project' },
+        body,
+        signal,
+      );
+      const apiKey = created.api_key;
+      if (!apiKey?.value || !apiKey.id) {
+        // An account without a key is useless and would block the next attempt's name: remove it.
+        await deleteServiceAccount(created.id).catch(() => undefined);
+        throw new TargetError(`OpenAI created service account ${name} in project ${project} without an API key (api_key was empty): no key was minted`, {
+          kind: 'invalid',
+          retryable: false,
+        });
+      }
+      // The unredacted key is only in this response (§10.3): straight into a Secret, never logged.
+      const key = new Secret(apiKey.value);
+      return {
+        key,
+        keyId: apiKey.id,
+        serviceAccountId: created.id,
+        name: created.name ?? name,
+        // expires_in_seconds / api_key.expires_at are new in the SDK ([UNCERTAIN availability], §10.3):
+        // an API that ignores the request answers without expires_at, reported here as null.
+        expiresAt: typeof apiKey.expires_at === 'number' ? apiKey.expires_at * 1000 : null,
+      };
+    },
+
+    find,
+
+    async revoke(o) {
+      if (o.serviceAccountId) {
+        // Recorded at mint time: the account is keyrot's own and owns exactly this key.
+        const deleted = await deleteServiceAccount(o.serviceAccountId);
+        return deleted
+          ? { revoked: true, alreadyGone: false, detail: `deleted service account ${o.serviceAccountId} of project ${project} (its API key no longer works)` }
+          : { revoked: true, alreadyGone: true, detail: `service account ${o.serviceAccountId} of project ${project} was already deleted` };
+      }
+      if (!o.keyId && !o.key) throw new TargetError('revoking an OpenAI API key needs its id, its service account id or the key', { kind: 'invalid', retryable: false });
+      const rec = await find({ keyId: o.keyId, key: o.key });
+      const label = o.key ? `${o.key.hint}${o.keyId ? ` (${o.keyId})` : ''}` : o.keyId!;
+      if (!rec) {
+        if (o.keyId) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
+        // Not listed: already deleted, or a key of another project / a legacy user key. The key itself
+        // tells which (GET /models: 401 means it no longer works, §10.2).
+        try {
+          await liveCheck(o.key!, base, opts.clock);
+        } catch (err) {
+          if (err instanceof TargetError && err.status === 401) {
+            return { revoked: true, alreadyGone: true, detail: `${label} is not among the keys of project ${project} and OpenAI rejects it (401): already revoked` };
+          }
+          throw err;
+        }
+        return {
+          revoked: false,
+          alreadyGone: false,
+          detail: `${label} still works but is not among the API keys of project ${project}: it belongs to another project or is a legacy user key; revoke it at https://platform.openai.com/api-keys`,
+        };
+      }
+      if (rec.owner.type === 'service_account') {
+        if (!rec.owner.id) {
+          return { revoked: false, alreadyGone: false, detail: `API key ${rec.id} is owned by a service account OpenAI did not name: revoke it in the dashboard` };
+        }
+        // api-keys.ts: deleting a service account's key through api_keys is an error; the account
+        // must go. If that account holds other keys, they would die too: refuse instead.
+        const others = (await listApiKeys()).filter((k) => k.owner?.service_account?.id === rec.owner.id && k.id !== rec.id);
+        if (others.length > 0) {
+          return {
+            revoked: false,
+            alreadyGone: false,
+            detail: `API key ${rec.id} belongs to service account ${rec.owner.name ?? rec.owner.id}, which also owns ${others.length} other key(s) (${others.map((k) => k.id).join(', ')}); deleting the account would revoke them too, so keyrot left it: revoke this key in the dashboard`,
+          };
+        }
+        const deleted = await deleteServiceAccount(rec.owner.id);
+        return deleted
+          ? { revoked: true, alreadyGone: false, detail: `deleted service account ${rec.owner.name ?? rec.owner.id} (${rec.owner.id}), owner of API key ${rec.id}, in project ${project}` }
+          : { revoked: true, alreadyGone: true, detail: `service account ${rec.owner.id} (owner of API key ${rec.id}) was already deleted` };
+      }
+      const deleted = await deleteApiKey(rec.id);
+      return deleted
+        ? { revoked: true, alreadyGone: false, detail: `deleted project API key ${rec.id} (${label}) of project ${project}` }
+        : { revoked: true, alreadyGone: true, detail: `project API key ${rec.id} was already deleted` };
+    },
+
+    async lastUsedAt(keyId) {
+      const raw = await getApiKey(keyId);
+      if (!raw) {
+        throw new TargetError(`OpenAI API key ${keyId} is not in project ${project} (deleted?)`, { kind: 'not-found', status: 404, retryable: false });
+      }
+      return typeof raw.last_used_at === 'number' ? raw.last_used_at * 1000 : null;
+    },
+
+    async usage(keyId, days, now) {
+      if (!(days > 0)) throw new TargetError(`usage needs a positive number of days, got ${days}`, { kind: 'invalid', retryable: false });
+      const start = Math.floor((now - days * 86_400_000) / 1000);
+      const end = Math.floor(now / 1000) + 1; // end_time is exclusive (usage.ts)
+      // 1d buckets allow at most 31 per page (usage.ts); next_page walks the rest (§10.6). Arrays go
+      // bracketed (group_by[]=…), as openai-node serialises them (internal/utils/query.ts, §10.6).
+      const limit = Math.min(31, Math.ceil(days) + 1);
+      const fixed =
+        `start_time=${start}&end_time=${end}&bucket_width=1d&limit=${limit}` +
+        `&group_by[]=api_key_id&group_by[]=model&api_key_ids[]=${encodeURIComponent(keyId)}`;
+      const op: Op = { what: `reading the usage of API key ${keyId}`, needs: USAGE, on404: 'object' };
+      const out: KeyUsage = { requests: 0, inputTokens: 0, outputTokens: 0, byModel: {}, buckets: [] };
+      let page: string | null = null;
+      for (let pages = 0; pages < 100; pages++) {
+        const q = `${fixed}${page ? `&page=${encodeURIComponent(page)}` : ''}`;
+        const body: RawUsagePage = await call<RawUsagePage>('GET', `/organization/usage/completions?${q}`, op);
+        for (const b of body.data ?? []) {
+          let n = 0;
+          for (const r of b.results ?? []) {
+            // api_key_ids[] filters already; a result for another key would be a server quirk.
+            if (r.api_key_id && r.api_key_id !== keyId) continue;
+            const req = r.num_model_requests ?? 0;
+            n += req;
+            out.inputTokens += r.input_tokens ?? 0;
+            out.outputTokens += r.output_tokens ?? 0;
+            const model = r.model ?? 'unknown';
+            out.byModel[model] = (out.byModel[model] ?? 0) + req;
+          }
+          out.requests += n;
+          out.buckets.push({ start: (b.start_time ?? 0) * 1000, requests: n });
+        }
+        if (!body.has_more || !body.next_page) break;
+        page = body.next_page;
+      }
+      return out;
+    },
+  };
+}
+
+export type DisuseResult = { idle: true } | { idle: false; lastUsedAt: number; detail: string };
+
+/**
+ * Revocation gated on disuse (issue 6): before the old key is revoked, wait until its last_used_at
+ * shows no use since `since` (when every target switched to the new key). Checks start once
+ * `since + marginMs` has passed, so uses that land late in last_used_at still show; idle means
+ * last_used_at is null or earlier than `since`. A use at or after `since` means something outside the
+ * inventory may still hold the key: poll every `pollMs` until `limitMs` (counted from now, never
+ * shorter than the margin) and then report the last use. A key that no longer exists is idle.
+ * Every wait goes through the injected clock. Transient Admin API errors skip a poll; if no poll
+ * ever succeeds the last error is thrown.
+ * [UNCERTAIN] how quickly and how precisely OpenAI updates last_used_at: keep the margin generous.
+ */
+export async function waitForDisuse(
+  issuer: KeyIssuer,
+  opts: {
+    keyId: string;
+    since: number;
+    marginMs: number;
+    limitMs: number;
+    pollMs: number;
+    clock: Clock;
+    signal?: AbortSignal;
+    onPoll?: (p: { at: number; lastUsedAt: number | null; idle: boolean }) => void;
+  },
+): Promise<DisuseResult> {
+  const { clock, since, signal } = opts;
+  const readyAt = since + Math.max(0, opts.marginMs);
+  const deadline = Math.max(clock.now() + Math.max(0, opts.limitMs), readyAt);
+  const pollMs = Math.max(1, opts.pollMs);
+  if (clock.now() < readyAt) await clock.sleep(readyAt - clock.now(), signal);
+  let last: number | null = null;
+  let answered = false;
+  let lastError: unknown;
+  for (;;) {
+    signal?.throwIfAborted();
+    let wait = pollMs;
+    try {
+      const rec = await issuer.find({ keyId: opts.keyId });
+      if (!rec) return { idle: true };
+      answered = true;
+      last = rec.lastUsedAt;
+      // last_used_at has whole-second precision (unix seconds): a use in the same second as the
+      // switch may have come after it, so that second counts as "since" (never revoke too early).
+      const idle = last === null || last < Math.floor(since / 1000) * 1000;
+      opts.onPoll?.({ at: clock.now(), lastUsedAt: last, idle });
+      if (idle) return { idle: true };
+    } catch (err) {
+      if (!(err instanceof TargetError) || !err.retryable) throw err;
+      lastError = err;
+      if (err.retryAfterMs !== undefined) wait = Math.max(wait, err.retryAfterMs);
+    }
+    const now = clock.now();
+    if (now >= deadline) break;
+    await clock.sleep(Math.min(wait, deadline - now), signal);
+  }
+  if (!answered || last === null) throw lastError;
+  const after = Math.round((last - since) / 1000);
+  return {
+    idle: false,
+    lastUsedAt: last,
+    detail:
+      `OpenAI API key ${opts.keyId} was last used at ${new Date(last).toISOString()}, ${after}s after every target switched to the new key: ` +
+      `something outside the inventory may still use it (gave up waiting after ${Math.round(opts.limitMs / 1000)}s)`,
+  };
+}
