@@ -1,13 +1,13 @@
-import { EXIT, ExitError } from '../engine/errors.ts';
 import type { Inventory } from '../inventory/load.ts';
 import { localState } from './local.ts';
 import type { StateStore } from './store.ts';
 
-/** The store an inventory asks for: `state: local` (a directory) or `state: kubernetes`. */
-export async function openState(inventory: Inventory | undefined, localDir: string): Promise<StateStore> {
+/** The store an inventory asks for: `state: local` (a directory) or `state: kubernetes` (cluster mode). */
+export async function openState(inventory: Inventory | undefined, localDir: string, env: NodeJS.ProcessEnv = process.env): Promise<StateStore> {
   const cfg = inventory?.config.state;
-  if (cfg === 'kubernetes') {
-    throw new ExitError(EXIT.failed, 'state: kubernetes is not available in this version yet: use state: local (the default)');
+  if (cfg === 'kubernetes' || (typeof cfg === 'object' && cfg.type === 'kubernetes')) {
+    const { kubernetesStateFromConfig } = await import('./kubernetes.ts');
+    return kubernetesStateFromConfig(typeof cfg === 'object' ? cfg : {}, env);
   }
   return localState(localDir);
 }

@@ -232,9 +232,9 @@ describe('kubernetes emulator (through @kubernetes/client-node)', () => {
     expect(res.status).toBe(401);
     expect(await res.json()).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
 
-    const unknown = await fetch(`${emu.url}/api/v1/namespaces/keyrot/configmaps/x`, { headers: { authorization: `Bearer ${emu.token}` } });
+    const unknown = await fetch(`${emu.url}/api/v1/namespaces/keyrot/pods/x`, { headers: { authorization: `Bearer ${emu.token}` } });
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { message: string }).message).toContain('no route for GET /api/v1/namespaces/keyrot/configmaps/x');
+    expect(((await unknown.json()) as { message: string }).message).toContain('no route for GET /api/v1/namespaces/keyrot/pods/x');
 
     emu.failNextWithRateLimit({ retryAfterSeconds: 2 });
     const throttled = await failure(core.readNamespacedSecret({ name: 's1', namespace: 'keyrot' }));

@@ -18,7 +18,8 @@ export type { RolloutBehaviour } from './workloads.ts';
  * A loopback subset of the Kubernetes API server, enough for keyrot's kubernetes target and its
  * Lease lock, spoken to by the real @kubernetes/client-node:
  * - discovery: /version, /api, /apis, /api/v1, /apis/{group}/v1;
- * - core/v1 namespaces (get) and secrets (get, list, create, replace, patch, delete);
+ * - core/v1 namespaces (get), secrets and configmaps (get, list, create, replace, patch, delete;
+ *   a ConfigMap's data is limited to 1 MiB like the API server's);
  * - apps/v1 deployments, statefulsets, daemonsets (same verbs): a spec change bumps
  *   `metadata.generation`, a pod-template change starts a rollout whose status catches up over time;
  * - coordination.k8s.io/v1 leases (same verbs; an update must carry `metadata.resourceVersion`);
@@ -38,6 +39,9 @@ interface ResourceType {
 
 const TYPES: Record<string, ResourceType> = {
   secrets: { resource: 'secrets', kind: 'Secret', group: '', unconditionalUpdate: true },
+  // pkg/registry/core/configmap/strategy.go: AllowUnconditionalUpdate() = true (keyrot's state
+  // store always sends the read resourceVersion anyway).
+  configmaps: { resource: 'configmaps', kind: 'ConfigMap', group: '', unconditionalUpdate: true },
   deployments: { resource: 'deployments', kind: 'Deployment', group: 'apps', unconditionalUpdate: true },
   statefulsets: { resource: 'statefulsets', kind: 'StatefulSet', group: 'apps', unconditionalUpdate: true },
   daemonsets: { resource: 'daemonsets', kind: 'DaemonSet', group: 'apps', unconditionalUpdate: true },
@@ -106,6 +110,8 @@ const PATCH_TYPES = [
 ] as const;
 
 const DATA_KEY_RE = /^[-._a-zA-Z0-9]+$/;
+/** core/v1 validation.MaxSecretSize = 1 MiB: data plus binaryData of a ConfigMap (ValidateConfigMap). */
+export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // metav1.MicroTime is parsed with RFC3339Micro ("2006-01-02T15:04:05.000000Z07:00"): exactly 6 digits.
 const MICROTIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/;
@@ -273,6 +279,29 @@ export class KubernetesEmulator {
       resourceVersion: o.metadata.resourceVersion,
       object: clone(o),
     };
+  }
+
+  /** Put a ConfigMap in place (plain-string data). */
+  seedConfigMap(ns: string, name: string, data: Record<string, string>): void {
+    this.seedNamespace(ns);
+    this.objects.set(this.key('configmaps', ns, name), {
+      kind: 'ConfigMap',
+      apiVersion: 'v1',
+      metadata: { name, namespace: ns, uid: randomUUID(), resourceVersion: this.nextRv(), creationTimestamp: this.timestamp() },
+      data: { ...data },
+    });
+  }
+
+  getConfigMap(ns: string, name: string): { data: Record<string, string>; resourceVersion: string; object: Obj } | undefined {
+    const o = this.objects.get(this.key('configmaps', ns, name));
+    if (!o) return undefined;
+    return { data: { ...(o.data ?? {}) }, resourceVersion: o.metadata.resourceVersion, object: clone(o) };
+  }
+
+  /** Any stored object (a copy), e.g. getObject('leases', 'keyrot', 'keyrot-production'). */
+  getObject(resource: string, ns: string, name: string): Obj | undefined {
+    const o = this.objects.get(this.key(resource, ns, name));
+    return o ? this.present(resource, o) : undefined;
   }
 
   /** A Deployment / StatefulSet / DaemonSet with one container, fully rolled out. */
@@ -477,6 +506,7 @@ export class KubernetesEmulator {
     s.route('GET', '/api/v1', resourceList('v1', [
       { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get'], shortNames: ['ns'] },
       { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs },
+      { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs, shortNames: ['cm'] },
     ]));
     s.route('GET', '/apis/apps/v1', resourceList('apps/v1', [
       { name: 'daemonsets', singularName: 'daemonset', namespaced: true, kind: 'DaemonSet', verbs, shortNames: ['ds'] },
@@ -741,6 +771,7 @@ export class KubernetesEmulator {
       }
       obj.type ??= 'Opaque';
     }
+    if (t.resource === 'configmaps') this.validateConfigMap(t, obj, old);
     if (t.resource === 'leases') {
       for (const f of ['acquireTime', 'renewTime'] as const) {
         const v = obj.spec?.[f];
@@ -748,6 +779,29 @@ export class KubernetesEmulator {
           throw badRequest(`Lease in version "v1" cannot be handled as a Lease: parsing time "${String(v)}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse as ".000000"`);
         }
       }
+    }
+  }
+
+  /** core/v1 ValidateConfigMap: key syntax, string values, the 1 MiB total, immutability. */
+  private validateConfigMap(t: ResourceType, obj: Obj, old: Obj | undefined): void {
+    const name: string = obj.metadata.name;
+    let size = 0;
+    for (const field of ['data', 'binaryData'] as const) {
+      for (const [k, v] of Object.entries((obj[field] ?? {}) as Record<string, unknown>)) {
+        if (!DATA_KEY_RE.test(k)) {
+          throw invalid(t, name, `${field}[${k}]`, `Invalid value: "${k}": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')`);
+        }
+        if (typeof v !== 'string') throw badRequest(`ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal ${typeof v} into Go struct field ConfigMap.${field} of type string`);
+        if (field === 'binaryData' && !BASE64_RE.test(v)) throw badRequest('ConfigMap in version "v1" cannot be handled as a ConfigMap: illegal base64 data at input byte 0');
+        size += Buffer.byteLength(k) + (field === 'binaryData' ? Buffer.from(v, 'base64').length : Buffer.byteLength(v));
+      }
+    }
+    if (size > CONFIGMAP_MAX_BYTES) throw invalid(t, name, '[]', `Too long: must have at most ${CONFIGMAP_MAX_BYTES} bytes`);
+    if (old?.immutable === true) {
+      if (JSON.stringify(obj.data ?? {}) !== JSON.stringify(old.data ?? {}) || JSON.stringify(obj.binaryData ?? {}) !== JSON.stringify(old.binaryData ?? {})) {
+        throw invalid(t, name, 'data', 'Forbidden: field is immutable when `immutable` is set');
+      }
+      if (obj.immutable !== true) throw invalid(t, name, 'immutable', 'Forbidden: field is immutable when `immutable` is set');
     }
   }
 }
