@@ -58,7 +58,7 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
     inventory,
     configPath,
     stateDir,
-    state: await openState(inventory, stateDir),
+    state: await openState(inventory, stateDir, process.env),
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
     processEnv: process.env,
@@ -113,10 +113,74 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     interactive: ctx.interactive,
     yes: Boolean(ctx.flags.yes),
     confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p)),
+    issuer: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
 }
 
 export function usage(message: string): never {
   throw new ExitError(EXIT.usage, message);
+}
+
+/** Sends the notification a finished rotation calls for (notify.webhook); never fails the command. */
+export async function notifyReport(
+  ctx: CommandContext,
+  report: import('../engine/rotation.ts').RotationReport,
+  mode: 'rotate' | 'emergency' | 'revoke',
+  logger: Logger = ctx.logger,
+): Promise<void> {
+  const webhook = ctx.inventory.config.notify?.webhook;
+  if (!webhook) return;
+  const { eventFor, notificationFor, sendNotification } = await import('../scheduler/notify.ts');
+  const event = eventFor(report, mode);
+  if (!event) return;
+  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now()), {
+    baseDir: ctx.inventory.baseDir,
+    env: ctx.processEnv,
+    clock: ctx.clock,
+    logger,
+  });
+}
+
+/** The OpenAI Admin API client of `key.admin`, created on first use (its token is resolved then). */
+export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promise<import('../keys/openai-admin.ts').KeyIssuer>) | undefined {
+  const admin = ctx.inventory.config.key.admin;
+  if (!admin) return undefined;
+  let issuer: Promise<import('../keys/openai-admin.ts').KeyIssuer> | undefined;
+  return () =>
+    (issuer ??= (async () => {
+      const [{ createOpenAIIssuer }, { resolveCredential }, { openaiEndpoint }] = await Promise.all([
+        import('../keys/openai-admin.ts'),
+        import('../inventory/credentials.ts'),
+        import('../keys/kinds.ts'),
+      ]);
+      const adminKey = await resolveCredential(admin.token, ctx.inventory.baseDir, ctx.processEnv);
+      return createOpenAIIssuer({
+        endpoint: (admin.endpoint ?? openaiEndpoint(env.key.endpoint, ctx.processEnv)).replace(/\/+$/, ''),
+        adminKey,
+        project: admin.project,
+        clock: ctx.clock,
+      });
+    })());
+}
+
+/**
+ * The new key from `source`: prompt/stdin/env:/file: through keys/sources.ts, or `openai-admin`
+ * minted through the Admin API (a service account named after the environment and rotation).
+ */
+export async function obtainNewKey(
+  ctx: CommandContext,
+  env: Environment,
+  source: string,
+  at: { rotationId: string; env: string },
+  interactive = ctx.interactive,
+): Promise<import('../engine/rotation.ts').ObtainedKey> {
+  if (source === 'openai-admin') {
+    const issuer = adminIssuer(ctx, env);
+    if (!issuer) throw new ExitError(EXIT.usage, 'key source openai-admin needs key.admin (project and token) in the inventory');
+    const expires = ctx.inventory.config.key.admin?.expires;
+    return (await issuer()).issue({ env: at.env, rotationId: at.rotationId, expiresSeconds: expires ? Math.round(expires / 1000) : undefined });
+  }
+  const { obtainKey } = await import('../keys/sources.ts');
+  return obtainKey(source, { ...keySourceContext(ctx), interactive });
 }

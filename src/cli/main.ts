@@ -12,7 +12,8 @@ interface CommandSpec {
   args?: string;
   summary: string;
   description?: string;
-  options?: Array<{ flags: string; description: string; default?: unknown }>;
+  /** `repeat`: the option may be given several times; its values are collected in a list. */
+  options?: Array<{ flags: string; description: string; default?: unknown; repeat?: boolean }>;
   /** Loads and runs the command; returns the exit code. */
   run: (flags: CommonFlags & Record<string, unknown>, args: string[]) => Promise<number>;
   /** Takes the common inventory flags (-c, -e, --state-dir, --json, --yes). */
@@ -87,6 +88,26 @@ export const COMMANDS: CommandSpec[] = [
     run: async (f) => (await import('./commands/history.ts')).history(f),
   },
   {
+    name: 'scan',
+    args: '[paths...]',
+    summary: 'leak scan: OpenAI key patterns and retired keys in files, git history, images (exit 1 on findings)',
+    description:
+      "Looks for OpenAI keys (sk-proj-, sk-svcacct-, sk-admin-, legacy sk-) and for the fingerprints of keys keyrot has retired, in the given paths (default: the working tree; .gitignore respected, binaries and node_modules skipped), with --git in the whole history, with --image in a Docker image's history and config. Findings show file:line, the kind, the key's hint and fingerprint, never the key. A key in one of the inventory's own dotenv/file targets is expected, not a leak. Exit 1 on findings.",
+    options: [
+      { flags: '--git', description: 'also scan the whole git history (added lines of every commit)' },
+      { flags: '--image <name>', description: "also scan a Docker image's history and config (repeatable)", repeat: true },
+    ],
+    run: async (f, a) => (await import('./commands/scan.ts')).scan(f, a),
+  },
+  {
+    name: 'schedule',
+    summary: 'the daemon: rotate each environment on its cron schedule (or --once: what is due)',
+    description:
+      "Runs each scheduled environment's rotation on schedule.cron in schedule.timezone (node-cron). At start it resumes an interrupted rotation and catches up a run missed while it was down (last rotation older than the schedule's period, or never rotated by keyrot). Unattended runs take the key from env:VAR, file:PATH or openai-admin, never a prompt, and end awaiting revocation; notify.webhook says what to revoke. Logs JSON lines on stdout. SIGTERM/SIGINT finish the current step, journal it and exit; the next start resumes. --once runs what is due and exits (for cron or a Kubernetes CronJob).",
+    options: [{ flags: '--once', description: 'run what is due now and exit' }],
+    run: async (f) => (await import('./commands/schedule.ts')).schedule(f),
+  },
+  {
     name: 'demo',
     summary: 'run a full rotation against built-in loopback emulators, narrated',
     description:
@@ -121,7 +142,11 @@ export function buildProgram(onRun: (code: number) => void): Command {
     const cmd = program.command(spec.name + (spec.args ? ` ${spec.args}` : '')).summary(spec.summary).description(spec.description ?? spec.summary);
     if (spec.common !== false) addCommon(cmd);
     else cmd.option('--json', 'machine-readable result on stdout');
-    for (const o of spec.options ?? []) cmd.addOption(new Option(o.flags, o.description).default(o.default));
+    for (const o of spec.options ?? []) {
+      const opt = new Option(o.flags, o.description).default(o.default);
+      if (o.repeat) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      cmd.addOption(opt);
+    }
     cmd.exitOverride();
     cmd.action(async (...a: unknown[]) => {
       const c = a[a.length - 1] as Command;

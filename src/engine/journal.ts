@@ -55,6 +55,9 @@ export interface JournalEvent {
   /** The environment's old key (consensus of readable targets). */
   oldFingerprint?: string | null;
   oldHint?: string | null;
+  /** The old key's id at OpenAI (Admin API), when known: what `revoke.mode: openai-admin` deletes. */
+  oldKeyId?: string | null;
+  oldServiceAccountId?: string | null;
   targets?: TargetStartInfo[];
   // end only
   holds?: Record<string, string>;
@@ -128,6 +131,10 @@ export interface RotationState {
   newHint?: string;
   oldFingerprint: string | null;
   oldHint: string | null;
+  oldKeyId: string | null;
+  oldServiceAccountId: string | null;
+  /** The new key's ids when keyrot minted it (openai-admin). */
+  minted?: { keyId: string; serviceAccountId: string; expiresAt: number | null };
   /** undefined while in progress (or interrupted). */
   outcome?: EndOutcome;
   allVerified: boolean;
@@ -151,6 +158,8 @@ export function replay(events: JournalEvent[]): RotationState[] {
         startedAt: e.at,
         oldFingerprint: e.oldFingerprint ?? null,
         oldHint: e.oldHint ?? null,
+        oldKeyId: e.oldKeyId ?? null,
+        oldServiceAccountId: e.oldServiceAccountId ?? null,
         allVerified: false,
         revokedFirst: false,
         targets: new Map(
@@ -181,6 +190,10 @@ export function replay(events: JournalEvent[]): RotationState[] {
         if (e.outcome === 'ok') {
           r.newFingerprint = e.fingerprint;
           r.newHint = e.hint;
+          const rc = e.receipt;
+          if (rc && typeof rc.keyId === 'string' && typeof rc.serviceAccountId === 'string') {
+            r.minted = { keyId: rc.keyId, serviceAccountId: rc.serviceAccountId, expiresAt: typeof rc.expiresAt === 'number' ? rc.expiresAt : null };
+          }
         }
         break;
       case 'write':
@@ -244,6 +257,18 @@ export function replay(events: JournalEvent[]): RotationState[] {
     }
   }
   return [...rotations.values()];
+}
+
+/** The key an environment holds according to its journal: the last rotation that got every target verified. */
+export function currentKey(rotations: RotationState[]): { hint: string | null; fingerprint: string; since: number; rotation: string } | null {
+  for (let i = rotations.length - 1; i >= 0; i--) {
+    const r = rotations[i]!;
+    if ((r.outcome === 'awaiting-revocation' || r.outcome === 'completed') && r.newFingerprint) {
+      const at = r.events.find((e) => e.step === 'verified-all')?.at ?? r.endedAt ?? r.startedAt;
+      return { hint: r.newHint ?? null, fingerprint: r.newFingerprint, since: Date.parse(at), rotation: r.id };
+    }
+  }
+  return null;
 }
 
 /** The latest rotation of the environment, if any. */

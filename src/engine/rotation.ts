@@ -10,6 +10,8 @@ import {
   Journal,
   latestRotation,
   newRotationId,
+  readJournal,
+  replay,
   type EndOutcome,
   type RotationState,
   type TargetStartInfo,
@@ -17,6 +19,7 @@ import {
 import type { Lock } from './lock.ts';
 import { stateOf, type StateRef } from '../state/store.ts';
 import { failpoint } from './failpoints.ts';
+import type { KeyIssuer, MintedKey } from '../keys/openai-admin.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
 
@@ -64,6 +67,8 @@ export interface EngineOptions extends RuntimeContext {
   yes: boolean;
   /** Asks the operator to confirm they revoked the old key; only called when interactive and not --yes. */
   confirmRevocation?: (p: RevocationPrompt) => Promise<boolean>;
+  /** The OpenAI Admin API (key.admin), created on first use: minting, revocation, usage. */
+  issuer?: () => Promise<KeyIssuer>;
 }
 
 export type Holds = 'new' | 'old' | 'absent' | 'unknown' | 'other';
@@ -87,6 +92,8 @@ export interface RotationReport {
   exitCode: ExitCode;
   old?: { hint: string; fingerprint: string } | null;
   new?: { hint: string; fingerprint: string } | null;
+  /** The old key's id at OpenAI, when the Admin API found it (usage review, revocation). */
+  oldKeyId?: string | null;
   targets: TargetReport[];
   messages: string[];
   preflight?: Array<{ name: string; status: string; reason?: string }>;
@@ -128,6 +135,11 @@ export class RotationRun {
   oldKey: Secret | null = null;
   /** Hint and fingerprint of the old key, known from the journal even when no target holds its value any more. */
   oldInfo: { hint: string; fingerprint: string } | null = null;
+  /** The old key's ids at OpenAI, when known (what revoke.mode openai-admin deletes). */
+  oldIds: { keyId: string | null; serviceAccountId: string | null } = { keyId: null, serviceAccountId: null };
+  /** The new key's ids when keyrot minted it through the Admin API. */
+  minted: { keyId: string; serviceAccountId: string; expiresAt: number | null } | null = null;
+  mode: 'rotate' | 'emergency' = 'rotate';
   newKey: Secret | null = null;
   readonly receipts = new Map<string, Receipt | undefined>();
   readonly written = new Set<string>();
@@ -377,6 +389,7 @@ export class RotationRun {
       outcome,
       exitCode,
       old: this.oldKey ? { hint: this.oldKey.hint, fingerprint: this.oldKey.fingerprint } : this.oldInfo,
+      oldKeyId: this.oldIds.keyId,
       new: this.newKey ? { hint: this.newKey.hint, fingerprint: this.newKey.fingerprint } : null,
       messages: messages.map(redact),
       targets: this.targets.map((lt) => {
@@ -418,9 +431,13 @@ export class RotationRun {
     }
     const where = kind === 'openai' ? `the OpenAI dashboard, API keys page: ${OPENAI_KEYS_PAGE}` : 'the issuing provider\'s console';
     if (mode === 'openai-admin') {
-      messages.push(
-        'revoke.mode openai-admin (revocation through the OpenAI Admin API) is not available in this version yet: revoke the old key by hand, then run `keyrot revoke`.',
-      );
+      const r = await this.revokeThroughAdmin(old, this.o.clock.now());
+      if (r.revoked) {
+        const problems = await this.finalizeAll();
+        return { outcome: 'completed', messages: [...messages, r.message, ...problems] };
+      }
+      messages.push(r.message);
+      return { outcome: 'awaiting-revocation', messages };
     }
     if (grace > 0 && this.o.interactive && !this.o.yes && mode === 'prompt') {
       this.o.reporter.step('grace', `waiting ${Math.round(grace / 1000)}s before revocation (revoke.grace)`);
@@ -446,18 +463,81 @@ export class RotationRun {
     );
     return { outcome: 'awaiting-revocation', messages };
   }
+
+  /**
+   * revoke.mode openai-admin: wait until the old key shows no use since every target switched
+   * (`since`; skipped in an emergency: the attacker keeps using it), then delete it through the
+   * Admin API. Not revoked (still used, unknown id, API error) → the rotation awaits revocation.
+   */
+  async revokeThroughAdmin(old: { hint: string; fingerprint: string }, since: number): Promise<{ revoked: boolean; message: string }> {
+    if (!this.o.issuer) {
+      return { revoked: false, message: 'revoke.mode is openai-admin but key.admin is not configured: revoke the old key in the dashboard, then run `keyrot revoke`.' };
+    }
+    if (!this.oldIds.keyId && !this.oldIds.serviceAccountId) {
+      return {
+        revoked: false,
+        message: `The old key ${old.hint} (${old.fingerprint}) was not found in OpenAI project ${this.o.inventory.config.key.admin?.project ?? ''} through the Admin API: revoke it in the dashboard (${OPENAI_KEYS_PAGE}), then run \`keyrot revoke -e ${this.env}\`.`,
+      };
+    }
+    try {
+      const issuer = await this.o.issuer();
+      if (this.mode !== 'emergency' && this.oldIds.keyId) {
+        const d = this.o.inventory.config.revoke.disuse;
+        this.o.reporter.step('disuse', `waiting until ${old.hint} shows no use since the switch (up to ${Math.round(d.limit / 60_000)} min)`);
+        const idle = await (await import('../keys/openai-admin.ts')).waitForDisuse(issuer, {
+          keyId: this.oldIds.keyId,
+          since,
+          marginMs: d.margin,
+          limitMs: d.limit,
+          pollMs: d.poll,
+          clock: this.o.clock,
+          signal: this.o.signal,
+        });
+        if (!idle.idle) {
+          await this.journal.append({ step: 'revoke', outcome: 'skipped', fingerprint: old.fingerprint, detail: `still in use: ${idle.detail}` });
+          return {
+            revoked: false,
+            message: `Not revoked: the old key ${old.hint} was still used at ${new Date(idle.lastUsedAt).toISOString()}, after every target of "${this.env}" switched. Something outside the inventory (another environment, a forgotten deployment, a developer machine) may still use it. Find it, then run \`keyrot revoke -e ${this.env}\`.`,
+          };
+        }
+      }
+      const res = await issuer.revoke({ keyId: this.oldIds.keyId ?? undefined, serviceAccountId: this.oldIds.serviceAccountId ?? undefined });
+      if (!res.revoked) {
+        await this.journal.append({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: res.detail });
+        return { revoked: false, message: `Not revoked: ${res.detail}. Revoke it in the dashboard, then run \`keyrot revoke -e ${this.env}\`.` };
+      }
+      await this.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: old.fingerprint, detail: `revoked through the OpenAI Admin API: ${res.detail}` });
+      await appendAudit(this.o.state, {
+        event: 'key.revoked',
+        env: this.env,
+        rotation: this.rotationId,
+        details: { key: old.fingerprint, hint: old.hint, how: 'OpenAI Admin API', keyId: this.oldIds.keyId, alreadyGone: res.alreadyGone },
+      });
+      return { revoked: true, message: `Old key ${old.hint} (${old.fingerprint}) revoked through the OpenAI Admin API${res.alreadyGone ? ' (it was already gone)' : ''}.` };
+    } catch (err) {
+      const e = toTargetError(err);
+      await this.journal.append({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: e.message });
+      return { revoked: false, message: `Not revoked: the OpenAI Admin API failed: ${e.message}. Run \`keyrot revoke -e ${this.env}\` to try again.` };
+    }
+  }
 }
+
+/** What a key source produced: the key, and its ids when keyrot minted it. */
+export type ObtainedKey = Secret | MintedKey;
 
 export interface RotateOptions {
   mode: 'rotate' | 'emergency';
   /** Key source as written (`stdin`, `env:NEW_KEY`...): journaled, never the value. */
   source: string;
-  obtainKey: () => Promise<Secret>;
+  /** Obtains the new key; `openai-admin` mints one (its name carries the env and the rotation id). */
+  obtainKey: (ctx: { rotationId: string; env: string }) => Promise<ObtainedKey>;
   /**
    * emergency --revoke-first: called after preflight, before the new key is obtained, with the old
    * key found in the targets; resolves true once the operator confirmed it is revoked.
    */
   revokeFirst?: (old: Secret | null) => Promise<boolean>;
+  /** Called once the old key is known (after preflight): notes it returns join the report (emergency: is it already disabled?). */
+  inspectOldKey?: (old: Secret | null) => Promise<string[]>;
 }
 
 /** `keyrot rotate` / `keyrot emergency`. */
@@ -466,6 +546,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
   const cfg = o.inventory.config;
   const kind = o.env.key.kind;
   run.rotationId = newRotationId(o.clock.now(), randomSuffix);
+  run.mode = r.mode;
   await run.acquire(r.mode);
   try {
     const last = await latestRotation(o.state, run.env);
@@ -514,6 +595,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       o.reporter.warn(notes[notes.length - 1]!);
     }
 
+    if (r.inspectOldKey) notes.push(...(await r.inspectOldKey(run.oldKey)));
     let revokedFirst = false;
     if (r.revokeFirst) {
       if (!(await r.revokeFirst(run.oldKey))) {
@@ -530,7 +612,9 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
 
     // Obtain and check the new key before anything is written.
     o.reporter.step('key', `from ${r.source}`);
-    const key = await r.obtainKey();
+    const obtained = await r.obtainKey({ rotationId: run.rotationId, env: run.env });
+    const key = obtained instanceof Secret ? obtained : obtained.key;
+    if (!(obtained instanceof Secret)) run.minted = { keyId: obtained.keyId, serviceAccountId: obtained.serviceAccountId, expiresAt: obtained.expiresAt };
     const fmt = checkFormat(kind, key);
     if (!fmt.ok) throw new ExitError(EXIT.failed, `the new key was refused: ${fmt.reason}. Nothing was written.`);
     if (fmt.warning) o.reporter.warn(fmt.warning);
@@ -566,6 +650,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       liveDetail = 'skipped (kind: generic has no live check)';
     }
 
+    if (run.oldKey && o.issuer && (cfg.revoke.mode === 'openai-admin' || r.mode === 'emergency')) await findOldKeyIds(run, run.oldKey);
     const targetsInfo: TargetStartInfo[] = run.targets.map((lt) => {
       const prev = run.previous.get(lt.spec.name);
       return {
@@ -584,10 +669,18 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       source: r.source,
       oldFingerprint: run.oldKey?.fingerprint ?? null,
       oldHint: run.oldKey?.hint ?? null,
+      oldKeyId: run.oldIds.keyId,
+      oldServiceAccountId: run.oldIds.serviceAccountId,
       targets: targetsInfo,
     });
     if (revokedFirst) await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: run.oldKey?.fingerprint, detail: 'revoked-first' });
-    await run.journal.append({ step: 'key', outcome: 'ok', fingerprint: key.fingerprint, hint: key.hint });
+    await run.journal.append({
+      step: 'key',
+      outcome: 'ok',
+      fingerprint: key.fingerprint,
+      hint: key.hint,
+      receipt: run.minted ? { keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId, expiresAt: run.minted.expiresAt } : undefined,
+    });
     await run.journal.append({ step: 'live-check', outcome: liveDetail.startsWith('skipped') ? 'skipped' : 'ok', detail: liveDetail });
     failpoint('after-start');
     await appendAudit(o.state, {
@@ -603,12 +696,36 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
   }
 }
 
+/**
+ * The old key's ids at OpenAI: minted by an earlier keyrot rotation (its journal has them), or
+ * looked up through the Admin API while the value is in memory. Unknown → null (revocation then
+ * falls back to the dashboard).
+ */
+async function findOldKeyIds(run: RotationRun, old: Secret): Promise<void> {
+  const earlier = replay(await readJournal(run.o.state, run.env)).find((r) => r.newFingerprint === old.fingerprint && r.minted);
+  if (earlier?.minted) {
+    run.oldIds = { keyId: earlier.minted.keyId, serviceAccountId: earlier.minted.serviceAccountId };
+    return;
+  }
+  try {
+    const rec = await (await run.o.issuer!()).find({ key: old });
+    if (rec) run.oldIds = { keyId: rec.id, serviceAccountId: rec.owner.type === 'service_account' ? rec.owner.id : null };
+  } catch (err) {
+    run.o.reporter.warn(`could not look the old key up through the OpenAI Admin API: ${toTargetError(err).message}`);
+  }
+}
+
 /** Write → verify → revocation step, with rollback on any failure. Shared by rotate and resume. */
 async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[], notes: string[], revokedFirst: boolean): Promise<RotationReport> {
   const o = run.o;
   const cfg = o.inventory.config;
+  if (o.signal?.aborted) return stopped(run, notes);
   const writesOk = await run.writeAll(toWrite);
+  // A stop request (SIGTERM) lets the in-flight step finish and be journaled, then stops: no
+  // rollback, no new step. The journal says exactly where it stopped; resume continues.
+  if (o.signal?.aborted) return stopped(run, notes);
   const verifyOk = writesOk ? await run.verifyAll(toVerify) : false;
+  if (o.signal?.aborted) return stopped(run, notes);
   if ((!writesOk || !verifyOk) && revokedFirst) {
     // The old key is already revoked: going back to it would only spread the outage. Targets that
     // hold the new key keep it; the rotation stays resumable for the failed ones.
@@ -643,12 +760,29 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
   return run.report(rev.outcome, EXIT.ok, [...notes, ...rev.messages]);
 }
 
+async function stopped(run: RotationRun, notes: string[]): Promise<RotationReport> {
+  await appendAudit(run.o.state, { event: 'rotation.stopped', env: run.env, rotation: run.rotationId, details: { reason: 'stop requested (signal)' } });
+  return run.report('interrupted', EXIT.failed, [
+    ...notes,
+    `Stopped on request after the current step; nothing was rolled back. The journal records every completed step: run \`keyrot resume -e ${run.env}\` (the scheduler does so at its next start). Do not revoke the old key.`,
+  ]);
+}
+
 async function failAndRestore(run: RotationRun, notes: string[]): Promise<RotationReport> {
   const o = run.o;
   const toRestore = [...run.touched];
   const restored = await run.rollback(toRestore);
   const failedTargets = [...run.errors.keys()];
   if (restored) {
+    // A key keyrot minted for this rotation is used nowhere now: undo its issuance too.
+    if (run.minted && o.issuer) {
+      try {
+        await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+        notes.push(`The key minted for this rotation (${run.newKey?.hint}) was deleted again.`);
+      } catch (err) {
+        notes.push(`The key minted for this rotation (${run.newKey?.hint}) could not be deleted: ${toTargetError(err).message}. Delete its service account in the OpenAI dashboard.`);
+      }
+    }
     await run.journal.append({ step: 'end', outcome: 'failed', detail: `failed: ${failedTargets.join(', ')}` });
     await appendAudit(o.state, {
       event: 'rotation.failed',
@@ -738,6 +872,9 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     }
     run.oldKey = oldKey ?? null;
     run.oldInfo = last.oldFingerprint ? { hint: last.oldHint ?? '(hint unknown)', fingerprint: last.oldFingerprint } : null;
+    run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
+    run.minted = last.minted ?? null;
+    run.mode = last.mode;
     for (const [name, t] of last.targets) {
       const old = t.info.old;
       run.previous.set(name, old === null ? null : old === 'unreadable' ? undefined : (withFp(old) ?? (oldKey && oldKey.fingerprint === old ? oldKey : undefined)));
@@ -834,12 +971,6 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
     throw new ExitError(EXIT.failed, `refusing: not every target was verified to hold the new key (${unverified.join(', ') || 'verification not recorded'})`);
   }
   const cfg = o.inventory.config;
-  if (cfg.revoke.mode === 'openai-admin') {
-    throw new ExitError(
-      EXIT.failed,
-      'revoke.mode openai-admin (revocation through the OpenAI Admin API) is not available in this version yet: set revoke.mode: prompt, revoke the key in the dashboard, and run `keyrot revoke --yes`',
-    );
-  }
   const run = new RotationRun(o);
   run.rotationId = last.id;
   await run.acquire('revoke');
@@ -848,6 +979,40 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
     const oldHint = last.oldHint ?? '(unknown)';
     const oldFp = last.oldFingerprint ?? '(unknown)';
     const where = o.env.key.kind === 'openai' ? `the OpenAI dashboard (${OPENAI_KEYS_PAGE})` : "the issuer's console";
+    const finalizeAndEnd = async (messages: string[]): Promise<RotationReport> => {
+      const needFinalize = o.env.targets.some((t) => t.definition.capabilities.finalize);
+      let problems: string[] = [];
+      if (needFinalize) {
+        await run.setupTargets();
+        for (const [n, t] of last.targets) if (t.receipt) run.receipts.set(n, t.receipt);
+        run.newKey = null;
+        run.newFingerprint = last.newFingerprint ?? '';
+        problems = await run.finalizeAll();
+      }
+      await run.journal.append({ step: 'end', outcome: 'completed' });
+      await appendAudit(o.state, { event: 'rotation.completed', env: run.env, rotation: run.rotationId, details: { new: last.newFingerprint } });
+      return {
+        rotation: last.id,
+        env: o.env.name,
+        outcome: 'completed',
+        exitCode: EXIT.ok,
+        old: last.oldHint && last.oldFingerprint ? { hint: last.oldHint, fingerprint: last.oldFingerprint } : null,
+        new: last.newHint && last.newFingerprint ? { hint: last.newHint, fingerprint: last.newFingerprint } : null,
+        oldKeyId: last.oldKeyId,
+        targets: [],
+        messages: [...messages, ...problems],
+      };
+    };
+    if (cfg.revoke.mode === 'openai-admin') {
+      // The Admin API performs it, still gated on disuse since every target switched.
+      run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
+      run.mode = last.mode;
+      // Disuse is judged from now: a straggler found and fixed since the rotation no longer blocks,
+      // one still running does (its use shows within the margin).
+      const r = await run.revokeThroughAdmin({ hint: oldHint, fingerprint: oldFp }, o.clock.now());
+      if (!r.revoked) throw new ExitError(EXIT.failed, r.message);
+      return finalizeAndEnd([r.message, `Rotation ${last.id} is complete.`]);
+    }
     if (!o.yes) {
       if (!o.interactive || !o.confirmRevocation) {
         throw new ExitError(
@@ -874,28 +1039,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       rotation: run.rotationId,
       details: { key: last.oldFingerprint, hint: last.oldHint, how: 'operator confirmed revocation in the dashboard' },
     });
-    // Finalize needs the adapters (old versions disabled, old Docker secret removed).
-    const needFinalize = o.env.targets.some((t) => t.definition.capabilities.finalize);
-    let problems: string[] = [];
-    if (needFinalize) {
-      await run.setupTargets();
-      for (const [n, t] of last.targets) if (t.receipt) run.receipts.set(n, t.receipt);
-      run.newKey = null;
-      run.newFingerprint = last.newFingerprint ?? '';
-      problems = await run.finalizeAll();
-    }
-    await run.journal.append({ step: 'end', outcome: 'completed' });
-    await appendAudit(o.state, { event: 'rotation.completed', env: run.env, rotation: run.rotationId, details: { new: last.newFingerprint } });
-    return {
-      rotation: last.id,
-      env: o.env.name,
-      outcome: 'completed',
-      exitCode: EXIT.ok,
-      old: last.oldHint && last.oldFingerprint ? { hint: last.oldHint, fingerprint: last.oldFingerprint } : null,
-      new: last.newHint && last.newFingerprint ? { hint: last.newHint, fingerprint: last.newFingerprint } : null,
-      targets: [],
-      messages: [`Recorded: old key ${oldHint} (${oldFp}) revoked. Rotation ${last.id} is complete.`, ...problems],
-    };
+    return await finalizeAndEnd([`Recorded: old key ${oldHint} (${oldFp}) revoked. Rotation ${last.id} is complete.`]);
   } finally {
     await run.release();
   }

@@ -84,6 +84,18 @@ export const RevokeConfig = z
   .object({
     mode: z.enum(['prompt', 'openai-admin']).default('prompt'),
     grace: DurationField.default(0),
+    /**
+     * openai-admin: revocation waits until the old key's last_used_at shows no use since every
+     * target switched (plus `margin`), for at most `limit`; `poll` is the check interval.
+     */
+    disuse: z
+      .object({
+        margin: DurationField.default(600_000),
+        limit: DurationField.default(3_600_000),
+        poll: DurationField.default(60_000),
+      })
+      .strict()
+      .default({ margin: 600_000, limit: 3_600_000, poll: 60_000 }),
   })
   .strict();
 
@@ -99,7 +111,23 @@ export const InventoryConfig = z
     schedule: ScheduleConfig.optional(),
     revoke: RevokeConfig.default(RevokeConfig.parse({})),
     notify: NotifyConfig.optional(),
-    state: z.enum(['local', 'kubernetes']).default('local'),
+    /**
+     * Where the journal, audit log and locks live: `local` (the state directory) or `kubernetes`
+     * (a Lease per environment as the lock, the journal and audit log in a ConfigMap: cluster mode).
+     */
+    state: z
+      .union([
+        z.enum(['local', 'kubernetes']),
+        z
+          .object({
+            type: z.literal('kubernetes'),
+            namespace: z.string().min(1).optional(),
+            name: z.string().min(1).optional(),
+            context: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .default('local'),
     environments: z.record(
       z.string().regex(ENV_NAME_RE, 'environment names use letters, digits, ".", "_" and "-"'),
       z

@@ -63,9 +63,11 @@ export async function obtainKey(source: string, ctx: KeySourceContext): Promise<
     return new Secret(v);
   }
   if (source === 'openai-admin') {
+    // Minting happens in the engine's rotation (cli/context.ts obtainNewKey); a minted key cannot
+    // be fetched again (its value is shown once), so other uses (resume --new-key) are refused.
     throw new ExitError(
-      EXIT.failed,
-      'key source openai-admin (minting through the OpenAI Admin API) is not available in this version yet: pass --new-key prompt, stdin, env:VAR or file:PATH',
+      EXIT.usage,
+      'openai-admin mints a new key at the start of a rotation and cannot give an existing key again: omit --new-key (resume reads the key back from a target that holds it) or pass env:VAR / file:PATH',
     );
   }
   throw new ConfigError(`unknown key source "${source}": expected prompt, stdin, env:VAR, file:PATH or openai-admin`);

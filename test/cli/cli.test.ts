@@ -290,7 +290,8 @@ describe('emergency, verify, history', () => {
     expect(r.stdout).toMatch(/Emergency checklist/);
     expect(r.stdout).toMatch(/\[done\] +Generate a new key/);
     expect(r.stdout).toMatch(/\[you\] +Revoke the compromised key/);
-    expect(r.stdout).toMatch(/\[skipped\] +Review usage logs: not available in this version/);
+    expect(r.stdout).toMatch(/\[skipped\] +Review usage logs: key.admin is not configured/);
+    expect(r.stdout).toMatch(/\[done\] +Audit your codebase for the leaked key: keyrot scan: no key found/);
     const h = await cli(['history', '--json']);
     const events = JSON.parse(h.stdout).entries.map((e: { event: string }) => e.event);
     expect(events).toContain('incident.opened');

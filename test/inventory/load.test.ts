@@ -99,7 +99,7 @@ environments:
     expect(prod.keySource).toBe('env:NEW_OPENAI_KEY');
     expect(prod.schedule).toEqual({ cron: '0 9 1 * *', timezone: 'Europe/Paris' });
     expect(inv.environments.get('staging')!.keySource).toBe('stdin');
-    expect(inv.config.revoke).toEqual({ mode: 'openai-admin', grace: 15 * 60_000 });
+    expect(inv.config.revoke).toMatchObject({ mode: 'openai-admin', grace: 15 * 60_000 });
     expect(inv.config.key.admin?.token).toMatchObject({ kind: 'env', name: 'OPENAI_ADMIN_KEY' });
     expect(inv.config.notify?.webhook).toMatchObject({ kind: 'env', name: 'KEYROT_WEBHOOK_URL' });
   });
@@ -107,7 +107,7 @@ environments:
   it('defaults: key.name OPENAI_API_KEY, source prompt, kind openai, verify on, revoke prompt with grace 0', () => {
     const inv = parseInventory(`version: 1\n${dotenvTargets()}`, FILE);
     expect(inv.config.key).toMatchObject({ name: 'OPENAI_API_KEY', source: 'prompt', kind: 'openai', verify: true });
-    expect(inv.config.revoke).toEqual({ mode: 'prompt', grace: 0 });
+    expect(inv.config.revoke).toEqual({ mode: 'prompt', grace: 0, disuse: { margin: 600_000, limit: 3_600_000, poll: 60_000 } });
     expect(inv.config.schedule).toBeUndefined();
     const env = inv.environments.get('production')!;
     expect(env.keySource).toBe('prompt');

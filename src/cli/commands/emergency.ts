@@ -2,11 +2,11 @@ import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../../audit/audit-log.ts';
 import { rotate, type RotationReport } from '../../engine/rotation.ts';
-import { EXIT, ExitError } from '../../engine/errors.ts';
-import { OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
-import { obtainKey } from '../../keys/sources.ts';
+import { EXIT, ExitError, TargetError, toTargetError } from '../../engine/errors.ts';
+import type { Environment } from '../../inventory/load.ts';
+import { liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
 import type { Secret } from '../../keys/secret.ts';
-import { commandContext, engineOptions, environment, keySourceContext, type CommonFlags } from '../context.ts';
+import { adminIssuer, commandContext, engineOptions, environment, notifyReport, obtainNewKey, type CommandContext, type CommonFlags } from '../context.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
@@ -17,23 +17,33 @@ export interface ChecklistItem {
   detail: string;
 }
 
+/** What the emergency found besides the rotation itself. */
+export interface EmergencyFindings {
+  /** OpenAI already answers 401 to the old key (disabled or revoked before keyrot got there). */
+  oldKeyDisabled: boolean;
+  usage?: { ok: true; days: number; requests: number; inputTokens: number; outputTokens: number; byModel: Record<string, number> } | { ok: false; why: string };
+  scan?: { ok: true; leaks: number; locations: string[]; files: number } | { ok: false; why: string };
+}
+
 /**
  * The emergency response checklist (the seed: "immediately revoke, generate a new key, update all
  * environments, review usage logs, check billing, audit your codebase"), each line marked done,
  * skipped (and why), failed, or left to the operator.
  */
-export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, kind: 'openai' | 'generic'): ChecklistItem[] {
+export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, kind: 'openai' | 'generic', f: EmergencyFindings): ChecklistItem[] {
   const dashboard = kind === 'openai' ? OPENAI_KEYS_PAGE : "the issuer's console";
   const ok = rep.outcome === 'awaiting-revocation' || rep.outcome === 'completed';
   const verified = rep.targets.filter((t) => t.holds === 'new' && t.verifiedBy).length;
   const revoked = revokedFirst || rep.outcome === 'completed';
-  return [
+  const items: ChecklistItem[] = [
     {
       step: 'Revoke the compromised key',
-      state: revoked ? 'done' : 'operator',
+      state: revoked || f.oldKeyDisabled ? 'done' : 'operator',
       detail: revoked
         ? `${rep.old?.hint ?? 'old key'} recorded as revoked${revokedFirst ? ' before the rotation' : ''}`
-        : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'}) in ${dashboard}, then run \`keyrot revoke -e ${rep.env}\``,
+        : f.oldKeyDisabled
+          ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`keyrot revoke -e ${rep.env} --yes\``
+          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'}) in ${dashboard} NOW, then run \`keyrot revoke -e ${rep.env}\``,
     },
     {
       step: 'Generate a new key',
@@ -45,19 +55,40 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
       state: ok ? 'done' : 'failed',
       detail: ok ? `${verified} of ${rep.targets.length} targets verified holding the new key` : `rotation ${rep.outcome}: see the table above`,
     },
-    {
-      step: 'Review usage logs',
-      state: 'skipped',
-      detail:
-        'not available in this version of keyrot (the OpenAI Admin API usage review is not built yet): review the old key\'s usage in the OpenAI dashboard Usage page',
-    },
-    { step: 'Check billing', state: 'operator', detail: 'look for unexpected spend in the OpenAI dashboard Billing page; set a usage limit if none' },
-    {
-      step: 'Audit your codebase for the leaked key',
-      state: 'skipped',
-      detail: 'not available in this version of keyrot (`keyrot scan` is not built yet): search the repository and its history for the old key',
-    },
   ];
+  const u = f.usage;
+  items.push(
+    !u
+      ? { step: 'Review usage logs', state: 'skipped', detail: 'not checked' }
+      : u.ok
+        ? {
+            step: 'Review usage logs',
+            state: u.requests > 0 ? 'operator' : 'done',
+            detail:
+              u.requests > 0
+                ? `the old key made ${u.requests} requests in the last ${u.days} days (${Object.entries(u.byModel)
+                    .map(([m, n]) => `${m}: ${n}`)
+                    .join(', ')}; ${u.inputTokens} input / ${u.outputTokens} output tokens): check they were yours in the OpenAI dashboard Usage page`
+                : `no completions usage by the old key in the last ${u.days} days`,
+          }
+        : { step: 'Review usage logs', state: 'skipped', detail: `${u.why}: review the old key's usage in the OpenAI dashboard Usage page` },
+  );
+  items.push({ step: 'Check billing', state: 'operator', detail: 'look for unexpected spend in the OpenAI dashboard Billing page; set a usage limit if none' });
+  const sc = f.scan;
+  items.push(
+    !sc
+      ? { step: 'Audit your codebase for the leaked key', state: 'skipped', detail: 'not scanned' }
+      : sc.ok
+        ? sc.leaks
+          ? {
+              step: 'Audit your codebase for the leaked key',
+              state: 'operator',
+              detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`keyrot scan --git\``,
+            }
+          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree (run \`keyrot scan --git\` for the history)` }
+        : { step: 'Audit your codebase for the leaked key', state: 'skipped', detail: sc.why },
+  );
+  return items;
 }
 
 async function typedConfirmation(old: Secret | null, env: string): Promise<boolean> {
@@ -92,13 +123,28 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     details: { incident, reason: flags.reason ?? 'key compromised (no reason given)', revokeFirst: Boolean(flags.revokeFirst) },
   });
   const o = await engineOptions(ctx, env);
+  const findings: EmergencyFindings = { oldKeyDisabled: false };
   let report: RotationReport;
   try {
     report = await rotate(o, {
       mode: 'emergency',
       source,
-      obtainKey: () => paused(o.reporter, () => obtainKey(source, keySourceContext(ctx))),
+      obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)),
       revokeFirst: flags.revokeFirst ? (old) => (flags.yes ? Promise.resolve(true) : paused(o.reporter, () => typedConfirmation(old, env.name))) : undefined,
+      inspectOldKey: async (old) => {
+        // "Detects a key OpenAI has already disabled": the old key answers 401.
+        if (!old || env.key.kind !== 'openai') return [];
+        try {
+          await liveCheck(old, openaiEndpoint(env.key.endpoint, ctx.processEnv), ctx.clock);
+          return [];
+        } catch (err) {
+          if (err instanceof TargetError && err.status === 401) {
+            findings.oldKeyDisabled = true;
+            return [`OpenAI already rejects the old key ${old.hint} (401): it has been disabled or revoked. Apps still holding it are failing now; the rotation fixes them.`];
+          }
+          return [];
+        }
+      },
     });
   } catch (err) {
     o.done();
@@ -107,7 +153,10 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   } finally {
     o.done();
   }
-  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind);
+  // The old key's recent usage (Admin API) and a leak scan of the working tree.
+  findings.usage = await reviewUsage(ctx, env, report);
+  findings.scan = await scanWorkingTree(ctx);
+  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings);
   await appendAudit(ctx.state, {
     event: 'incident.checklist',
     env: env.name,
@@ -115,10 +164,44 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     details: { incident, outcome: report.outcome, checklist },
   });
   printRotationReport(ctx.out, report, { incident, checklist });
+  await notifyReport(ctx, report, 'emergency');
   if (!ctx.out.json) {
     const c = ctx.out.color;
     const mark = { done: green('[done]    ', c), skipped: yellow('[skipped] ', c), operator: bold('[you]     ', c), failed: '[FAILED]  ' };
     ctx.out.human(['', bold(`Emergency checklist (incident ${incident})`, c), ...checklist.map((i) => `  ${mark[i.state]}${i.step}: ${i.detail}`)].join('\n'));
   }
   return report.exitCode;
+}
+
+const USAGE_DAYS = 7;
+
+/** The old key's completions usage over the last days, grouped by model (Admin API only). */
+async function reviewUsage(ctx: CommandContext, env: Environment, rep: RotationReport): Promise<EmergencyFindings['usage']> {
+  const issuer = adminIssuer(ctx, env);
+  if (!issuer) return { ok: false, why: 'key.admin is not configured (the usage API needs an OpenAI admin key)' };
+  if (!rep.oldKeyId) return { ok: false, why: 'the old key was not found in the project through the Admin API' };
+  try {
+    const u = await (await issuer()).usage(rep.oldKeyId, USAGE_DAYS, ctx.clock.now());
+    return { ok: true, days: USAGE_DAYS, requests: u.requests, inputTokens: u.inputTokens, outputTokens: u.outputTokens, byModel: u.byModel };
+  } catch (err) {
+    return { ok: false, why: `the usage API failed: ${toTargetError(err).message}` };
+  }
+}
+
+/** `keyrot scan` of the inventory's directory: where else the key (or a retired one) sits. */
+async function scanWorkingTree(ctx: CommandContext): Promise<EmergencyFindings['scan']> {
+  try {
+    const { runScan, loadKnownKeys, expectedFilesOf } = await import('../../scan/index.ts');
+    const res = await runScan({
+      paths: [ctx.inventory.baseDir],
+      cwd: ctx.inventory.baseDir,
+      known: await loadKnownKeys(ctx.state),
+      expectedFiles: expectedFilesOf(ctx.inventory),
+      env: ctx.processEnv,
+    });
+    const leaks = res.findings.filter((f) => f.leak);
+    return { ok: true, leaks: leaks.length, locations: leaks.map((f) => f.location), files: res.scanned.files };
+  } catch (err) {
+    return { ok: false, why: `the scan failed: ${(err as Error).message}` };
+  }
 }

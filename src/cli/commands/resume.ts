@@ -1,6 +1,6 @@
 import { resume } from '../../engine/rotation.ts';
 import { obtainKey } from '../../keys/sources.ts';
-import { commandContext, engineOptions, environment, keySourceContext, type CommonFlags } from '../context.ts';
+import { commandContext, engineOptions, environment, notifyReport, keySourceContext, type CommonFlags } from '../context.ts';
 import { paused, printRotationReport } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
@@ -18,6 +18,7 @@ export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldK
     });
     o.done();
     printRotationReport(ctx.out, report);
+    await notifyReport(ctx, report, 'rotate');
     return report.exitCode;
   } finally {
     o.done();

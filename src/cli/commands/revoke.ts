@@ -1,5 +1,5 @@
 import { revoke } from '../../engine/rotation.ts';
-import { commandContext, engineOptions, environment, type CommonFlags } from '../context.ts';
+import { commandContext, engineOptions, environment, notifyReport, type CommonFlags } from '../context.ts';
 import { printRotationReport } from '../output.ts';
 
 export async function revokeCommand(flags: CommonFlags): Promise<number> {
@@ -10,6 +10,7 @@ export async function revokeCommand(flags: CommonFlags): Promise<number> {
     const report = await revoke(o);
     o.done();
     printRotationReport(ctx.out, report);
+    await notifyReport(ctx, report, 'revoke');
     return report.exitCode;
   } finally {
     o.done();

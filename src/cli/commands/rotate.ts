@@ -1,7 +1,6 @@
 import { rotate } from '../../engine/rotation.ts';
-import { obtainKey } from '../../keys/sources.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
-import { commandContext, engineOptions, environment, keySourceContext, usage, type CommonFlags } from '../context.ts';
+import { commandContext, engineOptions, environment, notifyReport, obtainNewKey, usage, type CommonFlags } from '../context.ts';
 import { paused, printRotationReport } from '../output.ts';
 
 export function checkSource(source: string, flag = '--new-key'): string {
@@ -18,9 +17,10 @@ export async function rotateCommand(flags: CommonFlags & { newKey?: string; dryR
   const source = checkSource(flags.newKey ?? env.keySource);
   const o = await engineOptions(ctx, env);
   try {
-    const report = await rotate(o, { mode: 'rotate', source, obtainKey: () => paused(o.reporter, () => obtainKey(source, keySourceContext(ctx))) });
+    const report = await rotate(o, { mode: 'rotate', source, obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)) });
     o.done();
     printRotationReport(ctx.out, report);
+    await notifyReport(ctx, report, 'rotate');
     return report.exitCode;
   } finally {
     o.done();

@@ -1,6 +1,7 @@
 import { readAudit } from '../../audit/audit-log.ts';
 import { EXIT } from '../../engine/errors.ts';
-import { readJournal, replay, type RotationState } from '../../engine/journal.ts';
+import { currentKey, readJournal, replay } from '../../engine/journal.ts';
+import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
@@ -11,32 +12,22 @@ export interface EnvStatus {
   lastRotation: { id: string; outcome: string; mode: string; startedAt: string; endedAt?: string } | null;
   pendingRevocation: { rotation: string; hint: string | null; fingerprint: string | null; since: string } | null;
   interrupted: string | null;
-  schedule: { cron: string; timezone: string; nextRun: string | null } | null;
+  /** `overdue`: the schedule has fired since the key was rotated in (older than the schedule's period). */
+  schedule: { cron: string; timezone: string; nextRun: string | null; overdue: boolean } | null;
   lastVerify: { at: string; ok: boolean; drift: boolean } | null;
   sharedWith: string[];
   lock: { pid: number; host: string; at: string; stale: boolean } | null;
 }
 
-/** The key an environment holds now, according to the journal. */
-function currentKey(rotations: RotationState[]): EnvStatus['key'] {
-  for (let i = rotations.length - 1; i >= 0; i--) {
-    const r = rotations[i]!;
-    if ((r.outcome === 'awaiting-revocation' || r.outcome === 'completed') && r.newFingerprint) {
-      const at = r.events.find((e) => e.step === 'verified-all')?.at ?? r.endedAt ?? r.startedAt;
-      return { hint: r.newHint ?? null, fingerprint: r.newFingerprint, since: at, ageDays: (Date.now() - Date.parse(at)) / 86_400_000 };
-    }
-  }
-  return null;
-}
-
-async function nextRun(cron: string, timezone: string): Promise<string | null> {
-  const { createTask } = await import('node-cron');
-  const task = createTask(cron, () => {}, { timezone });
-  try {
-    return task.getNextRun()?.toISOString() ?? null;
-  } finally {
-    await task.destroy();
-  }
+async function scheduleStatus(cron: string, timezone: string, rotatedAt: number | null): Promise<NonNullable<EnvStatus['schedule']>> {
+  const now = Date.now();
+  const info = await scheduleInfo(cron, timezone, now);
+  return {
+    cron,
+    timezone,
+    nextRun: info.nextRun ? new Date(info.nextRun).toISOString() : null,
+    overdue: rotatedAt !== null && info.firstFiringAfter(rotatedAt) <= now,
+  };
 }
 
 /** Per environment, from the state directory only (no provider is contacted). */
@@ -56,7 +47,8 @@ export async function status(flags: CommonFlags): Promise<number> {
     const last = rotations[rotations.length - 1];
     const verifyEntry = [...audit.entries].reverse().find((e) => e.env === name && e.event.startsWith('verify.'));
     const lock = await ctx.state.readLock(name);
-    let key = currentKey(rotations);
+    const cur = currentKey(rotations);
+    let key: EnvStatus['key'] = cur ? { hint: cur.hint, fingerprint: cur.fingerprint, since: new Date(cur.since).toISOString(), ageDays: (Date.now() - cur.since) / 86_400_000 } : null;
     const vKey = verifyEntry?.details?.key as string | undefined;
     if (!key && vKey && verifyEntry) key = { hint: null, fingerprint: vKey, since: verifyEntry.at, ageDays: NaN };
     all.push({
@@ -68,7 +60,7 @@ export async function status(flags: CommonFlags): Promise<number> {
           ? { rotation: last.id, hint: last.oldHint, fingerprint: last.oldFingerprint, since: last.endedAt ?? last.startedAt }
           : null,
       interrupted: last && last.outcome === undefined ? last.id : null,
-      schedule: env.schedule ? { cron: env.schedule.cron, timezone: env.schedule.timezone, nextRun: await nextRun(env.schedule.cron, env.schedule.timezone) } : null,
+      schedule: env.schedule ? await scheduleStatus(env.schedule.cron, env.schedule.timezone, cur?.since ?? null) : null,
       lastVerify: verifyEntry ? { at: verifyEntry.at, ok: verifyEntry.event === 'verify.ok', drift: Boolean(verifyEntry.details?.drift) } : null,
       sharedWith: [],
       lock: lock ? { pid: lock.pid, host: lock.host, at: lock.at, stale: ctx.state.isStale(lock) } : null,
@@ -80,7 +72,7 @@ export async function status(flags: CommonFlags): Promise<number> {
     s.sharedWith = all.filter((o) => o !== s && o.key?.fingerprint === s.key!.fingerprint).map((o) => o.env);
   }
   const shown = all.filter((s) => names.includes(s.env));
-  const problems = shown.filter((s) => s.interrupted || s.sharedWith.length || (s.lastVerify && !s.lastVerify.ok));
+  const problems = shown.filter((s) => s.interrupted || s.sharedWith.length || s.schedule?.overdue || (s.lastVerify && !s.lastVerify.ok));
   if (out.json) {
     out.result({ state: ctx.state.where, auditIntact: audit.broken.length === 0, environments: shown });
   } else {
@@ -99,6 +91,7 @@ export async function status(flags: CommonFlags): Promise<number> {
       }
       if (s.interrupted) lines.push(red(`  resume     rotation ${s.interrupted} was interrupted: keyrot resume -e ${s.env} (or --rollback)`, c));
       lines.push(`  schedule   ${s.schedule ? `${s.schedule.cron} (${s.schedule.timezone}), next ${s.schedule.nextRun ?? '—'}` : dim('none', c)}`);
+      if (s.schedule?.overdue) lines.push(red(`  overdue    the key is older than the schedule's period: the scheduled rotation did not happen (keyrot schedule --once)`, c));
       lines.push(
         `  verify     ${s.lastVerify ? `${s.lastVerify.at.slice(0, 19)}Z ${s.lastVerify.ok ? green('ok', c) : red(s.lastVerify.drift ? 'drift' : 'problem', c)}` : dim('never (run `keyrot verify`)', c)}`,
       );

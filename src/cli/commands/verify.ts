@@ -1,6 +1,7 @@
 import { appendAudit } from '../../audit/audit-log.ts';
 import { EXIT, toTargetError } from '../../engine/errors.ts';
-import { latestRotation } from '../../engine/journal.ts';
+import { currentKey, latestRotation, readJournal, replay } from '../../engine/journal.ts';
+import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
 import { withRetry } from '../../engine/retry.ts';
 import { liveCheck, openaiEndpoint } from '../../keys/kinds.ts';
@@ -74,7 +75,23 @@ export async function verify(flags: CommonFlags): Promise<number> {
       }
     }
     const problems: string[] = [];
+    const warnings: string[] = [];
     if (!expected) problems.push('no target holds a readable key');
+    // The seed: "use separate keys for different environments".
+    if (expected) {
+      for (const other of ctx.inventory.environments.keys()) {
+        if (other === env.name) continue;
+        const theirs = currentKey(replay(await readJournal(ctx.state, other)));
+        if (theirs?.fingerprint === expected.fingerprint) problems.push(`environment "${other}" uses the same key (${expected.fingerprint}): give each environment its own key`);
+      }
+    }
+    const mine = currentKey(replay(await readJournal(ctx.state, env.name)));
+    if (env.schedule && mine && mine.fingerprint === expected?.fingerprint) {
+      const info = await scheduleInfo(env.schedule.cron, env.schedule.timezone, ctx.clock.now());
+      if (info.firstFiringAfter(mine.since) <= ctx.clock.now()) {
+        warnings.push(`the key is older than the schedule's period (rotated in ${new Date(mine.since).toISOString()}): a scheduled rotation did not happen`);
+      }
+    }
     if (drift) problems.push(`drift: ${rows.filter((r) => !r.matches).map((r) => r.name).join(', ')} ${rows.filter((r) => !r.matches).length === 1 ? 'does' : 'do'} not hold the same key as the others`);
     if (live && !live.ok) problems.push(`the key is not live: ${live.detail}`);
     await appendAudit(ctx.state, {
@@ -88,7 +105,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
       },
     });
     if (out.json) {
-      out.result({ env: env.name, key: expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null, drift, live, problems, targets: rows });
+      out.result({ env: env.name, key: expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null, drift, live, problems, warnings, targets: rows });
     } else {
       const c = out.color;
       const t = [['', 'TARGET', 'TYPE', 'HOLDS', 'BY', 'DETAIL']];
@@ -105,6 +122,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
       const lines = [bold(`Verify "${env.name}"`, c), table(t)];
       if (live) lines.push(live.ok ? green(`Live: ${live.detail}`, c) : red(`Not live: ${live.detail}`, c));
       else if (expected) lines.push(yellow('Live check skipped (key.kind generic or key.verify: false)', c));
+      for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
       lines.push(problems.length ? red(`Problems: ${problems.join('; ')}.`, c) : green(`All ${rows.length} targets hold ${expected!.hint} (${expected!.fingerprint}).`, c));
       out.human(lines.join('\n'));
     }

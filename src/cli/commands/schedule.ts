@@ -1,0 +1,132 @@
+import { createLogger, type Logger } from '../../audit/logger.ts';
+import { EXIT } from '../../engine/errors.ts';
+import { resume, rotate, type Reporter, type RotationReport } from '../../engine/rotation.ts';
+import type { RotationState } from '../../engine/journal.ts';
+import type { Environment } from '../../inventory/load.ts';
+import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
+import { adminIssuer, commandContext, notifyReport, obtainNewKey, type CommandContext, type CommonFlags } from '../context.ts';
+import { table } from '../output.ts';
+
+/** In daemon mode every step is a structured log line. */
+function logReporter(logger: Logger, env: string): Reporter {
+  return {
+    step: (name, detail) => logger.info('step', { env, step: name, detail }),
+    target: (name, phase, detail) => logger.info('target', { env, target: name, phase, detail }),
+    info: (m) => logger.info(m, { env }),
+    warn: (m) => logger.warn(m, { env }),
+  };
+}
+
+function engineFor(ctx: CommandContext, env: Environment, logger: Logger, signal: AbortSignal) {
+  return {
+    inventory: ctx.inventory,
+    env,
+    processEnv: ctx.processEnv,
+    clock: ctx.clock,
+    logger,
+    state: ctx.state,
+    reporter: logReporter(logger, env.name),
+    issuer: adminIssuer(ctx, env),
+    interactive: false,
+    yes: true,
+    signal,
+  };
+}
+
+/** What a reminder says: the rotation's report rebuilt from the journal. */
+function reportFromState(last: RotationState): RotationReport {
+  return {
+    rotation: last.id,
+    env: last.env,
+    outcome: 'awaiting-revocation',
+    exitCode: EXIT.ok,
+    old: last.oldFingerprint ? { hint: last.oldHint ?? '', fingerprint: last.oldFingerprint } : null,
+    new: last.newFingerprint ? { hint: last.newHint ?? '', fingerprint: last.newFingerprint } : null,
+    targets: [],
+    messages: [],
+  };
+}
+
+/**
+ * `keyrot schedule`: the daemon (node-cron, one task per scheduled environment, catch-up at start,
+ * JSON log lines on stdout), or `--once`: run what is due and exit (for cron / a Kubernetes CronJob).
+ * SIGTERM/SIGINT let the current step finish and be journaled; the next start resumes.
+ */
+export async function schedule(flags: CommonFlags & { once?: boolean }): Promise<number> {
+  const ctx = await commandContext(flags);
+  const daemon = !flags.once;
+  const logger = daemon
+    ? createLogger({ json: true, level: 'info', write: (l) => process.stdout.write(l + '\n') })
+    : createLogger({ json: Boolean(flags.json), level: 'info' });
+  const only = flags.env ? [flags.env] : undefined;
+  if (only && !ctx.inventory.environments.has(only[0]!)) {
+    const { selectEnvironment } = await import('../../inventory/load.ts');
+    selectEnvironment(ctx.inventory, only[0]); // throws the usage error naming the environments
+  }
+  const inventory = only
+    ? { ...ctx.inventory, environments: new Map([...ctx.inventory.environments].filter(([n]) => only.includes(n))) }
+    : ctx.inventory;
+  const scheduler = new Scheduler({
+    inventory,
+    state: ctx.state,
+    clock: ctx.clock,
+    logger,
+    async rotate(env, signal) {
+      const source = env.keySource;
+      const report = await rotate(engineFor(ctx, env, logger, signal), {
+        mode: 'rotate',
+        source,
+        obtainKey: (at) => obtainNewKey(ctx, env, source, at, false),
+      });
+      await notifyReport(ctx, report, 'rotate', logger);
+      return report;
+    },
+    async resume(env, signal) {
+      const report = await resume(engineFor(ctx, env, logger, signal), { rollback: false });
+      await notifyReport(ctx, report, 'rotate', logger);
+      return report;
+    },
+    async remind(_env, last) {
+      await notifyReport(ctx, reportFromState(last), 'rotate', logger);
+    },
+  });
+  if (!scheduler.scheduledEnvs().length) {
+    logger.warn(`no environment of ${ctx.configPath} has a schedule: add schedule.cron (top level or per environment)`);
+    return EXIT.usage;
+  }
+
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stop requested: finishing the current step', { signal: sig });
+    void scheduler.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  if (!daemon) {
+    const results = await scheduler.runDue();
+    printResults(ctx, results);
+    return results.some((r) => r.action === 'error' || r.action === 'refused' || (r.report && r.report.exitCode !== EXIT.ok)) ? EXIT.failed : EXIT.ok;
+  }
+  logger.info('keyrot scheduler started', { config: ctx.configPath, environments: scheduler.scheduledEnvs().map((e) => e.name) });
+  await scheduler.start();
+  // Runs until a signal: node-cron's timers keep the process alive.
+  await new Promise<void>((resolve) => scheduler.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await scheduler.stop();
+  logger.info('keyrot scheduler stopped');
+  return EXIT.ok;
+}
+
+function printResults(ctx: CommandContext, results: RunResult[]): void {
+  if (ctx.out.json) {
+    ctx.out.result({
+      results: results.map((r) => ({ env: r.env, action: r.action, detail: r.detail, outcome: r.report?.outcome, rotation: r.report?.rotation })),
+    });
+    return;
+  }
+  const rows = [['ENV', 'ACTION', 'DETAIL']];
+  for (const r of results) rows.push([r.env, r.action, r.report ? `${r.report.outcome} ${r.report.rotation ?? ''}` : r.detail]);
+  ctx.out.human(table(rows, ''));
+}

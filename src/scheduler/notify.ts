@@ -1,0 +1,108 @@
+import type { Clock } from '../engine/clock.ts';
+import { httpJson } from '../engine/http.ts';
+import { withRetry } from '../engine/retry.ts';
+import { toTargetError } from '../engine/errors.ts';
+import type { RotationReport } from '../engine/rotation.ts';
+import { redactValue } from '../audit/redact.ts';
+import { resolveCredential, type CredentialRef } from '../inventory/credentials.ts';
+import type { Logger } from '../audit/logger.ts';
+
+export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/**
+ * The webhook payload: Slack-compatible `text` plus structured fields. Hints and fingerprints
+ * only: it never carries a key (and passes through the redactor anyway).
+ */
+export interface Notification {
+  text: string;
+  event: NotifyEvent;
+  env: string;
+  rotation?: string;
+  outcome?: string;
+  oldKey?: { hint: string; fingerprint: string } | null;
+  newKey?: { hint: string; fingerprint: string } | null;
+  targets?: Array<{ name: string; holds: string; error?: string }>;
+  /** What a person should do now. */
+  action?: string;
+  at: string;
+}
+
+export function notificationFor(event: NotifyEvent, rep: RotationReport, now: number): Notification {
+  const failed = rep.targets.filter((t) => t.error).map((t) => t.name);
+  const text =
+    event === 'awaiting-revocation'
+      ? `keyrot: every target of ${rep.env} holds the new key ${rep.new?.hint ?? ''}. Revoke the old key ${rep.old?.hint ?? ''} (${rep.old?.fingerprint ?? '?'}), then run \`keyrot revoke -e ${rep.env}\`.`
+      : event === 'success'
+        ? `keyrot: rotation of ${rep.env} complete; the old key ${rep.old?.hint ?? ''} is revoked.`
+        : event === 'emergency'
+          ? `keyrot EMERGENCY: the key of ${rep.env} was rotated after a compromise (outcome: ${rep.outcome}). ${rep.outcome === 'awaiting-revocation' ? `Revoke ${rep.old?.hint ?? 'the old key'} NOW, then \`keyrot revoke -e ${rep.env}\`.` : ''}`
+          : `keyrot: rotation of ${rep.env} FAILED (${rep.outcome})${failed.length ? ` at ${failed.join(', ')}` : ''}. ${rep.outcome === 'interrupted' ? `Run \`keyrot resume -e ${rep.env}\`.` : 'Every target is back on the old key; do not revoke it.'}`;
+  const action =
+    event === 'awaiting-revocation' || (event === 'emergency' && rep.outcome === 'awaiting-revocation')
+      ? `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'}) and run: keyrot revoke -e ${rep.env}`
+      : event === 'failure'
+        ? rep.outcome === 'interrupted'
+          ? `keyrot resume -e ${rep.env} (or --rollback)`
+          : `check the failed targets with: keyrot plan -e ${rep.env}`
+        : undefined;
+  return redactValue({
+    text,
+    event,
+    env: rep.env,
+    rotation: rep.rotation,
+    outcome: rep.outcome,
+    oldKey: rep.old ?? null,
+    newKey: rep.new ?? null,
+    targets: rep.targets.map((t) => ({ name: t.name, holds: t.holds, error: t.error })),
+    action,
+    at: new Date(now).toISOString(),
+  });
+}
+
+/** Which event a finished rotation reports, if any. */
+export function eventFor(rep: RotationReport, mode: 'rotate' | 'emergency' | 'revoke'): NotifyEvent | undefined {
+  if (mode === 'emergency') return 'emergency';
+  if (rep.outcome === 'awaiting-revocation') return 'awaiting-revocation';
+  if (rep.outcome === 'completed') return 'success';
+  if (rep.outcome === 'failed' || rep.outcome === 'interrupted' || rep.outcome === 'refused') return 'failure';
+  return undefined;
+}
+
+/**
+ * POSTs the notification to `notify.webhook`, retried (3 attempts, backoff). A failed webhook
+ * never fails the rotation: it is logged, and the return value says whether it was delivered.
+ */
+export async function sendNotification(
+  webhook: CredentialRef | undefined,
+  n: Notification,
+  opts: { baseDir: string; env: NodeJS.ProcessEnv; clock: Clock; logger: Logger },
+): Promise<boolean> {
+  if (!webhook) return false;
+  let url: string;
+  try {
+    url = (await resolveCredential(webhook, opts.baseDir, opts.env)).reveal();
+  } catch (err) {
+    opts.logger.warn(`notify.webhook ${webhook.raw}: ${toTargetError(err).message}; no notification sent`);
+    return false;
+  }
+  try {
+    await withRetry(
+      () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook' }),
+      { clock: opts.clock, policy: { attempts: 3, baseMs: 1000, maxElapsedMs: 30_000 } },
+    );
+    return true;
+  } catch (err) {
+    // Only the host: a webhook's path is its secret (Slack, Teams).
+    opts.logger.warn(`the notification webhook at ${hostOf(url)} failed: ${toTargetError(err).message}`);
+    return false;
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(invalid URL)';
+  }
+}

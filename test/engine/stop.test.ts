@@ -1,0 +1,46 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { silentLogger } from '../../src/audit/logger.ts';
+import { fakeClock } from '../../src/engine/clock.ts';
+import { latestRotation } from '../../src/engine/journal.ts';
+import { resume, rotate, silentReporter } from '../../src/engine/rotation.ts';
+import { Secret } from '../../src/keys/secret.ts';
+import { testKey } from '../helpers/keys.ts';
+import { MemoryStore, memoryInventory } from '../helpers/memory-target.ts';
+
+/** SIGTERM mid-rotation: the current step finishes and is journaled, no rollback, then resume. */
+it('a stop request ends the rotation after the current step; the next start resumes it', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'keyrot-stop-'));
+  try {
+    const store = new MemoryStore();
+    const oldKey = testKey();
+    const newKey = testKey();
+    for (let i = 0; i < 3; i++) store.set(`t${i}`, oldKey);
+    const { inventory, env } = memoryInventory(store, 3);
+    const controller = new AbortController();
+    const base = { inventory, env, processEnv: {}, clock: fakeClock(), logger: silentLogger, state: stateDir, reporter: silentReporter, interactive: false, yes: true };
+    // The signal arrives while the writes are in flight.
+    const origSet = store.set.bind(store);
+    store.set = (name, v) => {
+      origSet(name, v);
+      if (v === newKey) controller.abort(new Error('SIGTERM'));
+    };
+    const rep = await rotate({ ...base, signal: controller.signal }, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
+    store.set = origSet;
+    expect(rep.outcome).toBe('interrupted');
+    expect(rep.messages.join(' ')).toMatch(/Stopped on request/);
+    // Nothing was rolled back, nothing was verified, the journal has no end.
+    const last = await latestRotation(stateDir, 'test');
+    expect(last?.outcome).toBeUndefined();
+    expect(last?.allVerified).toBe(false);
+    expect([...store.values.values()].every((v) => v === oldKey || v === newKey)).toBe(true);
+    // The next start resumes it to the end.
+    const done = await resume(base, { rollback: false });
+    expect(done.outcome).toBe('awaiting-revocation');
+    for (let i = 0; i < 3; i++) expect(store.values.get(`t${i}`)).toBe(newKey);
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
