@@ -1,6 +1,7 @@
 import type { Secret } from '../keys/secret.ts';
-import { TargetError } from '../engine/errors.ts';
-import type { ReadResult, VerifyResult } from './types.ts';
+import { TargetError, toTargetError } from '../engine/errors.ts';
+import type { CredentialRef } from '../inventory/credentials.ts';
+import type { ReadResult, TargetContext, VerifyResult } from './types.ts';
 
 /** The verification every readable target uses: read back and compare (by value, in memory only). */
 export async function verifyByReadBack(
@@ -18,4 +19,30 @@ export async function verifyByReadBack(
     kind: 'mismatch',
     retryable: false,
   });
+}
+
+/**
+ * A provider token resolved on first use and kept for the target's life (a failed resolution is
+ * tried again next call). A failure is an `auth` TargetError for the operation; `advice` adds
+ * how to get such a token.
+ */
+export function lazyCredential(
+  ctx: Pick<TargetContext, 'resolve'> & { name: string },
+  ref: CredentialRef,
+  advice?: (message: string) => string,
+): (op: string) => Promise<Secret> {
+  let pending: Promise<Secret> | undefined;
+  return async (op) => {
+    pending ??= ctx.resolve(ref).catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    try {
+      return await pending;
+    } catch (err) {
+      const e = toTargetError(err, ctx.name, op);
+      if (!advice) throw e;
+      throw new TargetError(advice(e.message), { target: ctx.name, op, kind: 'auth', retryable: false, cause: err });
+    }
+  };
 }

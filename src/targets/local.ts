@@ -1,4 +1,4 @@
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TargetError } from '../engine/errors.ts';
 import type { PreflightResult, ReadResult } from './types.ts';
@@ -45,5 +45,15 @@ export async function localPreflight(path: string, read: () => Promise<ReadResul
   } catch (err) {
     const e = err instanceof TargetError ? err : fsError(err, '', 'preflight', path);
     return { status: 'error', reason: e.message, current: { kind: 'absent' } };
+  }
+}
+
+/** A local file's text, or null when it does not exist. */
+export async function readTextOrNull(path: string, target: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fsError(err, target, 'read', path);
   }
 }

@@ -1,8 +1,8 @@
-import { readFile, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../../keys/secret.ts';
 import { writeFileAtomic } from '../../engine/atomic.ts';
-import { fsError, localPreflight } from '../local.ts';
+import { fsError, localPreflight, readTextOrNull } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Receipt, Target, TargetContext } from '../types.ts';
 import type { DotenvConfig } from './index.ts';
@@ -13,14 +13,7 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
   const varName = ctx.varName;
   const where = `${config.path} ${varName}`;
 
-  async function readRaw(): Promise<string | null> {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw fsError(err, ctx.name, 'read', path);
-    }
-  }
+  const readRaw = () => readTextOrNull(path, ctx.name);
 
   async function read(): Promise<ReadResult> {
     const raw = await readRaw();

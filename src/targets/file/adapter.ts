@@ -1,8 +1,8 @@
-import { readFile, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../../keys/secret.ts';
 import { writeFileAtomic } from '../../engine/atomic.ts';
-import { fsError, localPreflight } from '../local.ts';
+import { fsError, localPreflight, readTextOrNull } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Target, TargetContext } from '../types.ts';
 import type { FileConfig } from './index.ts';
@@ -11,14 +11,7 @@ export function createFileTarget(config: FileConfig, ctx: TargetContext & { name
   const path = isAbsolute(config.path) ? config.path : resolve(ctx.baseDir, config.path);
   const caps = { readBack: true, redeploy: false, versioned: false, finalize: false };
 
-  async function readRaw(): Promise<string | null> {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw fsError(err, ctx.name, 'read', path);
-    }
-  }
+  const readRaw = () => readTextOrNull(path, ctx.name);
 
   async function read(): Promise<ReadResult> {
     const raw = await readRaw();

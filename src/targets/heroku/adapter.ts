@@ -3,7 +3,7 @@ import { TargetError, toTargetError } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration, parseDuration } from '../../inventory/duration.ts';
-import { verifyByReadBack } from '../common.ts';
+import { lazyCredential, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { HerokuConfig } from './index.ts';
 
@@ -63,26 +63,17 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
   const ref = credentialOrDefault(config.token, ['HEROKU_API_KEY'], ctx.env);
   const credName = credentialName(ref);
   const caps = { readBack: true, redeploy: true, versioned: false, finalize: false };
-  let token: Secret | undefined;
   let remaining: number | undefined;
 
   function fail(message: string, op: string, kind: TargetError['kind'], extra: { retryable?: boolean; cause?: unknown } = {}): TargetError {
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
   }
 
-  async function credential(op: string): Promise<Secret> {
-    if (token) return token;
-    try {
-      token = await ctx.resolve(ref);
-      return token;
-    } catch (err) {
-      const e = toTargetError(err);
-      throw fail(`Heroku API token: ${e.message} (create one with \`heroku authorizations:create --scope read-protected,write-protected\`)`, op, 'auth', {
-        retryable: false,
-        cause: err,
-      });
-    }
-  }
+  const credential = lazyCredential(
+    ctx,
+    ref,
+    (m) => `Heroku API token: ${m} (create one with \`heroku authorizations:create --scope read-protected,write-protected\`)`,
+  );
 
   /** Product words for each status Heroku can answer (the provider message is already redacted). */
   function describe(status: number, message: string, op: string): string {

@@ -1,3 +1,4 @@
+import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
@@ -79,7 +80,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   const credName = credentialName(ref);
   // readBack turns false once keyrot sees the variable is a secret (write-only outside `dev`).
   const caps = { readBack: true, redeploy: redeployWanted, versioned: false, finalize: false };
-  let token: Secret | undefined;
   let account = config.account;
   let siteLabel = siteId;
   /** Writes this process made, per rotation: a repeated secret write is recognised without reading the value. */
@@ -93,19 +93,11 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
   }
 
-  async function credential(op: string): Promise<Secret> {
-    if (token) return token;
-    try {
-      token = await ctx.resolve(ref);
-      return token;
-    } catch (err) {
-      const e = toTargetError(err);
-      throw fail(`Netlify access token: ${e.message} (create a personal access token under User settings → Applications)`, op, 'auth', {
-        retryable: false,
-        cause: err,
-      });
-    }
-  }
+  const credential = lazyCredential(
+    ctx,
+    ref,
+    (m) => `Netlify access token: ${m} (create a personal access token under User settings → Applications)`,
+  );
 
   function describe(status: number, message: string, op: string, about: 'site' | 'env' | 'deploy'): string {
     // Netlify's own words go last, so the message leads with what is wrong and what to do.

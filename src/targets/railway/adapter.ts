@@ -1,3 +1,4 @@
+import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
 import { httpJson } from '../../engine/http.ts';
@@ -51,7 +52,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
   const ids = { projectId: config.project, environmentId: config.environment, serviceId: config.service };
   const where = `Railway service ${config.service} (project ${config.project}, environment ${config.environment})`;
 
-  let tokenP: Promise<Secret> | undefined;
+  const credential = lazyCredential(ctx, tokenRef);
   let pauseUntil = 0;
   let sealedSeen = false;
   /** Per rotation: the value this process wrote (fingerprint), what the variable held before, the deployments it started. */
@@ -75,16 +76,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
 
   /** One GraphQL call: pacing, the right auth header, HTTP and GraphQL errors in product words. */
   async function gql<T>(op: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
-    tokenP ??= ctx.resolve(tokenRef).catch((e: unknown) => {
-      tokenP = undefined;
-      throw e;
-    });
-    let token: Secret;
-    try {
-      token = await tokenP;
-    } catch (e) {
-      throw toTargetError(e, ctx.name, op);
-    }
+    const token = await credential(op);
     const wait = pauseUntil - ctx.clock.now();
     if (wait > 0) await ctx.clock.sleep(wait, signal);
     const auth: Record<string, string> = tokenType === 'project' ? { 'project-access-token': token.reveal() } : { authorization: `Bearer ${token.reveal()}` };

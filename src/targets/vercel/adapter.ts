@@ -1,3 +1,4 @@
+import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
@@ -92,7 +93,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? 20 * 60_000) : 20 * 60_000;
   const redeployOn = config.redeploy === true && wanted.includes('production');
 
-  let tokenP: Promise<Secret> | undefined;
+  const credential = lazyCredential(ctx, tokenRef);
   let projectP: Promise<{ id: string; name: string }> | undefined;
   let pauseUntil = 0;
   let sensitiveSeen = false;
@@ -116,16 +117,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     path: string,
     opts: { query?: Record<string, string>; body?: unknown; what?: string; signal?: AbortSignal } = {},
   ): Promise<HttpResponse<T>> {
-    tokenP ??= ctx.resolve(tokenRef).catch((e: unknown) => {
-      tokenP = undefined;
-      throw e;
-    });
-    let token: Secret;
-    try {
-      token = await tokenP;
-    } catch (e) {
-      throw toTargetError(e, ctx.name, op);
-    }
+    const token = await credential(op);
     const wait = pauseUntil - ctx.clock.now();
     if (wait > 0) await ctx.clock.sleep(wait, opts.signal);
     const q = new URLSearchParams({ ...scopeQuery, ...opts.query }).toString();
