@@ -105,18 +105,10 @@ export class ScanUsageError extends Error {
   override name = 'ScanUsageError';
 }
 
-interface Where {
-  source: Finding['source'];
-  location: string;
-  file?: string;
-  line?: number;
-  column?: number;
-  commit?: string;
-  image?: string;
-  layer?: number;
-  field?: string;
+/** Where a candidate was found: the location fields of a Finding, plus the inventory target it sits in. */
+type Where = Pick<Finding, 'source' | 'location' | 'file' | 'line' | 'column' | 'commit' | 'image' | 'layer' | 'field'> & {
   expected?: ExpectedFile;
-}
+};
 
 function toFinding(c: Candidate, where: Where, known: KnownKeys): Finding {
   const k: KnownKey | undefined = known.get(c.fingerprint);
