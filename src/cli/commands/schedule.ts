@@ -112,8 +112,11 @@ export async function schedule(flags: CommonFlags & { once?: boolean }): Promise
   }
   logger.info('keyrot scheduler started', { config: ctx.configPath, environments: scheduler.scheduledEnvs().map((e) => e.name) });
   await scheduler.start();
-  // Runs until a signal: node-cron's timers keep the process alive.
-  await new Promise<void>((resolve) => scheduler.signal.addEventListener('abort', () => resolve(), { once: true }));
+  // Runs until a signal (which may already have come during the catch-up): node-cron's timers keep
+  // the process alive meanwhile.
+  if (!scheduler.signal.aborted) {
+    await new Promise<void>((resolve) => scheduler.signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
   await scheduler.stop();
   logger.info('keyrot scheduler stopped');
   return EXIT.ok;
