@@ -20,7 +20,7 @@ interface CommandSpec {
   common?: boolean;
 }
 
-const NEW_KEY = { flags: '--new-key <source>', description: 'where the new key comes from: prompt, stdin, env:VAR, file:PATH (overrides key.source)' };
+const NEW_KEY = { flags: '--new-key <source>', description: 'where the new key comes from: prompt, stdin, env:VAR, file:PATH or openai-admin (overrides key.source)' };
 
 export const COMMANDS: CommandSpec[] = [
   {
@@ -42,7 +42,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'emergency',
     summary: 'rotate now because the key leaked: no grace, incident recorded, checklist',
     description:
-      'A rotation for a compromised key: no grace period, an incident in the audit log, then the revocation step and the emergency checklist (what was done, what is left to you). --revoke-first revokes the old key before anything else (you confirm it was revoked in the dashboard), accepting an outage to stop abuse.',
+      'A rotation for a compromised key: no grace period, an incident in the audit log; says if OpenAI already rejects the old key; then the revocation step (with the Admin API: immediate, no disuse wait), the old key\'s usage over the last 7 days (Admin API), a leak scan of the working tree, and the emergency checklist (what was done, what is left to you). --revoke-first revokes the old key before anything else (through the Admin API when key.admin is set, otherwise you confirm it was revoked in the dashboard), accepting an outage to stop abuse.',
     options: [
       NEW_KEY,
       { flags: '--revoke-first', description: 'revoke the old key before rotating (typed confirmation unless --yes)' },
@@ -54,7 +54,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'revoke',
     summary: 'record that the old key was revoked, then clean up old versions',
     description:
-      'Finishes a rotation awaiting revocation. In prompt mode, records your confirmation that you revoked the old key in the provider dashboard (asks on a terminal; --yes confirms without asking), then finalizes targets (old versions disabled, old Docker secret removed). Refuses unless every target was verified.',
+      'Finishes a rotation awaiting revocation. In prompt mode, records your confirmation that you revoked the old key in the provider dashboard (asks on a terminal; --yes confirms without asking). In openai-admin mode, deletes the old key through the OpenAI Admin API once it shows no use (revoke.disuse). Then finalizes targets (old versions disabled, old Docker secret removed). Refuses unless every target was verified.',
     run: async (f) => (await import('./commands/revoke.ts')).revokeCommand(f),
   },
   {

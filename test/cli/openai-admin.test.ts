@@ -126,6 +126,19 @@ describe('OpenAI Admin API', () => {
     expect(audit.state).toBe('done');
   }, 30_000);
 
+  it('emergency --revoke-first deletes the old key through the Admin API before writing', async () => {
+    await writeFile(join(dir, 'targets.yaml'), inventory('prompt'));
+    const r = await cli(['emergency', '--revoke-first', '--yes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/revoked through the OpenAI Admin API/);
+    const j = JSON.parse(r.stdout);
+    expect(j.outcome).toBe('completed');
+    expect(j.checklist[0]).toMatchObject({ state: 'done' });
+    expect(emu.isValid(oldKey)).toBe(false);
+    const held = (await readFile(join(dir, 'openai_api_key'), 'utf8')).trim();
+    expect(emu.isValid(held)).toBe(true);
+  }, 30_000);
+
   it('an emergency detects a key OpenAI already disabled', async () => {
     await writeFile(join(dir, 'targets.yaml'), inventory('prompt'));
     emu.revokeKey(oldKey);

@@ -91,17 +91,17 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
   return items;
 }
 
-async function typedConfirmation(old: Secret | null, env: string): Promise<boolean> {
+async function typedConfirmation(old: Secret | null, env: string, byAdmin?: string): Promise<boolean> {
   process.stderr.write(
-    `\nREVOKE FIRST: the old key of "${env}" will be treated as revoked BEFORE the new key is written.\n` +
+    `\nREVOKE FIRST: the old key of "${env}" will be revoked BEFORE the new key is written.\n` +
       `Apps keep failing until every target holds the new key.\n` +
       `  key          ${old?.hint ?? '(no readable target holds it)'}\n  fingerprint  ${old?.fingerprint ?? '-'}\n` +
-      `Revoke it now in ${OPENAI_KEYS_PAGE}.\n`,
+      (byAdmin ? `${byAdmin}.\n` : `Revoke it now in ${OPENAI_KEYS_PAGE}.\n`),
   );
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question('Type REVOKED once it is revoked (anything else aborts): ');
-    return answer.trim() === 'REVOKED';
+    const answer = await rl.question(byAdmin ? 'Type REVOKE to go ahead (anything else aborts): ' : 'Type REVOKED once it is revoked (anything else aborts): ');
+    return answer.trim() === (byAdmin ? 'REVOKE' : 'REVOKED');
   } finally {
     rl.close();
   }
@@ -130,7 +130,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
       mode: 'emergency',
       source,
       obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)),
-      revokeFirst: flags.revokeFirst ? (old) => (flags.yes ? Promise.resolve(true) : paused(o.reporter, () => typedConfirmation(old, env.name))) : undefined,
+      revokeFirst: flags.revokeFirst ? (old) => revokeFirst(ctx, env, old, Boolean(flags.yes), (fn) => paused(o.reporter, fn)) : undefined,
       inspectOldKey: async (old) => {
         // "Detects a key OpenAI has already disabled": the old key answers 401.
         if (!old || env.key.kind !== 'openai') return [];
@@ -204,4 +204,26 @@ async function scanWorkingTree(ctx: CommandContext): Promise<EmergencyFindings['
   } catch (err) {
     return { ok: false, why: `the scan failed: ${(err as Error).message}` };
   }
+}
+
+/**
+ * --revoke-first: with the Admin API (key.admin), delete the old key now (a typed confirmation
+ * first, unless --yes); otherwise the operator revokes it in the dashboard and confirms it.
+ */
+async function revokeFirst(
+  ctx: CommandContext,
+  env: Environment,
+  old: Secret | null,
+  yes: boolean,
+  pause: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<boolean> {
+  const issuer = adminIssuer(ctx, env);
+  if (!issuer || !old) return yes ? true : pause(() => typedConfirmation(old, env.name));
+  if (!yes && !(await pause(() => typedConfirmation(old, env.name, 'keyrot will delete it through the OpenAI Admin API')))) return false;
+  const res = await (await issuer()).revoke({ key: old });
+  if (!res.revoked) {
+    throw new ExitError(EXIT.failed, `--revoke-first: the OpenAI Admin API did not revoke ${old.hint}: ${res.detail}. Revoke it in the dashboard, then run again with --yes.`);
+  }
+  process.stderr.write(`Old key ${old.hint} revoked through the OpenAI Admin API${res.alreadyGone ? ' (it was already gone)' : ''}.\n`);
+  return true;
 }
