@@ -97,7 +97,8 @@ export function extractMessage(body: unknown): string {
   if (Array.isArray(b.errors) && b.errors.length && typeof (b.errors[0] as Record<string, unknown>)?.message === 'string') {
     return (b.errors as Array<{ message: string }>).map((e) => e.message).join('; ');
   }
-  return JSON.stringify(body).slice(0, 300);
+  // Not cut here: the caller redacts first, then cuts (a key across the cut would survive in part).
+  return JSON.stringify(body);
 }
 
 /** A URL without credentials or query string, for messages. */

@@ -19,7 +19,7 @@ export function checkFormat(kind: 'openai' | 'generic', key: Secret): { ok: true
   if (v.startsWith('sk-admin-')) {
     return { ok: false, reason: 'this is an OpenAI admin key (sk-admin-...): applications need a project or service-account key' };
   }
-  if (!v.startsWith('sk-')) return { ok: false, reason: `an OpenAI API key starts with "sk-" (this one starts with "${v.slice(0, 3)}")` };
+  if (!v.startsWith('sk-')) return { ok: false, reason: 'an OpenAI API key starts with "sk-", and this value does not (was something else pasted?)' };
   if (!/^sk-[A-Za-z0-9_-]{20,}$/.test(v)) {
     return { ok: false, reason: 'an OpenAI API key is "sk-" followed by at least 20 letters, digits, "-" or "_"' };
   }

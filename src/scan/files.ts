@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childEnv } from '../audit/redact.ts';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { isIgnored, parseGitignore, type IgnoreLevel } from './ignore.ts';
@@ -17,7 +18,7 @@ export interface Skipped {
 /** Runs a command and gives its stdout (rejects on a non-zero exit). */
 export function runCapture(cmd: string, args: string[], cwd: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -49,7 +50,7 @@ function hasSkippedSegment(rel: string): boolean {
  * `git ls-files -co --exclude-standard -z`), streamed, as absolute paths.
  */
 async function* gitFiles(dir: string): AsyncGenerator<string> {
-  const child = spawn('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));

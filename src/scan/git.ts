@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childEnv } from '../audit/redact.ts';
 import { createInterface } from 'node:readline';
 
 /**
@@ -67,7 +68,7 @@ export async function scanHistory(
     '--',
     ...pathspecs,
   ];
-  const child = spawn('git', args, { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], signal });
+  const child = spawn('git', args, { cwd: repo, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 4000) stderr += d.toString('utf8');

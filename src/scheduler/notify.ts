@@ -6,6 +6,7 @@ import type { RotationReport } from '../engine/rotation.ts';
 import { redactValue } from '../audit/redact.ts';
 import { resolveCredential, type CredentialRef } from '../inventory/credentials.ts';
 import type { Logger } from '../audit/logger.ts';
+import { registerSensitive } from '../keys/secret.ts';
 
 export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
@@ -82,6 +83,15 @@ export async function sendNotification(
   let url: string;
   try {
     url = (await resolveCredential(webhook, opts.baseDir, opts.env)).reveal();
+    // The whole URL is registered with the redactor; its path (and query) alone is the secret too,
+    // and is what appears in messages (a network error names the URL without its query, a webhook
+    // service may quote the path it was called on).
+    try {
+      const u = new URL(url);
+      for (const part of [u.href, `${u.pathname}${u.search}`, u.pathname, u.search.slice(1)]) registerSensitive(part);
+    } catch {
+      /* not a URL: httpJson says so without quoting it */
+    }
   } catch (err) {
     opts.logger.warn(`notify.webhook ${webhook.raw}: ${toTargetError(err).message}; no notification sent`);
     return false;

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import * as tls from 'node:tls';
 import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure/keyvault-secrets';
+import { redact } from '../../audit/redact.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
 import { retryAfterFromHeaders } from '../../engine/retry.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
@@ -259,7 +260,8 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
     }
     if (status === 408) return new TargetError(`vault ${host} timed out (408)`, { ...init, kind: 'timeout', retryable: true });
     if (status === 400 || status === 409) {
-      const msg = (e.details?.error?.message ?? '').split(/\r?\n/)[0]!.slice(0, 200);
+      // Redacted before it is cut: a key across the cut would otherwise survive in part.
+      const msg = redact((e.details?.error?.message ?? '').split(/\r?\n/)[0]!).slice(0, 200);
       return new TargetError(`vault ${host} refused the request for ${secretName} (${status} ${svcCode ?? ''}${msg ? `: ${msg}` : ''})`, {
         ...init,
         kind: status === 409 ? 'conflict' : 'invalid',

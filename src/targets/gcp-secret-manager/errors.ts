@@ -1,3 +1,4 @@
+import { redact } from '../../audit/redact.ts';
 import { TargetError, type TargetErrorKind } from '../../engine/errors.ts';
 import { retryAfterFromHeaders } from '../../engine/retry.ts';
 
@@ -156,6 +157,8 @@ export function parseGoogleError(err: unknown, now = Date.now()): GoogleErrorInf
     if (code && /^E[A-Z_]+$|^UND_ERR/.test(code)) out.networkCode = code;
   }
   if (!out.permission && out.message) out.permission = PERMISSION_IN_MESSAGE.exec(out.message)?.[1];
+  // Redacted before it is cut: a key (or its base64 payload) across the cut would survive in part.
+  if (out.message) out.message = redact(out.message);
   if (out.message && out.message.length > 240) out.message = `${out.message.slice(0, 240)}...`;
   return out;
 }
