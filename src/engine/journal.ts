@@ -202,6 +202,9 @@ export function replay(events: JournalEvent[]): RotationState[] {
           t.written = true;
           t.writeFailed = false;
           t.restored = false;
+          // A new value: it still has to be verified and its consumers redeployed.
+          t.verified = false;
+          t.redeployed = false;
           t.receipt = e.receipt ?? t.receipt;
           t.holds = e.fingerprint ?? r.newFingerprint ?? 'unknown';
         } else if (e.outcome === 'failed') {
@@ -230,6 +233,7 @@ export function replay(events: JournalEvent[]): RotationState[] {
           t.written = false;
           t.writeFailed = false;
           t.verified = false;
+          t.redeployed = false;
           t.holds = e.fingerprint ?? (t.info.old === 'unreadable' ? r.oldFingerprint : t.info.old);
         } else if (e.outcome === 'failed') {
           t.holds = 'unknown';
@@ -269,6 +273,19 @@ export function currentKey(rotations: RotationState[]): { hint: string | null; f
     }
   }
   return null;
+}
+
+/**
+ * The latest rotation whose new key the environment still runs: failed and rolled-back rotations
+ * put every target back, so the one before them (and its pending revocation) still stands.
+ */
+export function latestStanding(rotations: RotationState[]): RotationState | undefined {
+  for (let i = rotations.length - 1; i >= 0; i--) {
+    const r = rotations[i]!;
+    if (r.outcome === 'failed' || r.outcome === 'rolled-back') continue;
+    return r;
+  }
+  return undefined;
 }
 
 /** The latest rotation of the environment, if any. */

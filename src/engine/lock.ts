@@ -1,4 +1,5 @@
 import { link, mkdir, open, readFile, unlink, rename } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from './errors.ts';
@@ -9,6 +10,8 @@ export interface LockInfo {
   at: string;
   rotation?: string;
   command?: string;
+  /** Random per acquisition: tells this process's own locks apart (same pid, maybe the same ms). */
+  nonce?: string;
 }
 
 export interface Lock {
@@ -21,9 +24,22 @@ export function lockPath(stateDir: string, env: string): string {
   return join(stateDir, 'locks', `${env}.lock`);
 }
 
+/** The locks this process holds now (a lock naming our own pid may be one of them). */
+const held = new Set<string>();
+const heldKey = (i: LockInfo) => `${i.pid}|${i.host}|${i.at}|${i.nonce ?? ''}`;
+/** When this process started (a lock taken before that cannot be ours), with a margin for clock error. */
+const startedAt = Date.now() - process.uptime() * 1000 - 1000;
+
 /** True when the holder is a process of this host that no longer exists. */
 export function isStale(info: LockInfo): boolean {
   if (info.host !== hostname()) return false; // another machine: we cannot tell, so it holds.
+  // Our own pid: `kill(pid, 0)` finds us, yet a lock taken before this process started was left by
+  // an earlier process that had the same pid (a restarted container's entrypoint is pid 1 again).
+  if (info.pid === process.pid) {
+    if (held.has(heldKey(info))) return false;
+    const at = Date.parse(info.at);
+    return Number.isFinite(at) && at < startedAt;
+  }
   try {
     process.kill(info.pid, 0);
     return false;
@@ -33,7 +49,7 @@ export function isStale(info: LockInfo): boolean {
 }
 
 function sameHolder(a: LockInfo, b: LockInfo): boolean {
-  return a.pid === b.pid && a.host === b.host && a.at === b.at;
+  return a.pid === b.pid && a.host === b.host && a.at === b.at && a.nonce === b.nonce;
 }
 
 export async function readLock(stateDir: string, env: string): Promise<LockInfo | null> {
@@ -56,7 +72,7 @@ export async function acquireLock(
 ): Promise<Lock> {
   const path = lockPath(stateDir, env);
   await mkdir(join(stateDir, 'locks'), { recursive: true, mode: 0o700 });
-  const info: LockInfo = { pid: process.pid, host: hostname(), at: new Date().toISOString(), ...meta };
+  const info: LockInfo = { pid: process.pid, host: hostname(), at: new Date().toISOString(), ...meta, nonce: randomBytes(6).toString('hex') };
   for (let attempt = 0; attempt < 3; attempt++) {
     // The lock appears with its content already in place (written to a private file, then
     // hard-linked: link() fails with EEXIST like O_EXCL), so a reader never sees a half-written lock.
@@ -68,6 +84,9 @@ export async function acquireLock(
     } finally {
       await fh.close();
     }
+    // Registered before the lock appears, so that no other acquisition in this process (which sees
+    // our pid in it) ever takes it for a dead incarnation's.
+    held.add(heldKey(info));
     try {
       try {
         await link(tmp, path);
@@ -82,10 +101,12 @@ export async function acquireLock(
           if (released) return;
           released = true;
           const now = await readLock(stateDir, env);
-          if (now && now.pid === info.pid && now.host === info.host) await unlink(path).catch(() => {});
+          if (now && sameHolder(now, info)) await unlink(path).catch(() => {});
+          held.delete(heldKey(info));
         },
       };
     } catch (err) {
+      held.delete(heldKey(info));
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = await readLock(stateDir, env);
       if (holder && !isStale(holder)) {

@@ -9,6 +9,7 @@ import { EXIT, ExitError, TargetError, toTargetError, type ExitCode } from './er
 import {
   Journal,
   latestRotation,
+  latestStanding,
   newRotationId,
   readJournal,
   replay,
@@ -321,6 +322,11 @@ export class RotationRun {
                   // try again, bounded
                 }
               }
+              if (!rolledForward) {
+                // The failed re-writes may have left anything there: say so, do not claim the new key.
+                this.holds.set(name, 'unknown');
+                this.verified.delete(name);
+              }
               msg += rolledForward ? '; it holds the new key' : ' and re-writing the new key failed too';
             }
             msg += '; run `keyrot resume` to finish, or `keyrot resume --rollback --old-key SOURCE` to undo';
@@ -382,7 +388,7 @@ export class RotationRun {
 
   report(outcome: RotationReport['outcome'], exitCode: ExitCode, messages: string[]): RotationReport {
     const oldFp = this.oldKey?.fingerprint ?? this.oldInfo?.fingerprint ?? null;
-    const newFp = this.newKey?.fingerprint ?? null;
+    const newFp = this.newKey?.fingerprint ?? (this.newFingerprint || null);
     return {
       rotation: this.rotationId || undefined,
       env: this.env,
@@ -424,12 +430,21 @@ export class RotationRun {
     const messages: string[] = [];
     const old = this.oldKey ?? this.oldInfo;
     const grace = this.o.inventory.config.revoke.grace;
+    const where = kind === 'openai' ? `the OpenAI dashboard, API keys page: ${OPENAI_KEYS_PAGE}` : 'the issuing provider\'s console';
     if (!old) {
-      messages.push('No old key was found in any readable target: nothing to revoke.');
+      // No readable target held a key. Targets that held nothing: nothing to revoke. But a write-only
+      // target did hold a key keyrot could not read: it is unknown, not absent, and still live.
+      const unreadable = this.targets.map((t) => t.spec.name).filter((n) => this.previous.has(n) && this.previous.get(n) === undefined);
+      if (unreadable.length) {
+        messages.push(
+          `Every target holds the new key. keyrot could not read the key they held before (write-only: ${unreadable.join(', ')}): revoke that key in ${where}, then run: keyrot revoke -e ${this.env}`,
+        );
+        return { outcome: 'awaiting-revocation', messages };
+      }
+      messages.push('No old key was found in any target (they held none): nothing to revoke.');
       await this.journal.append({ step: 'revoke', outcome: 'skipped', detail: 'no old key' });
       return { outcome: 'completed', messages };
     }
-    const where = kind === 'openai' ? `the OpenAI dashboard, API keys page: ${OPENAI_KEYS_PAGE}` : 'the issuing provider\'s console';
     if (mode === 'openai-admin') {
       const r = await this.revokeThroughAdmin(old, this.o.clock.now());
       if (r.revoked) {
@@ -439,7 +454,8 @@ export class RotationRun {
       messages.push(r.message);
       return { outcome: 'awaiting-revocation', messages };
     }
-    if (grace > 0 && this.o.interactive && !this.o.yes && mode === 'prompt') {
+    // An emergency has no grace period (PRODUCT.md), also when it is resumed.
+    if (grace > 0 && this.mode !== 'emergency' && this.o.interactive && !this.o.yes && mode === 'prompt') {
       this.o.reporter.step('grace', `waiting ${Math.round(grace / 1000)}s before revocation (revoke.grace)`);
       await this.o.clock.sleep(grace, this.o.signal);
     }
@@ -549,19 +565,26 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
   run.mode = r.mode;
   await run.acquire(r.mode);
   try {
-    const last = await latestRotation(o.state, run.env);
+    const all = replay(await readJournal(o.state, run.env));
+    const last = all[all.length - 1];
     if (last && last.outcome === undefined) {
       throw new ExitError(
         EXIT.failed,
         `rotation ${last.id} of "${run.env}" was interrupted: finish it with \`keyrot resume -e ${run.env}\` or undo it with \`keyrot resume -e ${run.env} --rollback\``,
       );
     }
-    if (last?.outcome === 'awaiting-revocation' && r.mode === 'rotate') {
+    // A later failed or rolled-back rotation does not settle a pending revocation: look past it.
+    const pending = latestStanding(all);
+    if (pending?.outcome === 'awaiting-revocation' && r.mode === 'rotate') {
       throw new ExitError(
         EXIT.failed,
-        `rotation ${last.id} of "${run.env}" is still awaiting revocation of ${last.oldHint ?? 'the old key'} (${last.oldFingerprint}): revoke it and run \`keyrot revoke -e ${run.env}\` first (an emergency rotation may go ahead regardless)`,
+        `rotation ${pending.id} of "${run.env}" is still awaiting revocation of ${pending.oldHint ?? 'the old key'} (${pending.oldFingerprint}): revoke it and run \`keyrot revoke -e ${run.env}\` first (an emergency rotation may go ahead regardless)`,
       );
     }
+    const pendingNote =
+      pending?.outcome === 'awaiting-revocation' && pending.oldFingerprint
+        ? `Rotation ${pending.id} still awaited the revocation of ${pending.oldHint ?? 'its old key'} (${pending.oldFingerprint}), which no target holds: this rotation does not revoke it; revoke it too.`
+        : null;
 
     const pf = await run.setupTargets();
     const failed = [...pf].filter(([, p]) => p.status === 'error');
@@ -569,7 +592,11 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     for (const [name, p] of pf) {
       run.previous.set(name, p.current.kind === 'value' ? p.current.value : p.current.kind === 'absent' ? null : undefined);
       if (p.current.kind === 'value') run.holds.set(name, 'old');
-      if (p.status === 'error') run.errors.set(name, p.reason ?? 'preflight failed');
+      if (p.status === 'error') {
+        run.errors.set(name, p.reason ?? 'preflight failed');
+        // A failed preflight read nothing: what it holds is not known (and not "absent").
+        if (p.current.kind !== 'value') run.holds.set(name, 'unknown');
+      }
     }
     if (failed.length) {
       await appendAudit(o.state, {
@@ -588,6 +615,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     run.oldInfo = run.oldKey ? { hint: run.oldKey.hint, fingerprint: run.oldKey.fingerprint } : null;
     const distinct = new Set(readable.map((v) => v.fingerprint));
     const notes: string[] = [];
+    if (pendingNote) notes.push(pendingNote);
     if (distinct.size > 1) {
       notes.push(
         `Drift: targets held ${distinct.size} different keys before this rotation (${[...distinct].join(', ')}); all now receive the new key, and each is restored to its own value on failure.`,
@@ -615,39 +643,53 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     const obtained = await r.obtainKey({ rotationId: run.rotationId, env: run.env });
     const key = obtained instanceof Secret ? obtained : obtained.key;
     if (!(obtained instanceof Secret)) run.minted = { keyId: obtained.keyId, serviceAccountId: obtained.serviceAccountId, expiresAt: obtained.expiresAt };
-    const fmt = checkFormat(kind, key);
-    if (!fmt.ok) throw new ExitError(EXIT.failed, `the new key was refused: ${fmt.reason}. Nothing was written.`);
-    if (fmt.warning) o.reporter.warn(fmt.warning);
-    const same = readable.find((v) => v.equals(key));
-    if (same) {
-      throw new ExitError(
-        EXIT.failed,
-        `the new key ${key.hint} (${key.fingerprint}) is the key the targets already hold: create a new key first. Nothing was written.`,
-      );
-    }
-    run.newKey = key;
     let liveDetail = 'skipped (key.verify: false)';
-    if (kind === 'openai' && o.env.key.verify) {
-      o.reporter.step('live-check', 'GET /models with the new key');
-      const endpoint = openaiEndpoint(o.env.key.endpoint, o.processEnv);
-      try {
-        const res = await withRetry(() => liveCheck(key, endpoint, o.clock, o.signal), {
-          clock: o.clock,
-          policy: { attempts: 3, ...o.retry },
-          random: o.random,
-        });
-        liveDetail = res.detail;
-        if (res.status === 'restricted') o.reporter.warn(res.detail);
-      } catch (err) {
-        const e = toTargetError(err);
-        const msg =
-          e.kind === 'auth'
-            ? `${e.message}. Nothing was written.`
-            : `the live check of the new key failed: ${e.message}. Nothing was written. Check the network, or set key.verify: false to skip the check.`;
-        throw new ExitError(EXIT.failed, msg);
+    try {
+      const fmt = checkFormat(kind, key);
+      if (!fmt.ok) throw new ExitError(EXIT.failed, `the new key was refused: ${fmt.reason}. Nothing was written.`);
+      if (fmt.warning) o.reporter.warn(fmt.warning);
+      const same = readable.find((v) => v.equals(key));
+      if (same) {
+        throw new ExitError(
+          EXIT.failed,
+          `the new key ${key.hint} (${key.fingerprint}) is the key the targets already hold: create a new key first. Nothing was written.`,
+        );
       }
-    } else if (kind === 'generic') {
-      liveDetail = 'skipped (kind: generic has no live check)';
+      run.newKey = key;
+      if (kind === 'openai' && o.env.key.verify) {
+        o.reporter.step('live-check', 'GET /models with the new key');
+        const endpoint = openaiEndpoint(o.env.key.endpoint, o.processEnv);
+        try {
+          const res = await withRetry(() => liveCheck(key, endpoint, o.clock, o.signal), {
+            clock: o.clock,
+            policy: { attempts: 3, ...o.retry },
+            random: o.random,
+          });
+          liveDetail = res.detail;
+          if (res.status === 'restricted') o.reporter.warn(res.detail);
+        } catch (err) {
+          const e = toTargetError(err);
+          const msg =
+            e.kind === 'auth'
+              ? `${e.message}. Nothing was written.`
+              : `the live check of the new key failed: ${e.message}. Nothing was written. Check the network, or set key.verify: false to skip the check.`;
+          throw new ExitError(EXIT.failed, msg);
+        }
+      } else if (kind === 'generic') {
+        liveDetail = 'skipped (kind: generic has no live check)';
+      }
+    } catch (err) {
+      // Refused before anything was written: a key keyrot minted for this rotation is used nowhere.
+      if (run.minted && o.issuer && err instanceof ExitError) {
+        let note = ' The key minted for this rotation was deleted again.';
+        try {
+          await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+        } catch (e) {
+          note = ` The key minted for this rotation (${key.hint}) could not be deleted: ${toTargetError(e).message}. Delete its service account in the OpenAI dashboard.`;
+        }
+        throw new ExitError(err.code, err.message + note);
+      }
+      throw err;
     }
 
     if (run.oldKey && o.issuer && (cfg.revoke.mode === 'openai-admin' || r.mode === 'emergency')) await findOldKeyIds(run, run.oldKey);
@@ -816,7 +858,7 @@ export interface ResumeOptions {
 }
 
 /** `keyrot resume [--rollback]`: continue or undo an interrupted rotation from its journal. */
-export async function resume(o: EngineOptions, r: ResumeOptions): Promise<RotationReport> {
+async function interruptedRotation(o: EngineOptions): Promise<RotationState> {
   const last = await latestRotation(o.state, o.env.name);
   if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" to resume: the journal is empty`);
   if (last.outcome !== undefined) {
@@ -826,10 +868,25 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
         : `it ended (${last.outcome})`;
     throw new ExitError(EXIT.failed, `nothing to resume: the latest rotation ${last.id} of "${o.env.name}" is not interrupted; ${what}`);
   }
+  return last;
+}
+
+export async function resume(o: EngineOptions, r: ResumeOptions): Promise<RotationReport> {
+  const seen = await interruptedRotation(o);
   const run = new RotationRun(o);
-  run.rotationId = last.id;
+  run.rotationId = seen.id;
   await run.acquire(r.rollback ? 'resume --rollback' : 'resume');
   try {
+    // Read the journal again under the lock: another resume (or rollback) may have finished the
+    // rotation between the first read and the lock.
+    const last = await interruptedRotation(o);
+    if (last.id !== seen.id) throw new ExitError(EXIT.failed, `nothing to resume: rotation ${seen.id} of "${o.env.name}" was finished by another keyrot meanwhile`);
+    if (r.rollback && last.revokedAt) {
+      throw new ExitError(
+        EXIT.failed,
+        `refusing to roll back rotation ${last.id}: its old key ${last.oldHint ?? ''} (${last.oldFingerprint ?? 'fingerprint unknown'}) was already revoked${last.revokedFirst ? ' (emergency --revoke-first)' : ''}, so every target restored would hold a dead key. Finish the rotation with \`keyrot resume -e ${o.env.name}\`.`,
+      );
+    }
     run.journal = new Journal(o.state, run.env, run.rotationId, o.clock.now);
     const pf = await run.setupTargets();
     const missing = [...last.targets.keys()].filter((n) => !run.targets.some((t) => t.spec.name === n));
@@ -846,39 +903,18 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
         `the inventory has target(s) ${extra.join(', ')} that rotation ${last.id} did not include: remove them until the rotation is resumed`,
       );
     }
-    const unreachable = [...pf].filter(([, p]) => p.status === 'error');
-    if (unreachable.length) {
-      for (const [n, p] of unreachable) run.errors.set(n, p.reason ?? 'preflight failed');
-      const rep = run.report('interrupted', EXIT.failed, [
-        `Cannot resume yet: ${unreachable.map(([n]) => n).join(', ')} failed preflight. Fix them and run \`keyrot resume\` again.`,
-      ]);
-      rep.rotation = last.id;
-      return rep;
-    }
-    // What the targets hold now, by fingerprint.
+    // What the targets hold now, by fingerprint. A target that failed preflight without a value
+    // read is unknown (not "absent": preflight reports a failure with no current value).
     const current = new Map<string, Secret | null | undefined>();
-    for (const [name, p] of pf) current.set(name, p.current.kind === 'value' ? p.current.value : p.current.kind === 'absent' ? null : undefined);
+    for (const [name, p] of pf) {
+      current.set(name, p.current.kind === 'value' ? p.current.value : p.current.kind === 'absent' && p.status !== 'error' ? null : undefined);
+    }
     const values = [...current.values()].filter((v): v is Secret => v instanceof Secret);
     const withFp = (fp: string | null | undefined) => (fp ? values.find((v) => v.fingerprint === fp) : undefined);
-
-    // The old key: from a target that still holds it, or --old-key.
-    let oldKey: Secret | undefined = withFp(last.oldFingerprint);
-    if (r.oldKey) {
-      const k = await r.oldKey.obtain();
-      if (last.oldFingerprint && k.fingerprint !== last.oldFingerprint) {
-        throw new ExitError(EXIT.failed, `--old-key ${r.oldKey.source} has fingerprint ${k.fingerprint}, but rotation ${last.id} replaced ${last.oldFingerprint}: that is not the old key`);
-      }
-      oldKey = k;
-    }
-    run.oldKey = oldKey ?? null;
+    run.newFingerprint = last.newFingerprint ?? '';
     run.oldInfo = last.oldFingerprint ? { hint: last.oldHint ?? '(hint unknown)', fingerprint: last.oldFingerprint } : null;
-    run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
-    run.minted = last.minted ?? null;
-    run.mode = last.mode;
     for (const [name, t] of last.targets) {
       const old = t.info.old;
-      run.previous.set(name, old === null ? null : old === 'unreadable' ? undefined : (withFp(old) ?? (oldKey && oldKey.fingerprint === old ? oldKey : undefined)));
-      if (t.receipt) run.receipts.set(name, t.receipt);
       const cur = current.get(name);
       run.holds.set(
         name,
@@ -894,6 +930,35 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
               ? 'new'
               : 'unknown',
       );
+    }
+
+    const unreachable = [...pf].filter(([, p]) => p.status === 'error');
+    if (unreachable.length) {
+      for (const [n, p] of unreachable) run.errors.set(n, p.reason ?? 'preflight failed');
+      const rep = run.report('interrupted', EXIT.failed, [
+        `Cannot resume yet: ${unreachable.map(([n]) => n).join(', ')} failed preflight. Fix them and run \`keyrot resume\` again.`,
+      ]);
+      rep.rotation = last.id;
+      return rep;
+    }
+
+    // The old key: from a target that still holds it, or --old-key.
+    let oldKey: Secret | undefined = withFp(last.oldFingerprint);
+    if (r.oldKey) {
+      const k = await r.oldKey.obtain();
+      if (last.oldFingerprint && k.fingerprint !== last.oldFingerprint) {
+        throw new ExitError(EXIT.failed, `--old-key ${r.oldKey.source} has fingerprint ${k.fingerprint}, but rotation ${last.id} replaced ${last.oldFingerprint}: that is not the old key`);
+      }
+      oldKey = k;
+    }
+    run.oldKey = oldKey ?? null;
+    run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
+    run.minted = last.minted ?? null;
+    run.mode = last.mode;
+    for (const [name, t] of last.targets) {
+      const old = t.info.old;
+      run.previous.set(name, old === null ? null : old === 'unreadable' ? undefined : (withFp(old) ?? (oldKey && oldKey.fingerprint === old ? oldKey : undefined)));
+      if (t.receipt) run.receipts.set(name, t.receipt);
     }
 
     // The new key: --new-key (same fingerprint) or read back from a target that holds it.
@@ -915,21 +980,41 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     if (r.rollback) {
       // Every target that may have been touched goes back: journaled writes, failed writes, and any
       // target now holding the new key.
+      // The writes start right after the live-check is journaled: before that, nothing was written.
+      const writesBegan = last.events.some((e) => e.step === 'live-check' || e.step === 'write');
       const names = [...last.targets.keys()].filter((n) => {
         const t = last.targets.get(n)!;
         const h = run.holds.get(n);
         if (h === 'old') return false;
         if (h === 'absent') return t.info.old !== null; // absent before: nothing to undo
-        // Holds the new key, something else, or cannot be read: undo if this rotation may have touched it.
+        // Cannot be read (write-only): a write in flight at the crash is journaled nowhere, so unless
+        // the journal saw it restored, it may hold the new key. Restoring the old value is harmless.
+        if (h === 'unknown') return writesBegan && !t.restored;
+        // Holds the new key, something else: undo if this rotation may have touched it.
         return h === 'new' || h === 'other' || t.written || t.writeFailed;
       });
       for (const n of names) run.touched.add(n);
       const ok = await run.rollback(names);
       if (ok) {
+        const notes: string[] = [];
+        // A key keyrot minted for this rotation is used nowhere now: undo its issuance too.
+        if (run.minted && o.issuer) {
+          try {
+            await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+            notes.push(`The key minted for this rotation (${last.newHint ?? last.newFingerprint}) was deleted again.`);
+          } catch (err) {
+            notes.push(
+              `The key minted for this rotation (${last.newHint ?? last.newFingerprint}) could not be deleted: ${toTargetError(err).message}. Delete its service account in the OpenAI dashboard.`,
+            );
+          }
+        } else if (run.minted) {
+          notes.push(`The key minted for this rotation (${last.newHint ?? last.newFingerprint}) is held by no target now: delete its service account in the OpenAI dashboard.`);
+        }
         await run.journal.append({ step: 'end', outcome: 'rolled-back' });
         await appendAudit(o.state, { event: 'rotation.rolled-back', env: run.env, rotation: run.rotationId, details: { restored: names } });
         return run.report('rolled-back', EXIT.ok, [
           `Rotation ${run.rotationId} was undone: ${names.length ? names.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.`,
+          ...notes,
         ]);
       }
       return run.report('interrupted', EXIT.failed, ['Some targets could not be restored (see the table); fix them and run `keyrot resume --rollback` again.']);
@@ -945,7 +1030,19 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     const names = [...last.targets.keys()];
     const toWrite = names.filter((n) => run.holds.get(n) !== 'new' || !last.targets.get(n)!.written);
     for (const n of names) if (last.targets.get(n)!.written || run.holds.get(n) === 'new') run.touched.add(n);
-    for (const n of names) if (last.targets.get(n)!.verified && !toWrite.includes(n)) run.verified.set(n, last.targets.get(n)!.verifyMethod ?? 'read-back');
+    // Verified means verified AND, for a target whose consumers need a restart, redeployed: a crash
+    // between the verify and the redeploy journals leaves the app on the old key.
+    const needsRedeploy = (n: string) => {
+      const t = run.targets.find((x) => x.spec.name === n)?.target;
+      return Boolean(t?.redeploy && t.capabilities.redeploy);
+    };
+    for (const n of names) {
+      const t = last.targets.get(n)!;
+      if (!t.verified || toWrite.includes(n)) continue;
+      if (needsRedeploy(n) && !t.redeployed) continue;
+      const method = t.verifyMethod ?? 'read-back';
+      run.verified.set(n, t.redeployed && method !== 'read-back' ? 'redeploy' : method);
+    }
     const toVerify = names.filter((n) => !run.verified.has(n));
     return await runToEnd(run, toWrite, toVerify, [`Resuming rotation ${last.id}.`], last.revokedFirst);
   } finally {
@@ -955,7 +1052,10 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
 
 /** `keyrot revoke`: record (prompt) the revocation of the old key, then finalize. */
 export async function revoke(o: EngineOptions): Promise<RotationReport> {
-  const last = await latestRotation(o.state, o.env.name);
+  const all = replay(await readJournal(o.state, o.env.name));
+  const latest = all[all.length - 1];
+  // The rotation a revocation waits on may sit before a later failed or rolled-back one.
+  const last = latest && latest.outcome !== undefined ? (latestStanding(all) ?? latest) : latest;
   if (!last) throw new ExitError(EXIT.failed, `no rotation of "${o.env.name}" yet: nothing to revoke`);
   if (last.outcome !== 'awaiting-revocation') {
     const why =

@@ -6,9 +6,18 @@ import type { StateStore } from './store.ts';
 /** Appends one line and fsyncs it: an event is recorded once this returns. */
 export async function appendLine(path: string, line: string): Promise<void> {
   await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-  const fh = await open(path, 'a', 0o600);
+  const fh = await open(path, 'a+', 0o600);
   try {
-    await fh.write(line + '\n');
+    // A crash mid-append can leave a torn last line without its newline: start on a fresh line, or
+    // this event would be glued to the torn one and lost with it when the journal is read.
+    const { size } = await fh.stat();
+    let sep = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await fh.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) sep = '\n';
+    }
+    await fh.write(sep + line + '\n');
     await fh.sync();
   } finally {
     await fh.close();

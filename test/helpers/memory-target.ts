@@ -17,7 +17,8 @@ export type OpFault =
   | 'rate-limit' // 429 with Retry-After
   | 'timeout' // retryable timeout
   | 'corrupt' // (write) stores something that is neither key, reports success
-  | 'hang'; // never answers (a crash of the keyrot process at this point)
+  | 'hang' // never answers (a crash of the keyrot process at this point)
+  | 'hang-after-write'; // (write) the value is stored, then no answer: a crash after the provider applied it
 
 export interface FaultPlan {
   readBack: boolean;
@@ -25,6 +26,10 @@ export interface FaultPlan {
   write: OpFault[];
   verify: OpFault[];
   restore: OpFault[];
+  /** When set, the target has the redeploy capability; its faults are consumed per redeploy call. */
+  redeploy?: OpFault[];
+  /** When set, preflight fails with this reason (credentials expired, API down...). */
+  preflightError?: string;
 }
 
 export class MemoryStore {
@@ -38,6 +43,8 @@ export class MemoryStore {
   /** Global count of operations, to crash at the Nth one. */
   ops = 0;
   crashAtOp = Infinity;
+  /** Completed redeploys per target. */
+  readonly redeploys = new Map<string, number>();
 
   set(name: string, v: string | null): void {
     this.values.set(name, v);
@@ -65,11 +72,11 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
     async create(config, ctx): Promise<Target> {
       const name = ctx.name;
       const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
-      const step = async (list: 'write' | 'verify' | 'restore'): Promise<OpFault> => {
+      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy'): Promise<OpFault> => {
         store.ops++;
         if (store.ops >= store.crashAtOp) return never();
         await new Promise((r) => setImmediate(r));
-        const f = take(plan()[list]);
+        const f = take(plan()[list] ?? []);
         if (f === 'hang') return never();
         if (f === 'rate-limit') throw new TargetError('memory: 429 too many requests', { kind: 'rate-limited', retryAfterMs: 1000, status: 429 });
         if (f === 'timeout') throw new TargetError('memory: timed out', { kind: 'timeout' });
@@ -81,12 +88,14 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         const v = store.values.get(name) ?? null;
         return v === null ? { kind: 'absent' } : { kind: 'value', value: new Secret(v) };
       };
-      return {
+      const target: Target = {
         id: 'file',
         name,
         location: `memory:${config.slot}`,
-        capabilities: { readBack: plan().readBack, redeploy: false, versioned: false, finalize: false },
+        capabilities: { readBack: plan().readBack, redeploy: plan().redeploy !== undefined, versioned: false, finalize: false },
         async preflight() {
+          const err = plan().preflightError;
+          if (err) return { status: 'error', reason: err, current: { kind: 'absent' } };
           return { status: 'ready', current: await read() };
         },
         read,
@@ -100,6 +109,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
               return { wrote: true };
             }
             if (store.values.get(name) !== value.reveal()) store.set(name, value.reveal());
+            if (f === 'hang-after-write') return never();
             if (f === 'fail-after-write') throw new TargetError('memory: connection reset after write', { kind: 'unavailable', retryable: false });
             return { wrote: true };
           } finally {
@@ -120,6 +130,14 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
           if (f === 'fail-after-write') throw new TargetError('memory: reset after restore', { kind: 'unavailable', retryable: false });
         },
       };
+      if (plan().redeploy !== undefined) {
+        target.redeploy = async () => {
+          await step('redeploy');
+          store.redeploys.set(name, (store.redeploys.get(name) ?? 0) + 1);
+          return { method: 'redeploy', detail: 'memory: consumers restarted' };
+        };
+      }
+      return target;
     },
   };
 }
