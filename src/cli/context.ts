@@ -72,7 +72,8 @@ export function environment(ctx: CommandContext): Environment {
 
 export async function promptHidden(message: string): Promise<string> {
   const { default: password } = await import('@inquirer/password');
-  return password({ message, mask: false }, { output: process.stderr });
+  // toggleMask: false: no ctrl+t to show the key on screen (invariant 3: never on stderr).
+  return password({ message, mask: false, toggleMask: false }, { output: process.stderr });
 }
 
 export async function confirmYesNo(message: string, def = false): Promise<boolean> {

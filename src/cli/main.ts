@@ -78,7 +78,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'verify',
-    summary: 'read every target now: same key everywhere? is it live? (exit 1 on drift)',
+    summary: 'read every target now: same key everywhere? is it live? (exit 1 on drift or a dead key)',
     run: async (f) => (await import('./commands/verify.ts')).verify(f),
   },
   {
@@ -103,7 +103,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'schedule',
     summary: 'the daemon: rotate each environment on its cron schedule (or --once: what is due)',
     description:
-      "Runs each scheduled environment's rotation on schedule.cron in schedule.timezone (node-cron). At start it resumes an interrupted rotation and catches up a run missed while it was down (last rotation older than the schedule's period, or never rotated by keyrot). Unattended runs take the key from env:VAR, file:PATH or openai-admin, never a prompt, and end awaiting revocation; notify.webhook says what to revoke. Logs JSON lines on stdout. SIGTERM/SIGINT finish the current step, journal it and exit; the next start resumes. --once runs what is due and exits (for cron or a Kubernetes CronJob).",
+      "Runs each scheduled environment's rotation on schedule.cron in schedule.timezone (node-cron). At start it resumes an interrupted rotation and catches up a run missed while it was down (last rotation older than the schedule's period, or never rotated by keyrot). Unattended runs take the key from env:VAR, file:PATH or openai-admin, never a prompt, and end awaiting revocation unless revoke.mode is openai-admin; notify.webhook says what to revoke. The daemon logs JSON lines on stdout (--once: a summary table, --json for JSON). SIGTERM/SIGINT finish the current step, journal it and exit; the next start resumes. --once runs what is due and exits (for cron or a Kubernetes CronJob).",
     options: [{ flags: '--once', description: 'run what is due now and exit' }],
     run: async (f) => (await import('./commands/schedule.ts')).schedule(f),
   },
@@ -186,7 +186,24 @@ export function reportError(err: unknown): number {
   return EXIT.failed;
 }
 
+let strayHandler = false;
+/**
+ * A promise some library rejects with nobody awaiting it (seen: google-gax after missing ADC) would
+ * otherwise kill the process mid-output with a raw, unredacted stack trace. Every step keyrot awaits
+ * reports its own errors; a stray one is reported here (redacted) and the command goes on.
+ */
+function reportStrayRejections(): void {
+  if (strayHandler) return;
+  strayHandler = true;
+  process.on('unhandledRejection', (reason) => {
+    const e = reason as Error;
+    process.stderr.write(redact(`keyrot: warning: ignored an error nothing was waiting for (a bug in keyrot or a library it uses, please report it): ${e?.message ?? String(reason)}`) + '\n');
+    if (process.env.KEYROT_DEBUG) process.stderr.write(redact(String(e?.stack ?? '')) + '\n');
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  reportStrayRejections();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {

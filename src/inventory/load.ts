@@ -212,12 +212,14 @@ function keyPos(doc: Document, pos: (o: number | undefined) => SourcePosition, p
 
 function describeExpected(issue: z.core.$ZodIssue, path: Path, doc: Document): string {
   if (issue.code === 'invalid_type') {
+    const expected = issue.expected === 'array' ? 'a list' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : issue.expected;
     const node = doc.getIn(path as unknown[], true);
-    if (node === undefined) return `missing: expected ${issue.expected}`;
+    if (node === undefined) return `required field missing: expected ${expected}`;
     const got = isSeq(node) ? 'a list' : isMap(node) ? 'a mapping' : isScalar(node) ? JSON.stringify(node.value) : 'something else';
-    return `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : issue.expected}, got ${got}`;
+    return `expected ${expected}, got ${got}`;
   }
   if (issue.code === 'invalid_value') {
+    if (issue.values.length === 1) return `expected ${JSON.stringify(issue.values[0])}`;
     return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   return issue.message;

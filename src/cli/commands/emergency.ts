@@ -21,6 +21,8 @@ export interface ChecklistItem {
 export interface EmergencyFindings {
   /** OpenAI already answers 401 to the old key (disabled or revoked before keyrot got there). */
   oldKeyDisabled: boolean;
+  /** Why the new key was not live-checked (key.kind generic, key.verify: false); unset when it was. */
+  liveSkipped?: string;
   usage?: { ok: true; days: number; requests: number; inputTokens: number; outputTokens: number; byModel: Record<string, number> } | { ok: false; why: string };
   scan?: { ok: true; leaks: number; locations: string[]; files: number } | { ok: false; why: string };
 }
@@ -48,7 +50,9 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
     {
       step: 'Generate a new key',
       state: rep.new ? 'done' : 'failed',
-      detail: rep.new ? `${rep.new.hint} (${rep.new.fingerprint}), live-checked before any write` : 'no new key was accepted',
+      detail: rep.new
+        ? `${rep.new.hint} (${rep.new.fingerprint}), ${f.liveSkipped ? `not live-checked (${f.liveSkipped})` : 'live-checked before any write'}`
+        : 'no new key was accepted',
     },
     {
       step: 'Update all environments',
@@ -85,7 +89,7 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
               state: 'operator',
               detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`keyrot scan --git\``,
             }
-          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree (run \`keyrot scan --git\` for the history)` }
+          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree outside the inventory's own dotenv/file targets (run \`keyrot scan --git\` for the history)` }
         : { step: 'Audit your codebase for the leaked key', state: 'skipped', detail: sc.why },
   );
   return items;
@@ -123,7 +127,10 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     details: { incident, reason: flags.reason ?? 'key compromised (no reason given)', revokeFirst: Boolean(flags.revokeFirst) },
   });
   const o = await engineOptions(ctx, env);
-  const findings: EmergencyFindings = { oldKeyDisabled: false };
+  const findings: EmergencyFindings = {
+    oldKeyDisabled: false,
+    liveSkipped: env.key.kind !== 'openai' ? 'key.kind: generic' : env.key.verify ? undefined : 'key.verify: false',
+  };
   let report: RotationReport;
   try {
     report = await rotate(o, {

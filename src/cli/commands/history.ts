@@ -1,29 +1,35 @@
 import { readAudit } from '../../audit/audit-log.ts';
 import { EXIT } from '../../engine/errors.ts';
 import { existsSync } from 'node:fs';
-import { loadInventory } from '../../inventory/load.ts';
+import { loadInventory, selectEnvironment } from '../../inventory/load.ts';
 import { openState } from '../../state/open.ts';
-import { resolveConfigPath, resolveStateDir, createOutFor, type CommonFlags } from '../context.ts';
+import { resolveConfigPath, resolveStateDir, createOutFor, usage, type CommonFlags } from '../context.ts';
 import { dim, red, table } from '../output.ts';
 
 /** The audit log, newest first; a broken hash chain is reported and exits 1. */
 export async function history(flags: CommonFlags & { limit?: string }): Promise<number> {
   const out = createOutFor(flags);
+  const limitText = String(flags.limit ?? 50);
+  if (!/^[1-9][0-9]*$/.test(limitText)) usage(`-n ${limitText}: expected a positive whole number of entries`);
   const configPath = resolveConfigPath(flags);
   // The inventory says where the state lives (state: kubernetes); without one, the local directory.
   const inventory = existsSync(configPath) ? await loadInventory(configPath) : undefined;
+  if (inventory && flags.env) selectEnvironment(inventory, flags.env); // a typo in -e is an error, not an empty log
   const state = await openState(inventory, resolveStateDir(flags, configPath));
   const stateDir = state.where;
   const { entries, broken } = await readAudit(state);
-  const limit = Math.max(1, Number(flags.limit ?? 50) || 50);
+  const limit = Number(limitText);
   const shown = entries
     .filter((e) => !flags.env || e.env === flags.env)
     .reverse()
     .slice(0, limit);
   if (out.json) {
     out.result({ stateDir, intact: broken.length === 0, broken, entries: shown });
-  } else if (!entries.length) {
-    out.human(`No audit entries yet in ${stateDir}.`);
+  } else if (!shown.length) {
+    out.human(
+      `No audit entries${flags.env && entries.length ? ` for environment "${flags.env}"` : ' yet'} in ${stateDir}.` +
+        (inventory ? '' : ` (No inventory at ${configPath}: pass -c PATH if the state lives elsewhere.)`),
+    );
   } else {
     const rows = [['TIME', 'EVENT', 'ENV', 'ROTATION', 'DETAILS']];
     for (const e of shown) {

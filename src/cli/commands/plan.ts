@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { childEnv } from '../../audit/redact.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
@@ -28,18 +29,18 @@ export interface PlanTarget {
 async function gitExposure(path: string): Promise<string | undefined> {
   const cwd = dirname(path);
   try {
-    await run('git', ['-C', cwd, 'rev-parse', '--is-inside-work-tree'], { timeout: 5000 });
+    await run('git', ['-C', cwd, 'rev-parse', '--is-inside-work-tree'], { timeout: 5000, env: childEnv() });
   } catch {
     return undefined; // not in a git work tree (or no git): nothing to warn about
   }
   try {
-    await run('git', ['-C', cwd, 'ls-files', '--error-unmatch', path], { timeout: 5000 });
+    await run('git', ['-C', cwd, 'ls-files', '--error-unmatch', path], { timeout: 5000, env: childEnv() });
     return `${path} is TRACKED by git: the key is (or will be) in the repository history. Remove it (git rm --cached), add it to .gitignore, and treat the key as leaked`;
   } catch {
     // not tracked: is it ignored?
   }
   try {
-    await run('git', ['-C', cwd, 'check-ignore', '-q', path], { timeout: 5000 });
+    await run('git', ['-C', cwd, 'check-ignore', '-q', path], { timeout: 5000, env: childEnv() });
     return undefined;
   } catch {
     return `${path} is inside a git work tree but not ignored: add it to .gitignore so the key is never committed`;
@@ -82,7 +83,8 @@ export async function plan(flags: CommonFlags): Promise<number> {
         writes: lt.spec.config.var ?? env.key.name,
         willCreate: Boolean(p.willCreate),
         redeploy: caps.redeploy,
-        verification: caps.readBack && !unreadable ? 'read-back' : caps.redeploy ? 'redeploy' : 'metadata',
+        // A target not reached says nothing about its value: its declared capability stands.
+        verification: caps.readBack && !(unreadable && p.status !== 'error') ? 'read-back' : caps.redeploy ? 'redeploy' : 'metadata',
         notes,
       };
     });
@@ -95,9 +97,14 @@ export async function plan(flags: CommonFlags): Promise<number> {
     const exposed = exposures.filter(Boolean).length;
     if (exposed) problems.push(`${exposed} local secret file(s) could be committed to git`);
     const warnings: string[] = [];
-    if (last && last.outcome === undefined) warnings.push(`rotation ${last.id} was interrupted: run \`keyrot resume -e ${env.name}\` (or --rollback) before rotating`);
-    if (last?.outcome === 'awaiting-revocation') warnings.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): \`keyrot revoke -e ${env.name}\``);
-    if (lock) warnings.push(`locked by pid ${lock.pid} on ${lock.host} since ${lock.at} (${lock.command ?? 'keyrot'})`);
+    // `keyrot rotate` refuses in both cases: the plan is not ready either.
+    if (last && last.outcome === undefined) problems.push(`rotation ${last.id} was interrupted: run \`keyrot resume -e ${env.name}\` (or --rollback) before rotating`);
+    if (last?.outcome === 'awaiting-revocation') problems.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): revoke it, then \`keyrot revoke -e ${env.name}\` before rotating`);
+    if (lock) {
+      warnings.push(
+        `locked by pid ${lock.pid} on ${lock.host} since ${lock.at} (${lock.command ?? 'keyrot'})${ctx.state.isStale(lock) ? ': stale, its process is gone' : ''}`,
+      );
+    }
     const keySource = env.keySource;
 
     if (out.json) {
@@ -112,7 +119,13 @@ export async function plan(flags: CommonFlags): Promise<number> {
           r.name,
           r.type,
           r.location,
-          typeof r.current === 'object' ? `${r.current.hint} ${dim(r.current.fingerprint, c)}` : r.current === 'absent' ? dim('(none)', c) : dim('(write-only)', c),
+          typeof r.current === 'object'
+            ? `${r.current.hint} ${dim(r.current.fingerprint, c)}`
+            : r.status === 'error'
+              ? dim('(unknown)', c)
+              : r.current === 'absent'
+                ? dim('(none)', c)
+                : dim('(write-only)', c),
           r.willCreate ? `${r.writes} (new)` : r.writes,
           r.redeploy ? 'redeploy + wait' : '—',
           r.verification,

@@ -106,8 +106,11 @@ function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number 
   lines.push('');
   if (r.leaks) {
     const retired = r.findings.some((f) => f.leak && f.kind === 'retired');
+    // One key in three files is one key to rotate, not three.
+    const distinct = new Set(r.findings.filter((f) => f.leak).map((f) => f.fingerprint)).size;
+    const where = r.leaks > distinct ? ` in ${plural(r.leaks, 'place')}` : '';
     lines.push(
-      red(bold(`${plural(r.leaks, 'leaked key')} found.`, out.color), out.color) +
+      red(bold(`${plural(distinct, 'leaked key')} found${where}.`, out.color), out.color) +
         ' Treat each key as compromised: rotate it now (`keyrot emergency`), then remove it from the files' +
         (ctx.git ? ' and rewrite the history (git filter-repo), or accept that it stays there revoked' : '') +
         '.' +
@@ -116,7 +119,7 @@ function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number 
   } else {
     lines.push(green('No leaked key found.', out.color));
   }
-  if (r.expected) lines.push(dim(`${plural(r.expected, 'key')} in the inventory's own dotenv/file targets (expected, not a leak).`, out.color));
+  if (r.expected) lines.push(dim(`${plural(r.expected, 'finding')} in the inventory's own dotenv/file targets (expected, not a leak).`, out.color));
   out.human(lines.join('\n'));
 }
 

@@ -130,6 +130,10 @@ function printResults(ctx: CommandContext, results: RunResult[]): void {
     return;
   }
   const rows = [['ENV', 'ACTION', 'DETAIL']];
-  for (const r of results) rows.push([r.env, r.action, r.report ? `${r.report.outcome} ${r.report.rotation ?? ''}` : r.detail]);
+  const silent = !ctx.inventory.config.notify?.webhook;
+  for (const r of results) {
+    const detail = r.report ? `${r.report.outcome} ${r.report.rotation ?? ''}` : r.detail;
+    rows.push([r.env, r.action, r.action === 'reminded' && silent ? `${detail} (no notify.webhook: nobody was notified; revoke it, then keyrot revoke -e ${r.env})` : detail]);
+  }
   ctx.out.human(table(rows, ''));
 }

@@ -30,7 +30,9 @@ export async function verify(flags: CommonFlags): Promise<number> {
     const values = [...pf.values()].flatMap((p) => (p.current.kind === 'value' ? [p.current.value] : []));
     const counts = new Map<string, { v: Secret; n: number }>();
     for (const v of values) counts.set(v.fingerprint, { v, n: (counts.get(v.fingerprint)?.n ?? 0) + 1 });
-    const expected = [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
+    // The key most targets hold; on a tie, the one keyrot last rotated in (not whichever was read first).
+    const journalKey = currentKey(replay(await readJournal(ctx.state, env.name)))?.fingerprint;
+    const expected = [...counts.values()].sort((a, b) => b.n - a.n || Number(b.v.fingerprint === journalKey) - Number(a.v.fingerprint === journalKey))[0]?.v;
     const last = await latestRotation(ctx.state, env.name);
     const rows: VerifyRow[] = [];
     for (const lt of targets) {
@@ -76,6 +78,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
     }
     const problems: string[] = [];
     const warnings: string[] = [];
+    if (last && last.outcome === undefined) warnings.push(`rotation ${last.id} was interrupted: finish it with \`keyrot resume -e ${env.name}\` or undo it with \`keyrot resume -e ${env.name} --rollback\``);
     if (!expected) problems.push('no target holds a readable key');
     // The seed: "use separate keys for different environments".
     if (expected) {
@@ -121,7 +124,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
       }
       const lines = [bold(`Verify "${env.name}"`, c), table(t)];
       if (live) lines.push(live.ok ? green(`Live: ${live.detail}`, c) : red(`Not live: ${live.detail}`, c));
-      else if (expected) lines.push(yellow('Live check skipped (key.kind generic or key.verify: false)', c));
+      else if (expected) lines.push(yellow(`Live check skipped (${cfg.kind !== 'openai' ? 'key.kind: generic' : 'key.verify: false'})`, c));
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
       lines.push(problems.length ? red(`Problems: ${problems.join('; ')}.`, c) : green(`All ${rows.length} targets hold ${expected!.hint} (${expected!.fingerprint}).`, c));
       out.human(lines.join('\n'));
