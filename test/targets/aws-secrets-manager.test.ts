@@ -561,7 +561,11 @@ describe('aws-secrets-manager: endpoint, region and credentials resolution', () 
     const t = await target({}, { AWS_REGION: 'us-east-1' });
     const err = await caught(t.read());
     expect(err.kind).toBe('auth');
-    expect(err.message).toMatch(/no AWS credentials were found/);
+    expect(err.message).toMatch(/^no AWS credentials were found for /);
+    expect(err.message).not.toMatch(/rejected/);
+    expect(err.message).toContain('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+    expect(err.message).toContain('AWS_PROFILE');
+    expect(err.message).toContain('instance/task role');
     expect(emu.calls().filter((c) => c.input.SecretId === name)).toHaveLength(0);
   });
 

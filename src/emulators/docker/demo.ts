@@ -16,7 +16,8 @@ export const demo: DemoSetup = async ({ oldKey }) => {
   try {
     engine = new DockerEngine(parseDockerHost(raw, process.env), { timeoutMs: 5000 });
   } catch (err) {
-    return { skip: `no Docker Engine reachable at ${raw}: ${(err as Error).message}` };
+    // parseDockerHost's messages are one sentence naming DOCKER_HOST and what it accepts.
+    return { skip: (err as Error).message };
   }
   const where = engine.host.display;
   try {
@@ -28,7 +29,7 @@ export const demo: DemoSetup = async ({ oldKey }) => {
     }
   } catch (err) {
     engine.close();
-    return { skip: `no Docker Engine reachable at ${where}: ${(err as Error).message}` };
+    return { skip: skipReason(err, where) };
   }
 
   const id = randomBytes(3).toString('hex');
@@ -73,3 +74,16 @@ export const demo: DemoSetup = async ({ oldKey }) => {
     },
   };
 };
+
+/**
+ * One sentence for the skip line. Nothing listening (no socket, connection refused) gets the short
+ * product sentence; any other Engine error (permission, timeout, API too old) is already one
+ * sentence naming the host, so it is shown as is rather than wrapped in a second "no Engine" clause.
+ */
+function skipReason(err: unknown, where: string): string {
+  const code = ((err as { cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code) as string | undefined;
+  if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+    return `no Docker Engine at ${where} (start dockerd or set DOCKER_HOST to a swarm manager)`;
+  }
+  return (err as Error).message;
+}

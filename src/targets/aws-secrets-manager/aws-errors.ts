@@ -30,7 +30,6 @@ const AUTH_CODES: Record<string, string> = {
   ExpiredTokenException: 'the session credentials have expired: refresh them (aws sso login, or assume the role again)',
   ExpiredToken: 'the session credentials have expired: refresh them (aws sso login, or assume the role again)',
   RequestExpired: 'the request signature has expired: check the system clock',
-  CredentialsProviderError: 'no AWS credentials were found (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, web identity, or an instance/task role)',
 };
 
 const THROTTLE_CODES = new Set([
@@ -92,6 +91,14 @@ export function awsError(err: unknown, c: AwsErrorContext): TargetError {
     return new TargetError(
       `AWS Secrets Manager cannot encrypt the new value of ${where} with its KMS key: grant kms:GenerateDataKey and kms:Decrypt on that key, and check the key is enabled and symmetric${said(e.message)}`,
       { ...init, kind: 'permission', retryable: false },
+    );
+  }
+  // No credentials at all: the SDK's default chain found none (CredentialsProviderError, "Could not
+  // load credentials from any providers"). Nothing reached AWS, so nothing was "rejected".
+  if (name === 'CredentialsProviderError' || /could not load credentials from any providers/i.test(e.message ?? '')) {
+    return new TargetError(
+      `no AWS credentials were found for ${where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE to a configured profile (or run aws sso login), or run keyrot where an instance/task role is attached`,
+      { ...init, kind: 'auth', retryable: false },
     );
   }
   const authWhy = AUTH_CODES[name];

@@ -1,5 +1,5 @@
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { OAuth2Client } from 'google-auth-library';
+import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError } from '../../engine/errors.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext } from '../types.ts';
@@ -37,6 +37,62 @@ export const PERMISSIONS = [
 
 // Types from the client itself (google-gax is the client's dependency, not ours).
 type ClientOptions = NonNullable<ConstructorParameters<typeof SecretManagerServiceClient>[0]>;
+
+/** The client's own scope (SecretManagerServiceClient.scopes). */
+const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
+
+export const NO_GOOGLE_CREDENTIALS =
+  'no Google credentials found: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or give the target a token: env:VAR';
+
+/**
+ * Application Default Credentials, resolved HERE, before any client call, and handed to the client
+ * as `authClient`. Left to the client, google-gax resolves them lazily inside its first call
+ * (fallback.js createStub → GoogleAuth.getClient) and, with no credentials, that rejection also
+ * escaped as an unhandled rejection (a raw stack trace on `keyrot plan`). Resolved here, the one
+ * failure is awaited and translated.
+ *
+ * google-auth-library's order (googleauth.js getApplicationDefaultAsync, 10.5.0): the file named by
+ * GOOGLE_APPLICATION_CREDENTIALS, then $HOME/.config/gcloud/application_default_credentials.json
+ * (%APPDATA% on Windows), then the metadata server when on Google Cloud (gcp-metadata: BIOS/MAC/
+ * serverless env first, then a fast-fail ping of 169.254.169.254, which METADATA_SERVER_DETECTION=none
+ * turns off). It reads process.env itself (in the CLI ctx.env is process.env).
+ */
+async function applicationDefaultCredentials(project: string): Promise<AuthClient> {
+  // projectId: the library otherwise looks the project up (env, `gcloud config`, the metadata
+  // server) just to cache it; keyrot names the project in every call.
+  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM], projectId: project });
+  // What the client would set on its own GoogleAuth (secret_manager_service_client.js constructor):
+  // service-account keys then sign their own JWT instead of exchanging it for a token first.
+  auth.useJWTAccessWithScope = true;
+  auth.defaultServicePath = `secretmanager.${process.env.GOOGLE_CLOUD_UNIVERSE_DOMAIN || 'googleapis.com'}`;
+  try {
+    return await auth.getClient();
+  } catch (err) {
+    throw adcError(err);
+  }
+}
+
+function adcError(err: unknown): TargetError {
+  const e = (err ?? {}) as Error & { code?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  if (/Could not load the default credentials/i.test(message)) {
+    return new TargetError(NO_GOOGLE_CREDENTIALS, { kind: 'auth', retryable: false, cause: err });
+  }
+  // A credentials file exists but cannot be used. Never echo a JSON parse error: Node quotes the
+  // file's text in it, and that file holds a private key or a refresh token.
+  const gac = process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  const source = gac ? `GOOGLE_APPLICATION_CREDENTIALS (${gac})` : 'the gcloud application-default credentials file';
+  const why =
+    e.name === 'SyntaxError'
+      ? 'it is not valid JSON'
+      : typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)
+        ? `it cannot be read (${e.code})`
+        : message.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return new TargetError(
+    `cannot load Google credentials from ${source}: ${why}. Fix it, run \`gcloud auth application-default login\` again, or give the target a token: env:VAR`,
+    { kind: 'auth', retryable: false, cause: err },
+  );
+}
 
 const CALL = { retry: null, timeout: 30_000 };
 /** A runaway paginator (a server that always answers a next page) stops here. */
@@ -152,9 +208,11 @@ export function createGcpSecretManagerTarget(
         const auth = new OAuth2Client();
         auth.setCredentials({ access_token: token.reveal() });
         opts.authClient = auth;
+      } else {
+        // Without `token:`: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+        // application-default login, or the attached service account), resolved before the client exists.
+        opts.authClient = await applicationDefaultCredentials(config.project);
       }
-      // Without `token:` the client uses Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
-      // gcloud's application-default login, or the attached service account).
       return new SecretManagerServiceClient(opts);
     })().catch((err: unknown) => {
       clientP = undefined;
