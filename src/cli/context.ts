@@ -95,7 +95,9 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
 export async function confirmRevocation(p: RevocationPrompt): Promise<boolean> {
   process.stderr.write(
     `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
-      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${p.where}\n\n`,
+      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${p.where}\n` +
+      (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
+      '\n',
   );
   return confirmYesNo('Have you revoked the old key? (No = keep it; finish later with `keyrot revoke`)', false);
 }

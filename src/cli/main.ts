@@ -157,8 +157,19 @@ export function buildProgram(onRun: (code: number) => void): Command {
 }
 
 /** Prints an error the way users read it and returns the exit code of the contract. */
-export function reportError(err: unknown): number {
-  const write = (s: string) => process.stderr.write(redact(s) + '\n');
+export function reportError(err: unknown, json = false): number {
+  const lines: string[] = [];
+  const write = (s: string) => {
+    lines.push(redact(s));
+    process.stderr.write(redact(s) + '\n');
+  };
+  const code = describeError(err, write);
+  // Scripts reading --json get a JSON document on stdout in failure too.
+  if (json) process.stdout.write(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2) + '\n');
+  return code;
+}
+
+function describeError(err: unknown, write: (s: string) => void): number {
   if (err instanceof ConfigErrors) {
     write(`keyrot: the inventory has ${err.errors.length === 1 ? 'an error' : `${err.errors.length} errors`}:`);
     for (const e of err.errors) write(`  ${e.format()}`);
@@ -218,6 +229,6 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }
-    return reportError(err);
+    return reportError(err, argv.includes('--json'));
   }
 }

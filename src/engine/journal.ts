@@ -36,6 +36,13 @@ export interface TargetStartInfo {
   readBack: boolean;
 }
 
+export interface AlsoRevoke {
+  hint: string;
+  fingerprint: string;
+  /** e.g. "held by target app-env (drift)", "rotation rot_... awaited its revocation". */
+  why: string;
+}
+
 export interface JournalEvent {
   v: 1;
   rotation: string;
@@ -58,6 +65,11 @@ export interface JournalEvent {
   /** The old key's id at OpenAI (Admin API), when known: what `revoke.mode: openai-admin` deletes. */
   oldKeyId?: string | null;
   oldServiceAccountId?: string | null;
+  /**
+   * Other keys this rotation retires and that must be revoked too: keys some targets held besides
+   * the main old key (drift), and an earlier rotation's old key still awaiting revocation.
+   */
+  alsoRevoke?: AlsoRevoke[];
   targets?: TargetStartInfo[];
   // end only
   holds?: Record<string, string>;
@@ -133,6 +145,7 @@ export interface RotationState {
   oldHint: string | null;
   oldKeyId: string | null;
   oldServiceAccountId: string | null;
+  alsoRevoke: AlsoRevoke[];
   /** The new key's ids when keyrot minted it (openai-admin). */
   minted?: { keyId: string; serviceAccountId: string; expiresAt: number | null };
   /** undefined while in progress (or interrupted). */
@@ -160,6 +173,7 @@ export function replay(events: JournalEvent[]): RotationState[] {
         oldHint: e.oldHint ?? null,
         oldKeyId: e.oldKeyId ?? null,
         oldServiceAccountId: e.oldServiceAccountId ?? null,
+        alsoRevoke: e.alsoRevoke ?? [],
         allVerified: false,
         revokedFirst: false,
         targets: new Map(

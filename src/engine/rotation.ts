@@ -13,6 +13,7 @@ import {
   newRotationId,
   readJournal,
   replay,
+  type AlsoRevoke,
   type EndOutcome,
   type RotationState,
   type TargetStartInfo,
@@ -53,6 +54,13 @@ export interface RevocationPrompt {
   oldFingerprint: string;
   where: string;
   env: string;
+  /** Other keys to revoke at the same time (drift, an earlier pending revocation). */
+  also?: AlsoRevoke[];
+}
+
+/** " Also revoke sk-...AB12 (fp, held by target x (drift))." — or '' when there is nothing else. */
+export function alsoRevokeText(also: AlsoRevoke[]): string {
+  return also.length ? ` Also revoke ${also.map((a) => `${a.hint} (${a.fingerprint}, ${a.why})`).join(', ')}.` : '';
 }
 
 export interface EngineOptions extends RuntimeContext {
@@ -95,6 +103,8 @@ export interface RotationReport {
   new?: { hint: string; fingerprint: string } | null;
   /** The old key's id at OpenAI, when the Admin API found it (usage review, revocation). */
   oldKeyId?: string | null;
+  /** Other keys retired with the old key, to revoke too. */
+  alsoRevoke?: AlsoRevoke[];
   targets: TargetReport[];
   messages: string[];
   preflight?: Array<{ name: string; status: string; reason?: string }>;
@@ -141,6 +151,8 @@ export class RotationRun {
   /** The new key's ids when keyrot minted it through the Admin API. */
   minted: { keyId: string; serviceAccountId: string; expiresAt: number | null } | null = null;
   mode: 'rotate' | 'emergency' = 'rotate';
+  /** Other keys to revoke with the old key (drift, an earlier pending revocation). */
+  alsoRevoke: AlsoRevoke[] = [];
   newKey: Secret | null = null;
   readonly receipts = new Map<string, Receipt | undefined>();
   readonly written = new Set<string>();
@@ -302,7 +314,7 @@ export class RotationRun {
             // A write-only target and no readable target knew the old key: it cannot be put back.
             // Rather than leave whatever a failed write stored, make sure it holds the new key
             // (valid too: the old key is not revoked), and leave the rotation resumable.
-            let msg = 'cannot restore: the old key is not known (no readable target held it)';
+            let msg = 'cannot restore: the old key is not known (no target holds it any more, and keyrot never stores it)';
             if (this.newKey) {
               let rolledForward = false;
               for (let attempt = 0; attempt < 3 && !rolledForward; attempt++) {
@@ -396,6 +408,7 @@ export class RotationRun {
       exitCode,
       old: this.oldKey ? { hint: this.oldKey.hint, fingerprint: this.oldKey.fingerprint } : this.oldInfo,
       oldKeyId: this.oldIds.keyId,
+      alsoRevoke: this.alsoRevoke,
       new: this.newKey ? { hint: this.newKey.hint, fingerprint: this.newKey.fingerprint } : null,
       messages: messages.map(redact),
       targets: this.targets.map((lt) => {
@@ -460,14 +473,14 @@ export class RotationRun {
       await this.o.clock.sleep(grace, this.o.signal);
     }
     if (mode === 'prompt' && this.o.interactive && !this.o.yes && this.o.confirmRevocation) {
-      const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env });
+      const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env, also: this.alsoRevoke });
       if (ok) {
         await this.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: old.fingerprint, detail: 'confirmed by the operator' });
         await appendAudit(this.o.state, {
           event: 'key.revoked',
           env: this.env,
           rotation: this.rotationId,
-          details: { key: old.fingerprint, hint: old.hint, how: 'operator confirmed revocation in the dashboard' },
+          details: { key: old.fingerprint, hint: old.hint, also: this.alsoRevoke.map((a) => a.fingerprint), how: 'operator confirmed revocation in the dashboard' },
         });
         const problems = await this.finalizeAll();
         messages.push(`Old key ${old.hint} (${old.fingerprint}) recorded as revoked.`, ...problems);
@@ -475,7 +488,7 @@ export class RotationRun {
       }
     }
     messages.push(
-      `Every target holds the new key. Revoke the old key ${old.hint} (fingerprint ${old.fingerprint}) in ${where}, then run: keyrot revoke -e ${this.env}`,
+      `Every target holds the new key. Revoke the old key ${old.hint} (fingerprint ${old.fingerprint}) in ${where}, then run: keyrot revoke -e ${this.env}.${alsoRevokeText(this.alsoRevoke)}`,
     );
     return { outcome: 'awaiting-revocation', messages };
   }
@@ -529,7 +542,8 @@ export class RotationRun {
         rotation: this.rotationId,
         details: { key: old.fingerprint, hint: old.hint, how: 'OpenAI Admin API', keyId: this.oldIds.keyId, alreadyGone: res.alreadyGone },
       });
-      return { revoked: true, message: `Old key ${old.hint} (${old.fingerprint}) revoked through the OpenAI Admin API${res.alreadyGone ? ' (it was already gone)' : ''}.` };
+      const others = this.alsoRevoke.length ? ` Revoke the other retired keys in the dashboard (${OPENAI_KEYS_PAGE}):${alsoRevokeText(this.alsoRevoke).replace(' Also revoke', '')}` : '';
+      return { revoked: true, message: `Old key ${old.hint} (${old.fingerprint}) revoked through the OpenAI Admin API${res.alreadyGone ? ' (it was already gone)' : ''}.${others}` };
     } catch (err) {
       const e = toTargetError(err);
       await this.journal.append({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: e.message });
@@ -581,10 +595,14 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
         `rotation ${pending.id} of "${run.env}" is still awaiting revocation of ${pending.oldHint ?? 'the old key'} (${pending.oldFingerprint}): revoke it and run \`keyrot revoke -e ${run.env}\` first (an emergency rotation may go ahead regardless)`,
       );
     }
-    const pendingNote =
+    // An emergency over a pending revocation carries the earlier old key (and its own list) along.
+    const carried: AlsoRevoke[] =
       pending?.outcome === 'awaiting-revocation' && pending.oldFingerprint
-        ? `Rotation ${pending.id} still awaited the revocation of ${pending.oldHint ?? 'its old key'} (${pending.oldFingerprint}), which no target holds: this rotation does not revoke it; revoke it too.`
-        : null;
+        ? [
+            { hint: pending.oldHint ?? '(hint unknown)', fingerprint: pending.oldFingerprint, why: `rotation ${pending.id} still awaited its revocation` },
+            ...pending.alsoRevoke,
+          ]
+        : [];
 
     const pf = await run.setupTargets();
     const failed = [...pf].filter(([, p]) => p.status === 'error');
@@ -615,7 +633,17 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     run.oldInfo = run.oldKey ? { hint: run.oldKey.hint, fingerprint: run.oldKey.fingerprint } : null;
     const distinct = new Set(readable.map((v) => v.fingerprint));
     const notes: string[] = [];
-    if (pendingNote) notes.push(pendingNote);
+    // Every key this rotation retires besides the main old key must be revoked too.
+    const also = new Map<string, AlsoRevoke>();
+    for (const lt of run.targets) {
+      const v = run.previous.get(lt.spec.name);
+      if (v instanceof Secret && v.fingerprint !== run.oldKey?.fingerprint && !also.has(v.fingerprint)) {
+        also.set(v.fingerprint, { hint: v.hint, fingerprint: v.fingerprint, why: `held by target ${lt.spec.name} (drift)` });
+      }
+    }
+    for (const c of carried) if (c.fingerprint !== run.oldKey?.fingerprint && !also.has(c.fingerprint)) also.set(c.fingerprint, c);
+    run.alsoRevoke = [...also.values()];
+    if (carried.length) notes.push(`Rotation ${pending!.id} still awaited the revocation of ${pending!.oldHint ?? 'its old key'} (${pending!.oldFingerprint}): it is carried into this rotation's revocation.`);
     if (distinct.size > 1) {
       notes.push(
         `Drift: targets held ${distinct.size} different keys before this rotation (${[...distinct].join(', ')}); all now receive the new key, and each is restored to its own value on failure.`,
@@ -713,6 +741,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       oldHint: run.oldKey?.hint ?? null,
       oldKeyId: run.oldIds.keyId,
       oldServiceAccountId: run.oldIds.serviceAccountId,
+      alsoRevoke: run.alsoRevoke,
       targets: targetsInfo,
     });
     if (revokedFirst) await run.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: run.oldKey?.fingerprint, detail: 'revoked-first' });
@@ -872,15 +901,13 @@ async function interruptedRotation(o: EngineOptions): Promise<RotationState> {
 }
 
 export async function resume(o: EngineOptions, r: ResumeOptions): Promise<RotationReport> {
-  const seen = await interruptedRotation(o);
   const run = new RotationRun(o);
-  run.rotationId = seen.id;
+  // The lock first (a running rotation is exit 3, not "nothing to resume"), then the journal,
+  // read under the lock so another resume or rollback cannot finish it in between.
   await run.acquire(r.rollback ? 'resume --rollback' : 'resume');
   try {
-    // Read the journal again under the lock: another resume (or rollback) may have finished the
-    // rotation between the first read and the lock.
     const last = await interruptedRotation(o);
-    if (last.id !== seen.id) throw new ExitError(EXIT.failed, `nothing to resume: rotation ${seen.id} of "${o.env.name}" was finished by another keyrot meanwhile`);
+    run.rotationId = last.id;
     if (r.rollback && last.revokedAt) {
       throw new ExitError(
         EXIT.failed,
@@ -947,12 +974,13 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     if (r.oldKey) {
       const k = await r.oldKey.obtain();
       if (last.oldFingerprint && k.fingerprint !== last.oldFingerprint) {
-        throw new ExitError(EXIT.failed, `--old-key ${r.oldKey.source} has fingerprint ${k.fingerprint}, but rotation ${last.id} replaced ${last.oldFingerprint}: that is not the old key`);
+        throw new ExitError(EXIT.usage, `--old-key ${r.oldKey.source} has fingerprint ${k.fingerprint}, but rotation ${last.id} replaced ${last.oldFingerprint}: that is not the old key`);
       }
       oldKey = k;
     }
     run.oldKey = oldKey ?? null;
     run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
+    run.alsoRevoke = last.alsoRevoke;
     run.minted = last.minted ?? null;
     run.mode = last.mode;
     for (const [name, t] of last.targets) {
@@ -1013,11 +1041,17 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
         await run.journal.append({ step: 'end', outcome: 'rolled-back' });
         await appendAudit(o.state, { event: 'rotation.rolled-back', env: run.env, rotation: run.rotationId, details: { restored: names } });
         return run.report('rolled-back', EXIT.ok, [
-          `Rotation ${run.rotationId} was undone: ${names.length ? names.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.`,
+          `Rotation ${run.rotationId} was undone: ${names.length ? names.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.` +
+            (last.newFingerprint && !run.minted ? ` The new key ${last.newHint ?? ''} (${last.newFingerprint}) is used nowhere now: delete it where it was created.` : ''),
           ...notes,
         ]);
       }
-      return run.report('interrupted', EXIT.failed, ['Some targets could not be restored (see the table); fix them and run `keyrot resume --rollback` again.']);
+      const unknownOld = [...run.errors.values()].some((m) => m.includes('the old key is not known'));
+      return run.report('interrupted', EXIT.failed, [
+        unknownOld
+          ? `No target holds the old key ${last.oldHint ?? ''} (${last.oldFingerprint}) any more, and keyrot never stores it: give it back with \`keyrot resume -e ${run.env} --rollback --old-key SOURCE\` (stdin, env:VAR, file:PATH), or finish the rotation with \`keyrot resume -e ${run.env}\`.`
+          : `Some targets could not be restored (see the table); fix them and run \`keyrot resume -e ${run.env} --rollback\` again.`,
+      ]);
     }
 
     if (!run.newKey) {
@@ -1052,6 +1086,17 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
 
 /** `keyrot revoke`: record (prompt) the revocation of the old key, then finalize. */
 export async function revoke(o: EngineOptions): Promise<RotationReport> {
+  // The lock first: while a rotation runs, revoking is exit 3 (and the journal is read under it).
+  const run = new RotationRun(o);
+  await run.acquire('revoke');
+  try {
+    return await revokeLocked(o, run);
+  } finally {
+    await run.release();
+  }
+}
+
+async function revokeLocked(o: EngineOptions, run: RotationRun): Promise<RotationReport> {
   const all = replay(await readJournal(o.state, o.env.name));
   const latest = all[all.length - 1];
   // The rotation a revocation waits on may sit before a later failed or rolled-back one.
@@ -1071,10 +1116,8 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
     throw new ExitError(EXIT.failed, `refusing: not every target was verified to hold the new key (${unverified.join(', ') || 'verification not recorded'})`);
   }
   const cfg = o.inventory.config;
-  const run = new RotationRun(o);
   run.rotationId = last.id;
-  await run.acquire('revoke');
-  try {
+  {
     run.journal = new Journal(o.state, run.env, run.rotationId, o.clock.now);
     const oldHint = last.oldHint ?? '(unknown)';
     const oldFp = last.oldFingerprint ?? '(unknown)';
@@ -1106,6 +1149,7 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
     if (cfg.revoke.mode === 'openai-admin') {
       // The Admin API performs it, still gated on disuse since every target switched.
       run.oldIds = { keyId: last.oldKeyId, serviceAccountId: last.oldServiceAccountId };
+      run.alsoRevoke = last.alsoRevoke;
       run.mode = last.mode;
       // Disuse is judged from now: a straggler found and fixed since the rotation no longer blocks,
       // one still running does (its use shows within the margin).
@@ -1117,10 +1161,10 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       if (!o.interactive || !o.confirmRevocation) {
         throw new ExitError(
           EXIT.usage,
-          `keyrot cannot revoke a key in prompt mode: revoke ${oldHint} (${oldFp}) in ${where}, then confirm with \`keyrot revoke -e ${o.env.name} --yes\``,
+          `in prompt mode keyrot records a revocation you made: revoke ${oldHint} (${oldFp}) in ${where},${alsoRevokeText(last.alsoRevoke).replace(' Also revoke', ' and')} then confirm with \`keyrot revoke -e ${o.env.name} --yes\``,
         );
       }
-      const ok = await o.confirmRevocation({ oldHint, oldFingerprint: oldFp, where, env: o.env.name });
+      const ok = await o.confirmRevocation({ oldHint, oldFingerprint: oldFp, where, env: o.env.name, also: last.alsoRevoke });
       if (!ok) {
         return {
           rotation: last.id,
@@ -1137,11 +1181,10 @@ export async function revoke(o: EngineOptions): Promise<RotationReport> {
       event: 'key.revoked',
       env: run.env,
       rotation: run.rotationId,
-      details: { key: last.oldFingerprint, hint: last.oldHint, how: 'operator confirmed revocation in the dashboard' },
+      details: { key: last.oldFingerprint, hint: last.oldHint, also: last.alsoRevoke.map((a) => a.fingerprint), how: 'operator confirmed revocation in the dashboard' },
     });
-    return await finalizeAndEnd([`Recorded: old key ${oldHint} (${oldFp}) revoked. Rotation ${last.id} is complete.`]);
-  } finally {
-    await run.release();
+    const others = last.alsoRevoke.length ? ` (and ${last.alsoRevoke.map((a) => `${a.hint} (${a.fingerprint})`).join(', ')})` : '';
+    return await finalizeAndEnd([`Recorded: old key ${oldHint} (${oldFp})${others} revoked. Rotation ${last.id} is complete.`]);
   }
 }
 

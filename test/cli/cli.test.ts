@@ -213,6 +213,15 @@ describe('rotate, status, revoke', () => {
     expect(r.stderr).toMatch(/locked by rotate \(pid \d+ on /);
   });
 
+  it('resume and revoke also exit 3 while another rotation holds the lock; --json failures are JSON', async () => {
+    await mkdir(join(dir, '.keyrot/locks'), { recursive: true });
+    await writeFile(join(dir, '.keyrot/locks/local.lock'), JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString(), command: 'rotate' }));
+    expect((await cli(['resume'])).code).toBe(3);
+    const rv = await cli(['revoke', '--yes', '--json']);
+    expect(rv.code).toBe(3);
+    expect(JSON.parse(rv.stdout).error).toMatchObject({ exitCode: 3, message: expect.stringMatching(/locked by rotate/) });
+  });
+
   it('a stale lock (dead process) does not block', async () => {
     await mkdir(join(dir, '.keyrot/locks'), { recursive: true });
     await writeFile(join(dir, '.keyrot/locks/local.lock'), JSON.stringify({ pid: 2 ** 22 + 4321, host: hostname(), at: new Date().toISOString() }));

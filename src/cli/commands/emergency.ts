@@ -45,7 +45,7 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
         ? `${rep.old?.hint ?? 'old key'} recorded as revoked${revokedFirst ? ' before the rotation' : ''}`
         : f.oldKeyDisabled
           ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`keyrot revoke -e ${rep.env} --yes\``
-          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'}) in ${dashboard} NOW, then run \`keyrot revoke -e ${rep.env}\``,
+          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'})${(rep.alsoRevoke ?? []).map((a) => `, ${a.hint} (${a.fingerprint})`).join('')} in ${dashboard} NOW, then run \`keyrot revoke -e ${rep.env}\``,
     },
     {
       step: 'Generate a new key',
@@ -104,7 +104,7 @@ async function typedConfirmation(old: Secret | null, env: string, byAdmin?: stri
   );
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question(byAdmin ? 'Type REVOKE to go ahead (anything else aborts): ' : 'Type REVOKED once it is revoked (anything else aborts): ');
+    const answer = await rl.question(byAdmin ? 'Type REVOKE (in capitals) to go ahead; anything else aborts: ' : 'Type REVOKED (in capitals) once it is revoked; anything else aborts: ');
     return answer.trim() === (byAdmin ? 'REVOKE' : 'REVOKED');
   } finally {
     rl.close();

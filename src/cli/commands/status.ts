@@ -1,6 +1,6 @@
 import { readAudit } from '../../audit/audit-log.ts';
 import { EXIT } from '../../engine/errors.ts';
-import { currentKey, readJournal, replay } from '../../engine/journal.ts';
+import { currentKey, latestStanding, readJournal, replay, type AlsoRevoke } from '../../engine/journal.ts';
 import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
@@ -10,7 +10,7 @@ export interface EnvStatus {
   env: string;
   key: { hint: string | null; fingerprint: string; since: string; ageDays: number } | null;
   lastRotation: { id: string; outcome: string; mode: string; startedAt: string; endedAt?: string } | null;
-  pendingRevocation: { rotation: string; hint: string | null; fingerprint: string | null; since: string } | null;
+  pendingRevocation: { rotation: string; hint: string | null; fingerprint: string | null; since: string; also: AlsoRevoke[] } | null;
   interrupted: string | null;
   /** `overdue`: the schedule has fired since the key was rotated in (older than the schedule's period). */
   schedule: { cron: string; timezone: string; nextRun: string | null; overdue: boolean } | null;
@@ -48,6 +48,7 @@ export async function status(flags: CommonFlags): Promise<number> {
     const verifyEntry = [...audit.entries].reverse().find((e) => e.env === name && e.event.startsWith('verify.'));
     const lock = await ctx.state.readLock(name);
     const cur = currentKey(rotations);
+    const standing = latestStanding(rotations);
     let key: EnvStatus['key'] = cur ? { hint: cur.hint, fingerprint: cur.fingerprint, since: new Date(cur.since).toISOString(), ageDays: (Date.now() - cur.since) / 86_400_000 } : null;
     const vKey = verifyEntry?.details?.key as string | undefined;
     if (!key && vKey && verifyEntry) key = { hint: null, fingerprint: vKey, since: verifyEntry.at, ageDays: NaN };
@@ -55,9 +56,10 @@ export async function status(flags: CommonFlags): Promise<number> {
       env: name,
       key,
       lastRotation: last ? { id: last.id, outcome: last.outcome ?? 'interrupted', mode: last.mode, startedAt: last.startedAt, endedAt: last.endedAt } : null,
+      // A later failed or rolled-back rotation leaves an earlier pending revocation standing.
       pendingRevocation:
-        last?.outcome === 'awaiting-revocation'
-          ? { rotation: last.id, hint: last.oldHint, fingerprint: last.oldFingerprint, since: last.endedAt ?? last.startedAt }
+        standing?.outcome === 'awaiting-revocation'
+          ? { rotation: standing.id, hint: standing.oldHint, fingerprint: standing.oldFingerprint, since: standing.endedAt ?? standing.startedAt, also: standing.alsoRevoke }
           : null,
       interrupted: last && last.outcome === undefined ? last.id : null,
       schedule: env.schedule ? await scheduleStatus(env.schedule.cron, env.schedule.timezone, cur?.since ?? null) : null,
@@ -88,6 +90,7 @@ export async function status(flags: CommonFlags): Promise<number> {
       );
       if (s.pendingRevocation) {
         lines.push(yellow(`  pending    revoke ${s.pendingRevocation.hint ?? 'the old key'} (${s.pendingRevocation.fingerprint}), then: keyrot revoke -e ${s.env}`, c));
+        for (const a of s.pendingRevocation.also) lines.push(yellow(`             and revoke ${a.hint} (${a.fingerprint}): ${a.why}`, c));
       }
       if (s.interrupted) lines.push(red(`  resume     rotation ${s.interrupted} was interrupted: keyrot resume -e ${s.env} (or --rollback)`, c));
       lines.push(`  schedule   ${s.schedule ? `${s.schedule.cron} (${s.schedule.timezone}), next ${s.schedule.nextRun ?? '—'}` : dim('none', c)}`);
