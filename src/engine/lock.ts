@@ -1,4 +1,4 @@
-import { link, mkdir, open, readFile, unlink, rename } from 'node:fs/promises';
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -115,27 +115,56 @@ export async function acquireLock(
             `Wait for it to finish. If that process is gone${holder.host !== hostname() ? ' (on another machine: check there)' : ''}, remove ${path}.`,
         );
       }
-      // Stale (or unreadable, half-written) lock: move it aside atomically, then retry the exclusive create.
-      const aside = `${path}.stale-${process.pid}-${Date.now()}`;
-      const moved = await rename(path, aside).then(
-        () => true,
-        () => false,
-      );
-      if (!moved) continue;
-      // Another process may have taken the stale lock over between our read and our rename: then we
-      // just moved ITS fresh lock aside. Check what we moved; put a live holder's lock back.
-      const took = await readFile(aside, 'utf8')
-        .then((t) => JSON.parse(t) as LockInfo)
-        .catch(() => null);
-      if (took && !(holder && sameHolder(took, holder)) && !isStale(took)) {
-        await link(aside, path).catch(() => {});
-        await unlink(aside).catch(() => {});
-        throw new LockedError(
-          `environment "${env}" is locked by ${took.command ?? 'another keyrot'} (pid ${took.pid} on ${took.host}, since ${took.at}), which just took over a stale lock. Wait for it to finish.`,
-        );
-      }
-      await unlink(aside).catch(() => {});
+      // A stale lock (dead holder on this host) is taken over under a takeover mutex: only the
+      // process holding `<lock>.takeover` may remove a lock, and it checks again, under the mutex,
+      // that the lock it removes is still the stale one. Everyone then races on link() as usual,
+      // so exactly one process ends up holding the lock.
+      await removeStaleLock(path, holder, env);
     }
   }
   throw new LockedError(`environment "${env}": could not take the lock at ${path}; another keyrot is starting at the same time`);
+}
+
+/** A takeover mutex older than this was left by a process that crashed while taking over. */
+const TAKEOVER_STALE_MS = 30_000;
+
+async function removeStaleLock(path: string, seen: LockInfo | null, env: string): Promise<void> {
+  const mutex = `${path}.takeover`;
+  try {
+    const fh = await open(mutex, 'wx', 0o600);
+    await fh.writeFile(`${process.pid}@${hostname()}\n`);
+    await fh.close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const age = await stat(mutex).then((st) => Date.now() - st.mtimeMs, () => 0);
+    if (age > TAKEOVER_STALE_MS) {
+      await unlink(mutex).catch(() => {});
+      return; // the caller tries again
+    }
+    throw new LockedError(`environment "${env}": another keyrot is taking over a stale lock right now; try again in a moment`);
+  }
+  try {
+    // undefined: gone already; null: unreadable (corrupt), treated as stale.
+    const now = await readFile(path, 'utf8').then(
+      (t) => {
+        try {
+          return JSON.parse(t) as LockInfo;
+        } catch {
+          return null;
+        }
+      },
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : null),
+    );
+    if (now === undefined) return; // already gone
+    if (now && !isStale(now)) {
+      throw new LockedError(
+        `environment "${env}" is locked by ${now.command ?? 'another keyrot'} (pid ${now.pid} on ${now.host}, since ${now.at}), which just took over a stale lock. Wait for it to finish.`,
+      );
+    }
+    // Still the stale lock we saw (or an unreadable one): remove it.
+    if (now && seen && !sameHolder(now, seen) && !isStale(now)) return;
+    await unlink(path).catch(() => {});
+  } finally {
+    await unlink(mutex).catch(() => {});
+  }
 }

@@ -6,19 +6,19 @@ import { join } from 'node:path';
 import { acquireLock, isStale, lockPath, readLock, type LockInfo } from '../../src/engine/lock.ts';
 import { LockedError } from '../../src/engine/errors.ts';
 
-/** A hook run before each rename() the lock makes (to interleave two take-overs); pass-through otherwise. */
-const hooks = vi.hoisted(() => ({ beforeRename: null as null | ((from: string, to: string) => Promise<void>) }));
+/** A hook run before the lock's takeover mutex is created (to interleave two take-overs); pass-through otherwise. */
+const hooks = vi.hoisted(() => ({ beforeTakeover: null as null | (() => Promise<void>) }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const orig = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...orig,
-    rename: async (from: string, to: string) => {
-      const hook = hooks.beforeRename;
-      if (hook) {
-        hooks.beforeRename = null;
-        await hook(from, to);
+    open: async (...args: Parameters<typeof orig.open>) => {
+      const hook = hooks.beforeTakeover;
+      if (hook && String(args[0]).endsWith('.takeover')) {
+        hooks.beforeTakeover = null;
+        await hook();
       }
-      return orig.rename(from, to);
+      return orig.open(...args);
     },
   };
 });
@@ -107,8 +107,8 @@ describe('environment lock', () => {
   it('two processes taking over the same stale lock: only one gets it', async () => {
     await plantLock(stateDir, 'production', { pid: deadPid(), host: hostname(), at: '2026-01-01T00:00:00.000Z', command: 'rotate' });
     let first: Awaited<ReturnType<typeof acquireLock>> | undefined;
-    // B has read the stale lock and is about to move it aside; A takes it over completely first.
-    hooks.beforeRename = async () => {
+    // B has read the stale lock and is about to take it over; A takes it over completely first.
+    hooks.beforeTakeover = async () => {
       first = await acquireLock(stateDir, 'production', { command: 'schedule', rotation: 'rot_A' });
     };
     const second = await acquireLock(stateDir, 'production', { command: 'resume', rotation: 'rot_B' }).catch((e: unknown) => e);
@@ -119,6 +119,18 @@ describe('environment lock', () => {
     expect(await readLock(stateDir, 'production')).toMatchObject({ rotation: 'rot_A' });
     expect(await readdir(join(stateDir, 'locks'))).toEqual(['production.lock']);
     await first!.release();
+  });
+
+  it('many processes racing to take over one stale lock: exactly one gets it, every round', async () => {
+    for (let round = 0; round < 10; round++) {
+      await plantLock(stateDir, 'production', { pid: deadPid(), host: hostname(), at: '2026-01-01T00:00:00.000Z', command: 'rotate' });
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => acquireLock(stateDir, 'production', { command: `racer-${i}` })));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(LockedError);
+      expect(await readdir(join(stateDir, 'locks'))).toEqual(['production.lock']);
+      await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLock>>>).value.release();
+    }
   });
 
   it('an unreadable (half-written) lock is taken over', async () => {
