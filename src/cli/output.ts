@@ -34,6 +34,13 @@ export const yellow = c(33);
 export const dim = c(2);
 export const bold = c(1);
 
+/** Shortens a long cell for a table, keeping both ends (`--json` has the full text). */
+export function clip(text: string, max = 48): string {
+  if (text.length <= max) return text;
+  const keep = max - 1;
+  return `${text.slice(0, Math.ceil(keep / 2))}…${text.slice(text.length - Math.floor(keep / 2))}`;
+}
+
 /** A plain aligned table (no borders: easy to read in a terminal and in a CI log). */
 export function table(rows: string[][], indent = '  '): string {
   if (!rows.length) return '';

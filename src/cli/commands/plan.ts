@@ -7,7 +7,7 @@ import { latestRotation } from '../../engine/journal.ts';
 import { EXIT } from '../../engine/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
-import { bold, dim, green, red, table, yellow } from '../output.ts';
+import { bold, clip, dim, green, red, table, yellow } from '../output.ts';
 
 const run = promisify(execFile);
 
@@ -116,9 +116,9 @@ export async function plan(flags: CommonFlags): Promise<number> {
       for (const r of rows) {
         t.push([
           r.status === 'ready' ? green('✓', c) : r.status === 'unknown' ? yellow('?', c) : red('✗', c),
-          r.name,
+          clip(r.name),
           r.type,
-          r.location,
+          clip(r.location),
           typeof r.current === 'object'
             ? `${r.current.hint} ${dim(r.current.fingerprint, c)}`
             : r.status === 'error'
