@@ -79,7 +79,7 @@ export async function httpJson<T = unknown>(
   throw new TargetError(described ?? `${opts.provider} answered ${res.status}${providerMessage ? `: ${providerMessage}` : ''}`, {
     kind,
     status: res.status,
-    retryAfterMs: retryAfterFromHeaders(res.headers, opts.clock.now()),
+    retryAfterMs: retryAfterFromHeaders(res.headers, opts.clock.now(), res.status),
   });
 }
 

@@ -60,7 +60,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
 }
 
 /** Parses `Retry-After` (seconds or HTTP date), `retry-after-ms`, and `X-RateLimit-Reset` (epoch seconds). */
-export function retryAfterFromHeaders(h: Headers, now: number): number | undefined {
+export function retryAfterFromHeaders(h: Headers, now: number, status = 429): number | undefined {
   const ms = h.get('retry-after-ms');
   if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
   const ra = h.get('retry-after');
@@ -69,8 +69,10 @@ export function retryAfterFromHeaders(h: Headers, now: number): number | undefin
     const at = Date.parse(ra);
     if (!Number.isNaN(at)) return Math.max(0, at - now);
   }
+  // X-RateLimit-Reset is on every answer of some providers (Netlify, Vercel): it only asks for a
+  // wait when the budget is spent, not on a 5xx.
   const reset = h.get('x-ratelimit-reset');
-  if (reset && /^\d+$/.test(reset)) {
+  if (reset && /^\d+$/.test(reset) && (status === 429 || h.get('x-ratelimit-remaining') === '0')) {
     const n = Number(reset);
     // Epoch seconds (Vercel, Netlify) vs a delta in seconds.
     return n > 1e9 ? Math.max(0, n * 1000 - now) : n * 1000;

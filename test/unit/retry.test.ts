@@ -201,3 +201,16 @@ describe('retryAfterFromHeaders', () => {
     expect(clock.now()).toBe(now + 2000);
   });
 });
+
+describe('X-RateLimit-Reset only asks for a wait when the budget is spent', () => {
+  it('is ignored on a 5xx with budget left (Netlify and Vercel send it on every answer)', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const h = new Headers({ 'x-ratelimit-reset': String(now / 1000 + 59), 'x-ratelimit-remaining': '120' });
+    expect(retryAfterFromHeaders(h, now, 502)).toBeUndefined();
+    expect(retryAfterFromHeaders(h, now, 429)).toBe(59_000);
+    const spent = new Headers({ 'x-ratelimit-reset': String(now / 1000 + 30), 'x-ratelimit-remaining': '0' });
+    expect(retryAfterFromHeaders(spent, now, 503)).toBe(30_000);
+    // Retry-After itself counts on any status (a 503 may carry it).
+    expect(retryAfterFromHeaders(new Headers({ 'retry-after': '7' }), now, 503)).toBe(7_000);
+  });
+});

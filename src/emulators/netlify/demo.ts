@@ -2,8 +2,10 @@ import type { DemoSetup } from '../demo-types.ts';
 import { NetlifyEmulator } from './emulator.ts';
 
 /**
- * `keyrot demo`: a Netlify site whose key is a SECRET production value (write-only through the
- * API) next to other variables; keyrot verifies it by metadata and by a rebuild reaching ready.
+ * `keyrot demo`: a Netlify site whose key is a SECRET (write-only through the API) kept in two
+ * deploy contexts, production and deploy-preview, next to other variables. ONE target with
+ * `context: [production, deploy-preview]` rotates both (one PATCH each), verifies them by metadata
+ * and by a production rebuild reaching ready.
  */
 export const demo: DemoSetup = async ({ oldKey, varName }) => {
   const emu = new NetlifyEmulator({ phaseMs: 150 });
@@ -20,17 +22,28 @@ export const demo: DemoSetup = async ({ oldKey, varName }) => {
         key: varName,
         is_secret: true,
         scopes: ['builds', 'functions', 'runtime'],
-        values: [{ context: 'production', value: oldKey }],
+        values: [
+          { context: 'production', value: oldKey },
+          { context: 'deploy-preview', value: oldKey },
+        ],
       },
     ],
   });
   return {
-    // One target per secret variable: see the README's known limitation on several contexts of one secret.
+    // One target for every context that holds the key: two targets on one secret variable would
+    // break each other's metadata verification (see the README).
     targets: [
-      { type: 'netlify', site: site.id, context: 'production', redeploy: true, endpoint: emu.url, token: 'env:KEYROT_DEMO_NETLIFY_TOKEN' },
+      {
+        type: 'netlify',
+        site: site.id,
+        context: ['production', 'deploy-preview'],
+        redeploy: true,
+        endpoint: emu.url,
+        token: 'env:KEYROT_DEMO_NETLIFY_TOKEN',
+      },
     ],
     env: { KEYROT_DEMO_NETLIFY_TOKEN: token },
-    description: `Netlify API emulator at ${emu.url} (site keyrot-demo-web, secret production value, builds take ~0.5 s)`,
+    description: `Netlify API emulator at ${emu.url} (site keyrot-demo-web, secret production + deploy-preview values, builds take ~0.5 s)`,
     stop: () => emu.stop(),
   };
 };

@@ -112,6 +112,7 @@ export class NetlifyEmulator {
   private readonly phaseMs: number;
   private readonly perMinute: number;
   private readonly deploysPerMinute: number;
+  private readonly failValueWrites: Array<{ context: NetlifyContext; status: number; message: string }> = [];
   /** Number of env writes (create/update/set/delete) per site: lets tests prove a no-op. */
   private readonly writes = new Map<string, number>();
 
@@ -236,6 +237,14 @@ export class NetlifyEmulator {
   /** The next build (of `site`, or any) fails. */
   failNextDeploy(site?: string, message = 'Build script returned non-zero exit code: 2'): void {
     this.failDeploys.push({ site, message });
+  }
+
+  /**
+   * The next setEnvVarValue (PATCH) for `context` answers `status` without changing anything: a
+   * write of several contexts that fails part-way (the earlier contexts' PATCHes went through).
+   */
+  failNextValueWrite(context: NetlifyContext, status = 502, message = 'Bad Gateway'): void {
+    this.failValueWrites.push({ context, status, message });
   }
 
   /** The next matching request(s) answer Netlify's 429 with its X-RateLimit-* headers. */
@@ -576,6 +585,11 @@ export class NetlifyEmulator {
         const bad = validValue(b);
         if (bad) return nerr(422, bad);
         const context = b.context as NetlifyContext;
+        const fi = this.failValueWrites.findIndex((f) => f.context === context);
+        if (fi >= 0) {
+          const f = this.failValueWrites.splice(fi, 1)[0]!;
+          return nerr(f.status, f.message);
+        }
         const param = context === 'branch' ? (b.context_parameter as string) : undefined;
         const hit = v.values.find((x) => x.context === context && (context !== 'branch' || x.context_parameter === param));
         if (hit) hit.value = b.value as string;

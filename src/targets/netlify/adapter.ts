@@ -5,7 +5,7 @@ import { httpJson, type HttpResponse } from '../../engine/http.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration, parseDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { NetlifyConfig } from './index.ts';
+import { netlifyContexts, type NetlifyConfig } from './index.ts';
 
 /**
  * Netlify API (`/api/v1`), spoken directly (no SDK). Facts relied on (provider-apis.md §3, §11.1;
@@ -15,6 +15,8 @@ import type { NetlifyConfig } from './index.ts';
  *   team's). We never use getSiteEnvVars: @netlify/api builds `/api/v1/api/v1/...` for it (404).
  * - `PATCH /accounts/{account_id}/env/{key}?site_id=` body `{context, value[, context_parameter]}`
  *   (setEnvVarValue) sets one context's value and leaves the other contexts alone — the narrowest write.
+ *   Several contexts are one PATCH each; every write (PATCH or DELETE) moves the variable's `updated_at`.
+ * - A new variable gets one value for `all` contexts by default (the CLI's `env:set KEY VALUE`).
  * - `account_id` is the team slug (the CLI passes `siteInfo.account_slug`) or id.
  * - `is_secret` values are only readable in the `dev` context; the CLI refuses secrets in `all`/`dev`.
  * - Env values are baked into a deploy: `POST /sites/{site_id}/builds` (empty body; `branch` for a
@@ -61,6 +63,46 @@ interface Deploy {
   error_message?: string | null;
 }
 
+/** One deploy context as configured (`production`, `branch:staging`) and as the API names it. */
+interface Ctx {
+  /** The config / receipt name: `production`, `branch:staging`. */
+  name: string;
+  /** The API's `context`: `production`, `branch`. */
+  context: string;
+  /** The API's `context_parameter` for `branch`. */
+  branch?: string;
+  /** For messages: `production`, `branch staging`. */
+  label: string;
+}
+
+function parseCtx(name: string): Ctx {
+  if (name.startsWith('branch:')) {
+    const branch = name.slice('branch:'.length);
+    return { name, context: 'branch', branch, label: `branch ${branch}` };
+  }
+  return { name, context: name, label: name };
+}
+
+const ALL = parseCtx('all');
+const PRODUCTION = parseCtx('production');
+
+/** `production`, `production and deploy-preview`, `production, deploy-preview and branch staging`. */
+function listLabel(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
+}
+const labels = (ctxs: Ctx[]) => listLabel(ctxs.map((c) => c.label));
+const plural = (ctxs: Ctx[], one: string, many: string) => (ctxs.length === 1 ? one : many);
+
+/** What a context held before this rotation's first write: the value, nothing, or a write-only secret. */
+type Before = { kind: 'value'; value: Secret } | { kind: 'absent' } | { kind: 'unreadable' };
+
+/** Progress of this process's writes in one rotation: per context the value id written, and the var's updated_at after the last one. */
+interface Progress {
+  updatedAt: string | null;
+  ids: Map<string, string | null>;
+  receipt?: Receipt;
+}
+
 function credentialName(ref: CredentialRef): string {
   return ref.kind === 'env' ? ref.name : ref.raw;
 }
@@ -69,12 +111,11 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   const base = `${(config.endpoint ?? 'https://api.netlify.com').replace(/\/+$/, '')}/api/v1`;
   const siteId = config.site;
   const varName = ctx.varName;
-  const contextName = config.context ?? 'production';
-  const isBranch = contextName.startsWith('branch:');
-  const context = isBranch ? 'branch' : contextName;
-  const branch = isBranch ? contextName.slice('branch:'.length) : undefined;
-  const contextLabel = isBranch ? `branch ${branch}` : contextName;
+  /** The configured contexts; undefined = follow the variable's shape (`all` or production). */
+  const explicit = netlifyContexts(config)?.map(parseCtx);
   const redeployWanted = config.redeploy === true;
+  /** The one build keyrot starts: production for production/all (and the default), else a single branch:NAME's deploy. */
+  const build = buildFor(explicit ?? [PRODUCTION]);
   const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? DEFAULT_TIMEOUT_MS) : DEFAULT_TIMEOUT_MS;
   const ref = credentialOrDefault(config.token, ['NETLIFY_AUTH_TOKEN'], ctx.env);
   const credName = credentialName(ref);
@@ -82,8 +123,15 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   const caps = { readBack: true, redeploy: redeployWanted, versioned: false, finalize: false };
   let account = config.account;
   let siteLabel = siteId;
-  /** Writes this process made, per rotation: a repeated secret write is recognised without reading the value. */
-  const memo = new Map<string, { valueId: string | null; updatedAt: string | null; receipt: Receipt }>();
+  /** Writes this process made, per rotation and key: a repeated (secret) write is recognised without reading the value. */
+  const memo = new Map<string, Progress>();
+  /** Restores this process made, per rotation. */
+  const restoreMemo = new Map<string, Progress>();
+  /**
+   * Each context's value before this rotation's first write (read in preflight, or by the first
+   * write without one): restore puts each context back to its own old value.
+   */
+  let before: { rotation: string | undefined; map: Map<string, Before> } | undefined;
   /** Builds started per rotation: a retried redeploy watches the same build instead of starting another. */
   const builds = new Map<string, Build>();
   /** Rotations whose restore still owes a successful rebuild (an earlier restore's build failed). */
@@ -118,7 +166,9 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     if (status === 429) {
       return `Netlify rate limit reached (500 requests/minute, 3 deploys/minute): keyrot will wait until it resets${said}`;
     }
-    if (status === 400 || status === 409 || status === 422) return `Netlify refused to change ${varName} (${contextLabel}) on site ${siteLabel}${said}`;
+    if (status === 400 || status === 409 || status === 422) {
+      return `Netlify refused to change ${varName}${explicit ? ` (${labels(explicit)})` : ''} on site ${siteLabel}${said}`;
+    }
     if (status >= 500) return `Netlify API unavailable (HTTP ${status}) during ${op} on site ${siteLabel}${said}`;
     return `Netlify answered ${status} during ${op} on site ${siteLabel}${said}`;
   }
@@ -187,79 +237,144 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     return v;
   }
 
-  const isWriteOnly = (v: EnvVar) => v.is_secret === true && context !== 'dev';
+  /** A secret is write-only outside `dev` (a list of only dev contexts reads back). */
+  const isWriteOnly = (v: EnvVar) => v.is_secret === true && !(explicit?.every((c) => c.context === 'dev') ?? false);
 
-  function entryFor(v: EnvVar | undefined): EnvValue | undefined {
-    return v?.values?.find((x) => x.context === context && (context !== 'branch' || x.context_parameter === branch));
+  function entryFor(v: EnvVar | undefined, c: Ctx): EnvValue | undefined {
+    return v?.values?.find((x) => x.context === c.context && (c.context !== 'branch' || x.context_parameter === c.branch));
+  }
+
+  /** The contexts the variable has values for, as config names (`branch:NAME`). */
+  function contextsOf(v: EnvVar | undefined): string[] {
+    const names = (v?.values ?? []).map((x) => (x.context === 'branch' ? `branch:${x.context_parameter}` : String(x.context)));
+    return [...new Set(names)];
   }
 
   /** Shapes keyrot will not rewrite, because doing so would change other contexts' values. */
-  function shapeProblem(v: EnvVar): string | undefined {
-    const values = v.values ?? [];
-    const contexts = values.map((x) => (x.context === 'branch' ? `branch:${x.context_parameter}` : x.context));
-    if (context !== 'all' && contexts.includes('all')) {
-      return `${varName} on Netlify site ${siteLabel} has one value for all deploy contexts: set \`context: all\` on this target to rotate that value, or give it separate values per context in the Netlify UI first`;
+  function shapeProblem(v: EnvVar, ctxs: Ctx[]): string | undefined {
+    const contexts = contextsOf(v);
+    const wantsAll = ctxs.some((c) => c.context === 'all');
+    if (!wantsAll && contexts.includes('all')) {
+      return `${varName} on Netlify site ${siteLabel} has one value for all deploy contexts: set \`context: all\` on this target to rotate that value (or leave \`context:\` out: keyrot then follows the variable), or give it separate values per context in the Netlify UI first`;
     }
-    if (context === 'all' && contexts.some((c) => c !== 'all')) {
-      return `${varName} on Netlify site ${siteLabel} has separate values per deploy context (${contexts.join(', ')}): set \`context:\` to the one keyrot should rotate (one target per context)`;
+    if (wantsAll && contexts.some((c) => c !== 'all')) {
+      const per = contexts.filter((c) => c !== 'all');
+      return `${varName} on Netlify site ${siteLabel} has separate values per deploy context (${contexts.join(', ')}): set \`context:\` to the context(s) keyrot should rotate, for example \`context: [${per.join(', ')}]\``;
     }
-    if (v.is_secret && (context === 'all' || context === 'dev')) {
-      return `${varName} on Netlify site ${siteLabel} is a secret, and Netlify secrets take values only in non-dev contexts: set \`context:\` to production, deploy-preview, branch-deploy or branch:NAME`;
+    if (v.is_secret && ctxs.some((c) => c.context === 'all' || c.context === 'dev')) {
+      return `${varName} on Netlify site ${siteLabel} is a secret, and Netlify secrets take values only in non-dev contexts: set \`context:\` to production, deploy-preview, branch-deploy or branch:NAME (or a list of them)`;
     }
     return undefined;
   }
 
-  function current(v: EnvVar | undefined): ReadResult {
-    const entry = entryFor(v) ?? (context !== 'all' ? v?.values?.find((x) => x.context === 'all') : undefined);
-    if (!v || !entry) return { kind: 'absent' };
-    if (isWriteOnly(v)) return { kind: 'unreadable', reason: `${varName} is a Netlify secret: its ${contextLabel} value is write-only` };
-    return entry.value ? { kind: 'value', value: new Secret(entry.value) } : { kind: 'absent' };
-  }
-
-  function valueBody(value: string): Record<string, string> {
-    return branch !== undefined ? { context, context_parameter: branch, value } : { context, value };
-  }
-
-  /** Sets this target's context value: creates the variable when it does not exist. */
-  async function put(value: string, op: string, v: EnvVar | undefined, signal?: AbortSignal): Promise<{ after: EnvVar; created: boolean }> {
-    const acct = await accountId(op, signal);
-    if (!v) {
-      // Not secret, every scope: what the CLI's `env:set KEY VALUE` creates.
-      const body = [{ key: varName, values: [valueBody(value)] }];
-      const created = await must(
-        call<EnvVar[]>(op, 'POST', `/accounts/${encodeURIComponent(acct)}/env?site_id=${encodeURIComponent(siteId)}`, 'env', { body, signal }),
-      );
-      const after = Array.isArray(created) ? created.find((x) => x.key === varName) : undefined;
-      if (!after) throw fail(`Netlify did not return ${varName} after creating it on site ${siteLabel}`, op, 'unavailable');
-      return { after, created: true };
+  /**
+   * The contexts this target rotates. An explicit `context:` is taken as written (and refused on a
+   * shape it would have to rewrite). Omitted, it follows the variable: one value for all contexts
+   * (Netlify's default, and what keyrot creates) → that `all` value; per-context values → production.
+   */
+  function resolve(v: EnvVar | undefined): { ctxs: Ctx[]; problem?: string } {
+    if (explicit) return { ctxs: explicit, problem: v ? shapeProblem(v, explicit) : undefined };
+    const contexts = contextsOf(v);
+    if (contexts.length === 0) {
+      // No value yet: a new variable gets an `all` value; an empty secret can only take production.
+      const ctxs = v?.is_secret ? [PRODUCTION] : [ALL];
+      return { ctxs };
     }
-    const after = await must(call<EnvVar>(op, 'PATCH', envPath(acct), 'env', { body: valueBody(value), signal }));
-    return { after, created: false };
+    if (contexts.every((c) => c === 'all')) return { ctxs: [ALL], problem: shapeProblem(v!, [ALL]) };
+    if (!contexts.includes('all')) return { ctxs: [PRODUCTION], problem: shapeProblem(v!, [PRODUCTION]) };
+    return {
+      ctxs: [PRODUCTION],
+      problem: `${varName} on Netlify site ${siteLabel} has a value for all deploy contexts and separate values for ${listLabel(contexts.filter((c) => c !== 'all'))}: keyrot will not guess which to rotate; in the Netlify UI, make it one value for all contexts or separate values per context first`,
+    };
   }
 
-  function check(v: EnvVar | undefined, value: string): boolean {
-    return !!v && !isWriteOnly(v) && entryFor(v)?.value === value;
+  function buildFor(ctxs: Ctx[]): { branch?: string } | undefined {
+    if (ctxs.some((c) => c.context === 'production' || c.context === 'all')) return {};
+    const branches = ctxs.filter((c) => c.context === 'branch');
+    return branches.length === 1 ? { branch: branches[0]!.branch } : undefined;
+  }
+
+  function current(v: EnvVar | undefined, ctxs: Ctx[]): ReadResult {
+    // A context without its own value runs the `all` value (shown for a refused shape).
+    const entries = ctxs.map((c) => entryFor(v, c) ?? (c.context !== 'all' ? v?.values?.find((x) => x.context === 'all') : undefined));
+    if (!v || entries.every((e) => !e)) return { kind: 'absent' };
+    if (isWriteOnly(v)) return { kind: 'unreadable', reason: `${varName} is a Netlify secret: its ${labels(ctxs)} ${plural(ctxs, 'value is', 'values are')} write-only` };
+    // Several contexts: the first listed one that has a value (preflight notes any other key found).
+    const hit = entries.find((e) => e?.value);
+    return hit?.value ? { kind: 'value', value: new Secret(hit.value) } : { kind: 'absent' };
+  }
+
+  function beforeOf(v: EnvVar | undefined, c: Ctx): Before {
+    const e = entryFor(v, c);
+    if (!v || !e) return { kind: 'absent' };
+    // An empty readable value cannot be a Secret: treated like a secret's (restored from `previous`).
+    return !isWriteOnly(v) && e.value ? { kind: 'value', value: new Secret(e.value) } : { kind: 'unreadable' };
+  }
+
+  /** The before-values for this rotation: preflight's, else recorded now, before its first write. */
+  function beforeFor(rotationId: string, v: EnvVar | undefined, ctxs: Ctx[]): Map<string, Before> {
+    if (!before || (before.rotation !== undefined && before.rotation !== rotationId)) before = { rotation: rotationId, map: new Map() };
+    before.rotation = rotationId;
+    for (const c of ctxs) if (!before.map.has(c.name)) before.map.set(c.name, beforeOf(v, c));
+    return before.map;
+  }
+
+  function valueBody(c: Ctx, value: string): Record<string, string> {
+    return c.branch !== undefined ? { context: c.context, context_parameter: c.branch, value } : { context: c.context, value };
+  }
+
+  /** Creates the missing variable with these contexts' values: not secret, every scope (the CLI's `env:set KEY VALUE`). */
+  async function createVar(values: Array<{ c: Ctx; value: string }>, op: string, signal?: AbortSignal): Promise<EnvVar> {
+    const acct = await accountId(op, signal);
+    const body = [{ key: varName, values: values.map((x) => valueBody(x.c, x.value)) }];
+    const created = await must(call<EnvVar[]>(op, 'POST', `/accounts/${encodeURIComponent(acct)}/env?site_id=${encodeURIComponent(siteId)}`, 'env', { body, signal }));
+    const after = Array.isArray(created) ? created.find((x) => x.key === varName) : undefined;
+    if (!after) throw fail(`Netlify did not return ${varName} after creating it on site ${siteLabel}`, op, 'unavailable');
+    return after;
+  }
+
+  /** Sets one context's value with a single-context PATCH. */
+  async function patch(c: Ctx, value: string, op: string, signal?: AbortSignal): Promise<EnvVar> {
+    const acct = await accountId(op, signal);
+    return must(call<EnvVar>(op, 'PATCH', envPath(acct), 'env', { body: valueBody(c, value), signal }));
+  }
+
+  /** The contexts a receipt says were written (older receipts name one `context`). */
+  function receiptContexts(receipt: Receipt | undefined): Ctx[] | undefined {
+    if (Array.isArray(receipt?.contexts) && receipt.contexts.length) return receipt.contexts.map(parseCtx);
+    return typeof receipt?.context === 'string' && receipt.context ? [parseCtx(receipt.context)] : undefined;
+  }
+
+  function receiptIds(receipt: Receipt, ctxs: Ctx[]): Array<string | null> {
+    if (Array.isArray(receipt.valueIds)) return ctxs.map((_, i) => (receipt.valueIds as string[])[i] || null);
+    return ctxs.map((_, i) => (i === 0 && typeof receipt.valueId === 'string' ? receipt.valueId : null));
+  }
+
+  function receiptAdded(receipt: Receipt | undefined, c: Ctx): boolean {
+    if (Array.isArray(receipt?.added)) return receipt.added.includes(c.name);
+    return receipt?.addedValue === true;
   }
 
   async function triggerAndWait(op: OpLike, why: 'redeploy' | 'restore'): Promise<Deploy> {
     if (!redeployWanted) throw fail(`redeploy is off for this target`, why, 'unsupported', { retryable: false });
-    let build = builds.get(`${why}:${op.rotationId}`);
-    if (!build) {
-      // Production builds for production/all; a branch deploy for branch:NAME (preflight refused the rest).
-      const q = branch !== undefined ? `?branch=${encodeURIComponent(branch)}` : '';
-      build = await must(call<Build>(why, 'POST', `/sites/${encodeURIComponent(siteId)}/builds${q}`, 'deploy', { signal: op.signal }));
-      builds.set(`${why}:${op.rotationId}`, build);
+    if (!build) throw fail(`keyrot cannot start a deploy for the ${labels(explicit ?? [])} context of Netlify site ${siteLabel}`, why, 'unsupported', { retryable: false });
+    let b = builds.get(`${why}:${op.rotationId}`);
+    if (!b) {
+      // A production build for production/all; a branch deploy for branch:NAME (preflight refused the rest).
+      const q = build.branch !== undefined ? `?branch=${encodeURIComponent(build.branch)}` : '';
+      b = await must(call<Build>(why, 'POST', `/sites/${encodeURIComponent(siteId)}/builds${q}`, 'deploy', { signal: op.signal }));
+      builds.set(`${why}:${op.rotationId}`, b);
     }
     const deadline = ctx.clock.now() + timeoutMs;
     let delay = POLL_FIRST_MS;
-    let deployId = build.deploy_id ?? undefined;
+    let deployId = b.deploy_id ?? undefined;
     for (;;) {
       if (!deployId) {
-        const b = await must(call<Build>(why, 'GET', `/builds/${encodeURIComponent(build.id)}`, 'deploy', { signal: op.signal }));
-        deployId = b.deploy_id ?? undefined;
-        if (b.done && b.error) {
+        const cur = await must(call<Build>(why, 'GET', `/builds/${encodeURIComponent(b.id)}`, 'deploy', { signal: op.signal }));
+        deployId = cur.deploy_id ?? undefined;
+        if (cur.done && cur.error) {
           builds.delete(`${why}:${op.rotationId}`);
-          throw fail(`Netlify build ${build.id} of site ${siteLabel} failed (${b.error}): the site still serves its previous deploy`, why, 'unavailable', {
+          throw fail(`Netlify build ${b.id} of site ${siteLabel} failed (${cur.error}): the site still serves its previous deploy`, why, 'unavailable', {
             retryable: false,
           });
         }
@@ -279,7 +394,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       }
       if (ctx.clock.now() + delay > deadline) {
         throw fail(
-          `Netlify deploy ${deployId ?? `of build ${build.id}`} of site ${siteLabel} is not ready after ${formatDuration(timeoutMs)}: check it in the Netlify UI (raise \`timeout:\` for slow builds)`,
+          `Netlify deploy ${deployId ?? `of build ${b.id}`} of site ${siteLabel} is not ready after ${formatDuration(timeoutMs)}: check it in the Netlify UI (raise \`timeout:\` for slow builds)`,
           why,
           'timeout',
           { retryable: false },
@@ -290,10 +405,71 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     }
   }
 
+  /** Plan notes: what changes, what does not, how it is verified. */
+  function planNotes(v: EnvVar | undefined, ctxs: Ctx[]): string[] {
+    const secret = !!v && isWriteOnly(v);
+    const notes: string[] = [];
+    const others = contextsOf(v).filter((n) => !ctxs.some((c) => c.name === n));
+    if (!explicit) {
+      notes.push(
+        ctxs[0] === ALL
+          ? v && contextsOf(v).length
+            ? `\`context:\` not set: ${varName} has one value for all deploy contexts (Netlify's default), so keyrot rotates that value`
+            : `\`context:\` not set: keyrot gives ${varName} one value for all deploy contexts (Netlify's default)`
+          : `\`context:\` not set: ${varName} has separate values per deploy context, so keyrot rotates the production value only${others.length ? `; ${listLabel(others)} keep${others.length === 1 ? 's' : ''} ${others.length === 1 ? 'its' : 'their'} value (list the contexts to rotate in \`context:\`, e.g. \`context: [production, ${others[0]}]\`)` : ''}`,
+      );
+    }
+    notes.push(
+      `changes the ${labels(ctxs)} ${plural(ctxs, 'value', 'values')} of ${varName} on Netlify site ${siteLabel} (team ${account}) with ${plural(ctxs, 'a single-context PATCH', 'one single-context PATCH per context')}; ${others.length ? `the ${listLabel(others)} ${plural(others.map(parseCtx), 'value', 'values')} and the other variables are untouched` : 'the other variables are untouched'}`,
+    );
+    const b = build && buildFor(ctxs);
+    const unbuilt = ctxs.filter((c) => !['production', 'all'].includes(c.context) && !(c.context === 'branch' && b?.branch === c.branch));
+    notes.push(
+      redeployWanted
+        ? `then starts a ${b?.branch !== undefined ? `branch deploy of ${b.branch}` : 'production build'} and waits until its deploy is ready (up to ${formatDuration(timeoutMs)})${b && unbuilt.length ? `; keyrot cannot start ${labels(unbuilt)} deploys: they get the new value when they next build` : ''}`
+        : `no redeploy (redeploy: false): deployed functions keep the old value until the site's next deploy`,
+    );
+    notes.push(
+      secret
+        ? `${varName} is a Netlify secret (write-only): verified by metadata (each rotated context still has the value keyrot wrote, and the variable is unchanged since keyrot's last write)${redeployWanted ? ' and by the new deploy reaching ready' : ''}`
+        : `verified by reading the ${labels(ctxs)} ${plural(ctxs, 'value', 'values')} back`,
+    );
+    const missing = ctxs.filter((c) => !entryFor(v, c));
+    if (!v) notes.push(`${varName} does not exist on the site: keyrot will create it (not secret, all scopes) with ${plural(ctxs, 'a value', 'values')} for ${labels(ctxs)}, and delete it again on rollback`);
+    else if (missing.length) notes.push(`${varName} has no ${labels(missing)} value yet: keyrot will add ${plural(missing, 'one', 'them')} (and remove ${plural(missing, 'it', 'them')} again on rollback)`);
+    if (v && !secret) {
+      // Readable: say when the listed contexts hold different keys, or an unlisted one holds the same key.
+      const held = ctxs.flatMap((c) => {
+        const e = entryFor(v, c);
+        return e?.value ? [{ c, fp: fingerprint(e.value) }] : [];
+      });
+      const fps = new Set(held.map((h) => h.fp));
+      if (fps.size > 1) {
+        notes.push(
+          `the listed contexts hold different keys now (${held.map((h) => `${h.c.label}: ${h.fp}`).join(', ')}): all get the new key and each is restored to its own on rollback; the rotation reports ${held[0]!.fp} as the old key, so revoke the other one(s) yourself`,
+        );
+      }
+      const same = others.filter((n) => {
+        const val = entryFor(v, parseCtx(n))?.value;
+        return val !== undefined && fps.has(fingerprint(val));
+      });
+      if (same.length) {
+        notes.push(
+          `WARNING: ${listLabel(same)} ${same.length === 1 ? 'holds' : 'hold'} the same key but ${same.length === 1 ? 'is' : 'are'} not rotated, and will break when the old key is revoked: add ${same.length === 1 ? 'it' : 'them'} to \`context:\` (one target, a list)`,
+        );
+      }
+    } else if (v && secret && others.length) {
+      notes.push(
+        `${listLabel(others)} of secret ${varName} ${others.length === 1 ? 'keeps its' : 'keep their'} value; Netlify cannot show whether ${others.length === 1 ? 'it is' : 'they are'} the same key: if so, list ${others.length === 1 ? 'it' : 'them'} in \`context:\` (one target, a list)`,
+      );
+    }
+    return notes;
+  }
+
   const target: Target = {
     id: 'netlify',
     name: ctx.name,
-    location: `netlify site ${siteId} ${contextLabel}`,
+    location: `netlify site ${siteId} ${explicit ? labels(explicit) : '(context as the variable has it: all or production)'}`,
     capabilities: caps,
     // One site's variable and builds: serialise targets on the same site.
     lockKey: `netlify:${base}:${siteId}`,
@@ -311,30 +487,24 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
         }
         account ??= owner;
         const v = await getVar('preflight', signal);
-        const cur = current(v);
-        const problem = v ? shapeProblem(v) : undefined;
+        const { ctxs, problem } = resolve(v);
+        const cur = current(v, ctxs);
         if (problem) return { status: 'error', reason: problem, current: cur };
-        if (redeployWanted && !['production', 'all', 'branch'].includes(context)) {
+        if (redeployWanted && !build) {
+          const cannot = (explicit ?? []).filter((c) => !['production', 'all', 'branch'].includes(c.context));
+          const branches = (explicit ?? []).filter((c) => c.context === 'branch');
           return {
             status: 'error',
-            reason: `keyrot cannot trigger a ${contextLabel} deploy of Netlify site ${siteLabel} (those come from pull requests or local runs): set \`redeploy: false\` or use context production, all or branch:NAME`,
+            reason: cannot.length
+              ? `keyrot cannot trigger a ${labels(cannot)} deploy of Netlify site ${siteLabel} (those come from pull requests or local runs): set \`redeploy: false\` or use context production, all or branch:NAME`
+              : `keyrot starts one build per rotation, and the ${labels(branches)} deploys are ${branches.length} builds: set \`redeploy: false\`, add production to \`context:\`, or use one target per branch`,
             current: cur,
           };
         }
-        const secret = !!v && isWriteOnly(v);
-        const notes = [
-          `sets the ${contextLabel} value of ${varName} on Netlify site ${siteLabel} (team ${account}) with a single-context PATCH; other contexts and variables are untouched`,
-          redeployWanted
-            ? `then starts a ${branch !== undefined ? `branch deploy of ${branch}` : 'production build'} and waits until its deploy is ready (up to ${formatDuration(timeoutMs)})`
-            : `no redeploy (redeploy: false): deployed functions keep the old value until the site's next deploy`,
-          secret
-            ? `${varName} is a Netlify secret (write-only): verified by metadata (the value keyrot wrote is the one Netlify holds, unchanged since)${redeployWanted ? ' and by the new deploy reaching ready' : ''}`
-            : `verified by reading the ${contextLabel} value back`,
-        ];
-        const willCreate = !v || !entryFor(v);
-        if (!v) notes.push(`${varName} does not exist on the site: keyrot will create it (not secret, all scopes) with a ${contextLabel} value, and delete it again on rollback`);
-        else if (willCreate) notes.push(`${varName} has no ${contextLabel} value yet: keyrot will add one (and remove it again on rollback)`);
-        return { status: 'ready', current: cur, willCreate, notes } satisfies PreflightResult;
+        // Each context's value now: restore puts each one back to its own.
+        before = { rotation: undefined, map: new Map(ctxs.map((c) => [c.name, beforeOf(v, c)])) };
+        const willCreate = !v || ctxs.some((c) => !entryFor(v, c));
+        return { status: 'ready', current: cur, willCreate, notes: planNotes(v, ctxs) } satisfies PreflightResult;
       } catch (err) {
         const e = toTargetError(err, ctx.name, 'preflight');
         return { status: e.retryable ? 'unknown' : 'error', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
@@ -342,58 +512,93 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     },
 
     async read(signal) {
-      return current(await getVar('read', signal));
+      const v = await getVar('read', signal);
+      return current(v, resolve(v).ctxs);
     },
 
     async write(value, op) {
       const v = await getVar('write', op.signal);
-      if (v) {
-        const problem = shapeProblem(v);
-        if (problem) throw fail(problem, 'write', 'invalid', { retryable: false });
-      }
+      const { ctxs, problem } = resolve(v);
+      if (problem) throw fail(problem, 'write', 'invalid', { retryable: false });
       const acct = await accountId('write', op.signal);
-      const entry = entryFor(v);
-      // The fingerprint (never the value) ties the receipt to the key it wrote: metadata verification needs it.
-      const common: Receipt = { site: siteId, account: acct, context: contextName, secret: !!v && isWriteOnly(v), fingerprint: value.fingerprint };
-      // Idempotent: a readable value that already matches is not written again...
-      if (check(v, value.reveal())) return { ...common, changed: false, createdVar: false, addedValue: false, valueId: entry?.id ?? null, updatedAt: v?.updated_at ?? null };
-      // ...and a secret this process already wrote for this rotation, untouched since, neither.
+      const prior = beforeFor(op.rotationId, v, ctxs);
+      const secret = !!v && isWriteOnly(v);
+      const receiptOf = (after: EnvVar | undefined, changed: boolean, createdVar: boolean): Receipt => {
+        const added = ctxs.filter((c) => prior.get(c.name)?.kind === 'absent').map((c) => c.name);
+        // Fingerprints and ids only, never a value.
+        return {
+          site: siteId,
+          account: acct,
+          context: ctxs.map((c) => c.name).join(','),
+          contexts: ctxs.map((c) => c.name),
+          secret: !!after && isWriteOnly(after),
+          fingerprint: value.fingerprint,
+          changed,
+          createdVar,
+          added,
+          addedValue: added.length > 0,
+          valueId: entryFor(after, ctxs[0]!)?.id ?? null,
+          valueIds: ctxs.map((c) => entryFor(after, c)?.id ?? ''),
+          updatedAt: after?.updated_at ?? null,
+        };
+      };
       const key = `write:${op.rotationId}:${value.fingerprint}`;
       const m = memo.get(key);
-      if (m && v && entry && (entry.id ?? null) === m.valueId && (v.updated_at ?? null) === m.updatedAt) return m.receipt;
-      const { after, created } = await put(value.reveal(), 'write', v, op.signal);
-      const afterEntry = entryFor(after);
-      if (!isWriteOnly(after) && afterEntry?.value !== value.reveal()) {
-        throw fail(`Netlify accepted ${varName} (${contextLabel}) on site ${siteLabel} but its answer does not hold the new key`, 'write', 'mismatch', { retryable: true });
+      const untouched = !!m && !!v && (v.updated_at ?? null) === m.updatedAt;
+      // Idempotent: a readable value that already matches is not written again, and neither is a
+      // secret context this process already wrote for this rotation, with the variable untouched since.
+      const pending = ctxs.filter((c) => {
+        const e = entryFor(v, c);
+        if (!secret) return e?.value !== value.reveal();
+        return !(untouched && e && m!.ids.get(c.name) === (e.id ?? null));
+      });
+      if (pending.length === 0) return secret && m?.receipt ? m.receipt : receiptOf(v, secret, false);
+      const progress: Progress = untouched ? m! : { updatedAt: null, ids: new Map() };
+      memo.set(key, progress);
+      let after: EnvVar;
+      let created = false;
+      if (!v) {
+        after = await createVar(ctxs.map((c) => ({ c, value: value.reveal() })), 'write', op.signal);
+        created = true;
+        for (const c of ctxs) progress.ids.set(c.name, entryFor(after, c)?.id ?? null);
+        progress.updatedAt = after.updated_at ?? null;
+      } else {
+        after = v;
+        // One PATCH per context, in order; each moves updated_at, the receipt keeps the last one.
+        for (const c of pending) {
+          after = await patch(c, value.reveal(), 'write', op.signal);
+          progress.ids.set(c.name, entryFor(after, c)?.id ?? null);
+          progress.updatedAt = after.updated_at ?? null;
+        }
       }
-      const receipt: Receipt = {
-        ...common,
-        secret: isWriteOnly(after),
-        changed: true,
-        createdVar: created,
-        addedValue: !entry,
-        valueId: afterEntry?.id ?? null,
-        updatedAt: after.updated_at ?? null,
-      };
-      memo.set(key, { valueId: afterEntry?.id ?? null, updatedAt: after.updated_at ?? null, receipt });
+      const wrong = isWriteOnly(after) ? [] : ctxs.filter((c) => entryFor(after, c)?.value !== value.reveal());
+      if (wrong.length) {
+        throw fail(`Netlify accepted ${varName} (${labels(wrong)}) on site ${siteLabel} but its answer does not hold the new key`, 'write', 'mismatch', { retryable: true });
+      }
+      const receipt = receiptOf(after, true, created);
+      progress.receipt = receipt;
       return receipt;
     },
 
     async verify(value, op, receipt): Promise<VerifyResult> {
       const v = await getVar('verify', op.signal);
-      const entry = entryFor(v);
-      if (!v || !entry) {
-        throw fail(`${varName} on Netlify site ${siteLabel} has no ${contextLabel} value, not the new key (${value.fingerprint})`, 'verify', 'mismatch', { retryable: false });
+      const ctxs = receiptContexts(receipt) ?? resolve(v).ctxs;
+      const missing = ctxs.filter((c) => !entryFor(v, c));
+      if (!v || missing.length) {
+        throw fail(`${varName} on Netlify site ${siteLabel} has no ${labels(v ? missing : ctxs)} value, not the new key (${value.fingerprint})`, 'verify', 'mismatch', { retryable: false });
       }
       if (!isWriteOnly(v)) {
-        if (entry.value === value.reveal()) return { method: 'read-back', detail: `${contextLabel} value of ${varName} on ${siteLabel} holds the new key` };
-        const found = entry.value ? `a different key (${fingerprint(entry.value)})` : 'an empty value';
-        throw fail(`read-back mismatch: ${contextLabel} value of ${varName} on ${siteLabel} holds ${found}, not the new key (${value.fingerprint})`, 'verify', 'mismatch', {
-          retryable: false,
+        const wrong = ctxs.filter((c) => entryFor(v, c)!.value !== value.reveal());
+        if (!wrong.length) return { method: 'read-back', detail: `${labels(ctxs)} ${plural(ctxs, 'value', 'values')} of ${varName} on ${siteLabel} ${plural(ctxs, 'holds', 'hold')} the new key` };
+        const found = wrong.map((c) => {
+          const val = entryFor(v, c)!.value;
+          return `the ${c.label} value holds ${val ? `a different key (${fingerprint(val)})` : 'an empty value'}`;
         });
+        throw fail(`read-back mismatch: ${found.join(', ')} of ${varName} on ${siteLabel}, not the new key (${value.fingerprint})`, 'verify', 'mismatch', { retryable: false });
       }
-      // A secret: Netlify never returns the value, so prove the write by its metadata — the value
-      // entry keyrot's write produced is still there and the variable has not changed since.
+      // A secret: Netlify never returns the value, so prove the write by its metadata — every listed
+      // context still has the value entry keyrot's write produced, and the variable has not changed
+      // since keyrot's LAST write of this rotation (any later write, to any context, moves updated_at).
       if (!receipt || typeof receipt.updatedAt !== 'string') {
         throw fail(
           `${varName} on Netlify site ${siteLabel} is a secret (write-only) and keyrot has no record of its write (no receipt): write it again to verify`,
@@ -410,14 +615,16 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
           { retryable: false },
         );
       }
-      if (typeof receipt.valueId === 'string' && entry.id !== receipt.valueId) {
-        throw fail(`the ${contextLabel} value of secret ${varName} on ${siteLabel} was replaced after keyrot wrote the new key (${value.fingerprint})`, 'verify', 'mismatch', {
+      const ids = receiptIds(receipt, ctxs);
+      const replaced = ctxs.filter((c, i) => ids[i] !== null && entryFor(v, c)!.id !== ids[i]);
+      if (replaced.length) {
+        throw fail(`the ${labels(replaced)} ${plural(replaced, 'value', 'values')} of secret ${varName} on ${siteLabel} ${plural(replaced, 'was', 'were')} replaced after keyrot wrote the new key (${value.fingerprint})`, 'verify', 'mismatch', {
           retryable: false,
         });
       }
       if (v.updated_at !== receipt.updatedAt) {
         throw fail(
-          `secret ${varName} on ${siteLabel} changed at ${v.updated_at} after keyrot's write at ${receipt.updatedAt}: Netlify cannot show secret values, so keyrot cannot tell whether the ${contextLabel} value is still the new key; rotate again`,
+          `secret ${varName} on ${siteLabel} changed at ${v.updated_at} after keyrot's write at ${receipt.updatedAt}: Netlify cannot show secret values, so keyrot cannot tell whether the ${labels(ctxs)} ${plural(ctxs, 'value is', 'values are')} still the new key; rotate again`,
           'verify',
           'mismatch',
           { retryable: false },
@@ -425,7 +632,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       }
       return {
         method: 'metadata',
-        detail: `secret ${varName} on ${siteLabel}: the ${contextLabel} value keyrot wrote (id ${entry.id}, ${receipt.updatedAt}) is unchanged${redeployWanted ? '; the redeploy confirms the build' : ''}`,
+        detail: `secret ${varName} on ${siteLabel}: the ${labels(ctxs)} ${plural(ctxs, 'value', 'values')} keyrot wrote (${ctxs.map((c) => `${c.name} id ${entryFor(v, c)!.id}`).join(', ')}; ${receipt.updatedAt}) ${plural(ctxs, 'is', 'are')} unchanged${redeployWanted ? '; the redeploy confirms the build' : ''}`,
       };
     },
 
@@ -434,29 +641,66 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       return { method: 'redeploy', detail: `deploy ${d.id} of ${siteLabel} is ready, built after the new ${varName} was set` };
     },
 
-    async restore(previous, op) {
-      const v = await getVar('restore', op.signal);
-      const entry = entryFor(v);
+    async restore(previous, op, receipt) {
+      let v = await getVar('restore', op.signal);
+      let ctxs = receiptContexts(receipt);
+      const problem = v ? (ctxs ? shapeProblem(v, ctxs) : resolve(v).problem) : undefined;
+      // A shape keyrot refuses was not made by its writes: changing it could touch other contexts.
+      if (problem) throw fail(`cannot restore: ${problem}`, 'restore', 'invalid', { retryable: false });
+      ctxs ??= resolve(v).ctxs;
+      const prior = before && (before.rotation === undefined || before.rotation === op.rotationId) ? before.map : undefined;
+      const newFp = typeof receipt?.fingerprint === 'string' ? receipt.fingerprint : op.fingerprint;
+      // What each context goes back to: its own old value, nothing (keyrot added it), or for a
+      // secret the environment's old key (`previous`), which Netlify never showed keyrot.
+      const wants = ctxs.map((c) => {
+        const b = prior?.get(c.name);
+        if (b?.kind === 'absent') return { c, want: null };
+        if (b?.kind === 'value' && b.value.fingerprint !== newFp) return { c, want: b.value };
+        if (receiptAdded(receipt, c) || previous === null) return { c, want: null };
+        if (previous) return { c, want: previous };
+        throw fail(
+          `keyrot does not know the old ${c.label} value of ${varName} on ${siteLabel}: run \`keyrot resume --rollback --old-key SOURCE\``,
+          'restore',
+          'invalid',
+          { retryable: false },
+        );
+      });
       let changed = false;
-      if (previous === null) {
-        // There was no value for this context before keyrot: take ours out again.
-        if (v && entry) {
-          const acct = await accountId('restore', op.signal);
-          // Ours is the only value: the variable did not exist (or had no values) before keyrot.
-          if ((v.values ?? []).length === 1) {
-            await call('restore', 'DELETE', envPath(acct), 'env', { signal: op.signal, allow404: true });
-          } else if (entry.id) {
-            await call('restore', 'DELETE', envPath(acct, `/value/${encodeURIComponent(entry.id)}`), 'env', { signal: op.signal, allow404: true });
+      const acct = await accountId('restore', op.signal);
+      // Deletions first (contexts keyrot added): the PATCHes after them then record the final updated_at.
+      const drop = v ? wants.filter((w) => w.want === null).flatMap((w) => entryFor(v, w.c) ?? []) : [];
+      if (v && drop.length) {
+        if (drop.length === (v.values ?? []).length) {
+          // Only keyrot's values are left: the variable did not exist (or had no values) before keyrot.
+          await call('restore', 'DELETE', envPath(acct), 'env', { signal: op.signal, allow404: true });
+          v = undefined;
+        } else {
+          for (const e of drop) {
+            if (e.id) await call('restore', 'DELETE', envPath(acct, `/value/${encodeURIComponent(e.id)}`), 'env', { signal: op.signal, allow404: true });
           }
-          changed = true;
         }
-      } else if (!check(v, previous.reveal())) {
-        const key = `restore:${op.rotationId}:${previous.fingerprint}`;
-        const m = memo.get(key);
-        const untouched = m && v && entry && (entry.id ?? null) === m.valueId && (v.updated_at ?? null) === m.updatedAt;
-        if (!untouched) {
-          const { after } = await put(previous.reveal(), 'restore', v, op.signal);
-          memo.set(key, { valueId: entryFor(after)?.id ?? null, updatedAt: after.updated_at ?? null, receipt: {} });
+        changed = true;
+      }
+      const puts = wants.filter((w): w is { c: Ctx; want: Secret } => w.want !== null);
+      const rkey = `restore:${op.rotationId}`;
+      let rm = restoreMemo.get(rkey);
+      if (!rm || !v || (v.updated_at ?? null) !== rm.updatedAt) restoreMemo.set(rkey, (rm = { updatedAt: null, ids: new Map() }));
+      const pending = puts.filter(({ c, want }) => {
+        const e = entryFor(v, c);
+        if (v && !isWriteOnly(v)) return e?.value !== want.reveal();
+        // A secret: skip a context this restore already wrote, with the variable untouched since.
+        return !(e && rm.ids.get(c.name) === `${e.id ?? ''}:${want.fingerprint}`);
+      });
+      if (pending.length && !v) {
+        const after = await createVar(pending.map(({ c, want }) => ({ c, value: want.reveal() })), 'restore', op.signal);
+        rm.updatedAt = after.updated_at ?? null;
+        for (const { c, want } of pending) rm.ids.set(c.name, `${entryFor(after, c)?.id ?? ''}:${want.fingerprint}`);
+        changed = true;
+      } else {
+        for (const { c, want } of pending) {
+          const after = await patch(c, want.reveal(), 'restore', op.signal);
+          rm.updatedAt = after.updated_at ?? null;
+          rm.ids.set(c.name, `${entryFor(after, c)?.id ?? ''}:${want.fingerprint}`);
           changed = true;
         }
       }

@@ -8,7 +8,7 @@ const Duration = z.union([
 ]);
 
 /**
- * The deploy context whose value keyrot rotates: Netlify's contexts, or `branch:NAME` for one
+ * A deploy context whose value keyrot rotates: Netlify's contexts, or `branch:NAME` for one
  * branch's override (the Netlify CLI's `--context branch:NAME` convention).
  */
 export const NetlifyContextName = z
@@ -18,19 +18,37 @@ export const NetlifyContextName = z
     'all, production, deploy-preview, branch-deploy, dev, dev-server or branch:NAME',
   );
 
-/** One environment variable of a Netlify site (site-level, one deploy context). */
+/** Several contexts of one variable, rotated together by one target (`[production, deploy-preview]`). */
+export const NetlifyContextList = z
+  .array(NetlifyContextName)
+  .min(1, 'list at least one deploy context')
+  .refine((l) => new Set(l).size === l.length, 'list each deploy context once')
+  .refine((l) => l.length === 1 || !l.includes('all'), '`all` already covers every context: use `context: all` on its own');
+
+/** One environment variable of a Netlify site (site-level; one deploy context, or several). */
 export const NetlifyConfig = z.object({
   /** The site id (Site configuration → Site details → Site ID). */
   site: z.string().min(1, 'a Netlify site id'),
   /** The team (account) slug or id; discovered from the site when omitted. */
   account: z.string().min(1).optional(),
-  context: NetlifyContextName.default('production'),
+  /**
+   * The deploy context(s) to rotate. Omitted: follow the variable — its `all` value when it has one
+   * value for all contexts (Netlify's default), else its production value.
+   */
+  context: z
+    .union([NetlifyContextName, NetlifyContextList], { error: 'a deploy context (production, deploy-preview, branch:NAME...) or a list of them' })
+    .optional(),
   /** Trigger a build after the write and wait until its deploy is ready. */
   redeploy: z.boolean().default(false),
   /** How long to wait for that deploy (default 15m). */
   timeout: Duration.optional(),
 });
 export type NetlifyConfig = z.infer<typeof NetlifyConfig>;
+
+/** The configured contexts as a list; undefined when `context:` is omitted. */
+export function netlifyContexts(c: { context?: string | string[] }): string[] | undefined {
+  return c.context === undefined ? undefined : Array.isArray(c.context) ? c.context : [c.context];
+}
 
 export const netlify = defineTarget({
   id: 'netlify',
@@ -41,6 +59,10 @@ export const netlify = defineTarget({
   // 500 API requests/minute, but only 3 deploys/minute (provider-apis.md §3.6): two sites building
   // at once stay under the deploy limit even when a retry adds a build.
   concurrency: 2,
-  describe: (c) => `${c.site}${c.context && c.context !== 'production' ? `[${c.context}]` : ''}`,
+  // Unchanged for an omitted or `production` context, so existing target names (and journals) stay valid.
+  describe: (c) => {
+    const list = netlifyContexts(c);
+    return `${c.site}${list && !(list.length === 1 && list[0] === 'production') ? `[${list.join(',')}]` : ''}`;
+  },
   create: async (config, ctx) => (await import('./adapter.ts')).createNetlifyTarget(config, ctx),
 });
