@@ -98,7 +98,44 @@ describe('aws-secrets-manager emulator (via @aws-sdk/client-secrets-manager)', (
     expect(emu.versions('idem')).toHaveLength(2);
     const e = await sdkError(sm.send(new PutSecretValueCommand({ SecretId: 'idem', ClientRequestToken: token(1), SecretString: 'v3' })));
     expect(e.name).toBe('ResourceExistsException');
+    // AWS's own words (moto's @aws_verified test_put_different_secret_value_with_same_token).
+    expect(e.message).toBe(`You can't use ClientRequestToken ${token(1)} because that value is already in use for a version of secret ${emu.arnOf('idem')}.`);
     expect(emu.versions('idem')).toHaveLength(2);
+  });
+
+  it('PutSecretValue without ClientRequestToken (a raw HTTP caller) is InvalidRequestException, even for a missing secret', async () => {
+    // The SDK always fills the token (idempotencyToken trait): strip it from the serialized body
+    // before signing, as a raw HTTP caller would send it. AWS answers InvalidRequestException
+    // (localstack's AWS-validated snapshot test_no_client_request_token[PutSecretValue]).
+    const raw = sdkClient(emu);
+    raw.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { body?: string | Uint8Array; headers: Record<string, string> };
+        const body = JSON.parse(typeof req.body === 'string' ? req.body : Buffer.from(req.body ?? []).toString('utf8')) as Record<string, unknown>;
+        delete body.ClientRequestToken;
+        req.body = JSON.stringify(body);
+        req.headers['content-length'] = String(Buffer.byteLength(req.body));
+        return next(args);
+      },
+      { step: 'build', name: 'stripClientRequestToken' },
+    );
+    emu.seed('no-token', 'v1');
+    for (const id of ['no-token', 'no-such-secret']) {
+      const e = await sdkError(raw.send(new PutSecretValueCommand({ SecretId: id, SecretString: 'v2' })));
+      expect(e.name).toBe('InvalidRequestException');
+      expect(e.message).toBe('You must provide a ClientRequestToken value. We recommend a UUID-type value.');
+    }
+    expect(emu.versions('no-token')).toHaveLength(1);
+    raw.destroy();
+  });
+
+  it('DescribeSecret leaves out VersionIdsToStages for a secret without a value, and RotationEnabled until rotation is configured', async () => {
+    emu.createEmpty('empty-describe');
+    const d = await sm.send(new DescribeSecretCommand({ SecretId: 'empty-describe' }));
+    expect(d.VersionIdsToStages).toBeUndefined();
+    expect(d.RotationEnabled).toBeUndefined();
+    emu.setRotationEnabled('empty-describe', true);
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: 'empty-describe' }))).RotationEnabled).toBe(true);
   });
 
   it('PutSecretValue without VersionStages moves AWSCURRENT and AWSPREVIOUS; with AWSPENDING leaves them', async () => {
@@ -157,6 +194,13 @@ describe('aws-secrets-manager emulator (via @aws-sdk/client-secrets-manager)', (
       all.push(...(page.Versions ?? []).map((v) => v.VersionId!));
     }
     expect(all).toHaveLength(7);
+    // A deprecated version carries no VersionStages member at all (AWS-validated snapshot
+    // test_deprecated_secret_version_stage), and each entry names its KMS key.
+    const listed = await sm.send(new ListSecretVersionIdsCommand({ SecretId: 'many', IncludeDeprecated: true }));
+    const deprecated = listed.Versions!.filter((v) => v.VersionId !== token(104) && v.VersionId !== token(105));
+    expect(deprecated).toHaveLength(5);
+    for (const v of deprecated) expect(v.VersionStages).toBeUndefined();
+    expect(listed.Versions!.every((v) => v.KmsKeyIds?.[0] === 'DefaultEncryptionKey')).toBe(true);
     const bad = await sdkError(sm.send(new ListSecretVersionIdsCommand({ SecretId: 'many', NextToken: 'garbage' })));
     expect(bad.name).toBe('InvalidNextTokenException');
   });

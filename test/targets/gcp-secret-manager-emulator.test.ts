@@ -93,11 +93,19 @@ describe('gcp-secret-manager emulator, driven by @google-cloud/secret-manager', 
     expect(disabled.etag).not.toBe(v2.etag);
     const r = await statusOf(c.accessSecretVersion({ name: `${parent}/versions/latest` }, NO_RETRY));
     expect(r).toEqual({ status: 'FAILED_PRECONDITION', http: 400, message: 'Secret Version [projects/424242424242/secrets/emu-secret/versions/2] is in DISABLED state.' });
-    // A stale etag is ABORTED; the current one works; enable brings the data back.
-    expect((await statusOf(c.enableSecretVersion({ name: `${parent}/versions/2`, etag: v2.etag! }, NO_RETRY))).status).toBe('ABORTED');
-    await c.enableSecretVersion({ name: `${parent}/versions/2`, etag: disabled.etag! }, NO_RETRY);
+    // A stale etag is FAILED_PRECONDITION / HTTP 400, as Secret Manager documents
+    // (https://cloud.google.com/secret-manager/docs/etags), not AIP-154's ABORTED / 409.
+    const stale = await statusOf(c.enableSecretVersion({ name: `${parent}/versions/2`, etag: v2.etag! }, NO_RETRY));
+    expect(stale).toMatchObject({ status: 'FAILED_PRECONDITION', http: 400 });
+    // The current one works; enable brings the data back.
+    const [enabled] = await c.enableSecretVersion({ name: `${parent}/versions/2`, etag: disabled.etag! }, NO_RETRY);
     const [back] = await c.accessSecretVersion({ name: `${parent}/versions/latest` }, NO_RETRY);
     expect(Buffer.from(back.payload!.data as Uint8Array).toString()).toBe('value-two');
+    // A no-operation update (enabling an enabled version) succeeds and still changes the etag
+    // (same page: "A no-operation resource update also updates the resource etag").
+    const [again] = await c.enableSecretVersion({ name: `${parent}/versions/2`, etag: enabled.etag! }, NO_RETRY);
+    expect(again.etag).not.toBe(enabled.etag);
+    expect((await statusOf(c.disableSecretVersion({ name: `${parent}/versions/2`, etag: enabled.etag! }, NO_RETRY))).status).toBe('FAILED_PRECONDITION');
     // Destroyed is terminal and its data is gone.
     await c.destroySecretVersion({ name: `${parent}/versions/1` }, NO_RETRY);
     expect(emu.versions(P, S)[0]).toMatchObject({ state: 'DESTROYED', value: null });
@@ -120,8 +128,11 @@ describe('gcp-secret-manager emulator, driven by @google-cloud/secret-manager', 
     } while (pageToken);
     expect(pages).toBe(3);
     expect(names).toEqual(['5', '4', '3', '2', '1']);
-    const [enabled] = await c.listSecretVersions({ parent, filter: 'state:ENABLED' }, { ...NO_RETRY, autoPaginate: false });
+    const [enabled, , filteredResp] = await c.listSecretVersions({ parent, filter: 'state:ENABLED' }, { ...NO_RETRY, autoPaginate: false });
     expect(enabled.map((v) => v.name!.split('/').pop())).toEqual(['5', '4', '3', '1']);
+    // "The total number of SecretVersions but 0 when the ListSecretsRequest.filter field is set"
+    // (REST reference, ListSecretVersionsResponse).
+    expect(Number(filteredResp.totalSize ?? 0)).toBe(0);
     expect((await statusOf(c.listSecretVersions({ parent, pageToken: 'garbage' }, { ...NO_RETRY, autoPaginate: false }))).status).toBe('INVALID_ARGUMENT');
   });
 

@@ -8,6 +8,7 @@ import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
 import { gcpSecretManager, GcpSecretManagerConfig } from '../../src/targets/gcp-secret-manager/index.ts';
 import { parseEndpoint } from '../../src/targets/gcp-secret-manager/adapter.ts';
 import type { OpContext, Receipt } from '../../src/targets/types.ts';
+import type { EmuRequest, EmuResponse } from '../../src/emulators/server.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
 import { gcpFixture, PROJECT, SECRET, type GcpFixture } from '../helpers/gcp-secret-manager-fixture.ts';
@@ -258,19 +259,86 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
     expect(fx.emu.server.calls('POST', /:disable$/)).toHaveLength(0);
   });
 
-  it('finalize re-reads a version whose etag changed under it (ABORTED) and carries on', async () => {
+  /**
+   * Someone touches version 1 between keyrot's listing and its disable (a no-op enable still changes
+   * the etag: https://cloud.google.com/secret-manager/docs/etags), so keyrot's disable carries a
+   * stale etag. `answer` replaces the emulator's reply to that first disable, when given.
+   */
+  function touchVersion1BeforeFirstDisable(answer?: EmuResponse): void {
+    const emu = fx.emu as unknown as { versionAction(req: EmuRequest): EmuResponse };
+    const real = emu.versionAction.bind(fx.emu);
+    let touched = false;
+    emu.versionAction = (req) => {
+      if (touched || !/versions\/1:disable$/.test(req.path)) return real(req);
+      touched = true;
+      fx.emu.setState(PROJECT, SECRET, '1', 'ENABLED'); // no-op: new etag
+      return answer ?? real(req);
+    };
+  }
+
+  it('finalize re-reads a version whose etag changed under it (the service\'s FAILED_PRECONDITION / 400) and carries on', async () => {
     fx.emu.seed(PROJECT, SECRET, oldKey);
     const op = opFor(newKey);
     const receipt = await fx.target.write(new Secret(newKey), op);
-    // The first disable answers the etag conflict the real API gives for a stale etag.
+    touchVersion1BeforeFirstDisable();
+    await fx.target.finalize!(op, receipt);
+    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('DISABLED');
+    const disables = fx.emu.server.calls('POST', /:disable$/);
+    expect(disables.map((d) => d.status)).toEqual([400, 200]);
+    expect(JSON.parse(disables[1]!.rawBody).etag).not.toBe(JSON.parse(disables[0]!.rawBody).etag);
+  });
+
+  it('the stale-etag answer is recognised without relying on its wording (Google does not document it)', async () => {
+    fx.emu.seed(PROJECT, SECRET, oldKey);
+    const op = opFor(newKey);
+    const receipt = await fx.target.write(new Secret(newKey), op);
+    touchVersion1BeforeFirstDisable({ status: 400, body: { error: { code: 400, message: 'Precondition check failed.', status: 'FAILED_PRECONDITION' } } });
+    await fx.target.finalize!(op, receipt);
+    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('DISABLED');
+    expect(fx.emu.server.calls('POST', /:disable$/)).toHaveLength(2);
+  });
+
+  it('ABORTED (AIP-154 style endpoints) is handled the same way', async () => {
+    fx.emu.seed(PROJECT, SECRET, oldKey);
+    const op = opFor(newKey);
+    const receipt = await fx.target.write(new Secret(newKey), op);
+    touchVersion1BeforeFirstDisable({ status: 409, body: { error: { code: 409, message: 'The etag provided in the request does not match the current etag.', status: 'ABORTED' } } });
+    await fx.target.finalize!(op, receipt);
+    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('DISABLED');
+  });
+
+  it('a FAILED_PRECONDITION on disable that is not a concurrent change (same etag, still enabled) is not retried', async () => {
+    fx.emu.seed(PROJECT, SECRET, oldKey);
+    const op = opFor(newKey);
+    const receipt = await fx.target.write(new Secret(newKey), op);
     fx.emu.server.failNext({
       method: 'POST',
       path: /:disable$/,
-      status: 409,
-      body: { error: { code: 409, message: 'The etag provided in the request does not match the current etag.', status: 'ABORTED' } },
+      body: { error: { code: 400, message: 'Precondition check failed.', status: 'FAILED_PRECONDITION' } },
+      status: 400,
     });
+    const err = await failure(fx.target.finalize!(op, receipt));
+    expect(err.kind).toBe('conflict');
+    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('ENABLED');
+  });
+
+  it('a version destroyed by someone else before the disable is left alone', async () => {
+    fx.emu.seed(PROJECT, SECRET, oldKey);
+    const op = opFor(newKey);
+    const receipt = await fx.target.write(new Secret(newKey), op);
+    const emu = fx.emu as unknown as { versionAction(req: EmuRequest): EmuResponse };
+    const real = emu.versionAction.bind(fx.emu);
+    let once = false;
+    emu.versionAction = (req) => {
+      if (!once && /versions\/1:disable$/.test(req.path)) {
+        once = true;
+        fx.emu.setState(PROJECT, SECRET, '1', 'DESTROYED');
+      }
+      return real(req);
+    };
     await fx.target.finalize!(op, receipt);
-    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('DISABLED');
+    expect(fx.emu.versions(PROJECT, SECRET)[0]!.state).toBe('DESTROYED');
+    expect(fx.emu.server.calls('POST', /:disable$/)).toHaveLength(1);
   });
 
   it('RESOURCE_EXHAUSTED is rate-limited and retryable, honours RetryInfo, and withRetry gets through', async () => {

@@ -56,7 +56,8 @@ interface StoredSecret {
   lastChangedDate: number;
   lastAccessedDate?: number;
   deletedDate?: number;
-  rotationEnabled: boolean;
+  /** Undefined until rotation is configured: DescribeSecret then leaves RotationEnabled out. */
+  rotationEnabled?: boolean;
   kmsKeyId?: string;
 }
 
@@ -206,7 +207,6 @@ export class AwsSecretsManagerEmulator {
         labels: new Map(),
         createdDate: nowSeconds(),
         lastChangedDate: nowSeconds(),
-        rotationEnabled: false,
       };
       this.secrets.set(name, s);
     }
@@ -322,6 +322,14 @@ export class AwsSecretsManagerEmulator {
     }
     try {
       if (!secretId) fail('InvalidParameterException', 'You must provide a SecretId.');
+      // A PutSecretValue without ClientRequestToken is refused before the secret is looked up: AWS
+      // answers InvalidRequestException even for a secret that does not exist (localstack's
+      // AWS-validated snapshot test_no_client_request_token[PutSecretValue], recorded against AWS
+      // 2023-05-12, tests/aws/services/secretsmanager/test_secretsmanager.snapshot.json). The SDKs
+      // fill the token themselves (idempotencyToken trait); only raw HTTP callers hit this.
+      if (action === 'PutSecretValue' && typeof input.ClientRequestToken !== 'string') {
+        fail('InvalidRequestException', 'You must provide a ClientRequestToken value. We recommend a UUID-type value.');
+      }
       if (!resolved) fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
       const s = resolved!;
       switch (action) {
@@ -435,18 +443,20 @@ export class AwsSecretsManagerEmulator {
 
   private describe(s: StoredSecret): Record<string, unknown> {
     // VersionIdsToStages lists only versions that have labels (DescribeSecret doc: unlabeled
-    // versions are deprecated).
+    // versions are deprecated). AWS leaves the member out entirely for a secret without a value, and
+    // leaves RotationEnabled out while rotation was never configured (localstack's AWS-validated
+    // snapshots test_create_secret_version_from_empty_secret and test_create_and_update_secret).
     const map: Record<string, string[]> = {};
     for (const [stage, id] of s.labels) (map[id] ??= []).push(stage);
     return {
       ARN: s.arn,
       Name: s.name,
       ...(s.kmsKeyId ? { KmsKeyId: s.kmsKeyId } : {}),
-      RotationEnabled: s.rotationEnabled,
+      ...(s.rotationEnabled !== undefined ? { RotationEnabled: s.rotationEnabled } : {}),
       LastChangedDate: s.lastChangedDate,
       ...(s.lastAccessedDate ? { LastAccessedDate: s.lastAccessedDate } : {}),
       ...(s.deletedDate ? { DeletedDate: s.deletedDate } : {}),
-      VersionIdsToStages: map,
+      ...(Object.keys(map).length ? { VersionIdsToStages: map } : {}),
       CreatedDate: s.createdDate,
     };
   }
@@ -495,8 +505,8 @@ export class AwsSecretsManagerEmulator {
     if (str !== undefined && Buffer.byteLength(str, 'utf8') > 65536) {
       fail('InvalidParameterException', 'The SecretString value exceeds the maximum allowed size of 65536 bytes.');
     }
-    // The SDKs fill ClientRequestToken with a UUID (idempotencyToken trait); raw callers may not.
-    const token = typeof input.ClientRequestToken === 'string' ? input.ClientRequestToken : randomUUID();
+    // Present: handle() refuses a PutSecretValue without one, as AWS does.
+    const token = input.ClientRequestToken as string;
     if (token.length < 32 || token.length > 64) {
       fail(
         'ValidationException',
@@ -507,9 +517,11 @@ export class AwsSecretsManagerEmulator {
     const existing = s.versions.find((v) => v.versionId === token);
     if (existing) {
       // Same token + same data: "the operation succeeds but does nothing"; different data fails
-      // (PutSecretValue doc: idempotency).
+      // (PutSecretValue doc: idempotency) with ResourceExistsException and this message, checked
+      // against AWS by moto's @aws_verified test_put_different_secret_value_with_same_token
+      // (getmoto/moto tests/test_secretsmanager/test_secretsmanager.py).
       if (existing.secretString !== str || existing.secretBinary !== bin) {
-        fail('ResourceExistsException', "You can't modify an existing version, you can only create a new version.");
+        fail('ResourceExistsException', `You can't use ClientRequestToken ${token} because that value is already in use for a version of secret ${s.arn}.`);
       }
       return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: this.stagesOf(s, token) };
     }
@@ -574,13 +586,19 @@ export class AwsSecretsManagerEmulator {
     }
     const page = all.slice(start, start + max);
     const next = start + max < all.length ? Buffer.from(`emu:${start + max}`, 'utf8').toString('base64url') : undefined;
+    // A deprecated version is listed WITHOUT a VersionStages member (not an empty list), and every
+    // entry names its KMS key (localstack's AWS-validated snapshot test_deprecated_secret_version_stage).
     return {
-      Versions: page.map((v) => ({
-        VersionId: v.versionId,
-        VersionStages: this.stagesOf(s, v.versionId),
-        ...(v.lastAccessedDate ? { LastAccessedDate: v.lastAccessedDate } : {}),
-        CreatedDate: v.createdDate,
-      })),
+      Versions: page.map((v) => {
+        const stages = this.stagesOf(s, v.versionId);
+        return {
+          VersionId: v.versionId,
+          ...(stages.length ? { VersionStages: stages } : {}),
+          ...(v.lastAccessedDate ? { LastAccessedDate: v.lastAccessedDate } : {}),
+          CreatedDate: v.createdDate,
+          KmsKeyIds: [s.kmsKeyId ?? 'DefaultEncryptionKey'],
+        };
+      }),
       ...(next ? { NextToken: next } : {}),
       ARN: s.arn,
       Name: s.name,

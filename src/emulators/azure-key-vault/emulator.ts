@@ -309,7 +309,10 @@ export class KeyVaultEmulator {
     };
     if (typeof body.value !== 'string') return errorResponse(400, 'BadParameter', "Property 'value' is required and must be a string.");
     const tags = body.tags && typeof body.tags === 'object' ? (body.tags as Record<string, string>) : undefined;
-    if (tags && Object.keys(tags).length > 15) return errorResponse(400, 'BadParameter', 'A secret can have at most 15 tags.');
+    // At most 15 tags per secret version; the 16th is refused as 400 BadParameter "Property has
+    // invalid value" (hashicorp/terraform-provider-azurerm#16780 / PR #16947; the same answer for
+    // certificates in aztfmod/terraform-azurerm-caf PR #837).
+    if (tags && Object.keys(tags).length > 15) return errorResponse(400, 'BadParameter', 'Property has invalid value\r\n');
     const v = this.addVersion(req.params.name!, {
       value: body.value,
       contentType: typeof body.contentType === 'string' ? body.contentType : undefined,

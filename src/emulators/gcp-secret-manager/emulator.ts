@@ -28,8 +28,11 @@ import { crc32c } from '../../targets/gcp-secret-manager/crc32c.ts';
  * - AddSecretVersion verifies `dataCrc32c` when given (400 INVALID_ARGUMENT on mismatch), stores or
  *   computes the CRC32C and returns it on access; payloads above 64 KiB are rejected.
  * - ListSecretVersions: newest first, pageSize/pageToken pagination, totalSize, `state:` filter.
- * - Version etags change on every state change; a stale etag on enable/disable/destroy is 409
- *   ABORTED (AIP-154; which code the real service uses is [UNCERTAIN], keyrot handles both).
+ * - Version etags change on every enable/disable/destroy, even one that changes nothing (enabling an
+ *   enabled version); a stale etag is 400 FAILED_PRECONDITION, not AIP-154's ABORTED
+ *   (https://cloud.google.com/secret-manager/docs/etags: "otherwise, it fails with a
+ *   FAILED_PRECONDITION error and an HTTP status code 400"; "A no-operation resource update also
+ *   updates the resource etag").
  * - Numeric enums when the client asks for `$alt=json;enum-encoding=int` (the Node client always does).
  * Test helpers: seed, versions, denyPermission, throttleNext, corruptNextAccess, setState.
  */
@@ -247,9 +250,11 @@ export class GcpSecretManagerEmulator {
   }
 
   private transition(v: StoredVersion, state: VersionState): void {
+    // A no-operation update (enable an enabled version) succeeds and still changes the etag
+    // (https://cloud.google.com/secret-manager/docs/etags).
+    v.etag = newEtag();
     if (v.state === state) return;
     v.state = state;
-    v.etag = newEtag();
     if (state === 'DESTROYED') {
       v.data = null;
       v.destroyTime = nowIso();
@@ -419,12 +424,14 @@ export class GcpSecretManagerEmulator {
     const page = all.slice(offset, offset + size);
     const next = offset + size < all.length ? Buffer.from(`off:${offset + size}`).toString('base64url') : '';
     // proto3 JSON leaves out empty fields: no `versions` when there are none, no `nextPageToken` on the last page.
+    // totalSize is "The total number of SecretVersions but 0 when the ListSecretsRequest.filter field
+    // is set" (REST reference, ListSecretVersionsResponse): 0, so left out, under a filter.
     return {
       status: 200,
       body: {
         ...(page.length ? { versions: page.map((v) => this.versionJson(s, v, req)) } : {}),
         ...(next ? { nextPageToken: next } : {}),
-        ...(all.length ? { totalSize: all.length } : {}),
+        ...(all.length && !filter ? { totalSize: all.length } : {}),
       },
     };
   }
@@ -480,7 +487,11 @@ export class GcpSecretManagerEmulator {
     if ('status' in v) return v;
     const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>;
     if (typeof body.etag === 'string' && body.etag !== '' && body.etag !== v.etag) {
-      return googleError(409, 'ABORTED', `The etag provided in the request does not match the current etag of Secret Version [${this.secretName(s)}/versions/${v.id}].`);
+      // "If an etag is provided and matches the current resource etag, the request succeeds;
+      // otherwise, it fails with a FAILED_PRECONDITION error and an HTTP status code 400"
+      // (https://cloud.google.com/secret-manager/docs/etags). The message wording is [UNCERTAIN]:
+      // keyrot must not depend on it.
+      return googleError(400, 'FAILED_PRECONDITION', `The etag provided in the request does not match the current etag of Secret Version [${this.secretName(s)}/versions/${v.id}].`);
     }
     if (v.state === 'DESTROYED' && verb !== 'destroy') {
       return googleError(400, 'FAILED_PRECONDITION', `Secret Version [${this.secretName(s)}/versions/${v.id}] is in DESTROYED state.`);

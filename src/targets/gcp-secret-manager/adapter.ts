@@ -327,11 +327,16 @@ export function createGcpSecretManagerTarget(
         c.disableSecretVersion({ name: versionName(meta.version), ...(etag ? { etag } : {}) }, CALL),
       );
       if (r.ok) return true;
-      // AIP-154: an etag mismatch is ABORTED (older services answered FAILED_PRECONDITION) [UNCERTAIN which one Secret Manager uses].
-      const etagConflict = r.status === 'ABORTED' || (r.status === 'FAILED_PRECONDITION' && /etag/i.test(r.message ?? ''));
-      if (!etagConflict) throw r.error;
+      // Secret Manager answers a stale etag with FAILED_PRECONDITION (HTTP 400), not AIP-154's
+      // ABORTED (https://cloud.google.com/secret-manager/docs/etags), and FAILED_PRECONDITION also
+      // means "this version is DESTROYED". The message wording is not documented, so the version
+      // is re-read to tell them apart rather than the message matched. ABORTED is kept for
+      // AIP-154-style endpoints (emulators).
+      if (r.status !== 'ABORTED' && r.status !== 'FAILED_PRECONDITION') throw r.error;
       const fresh = (await listVersions(op)).find((v) => v.version === meta.version);
       if (!fresh || fresh.state !== 'ENABLED') return false; // someone else disabled or destroyed it meanwhile
+      // Still enabled under the same etag: the refusal was not a concurrent change.
+      if (!etag || fresh.etag === etag) throw r.error;
       etag = fresh.etag;
     }
     throw new TargetError(`version ${meta.version} of ${parent} kept changing while keyrot tried to disable it; run finalize again`, {
