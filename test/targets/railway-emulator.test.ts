@@ -72,6 +72,27 @@ describe('railway emulator', () => {
     expect(deps[0]!.snapshot.SEALED).toBe('hidden-value');
   });
 
+  it('a redeploy goes INITIALIZING → BUILDING → DEPLOYING → SUCCESS, or SLEEPING once App Sleeping puts it to sleep', async () => {
+    emu = await RailwayEmulator.start({ phaseMs: 40 });
+    const s = seed();
+    const env = s.environments.production!;
+    const svc = s.services.api!;
+    const redeploy = 'mutation($e: String!, $s: String!) { serviceInstanceRedeploy(environmentId: $e, serviceId: $s) }';
+    const status = async () => (await gql('query($i: DeploymentListInput!) { deployments(input: $i, first: 1) { edges { node { id status } } } }', { i: { serviceId: svc, environmentId: env } })).body.data.deployments.edges[0].node.status as string;
+    expect((await gql(redeploy, { e: env, s: svc })).body.data.serviceInstanceRedeploy).toBe(true);
+    const seen = new Set<string>();
+    for (let i = 0; i < 100 && !seen.has('SUCCESS'); i++) {
+      seen.add(await status());
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect([...seen]).toEqual(expect.arrayContaining(['INITIALIZING', 'BUILDING', 'DEPLOYING', 'SUCCESS']));
+    emu.sleepNextDeploy();
+    await gql(redeploy, { e: env, s: svc });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await status()).toBe('SLEEPING');
+    expect(emu.deployments(svc, env)[1]!.status).toBe('REMOVED');
+  });
+
   it('429 carries Retry-After and the X-RateLimit headers', async () => {
     emu = await RailwayEmulator.start({ rateLimit: { limit: 1, windowMs: 60_000 } });
     seed();

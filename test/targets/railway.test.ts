@@ -130,6 +130,28 @@ describe('railway target', () => {
     expect(fx.emu.deployments(fx.ids.service, fx.ids.environment)).toHaveLength(2);
   });
 
+  it('a deployment that goes live and then SLEEPING (App Sleeping) counts as live, not as still deploying', async () => {
+    // SLEEPING is a settled, deployed status for the Railway CLI (service_summary.rs is_stable_status);
+    // before, keyrot kept polling it until the timeout.
+    const old = testKey();
+    const next = testKey();
+    fx = await railwayFixture({ vars: { [VAR]: old } });
+    const receipt = await fx.target.write(new Secret(next), op(next));
+    fx.emu.sleepNextDeploy();
+    const started = Date.now();
+    const r = await fx.target.redeploy!(op(next), receipt);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(r.method).toBe('redeploy');
+    expect(r.detail).toMatch(/reached SLEEPING/);
+    const deps = fx.emu.deployments(fx.ids.service, fx.ids.environment);
+    expect(deps[0]!.status).toBe('SLEEPING');
+    expect(deps[0]!.snapshot[VAR]).toBe(next);
+    // It went live: restore deploys the old key again.
+    await fx.target.restore(new Secret(old), op(next), receipt);
+    expect(fx.emu.deployments(fx.ids.service, fx.ids.environment)).toHaveLength(3);
+    expect(fx.emu.deployments(fx.ids.service, fx.ids.environment)[0]!.snapshot[VAR]).toBe(old);
+  });
+
   describe('sealed variables', () => {
     it('cannot be read back; verified by metadata and through the redeploy', async () => {
       const next = testKey();

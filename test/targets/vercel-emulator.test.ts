@@ -60,6 +60,20 @@ describe('vercel emulator', () => {
     const hidden = await api(`/v1/projects/app/env/${s.id}`, { token: 't' });
     expect(hidden.body.value).toBeUndefined();
     expect(hidden.body.decrypted).toBe(false);
+    // Every other shape carries a `value` string, sensitive included (the SDK's list, create and edit
+    // response schemas require it): ciphertext, never the plaintext.
+    expect(typeof s.value).toBe('string');
+    expect(s.decrypted).toBe(false);
+    const next = testKey();
+    const edited = await api(`/v9/projects/app/env/${s.id}`, { token: 't', method: 'PATCH', body: JSON.stringify({ value: next }) });
+    expect(edited.status).toBe(200);
+    expect(typeof edited.body.value).toBe('string');
+    expect(edited.body.value).not.toBe(next);
+    expect(edited.body.updatedAt).toBeGreaterThan(s.updatedAt);
+    const made = await api('/v10/projects/app/env', { token: 't', method: 'POST', body: JSON.stringify({ key: 'S2', value: next, type: 'sensitive', target: ['preview'] }) });
+    expect(made.status).toBe(201);
+    expect(typeof made.body.created.value).toBe('string');
+    expect(JSON.stringify([edited.body, made.body])).not.toContain(next);
   });
 
   it('rejects partial target overlaps (ENV_CONFLICT) and sensitive development entries', async () => {
@@ -99,6 +113,20 @@ describe('vercel emulator', () => {
     }
     expect([...seen]).toEqual(expect.arrayContaining(['QUEUED', 'BUILDING', 'READY']));
     expect(emu.deployments('app')[0]!.snapshot.K).toBe('one');
+  });
+
+  it('a BLOCKED deployment stays BLOCKED after QUEUED and never builds', async () => {
+    emu = await VercelEmulator.start({ queuedMs: 20, buildingMs: 20 });
+    emu.addToken('t');
+    emu.seedProject({ name: 'app' });
+    const [src] = emu.deployments('app');
+    emu.failNextDeploy('BLOCKED');
+    const created = await api('/v13/deployments?forceNew=1', { token: 't', method: 'POST', body: JSON.stringify({ name: 'app', deploymentId: src!.id, target: 'production' }) });
+    expect(created.body.readyState).toBe('QUEUED');
+    await new Promise((r) => setTimeout(r, 80));
+    const now = await api(`/v13/deployments/${created.body.id}`, { token: 't' });
+    expect(now.body.readyState).toBe('BLOCKED');
+    expect(now.body.aliasAssigned).toBe(false);
   });
 
   it('the demo entry is a working target', async () => {

@@ -167,6 +167,22 @@ describe('vercel target', () => {
     expect(fx.emu.server.calls('GET', /\/v10\/projects\/.*\/env$/).length).toBe(4);
   });
 
+  it('stops following pagination.next when a page brings nothing new (a server that ignores `until`)', async () => {
+    // The documented env-list request has no cursor parameter (vercel/sdk filterprojectenvsop.ts);
+    // if `until` is ignored the same first page comes back with the same `next`.
+    const old = testKey();
+    const envs = Array.from({ length: 5 }, (_, i) => ({ key: `VAR_${i}`, value: `v${i}`, target: ['production' as const] }));
+    fx = await vercelFixture({ envs: [...envs, { key: VAR, value: old, target: ['production'] }], emulator: { pageSize: 3, envListCursor: false } });
+    const r = await fx.target.read();
+    expect(r.kind).toBe('value');
+    if (r.kind === 'value') expect(r.value.reveal()).toBe(old);
+    expect(fx.emu.server.calls('GET', /\/v10\/projects\/.*\/env$/).length).toBe(2);
+    // Each entry once: one decrypted read, one PATCH.
+    const next = testKey();
+    const receipt = await fx.target.write(new Secret(next), op(next));
+    expect(receipt.patched).toHaveLength(1);
+  });
+
   describe('sensitive entries', () => {
     it('cannot be read back: read is unreadable, verify proves the write by updatedAt', async () => {
       const next = testKey();
@@ -264,6 +280,25 @@ describe('vercel target', () => {
     expect(fx.emu.deployments('nomora-paw')).toHaveLength(2);
   });
 
+  it('a BLOCKED deployment fails at once (it never builds by itself), and restore deploys nothing', async () => {
+    // BLOCKED is a readyState (vercel/sdk getdeploymentresponsebody.ts): before, keyrot polled it until the timeout.
+    const old = testKey();
+    const next = testKey();
+    fx = await vercelFixture({ envs: [{ key: VAR, value: old, target: ['production'] }], config: { redeploy: true, timeout: '10m' } });
+    const receipt = await fx.target.write(new Secret(next), op(next));
+    fx.emu.failNextDeploy('BLOCKED');
+    const started = Date.now();
+    const e = await rejection(fx.target.redeploy!(op(next), receipt));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(e.kind).toBe('unavailable');
+    expect(e.retryable).toBe(false);
+    expect(e.message).toMatch(/is BLOCKED/);
+    expect(fx.emu.deployments('nomora-paw')[0]!.readyState).toBe('BLOCKED');
+    await fx.target.restore(new Secret(old), op(next), receipt);
+    expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.value).toBe(old);
+    expect(fx.emu.deployments('nomora-paw')).toHaveLength(2);
+  });
+
   it('restore after a successful redeploy deploys again with the old key', async () => {
     const old = testKey();
     const next = testKey();
@@ -346,6 +381,15 @@ describe('vercel target', () => {
     const m = await rejection(missing.write(new Secret(next), op(next)));
     expect(m.kind).toBe('auth');
     expect(m.message).toMatch(/VERCEL_TOKEN is not set/);
+  });
+
+  it('a 403 flagged invalidToken without a message is still an auth error', async () => {
+    // Observed live: `{"error":{"code":"forbidden","invalidToken":true}}` (no `message`).
+    fx = await vercelFixture({ envs: [{ key: VAR, value: testKey(), target: ['production'] }] });
+    fx.emu.server.failNext({ status: 403, headers: { 'content-type': 'application/json' }, body: { error: { code: 'forbidden', invalidToken: true } } });
+    const e = await rejection(fx.target.read());
+    expect(e.kind).toBe('auth');
+    expect(e.message).toMatch(/Vercel rejected the token from env:VERCEL_TOKEN/);
   });
 
   it('a team the token cannot reach is a permission error naming the team', async () => {

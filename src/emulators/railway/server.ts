@@ -27,7 +27,14 @@ import { GqlFieldError, GqlSyntaxError, parseDocument, project, resolveValue, ty
  * deployment that succeeds moves the service's previous SUCCESS one to REMOVED.
  */
 
-export type RailwayDeploymentStatus = 'INITIALIZING' | 'BUILDING' | 'DEPLOYING' | 'SUCCESS' | 'FAILED' | 'CRASHED' | 'REMOVED';
+/**
+ * The `DeploymentStatus` values this emulator produces (the enum, railwayapp/cli @df3838b
+ * src/gql/schema.json, also has QUEUED, WAITING, NEEDS_APPROVAL, REMOVING, SKIPPED). SLEEPING is
+ * a deployment that went live and was then put to sleep by App Sleeping: the CLI counts it with
+ * SUCCESS and CRASHED as a settled, deployed state (src/commands/output/service_summary.rs
+ * `is_stable_status`), not as one still in progress.
+ */
+export type RailwayDeploymentStatus = 'INITIALIZING' | 'BUILDING' | 'DEPLOYING' | 'SUCCESS' | 'SLEEPING' | 'FAILED' | 'CRASHED' | 'REMOVED';
 
 export interface RailwayVariable {
   value: string;
@@ -45,6 +52,8 @@ export interface RailwayDeploymentRecord {
   outcome: 'SUCCESS' | 'FAILED' | 'CRASHED';
   /** Set when a later deployment of the same service succeeded. */
   removedAt?: number;
+  /** App Sleeping: once live, the deployment reports SLEEPING (an idle service put to sleep). */
+  sleeps?: boolean;
   meta: Record<string, unknown>;
 }
 
@@ -98,6 +107,7 @@ export class RailwayEmulator {
   private readonly deploymentList: RailwayDeploymentRecord[] = [];
   private readonly buckets = new Map<string, { count: number; resetAt: number }>();
   private readonly pendingDeployFailures: Array<'FAILED' | 'CRASHED'> = [];
+  private pendingSleeps = 0;
   private readonly pendingErrors: string[] = [];
   private readonly opts: Required<RailwayEmulatorOptions>;
   /** Variable upserts and deletes that reached the store. */
@@ -211,6 +221,11 @@ export class RailwayEmulator {
       .map((d) => ({ ...structuredClone(d), status: this.statusOf(d) }));
   }
 
+  /** The next deployment created goes live, then SLEEPING (App Sleeping put the idle service to sleep). */
+  sleepNextDeploy(): void {
+    this.pendingSleeps++;
+  }
+
   /** The next deployment created ends FAILED (build) or CRASHED (after starting). */
   failNextDeploy(status: 'FAILED' | 'CRASHED' = 'FAILED'): void {
     this.pendingDeployFailures.push(status);
@@ -267,7 +282,8 @@ export class RailwayEmulator {
     const newer = this.deploymentList.some(
       (o) => o !== d && o.serviceId === d.serviceId && o.environmentId === d.environmentId && o.createdAt > d.createdAt && o.outcome === 'SUCCESS' && Date.now() - o.createdAt >= 3 * ph,
     );
-    return newer ? 'REMOVED' : 'SUCCESS';
+    if (newer) return 'REMOVED';
+    return d.sleeps ? 'SLEEPING' : 'SUCCESS';
   }
 
   private deploy(p: Project, environmentId: string, serviceId: string, meta: Record<string, unknown>): RailwayDeploymentRecord {
@@ -281,6 +297,10 @@ export class RailwayEmulator {
       outcome: this.pendingDeployFailures.shift() ?? 'SUCCESS',
       meta,
     };
+    if (d.outcome === 'SUCCESS' && this.pendingSleeps > 0) {
+      this.pendingSleeps--;
+      d.sleeps = true;
+    }
     this.deploymentList.push(d);
     return d;
   }
@@ -301,7 +321,7 @@ export class RailwayEmulator {
       staticUrl: null,
       url: null,
       canRedeploy: true,
-      canRollback: status === 'SUCCESS' || status === 'REMOVED',
+      canRollback: status === 'SUCCESS' || status === 'SLEEPING' || status === 'REMOVED',
       deploymentStopped: false,
       snapshotId: null,
     };

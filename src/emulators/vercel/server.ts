@@ -25,7 +25,12 @@ import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuRespo
 export const VERCEL_TARGETS = ['production', 'preview', 'development'] as const;
 export type VercelTargetName = (typeof VERCEL_TARGETS)[number];
 export type VercelEnvType = 'encrypted' | 'plain' | 'sensitive' | 'system' | 'secret';
-export type VercelReadyState = 'QUEUED' | 'BUILDING' | 'INITIALIZING' | 'READY' | 'ERROR' | 'CANCELED';
+/**
+ * `readyState` values of a deployment. BLOCKED is part of the enum (vercel/sdk @426eb4b
+ * src/models/getdeploymentresponsebody.ts `GetDeploymentResponseBodyDeploymentsReadyState`): a
+ * deployment that will not build until someone acts on it, so it never reaches READY by itself.
+ */
+export type VercelReadyState = 'QUEUED' | 'BUILDING' | 'INITIALIZING' | 'READY' | 'ERROR' | 'CANCELED' | 'BLOCKED';
 
 export interface VercelEnvRecord {
   id: string;
@@ -51,8 +56,8 @@ export interface VercelDeploymentRecord {
   createdAt: number;
   /** The environment the build saw, taken when the deployment was created. */
   snapshot: Record<string, string>;
-  /** Where the deployment ends: READY unless a failure was injected. */
-  outcome: 'READY' | 'ERROR' | 'CANCELED';
+  /** Where the deployment ends: READY unless a failure was injected (BLOCKED: stops after QUEUED). */
+  outcome: 'READY' | 'ERROR' | 'CANCELED' | 'BLOCKED';
   sourceDeploymentId?: string;
   meta: Record<string, string>;
 }
@@ -97,6 +102,15 @@ export interface VercelEmulatorOptions {
   buildingMs?: number;
   /** Per-endpoint request budget per window. */
   rateLimit?: { limit: number; windowMs: number };
+  /**
+   * Whether the env list honours the `until` cursor (default true). The documented request of
+   * `GET /v10/projects/{idOrName}/env` has no cursor parameter (vercel/sdk @426eb4b
+   * src/models/filterprojectenvsop.ts `FilterProjectEnvsRequest`) and the CLI reads the list in one
+   * call (vercel/vercel packages/cli/src/util/env/get-env-records.ts): with false the emulator
+   * ignores `until` and keeps answering the first page with its `pagination.next`, so a client
+   * that trusts the cursor blindly would loop.
+   */
+  envListCursor?: boolean;
 }
 
 const USER = { id: 'usr_emulator', username: 'keyrot-emulator', email: 'emulator@keyrot.invalid' };
@@ -116,7 +130,7 @@ export class VercelEmulator {
   private readonly projects: Project[] = [];
   private readonly deploymentList: VercelDeploymentRecord[] = [];
   private readonly buckets = new Map<string, { count: number; resetAt: number }>();
-  private readonly pendingDeployFailures: Array<'ERROR' | 'CANCELED'> = [];
+  private readonly pendingDeployFailures: Array<'ERROR' | 'CANCELED' | 'BLOCKED'> = [];
   private readonly pendingCreateFailures: Array<{ code: string; message: string }> = [];
   private readonly opts: Required<VercelEmulatorOptions>;
   /** Number of env entries created, edited or removed: proves a second identical write is a no-op. */
@@ -128,6 +142,7 @@ export class VercelEmulator {
       queuedMs: opts.queuedMs ?? 150,
       buildingMs: opts.buildingMs ?? 300,
       rateLimit: opts.rateLimit ?? { limit: 1000, windowMs: 60_000 },
+      envListCursor: opts.envListCursor ?? true,
     };
     this.server = new EmulatorServer({
       name: 'vercel',
@@ -256,8 +271,8 @@ export class VercelEmulator {
       .map((d) => ({ ...structuredClone(d), readyState: this.stateOf(d) }));
   }
 
-  /** The next deployment created ends in ERROR (a failed build) or CANCELED. */
-  failNextDeploy(state: 'ERROR' | 'CANCELED' = 'ERROR'): void {
+  /** The next deployment created ends in ERROR (a failed build), CANCELED, or stays BLOCKED after QUEUED. */
+  failNextDeploy(state: 'ERROR' | 'CANCELED' | 'BLOCKED' = 'ERROR'): void {
     this.pendingDeployFailures.push(state);
   }
 
@@ -293,6 +308,7 @@ export class VercelEmulator {
   private stateOf(d: VercelDeploymentRecord): VercelReadyState {
     const age = Date.now() - d.createdAt;
     if (age < this.opts.queuedMs) return 'QUEUED';
+    if (d.outcome === 'BLOCKED') return 'BLOCKED';
     if (age < this.opts.queuedMs + this.opts.buildingMs) return 'BUILDING';
     return d.outcome;
   }
@@ -314,7 +330,15 @@ export class VercelEmulator {
     return 'eyJ2IjoxfQ.' + createHash('sha256').update(`${e.id}:${e.value}`).digest('base64url');
   }
 
-  /** The env object as the API renders it; `decrypted` only from the v1 single-entry read. */
+  /**
+   * The env object as the API renders it; `decrypted` only from the v1 single-entry read.
+   * Every shape except that read carries a `value` string, sensitive entries included: the list,
+   * create and edit responses declare `value: string` as required (vercel/sdk @426eb4b
+   * src/models/filterprojectenvsop.ts `Envs`, createprojectenvop.ts `Created1/2`,
+   * editprojectenvop.ts `EditProjectEnvResponseBody`), while the v1 read has a shape without
+   * `value` for what may not be read (getprojectenvop.ts `GetProjectEnvResponseBody1`). A
+   * sensitive entry's `value` is therefore ciphertext here, never the plaintext.
+   */
   private render(e: VercelEnvRecord, decrypted: boolean): Record<string, unknown> {
     const out: Record<string, unknown> = {
       type: e.type,
@@ -331,8 +355,10 @@ export class VercelEmulator {
       ...(e.gitBranch ? { gitBranch: e.gitBranch } : {}),
       ...(e.comment !== undefined ? { comment: e.comment } : {}),
     };
-    // Sensitive values are write-only: no value at all, whatever `decrypt` says (§2.1, §2.2).
+    // Sensitive values are write-only: the v1 read gives no value at all, whatever `decrypt` says
+    // (§2.1, §2.2); every other shape gives ciphertext.
     if (e.type === 'sensitive') {
+      if (!decrypted) out.value = this.cipher(e);
       out.decrypted = false;
     } else if (decrypted || e.type === 'plain' || e.type === 'system') {
       out.value = e.value;
@@ -419,7 +445,7 @@ export class VercelEmulator {
       // Newest first; `until` is the createdAt cursor of the page's last entry (pagination.ts: "Timestamp
       // that must be used to request the next page"). `decrypt` is deprecated and ignored (§2.2).
       // createdAt values are unique per project here (see stamp()), so the cursor is exact.
-      const until = Number(req.query.get('until') ?? Infinity);
+      const until = this.opts.envListCursor ? Number(req.query.get('until') ?? Infinity) : Infinity;
       const sorted = [...p.envs].sort((a, b) => b.createdAt - a.createdAt).filter((e) => e.createdAt < until);
       const page = sorted.slice(0, this.opts.pageSize);
       const more = sorted.length > page.length;

@@ -26,6 +26,13 @@ interface DeploymentNode {
 }
 
 const FAILED: readonly Status[] = ['FAILED', 'CRASHED', 'REMOVED', 'SKIPPED'];
+/**
+ * A deployment that went live. SLEEPING is one App Sleeping put to sleep after it went live: the
+ * CLI counts it with SUCCESS as a settled, deployed state (railwayapp/cli @df3838b
+ * src/commands/output/service_summary.rs `is_stable_status`), and a service that sleeps soon after
+ * deploying may never be seen as SUCCESS between two polls.
+ */
+const LIVE: readonly Status[] = ['SUCCESS', 'SLEEPING'];
 
 const Q = {
   projectToken: 'query KeyrotProjectToken { projectToken { project { id name } environment { id name } } }',
@@ -166,7 +173,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
     if (d.variableUpsert !== true) throw fail(`Railway did not confirm the upsert of ${ctx.varName} on ${where}`, 'unavailable', op);
   }
 
-  /** Polls one deployment until SUCCESS; FAILED/CRASHED/REMOVED/SKIPPED or the timeout fail. */
+  /** Polls one deployment until it is live (SUCCESS or SLEEPING); FAILED/CRASHED/REMOVED/SKIPPED or the timeout fail. */
   async function watch(op: string, id: string, signal?: AbortSignal): Promise<DeploymentNode> {
     const start = ctx.clock.now();
     let delay = 2000;
@@ -179,7 +186,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
         if (!(e instanceof TargetError) || !e.retryable) throw e;
         delay = Math.max(delay, e.retryAfterMs ?? 0);
       }
-      if (d?.status === 'SUCCESS') return d;
+      if (d && LIVE.includes(d.status)) return d;
       if (d && FAILED.includes(d.status)) {
         throw fail(`${where}: deployment ${id} ended ${d.status}; see its logs in the Railway dashboard, then resume`, 'unavailable', op, { retryable: false });
       }
@@ -339,7 +346,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
       const since = receipt && (typeof receipt.deploymentBefore === 'string' || receipt.deploymentBefore === null) ? receipt.deploymentBefore : undefined;
       const d = await ensureDeployment('redeploy', `write:${op.rotationId}`, since, op.signal);
       if (!d) return { method: 'metadata', detail: `${where} has never been deployed: its first deployment uses the new key` };
-      return { method: 'redeploy', detail: `deployment ${d.id} of ${where} reached SUCCESS after the upsert` };
+      return { method: 'redeploy', detail: `deployment ${d.id} of ${where} reached ${d.status} after the upsert` };
     },
 
     async restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void> {
@@ -373,7 +380,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
       if (!mine && latest.status === 'FAILED') return; // the newest build failed: it never went live
       if (mine && !triggered.has(`restore:${op.rotationId}`)) {
         let status = (await gql<{ deployment: DeploymentNode }>('restore', Q.deployment, { id: mine }, op.signal)).deployment.status;
-        if (!['SUCCESS', 'FAILED', 'CRASHED', 'REMOVED', 'SKIPPED'].includes(status)) {
+        if (![...LIVE, ...FAILED].includes(status)) {
           status = await watch('restore', mine, op.signal).then(
             (d) => d.status,
             (e: unknown) => {

@@ -73,6 +73,9 @@ function toDeployment(raw: Record<string, unknown>): Deployment {
   };
 }
 
+/** readyStates of a deployment that never served traffic and never will by itself. */
+const NEVER_LIVE: readonly string[] = ['ERROR', 'CANCELED', 'BLOCKED'];
+
 /** Orders entries so the one serving production is read first. */
 function rank(e: EnvEntry): number {
   return e.target.includes('production') ? 0 : e.target.includes('preview') ? 1 : 2;
@@ -154,7 +157,15 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       const said = providerMessage ? ` (Vercel said: ${providerMessage})` : '';
       // A missing, expired or revoked token is a 403 "Not authorized" on Vercel (docs rest-api/errors;
       // the CLI's getUser() turns any 403 of /v2/user into "The specified token is not valid").
-      const badToken = status === 401 || (status === 403 && (/^not authorized\.?$/i.test(providerMessage) || /missing an authentication token/i.test(providerMessage)));
+      // The body flags it with `invalidToken: true` / `missingToken: true`, and it is observed both
+      // with and without a `message` (e.g. `{"error":{"code":"forbidden","invalidToken":true}}`);
+      // without one, httpJson hands over the JSON body, so the flags are matched there too.
+      const badToken =
+        status === 401 ||
+        (status === 403 &&
+          (/^not authorized\.?$/i.test(providerMessage) ||
+            /missing an authentication token/i.test(providerMessage) ||
+            /"(invalidToken|missingToken)"\s*:\s*true/.test(providerMessage)));
       if (badToken) {
         throw fail(
           `Vercel rejected the token from ${tokenRef.raw}: it is missing, expired or revoked. Create a token at https://vercel.com/account/tokens with access to ${scopeWords} and export it as VERCEL_TOKEN (or point token: at it)`,
@@ -187,9 +198,16 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     return projectP;
   }
 
-  /** Every entry of the project, following `pagination.next` (a timestamp passed back as `until`). */
+  /**
+   * Every entry of the project, following `pagination.next` (a timestamp passed back as `until`).
+   * The documented request has no cursor parameter (vercel/sdk @426eb4b filterprojectenvsop.ts
+   * `FilterProjectEnvsRequest`; the CLI reads the list in one call, get-env-records.ts), so the
+   * cursor is followed only while it brings entries not seen yet: a server that ignores `until`
+   * cannot make keyrot loop or count an entry twice.
+   */
   async function listEntries(op: string, projectId: string): Promise<EnvEntry[]> {
     const out: EnvEntry[] = [];
+    const seen = new Set<string>();
     let until: string | undefined;
     for (let page = 0; page < 100; page++) {
       const r = await call<{ envs?: Array<Record<string, unknown>>; pagination?: { next?: number | string | null } } & Record<string, unknown>>(
@@ -200,9 +218,11 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       );
       // Three documented shapes: {envs, pagination}, {envs, hiddenProductionEnvCount}, or one env object.
       const envs = Array.isArray(r.body.envs) ? r.body.envs : r.body.id ? [r.body as Record<string, unknown>] : [];
-      out.push(...envs.map(toEntry));
+      const fresh = envs.map(toEntry).filter((e) => !seen.has(e.id));
+      for (const e of fresh) seen.add(e.id);
+      out.push(...fresh);
       const next = r.body.pagination?.next;
-      if (next === null || next === undefined || envs.length === 0) break;
+      if (next === null || next === undefined || fresh.length === 0 || String(next) === until) break;
       until = String(next);
     }
     return out;
@@ -268,7 +288,12 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     return (r.body.deployments ?? []).map(toDeployment);
   }
 
-  /** Polls one deployment until READY; ERROR/CANCELED or the timeout fail the target. */
+  /**
+   * Polls one deployment until READY; ERROR/CANCELED/BLOCKED or the timeout fail the target.
+   * BLOCKED is a readyState of its own (vercel/sdk @426eb4b getdeploymentresponsebody.ts
+   * `GetDeploymentResponseBodyDeploymentsReadyState`): the deployment will not build until someone
+   * acts on it, so waiting out the timeout would only hide why.
+   */
   async function watch(op: string, id: string, signal?: AbortSignal): Promise<Deployment> {
     const start = ctx.clock.now();
     let delay = 1000;
@@ -283,6 +308,14 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
         delay = Math.max(delay, e.retryAfterMs ?? 0);
       }
       if (d?.readyState === 'READY') return d;
+      if (d?.readyState === 'BLOCKED') {
+        throw fail(
+          `${where}: production deployment ${id} is BLOCKED: it will not build until it is unblocked in the Vercel dashboard (for example a commit author without access to the team); the previous deployment keeps serving. Unblock or redeploy it, then resume`,
+          'unavailable',
+          op,
+          { retryable: false },
+        );
+      }
       if (d && (d.readyState === 'ERROR' || d.readyState === 'CANCELED')) {
         throw fail(
           `${where}: production deployment ${id} ended ${d.readyState}${d.errorMessage ? ` (${d.errorMessage})` : ''}; the previous deployment keeps serving. Fix the build in the Vercel dashboard, then resume`,
@@ -315,7 +348,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     let id = remembered;
     if (!id) {
       const recent = await deploymentsList(op, projectId, { limit: '20' });
-      const ours = recent.find((d) => d.meta[marker] === rotationId && d.readyState !== 'ERROR' && d.readyState !== 'CANCELED');
+      const ours = recent.find((d) => d.meta[marker] === rotationId && !NEVER_LIVE.includes(d.readyState));
       if (ours) id = ours.id;
     }
     if (!id) {
@@ -604,10 +637,10 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       }
       if (!redeployOn) return;
       // The running app was switched only if this rotation's redeploy got somewhere: then deploy
-      // again with the old value back (an ERROR/CANCELED one never served traffic).
+      // again with the old value back (an ERROR/CANCELED/BLOCKED one never served traffic).
       const recent = await deploymentsList('restore', p.id, { limit: '20' });
       const ours = recent.find((d) => d.meta.keyrotRotation === op.rotationId);
-      if (!ours || ours.readyState === 'ERROR' || ours.readyState === 'CANCELED') return;
+      if (!ours || NEVER_LIVE.includes(ours.readyState)) return;
       if (ours.readyState !== 'READY') {
         await watch('restore', ours.id, op.signal).catch((err: unknown) => {
           if (!(err instanceof TargetError && err.kind === 'unavailable')) throw err;
