@@ -52,7 +52,7 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'revoke',
-    summary: 'record that the old key was revoked, then clean up old versions',
+    summary: 'record (or, with the Admin API, perform) the revocation of the old key, then clean up',
     description:
       'Finishes a rotation awaiting revocation. In prompt mode, records your confirmation that you revoked the old key in the provider dashboard (asks on a terminal; --yes confirms without asking). In openai-admin mode, deletes the old key through the OpenAI Admin API once it shows no use (revoke.disuse). Then finalizes targets (old versions disabled, old Docker secret removed). Refuses unless every target was verified.',
     run: async (f) => (await import('./commands/revoke.ts')).revokeCommand(f),
