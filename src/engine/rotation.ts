@@ -153,6 +153,8 @@ export class RotationRun {
   mode: 'rotate' | 'emergency' = 'rotate';
   /** Other keys to revoke with the old key (drift, an earlier pending revocation). */
   alsoRevoke: AlsoRevoke[] = [];
+  /** Stop at "awaiting revocation": the caller runs the revocation step itself (emergency: after its review). */
+  deferRevocation = false;
   newKey: Secret | null = null;
   readonly receipts = new Map<string, Receipt | undefined>();
   readonly written = new Set<string>();
@@ -458,6 +460,10 @@ export class RotationRun {
       await this.journal.append({ step: 'revoke', outcome: 'skipped', detail: 'no old key' });
       return { outcome: 'completed', messages };
     }
+    if (this.deferRevocation) {
+      messages.push(`Every target holds the new key; the old key ${old.hint} (${old.fingerprint}) is revoked next.`);
+      return { outcome: 'awaiting-revocation', messages };
+    }
     if (mode === 'openai-admin') {
       const r = await this.revokeThroughAdmin(old, this.o.clock.now());
       if (r.revoked) {
@@ -568,6 +574,8 @@ export interface RotateOptions {
   revokeFirst?: (old: Secret | null) => Promise<boolean>;
   /** Called once the old key is known (after preflight): notes it returns join the report (emergency: is it already disabled?). */
   inspectOldKey?: (old: Secret | null) => Promise<string[]>;
+  /** End at "awaiting revocation" after verification; the caller runs `revoke()` when it is ready. */
+  deferRevocation?: boolean;
 }
 
 /** `keyrot rotate` / `keyrot emergency`. */
@@ -577,6 +585,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
   const kind = o.env.key.kind;
   run.rotationId = newRotationId(o.clock.now(), randomSuffix);
   run.mode = r.mode;
+  run.deferRevocation = r.deferRevocation === true;
   await run.acquire(r.mode);
   try {
     const all = replay(await readJournal(o.state, run.env));

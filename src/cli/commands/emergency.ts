@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../../audit/audit-log.ts';
-import { rotate, type RotationReport } from '../../engine/rotation.ts';
+import { alsoRevokeText, revoke, rotate, type RotationReport } from '../../engine/rotation.ts';
 import { EXIT, ExitError, TargetError, toTargetError } from '../../engine/errors.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
@@ -138,6 +138,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
       source,
       obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)),
       revokeFirst: flags.revokeFirst ? (old) => revokeFirst(ctx, env, old, Boolean(flags.yes), (fn) => paused(o.reporter, fn)) : undefined,
+      deferRevocation: !flags.revokeFirst,
       inspectOldKey: async (old) => {
         // "Detects a key OpenAI has already disabled": the old key answers 401.
         if (!old || env.key.kind !== 'openai') return [];
@@ -160,9 +161,11 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   } finally {
     o.done();
   }
-  // The old key's recent usage (Admin API) and a leak scan of the working tree.
-  findings.usage = await reviewUsage(ctx, env, report);
+  // PRODUCT.md's order: the leak scan and the old key's recent usage first, then the revocation
+  // step (the operator sees them before confirming), then the checklist.
   findings.scan = await scanWorkingTree(ctx);
+  findings.usage = await reviewUsage(ctx, env, report);
+  if (report.outcome === 'awaiting-revocation') report = await revocationAfterReview(ctx, env, report, Boolean(flags.yes), findings);
   const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings);
   await appendAudit(ctx.state, {
     event: 'incident.checklist',
@@ -233,4 +236,40 @@ async function revokeFirst(
   }
   process.stderr.write(`Old key ${old.hint} revoked through the OpenAI Admin API${res.alreadyGone ? ' (it was already gone)' : ''}.\n`);
   return true;
+}
+
+/**
+ * The emergency's revocation step, after the scan and the usage review: through the Admin API
+ * (immediately: no disuse wait in an emergency), or the operator confirms on a terminal; with
+ * --yes or without a terminal the rotation stays awaiting revocation (keyrot never invents one).
+ */
+async function revocationAfterReview(
+  ctx: CommandContext,
+  env: Environment,
+  report: RotationReport,
+  yes: boolean,
+  f: EmergencyFindings,
+): Promise<RotationReport> {
+  const admin = ctx.inventory.config.revoke.mode === 'openai-admin';
+  if (!admin && (!ctx.interactive || yes)) {
+    return {
+      ...report,
+      messages: [
+        ...report.messages,
+        `Revoke the old key ${report.old?.hint ?? ''} (${report.old?.fingerprint ?? '?'}) in ${OPENAI_KEYS_PAGE} NOW, then run: keyrot revoke -e ${env.name}.${alsoRevokeText(report.alsoRevoke ?? [])}`,
+      ],
+    };
+  }
+  if (f.usage?.ok && f.usage.requests > 0) {
+    process.stderr.write(`The old key made ${f.usage.requests} requests in the last ${f.usage.days} days.\n`);
+  }
+  const o = await engineOptions(ctx, env);
+  try {
+    const r = await revoke(o);
+    return { ...report, outcome: r.outcome, exitCode: r.exitCode, messages: [...report.messages, ...r.messages] };
+  } catch (err) {
+    return { ...report, messages: [...report.messages, `The revocation step failed: ${toTargetError(err).message}. Run \`keyrot revoke -e ${env.name}\`.`] };
+  } finally {
+    o.done();
+  }
 }
