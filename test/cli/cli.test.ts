@@ -222,6 +222,20 @@ describe('rotate, status, revoke', () => {
     expect(JSON.parse(rv.stdout).error).toMatchObject({ exitCode: 3, message: expect.stringMatching(/locked by rotate/) });
   });
 
+  it('two rotations started at the same moment: exactly one rotates, the other is refused', async () => {
+    const [k1, k2] = [key(), key()];
+    openai.addKey(k1);
+    openai.addKey(k2);
+    const results = await Promise.all([cli(['rotate', '--yes', '--json'], k1 + '\n'), cli(['rotate', '--yes', '--json'], k2 + '\n')]);
+    const codes = results.map((r) => r.code).sort();
+    // The loser either finds the lock (3) or, if it starts after the winner finished, the pending revocation (1).
+    expect(codes[0]).toBe(0);
+    expect([1, 3]).toContain(codes[1]);
+    const held = await readTargets();
+    expect(held.env).toBe(held.file);
+    expect([k1, k2]).toContain(held.env);
+  });
+
   it('a stale lock (dead process) does not block', async () => {
     await mkdir(join(dir, '.keyrot/locks'), { recursive: true });
     await writeFile(join(dir, '.keyrot/locks/local.lock'), JSON.stringify({ pid: 2 ** 22 + 4321, host: hostname(), at: new Date().toISOString() }));
