@@ -3,15 +3,14 @@ import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/audit/logger.ts';
 import { fakeClock } from '../../src/engine/clock.ts';
 import { ExitError, LockedError } from '../../src/engine/errors.ts';
 import { latestRotation, readJournal } from '../../src/engine/journal.ts';
 import { lockPath } from '../../src/engine/lock.ts';
-import { resume, rotate, silentReporter, type EngineOptions, type RotationReport } from '../../src/engine/rotation.ts';
+import { resume, rotate, type EngineOptions, type RotationReport } from '../../src/engine/rotation.ts';
 import { Secret } from '../../src/keys/secret.ts';
 import { testKey } from '../helpers/keys.ts';
-import { MemoryStore, memoryInventory, type FaultPlan, type OpFault } from '../helpers/memory-target.ts';
+import { MemoryStore, memoryEngine, type FaultPlan, type OpFault } from '../helpers/memory-target.ts';
 
 /**
  * PRODUCT.md invariants 1, 2, 4 and 5, checked over random fault schedules and target counts
@@ -28,20 +27,7 @@ const planArb: fc.Arbitrary<FaultPlan> = fc.record({
 });
 
 async function engine(store: MemoryStore, n: number, stateDir: string): Promise<EngineOptions> {
-  const { inventory, env } = memoryInventory(store, n);
-  return {
-    inventory,
-    env,
-    processEnv: {},
-    clock: fakeClock(),
-    logger: silentLogger,
-    state: stateDir,
-    reporter: silentReporter,
-    interactive: false,
-    yes: true,
-    retry: { attempts: 4 },
-    random: () => 0.5,
-  };
+  return memoryEngine(store, n, stateDir);
 }
 
 function seed(store: MemoryStore, n: number, oldKey: string): void {

@@ -4,17 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/audit/logger.ts';
 import { fakeClock } from '../../src/engine/clock.ts';
 import { ExitError } from '../../src/engine/errors.ts';
 import { Journal, journalPath, latestRotation, readJournal, replay, type JournalEvent } from '../../src/engine/journal.ts';
 import { lockPath } from '../../src/engine/lock.ts';
-import { resume, revoke, rotate, silentReporter, type EngineOptions } from '../../src/engine/rotation.ts';
+import { resume, revoke, rotate, type EngineOptions } from '../../src/engine/rotation.ts';
 import { localState } from '../../src/state/local.ts';
 import type { KeyIssuer, MintedKey } from '../../src/keys/openai-admin.ts';
 import { Secret } from '../../src/keys/secret.ts';
 import { testKey } from '../helpers/keys.ts';
-import { MemoryStore, memoryInventory, type FaultPlan } from '../helpers/memory-target.ts';
+import { MemoryStore, memoryEngine, type FaultPlan, memoryInventory } from '../helpers/memory-target.ts';
 
 /**
  * Crash/resume/report scenarios of the engine that the random properties do not reach: each one
@@ -34,21 +33,7 @@ function plan(p: Partial<FaultPlan>): FaultPlan {
 }
 
 function engine(store: MemoryStore, n: number, extra: Partial<EngineOptions> = {}): EngineOptions {
-  const { inventory, env } = memoryInventory(store, n);
-  return {
-    inventory,
-    env,
-    processEnv: {},
-    clock: fakeClock(),
-    logger: silentLogger,
-    state: stateDir,
-    reporter: silentReporter,
-    interactive: false,
-    yes: true,
-    retry: { attempts: 3 },
-    random: () => 0.5,
-    ...extra,
-  };
+  return memoryEngine(store, n, stateDir, { retry: { attempts: 3 }, ...extra });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,6 +3,9 @@ import { Secret } from '../../src/keys/secret.ts';
 import { TargetError } from '../../src/engine/errors.ts';
 import type { Inventory, Environment, TargetSpec } from '../../src/inventory/load.ts';
 import { InventoryConfig } from '../../src/inventory/schema.ts';
+import { silentLogger } from '../../src/audit/logger.ts';
+import { fakeClock } from '../../src/engine/clock.ts';
+import { silentReporter, type EngineOptions } from '../../src/engine/rotation.ts';
 import type { ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
 
 /**
@@ -159,4 +162,23 @@ export function memoryInventory(store: MemoryStore, n: number, opts: { verify?: 
   });
   const env: Environment = { name: 'test', targets: specs, key: config.key, keySource: 'stdin', schedule: undefined };
   return { inventory: { path: 'memory.yaml', baseDir: '/nonexistent', config, environments: new Map([['test', env]]) }, env };
+}
+
+/** Engine options over `n` memory targets: fake clock, silent output, non-interactive, --yes. */
+export function memoryEngine(store: MemoryStore, n: number, stateDir: string, extra: Partial<EngineOptions> = {}): EngineOptions {
+  const { inventory, env } = memoryInventory(store, n);
+  return {
+    inventory,
+    env,
+    processEnv: {},
+    clock: fakeClock(),
+    logger: silentLogger,
+    state: stateDir,
+    reporter: silentReporter,
+    interactive: false,
+    yes: true,
+    retry: { attempts: 4 },
+    random: () => 0.5,
+    ...extra,
+  };
 }
