@@ -7,7 +7,7 @@ import { loadInventory, selectEnvironment, type Environment, type Inventory } fr
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import type { StateStore } from '../state/store.ts';
-import { createOut, createReporter, paused, type LiveReporter, type Out } from './output.ts';
+import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
 
 /** Flags every command takes (PRODUCT.md "Common flags"). */
 export interface CommonFlags {
@@ -186,4 +186,23 @@ export async function obtainNewKey(
   }
   const { obtainKey } = await import('../keys/sources.ts');
   return obtainKey(source, { ...keySourceContext(ctx), interactive });
+}
+
+/** rotate, resume, revoke: run the engine with the live display, then print the report and notify. */
+export async function runEngineCommand(
+  ctx: CommandContext,
+  env: Environment,
+  mode: 'rotate' | 'revoke',
+  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<import('../engine/rotation.ts').RotationReport>,
+): Promise<number> {
+  const o = await engineOptions(ctx, env);
+  let report: import('../engine/rotation.ts').RotationReport;
+  try {
+    report = await run(o);
+  } finally {
+    o.done();
+  }
+  printRotationReport(ctx.out, report);
+  await notifyReport(ctx, report, mode);
+  return report.exitCode;
 }

@@ -1,4 +1,5 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+import { parseDuration } from '../inventory/duration.ts';
 import type { Secret } from '../keys/secret.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
 import type { Clock } from '../engine/clock.ts';
@@ -144,6 +145,20 @@ export interface TargetDefinition<C extends object = object> {
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
   create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target>;
+}
+
+/**
+ * `timeout:` of the targets that wait for a restart or a deploy: `90s`, `10m`, `1h30m`, or a
+ * number of seconds. Kept as written; `waitTimeoutMs` turns it into milliseconds.
+ */
+export const WaitTimeout = z.union([
+  z.string().regex(/^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$/, 'a duration such as 90s, 10m or 1h'),
+  z.number().nonnegative(),
+]);
+
+/** A target's `timeout:` in milliseconds, or its default. */
+export function waitTimeoutMs(timeout: string | number | undefined, defaultMs: number): number {
+  return timeout === undefined ? defaultMs : (parseDuration(timeout) ?? defaultMs);
 }
 
 /** Helper so each target folder declares its definition with types inferred from its schema. */

@@ -1,7 +1,7 @@
 import { rotate } from '../../engine/rotation.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
-import { commandContext, engineOptions, environment, notifyReport, obtainNewKey, usage, type CommonFlags } from '../context.ts';
-import { paused, printRotationReport } from '../output.ts';
+import { commandContext, environment, obtainNewKey, runEngineCommand, usage, type CommonFlags } from '../context.ts';
+import { paused } from '../output.ts';
 
 export function checkSource(source: string, flag = '--new-key'): string {
   if (!KeySourceField.safeParse(source).success) {
@@ -15,14 +15,7 @@ export async function rotateCommand(flags: CommonFlags & { newKey?: string; dryR
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const source = checkSource(flags.newKey ?? env.keySource);
-  const o = await engineOptions(ctx, env);
-  try {
-    const report = await rotate(o, { mode: 'rotate', source, obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)) });
-    o.done();
-    printRotationReport(ctx.out, report);
-    await notifyReport(ctx, report, 'rotate');
-    return report.exitCode;
-  } finally {
-    o.done();
-  }
+  return runEngineCommand(ctx, env, 'rotate', (o) =>
+    rotate(o, { mode: 'rotate', source, obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)) }),
+  );
 }

@@ -1,5 +1,6 @@
+import { waitTimeoutMs } from '../types.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import type { Secret } from '../../keys/secret.ts';
 import type {
   CommonTargetConfig,
@@ -42,7 +43,7 @@ const MAX_VERSION_CONFLICTS = 5;
 const POLL_MS = 1000;
 /** Task desired states after which the orchestrator no longer wants the task (swarmkit api.TaskState). */
 const TERMINAL_DESIRED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
-const DEFAULT_TIMEOUT = '5m';
+const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
 // --- Engine object shapes (only what keyrot reads; specs are round-tripped whole) ----------------
 
@@ -147,7 +148,7 @@ export function createDockerSecretTarget(
 ): Target {
   const base = config.secret;
   const hostSetting = config.endpoint ?? ctx.env.DOCKER_HOST;
-  const timeoutMs = parseDuration(config.timeout ?? DEFAULT_TIMEOUT) ?? 300_000;
+  const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const caps = { readBack: false, redeploy: false, versioned: true, finalize: true };
   let engine: DockerEngine | undefined;
 

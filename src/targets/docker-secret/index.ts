@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 /**
  * Swarm secret names: swarmkit accepts `^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$`, at most 64
@@ -8,8 +8,6 @@ import { defineTarget } from '../types.ts';
  */
 const SWARM_NAME = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$/;
 
-/** `timeout:` as written in targets.yaml (`5m`, `90s`, a bare number of seconds). */
-const DURATION = /^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)\s*$/;
 
 export const DockerSecretConfig = z.object({
   /** Base name: the first secret is `openai_api_key`, keyrot's are `openai_api_key_2`, `_3`... */
@@ -23,9 +21,7 @@ export const DockerSecretConfig = z.object({
     .min(1, 'at least one service that mounts the secret')
     .refine((s) => new Set(s).size === s.length, 'each service once'),
   /** How long to wait for each service's rolling update (default 5m). */
-  timeout: z
-    .union([z.string().regex(DURATION, 'a duration such as 90s, 5m or 1h'), z.number().nonnegative()])
-    .optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type DockerSecretConfig = z.infer<typeof DockerSecretConfig>;
 

@@ -1,8 +1,9 @@
+import { waitTimeoutMs } from '../types.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { HerokuConfig } from './index.ts';
@@ -59,7 +60,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
   const appPath = `/apps/${encodeURIComponent(app)}`;
   const varName = ctx.varName;
   const where = `Heroku app ${app} ${varName}`;
-  const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? DEFAULT_TIMEOUT_MS) : DEFAULT_TIMEOUT_MS;
+  const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const ref = credentialOrDefault(config.token, ['HEROKU_API_KEY'], ctx.env);
   const credName = credentialName(ref);
   const caps = { readBack: true, redeploy: true, versioned: false, finalize: false };

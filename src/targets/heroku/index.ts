@@ -1,18 +1,12 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
-
-/** `10m`, `90s`, `1h30m` or a number of seconds (parsed by inventory/duration.ts in the adapter). */
-const Duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(/^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$/, 'a duration such as 90s, 10m or 1h'),
-]);
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 /** One config var of a Heroku app, set through the Platform API. */
 export const HerokuConfig = z.object({
   /** App name or id (the Platform API accepts either in paths). */
   app: z.string().min(1, 'a Heroku app name or id'),
   /** How long to wait for the release a config change creates (default 10m). */
-  timeout: Duration.optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type HerokuConfig = z.infer<typeof HerokuConfig>;
 

@@ -1,7 +1,8 @@
+import { waitTimeoutMs } from '../types.ts';
 import type * as K8s from '@kubernetes/client-node';
 import { Secret } from '../../keys/secret.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { KubernetesConfig } from './index.ts';
@@ -19,7 +20,7 @@ export const ANNOTATIONS = {
 /** Bounded optimistic-concurrency loop on 409 (the one retry the adapter owns; brief: engine/retry.ts). */
 export const MAX_CONFLICT_TRIES = 5;
 const REQUEST_TIMEOUT_MS = 30_000;
-const DEFAULT_ROLLOUT_TIMEOUT = '5m';
+const DEFAULT_ROLLOUT_TIMEOUT_MS = 5 * 60_000;
 
 export interface KubernetesInternals {
   /** Where the pod's service account is mounted (tests). */
@@ -49,7 +50,7 @@ export async function createKubernetesTarget(
   const secretName = config.secret;
   const key = config.key ?? ctx.varName;
   const workloads = (config.restart ?? []).map(parseWorkloadRef);
-  const timeoutMs = parseDuration(config.timeout ?? DEFAULT_ROLLOUT_TIMEOUT) ?? parseDuration(DEFAULT_ROLLOUT_TIMEOUT)!;
+  const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_ROLLOUT_TIMEOUT_MS);
   const pollMs = internals.pollMs ?? 500;
   const secretLabel = `secret ${secretName}`;
   const where = `Kubernetes secret ${ns}/${secretName} key ${key}`;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 // Kubernetes name rules: namespaces are DNS-1123 labels, Secret names DNS-1123 subdomains,
 // Secret data keys `[-._a-zA-Z0-9]+` (apimachinery validation; the API server answers 422 otherwise).
@@ -8,8 +8,6 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 /** `kind/name` as kubectl takes it: deployment|deploy, statefulset|sts, daemonset|ds (plural and `.apps` too). */
 export const WORKLOAD_REF = /^(deployments?|deploy|statefulsets?|sts|daemonsets?|ds)(\.apps)?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-/** The grammar of inventory/duration.ts (`90s`, `5m`, `1h30m`, a bare number of seconds). */
-const DURATION = /^(?:(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+|\d+(?:\.\d+)?)$/;
 
 /** One data key of a Secret; listed workloads are restarted (and waited for) after a change. */
 export const KubernetesConfig = z.object({
@@ -21,7 +19,7 @@ export const KubernetesConfig = z.object({
   context: z.string().min(1).optional(),
   restart: z.array(z.string().regex(WORKLOAD_REF, 'kind/name, kind being deployment, statefulset or daemonset')).optional(),
   /** How long to wait for the restarted workloads' rollouts (default 5m). */
-  timeout: z.union([z.string().regex(DURATION, 'a duration such as 90s, 5m or 1h'), z.number().nonnegative()]).optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type KubernetesConfig = z.infer<typeof KubernetesConfig>;
 

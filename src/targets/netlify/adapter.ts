@@ -1,9 +1,10 @@
+import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import { netlifyContexts, type NetlifyConfig } from './index.ts';
 
@@ -116,7 +117,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   const redeployWanted = config.redeploy === true;
   /** The one build keyrot starts: production for production/all (and the default), else a single branch:NAME's deploy. */
   const build = buildFor(explicit ?? [PRODUCTION]);
-  const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? DEFAULT_TIMEOUT_MS) : DEFAULT_TIMEOUT_MS;
+  const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const ref = credentialOrDefault(config.token, ['NETLIFY_AUTH_TOKEN'], ctx.env);
   const credName = credentialName(ref);
   // readBack turns false once keyrot sees the variable is a secret (write-only outside `dev`).

@@ -1,11 +1,5 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
-
-/** `10m`, `90s`, `1h30m` or a number of seconds (parsed by inventory/duration.ts in the adapter). */
-const Duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(/^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$/, 'a duration such as 90s, 10m or 1h'),
-]);
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 /**
  * A deploy context whose value keyrot rotates: Netlify's contexts, or `branch:NAME` for one
@@ -41,7 +35,7 @@ export const NetlifyConfig = z.object({
   /** Trigger a build after the write and wait until its deploy is ready. */
   redeploy: z.boolean().default(false),
   /** How long to wait for that deploy (default 15m). */
-  timeout: Duration.optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type NetlifyConfig = z.infer<typeof NetlifyConfig>;
 

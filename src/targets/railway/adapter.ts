@@ -1,9 +1,10 @@
+import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
 import { httpJson } from '../../engine/http.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { RailwayConfig } from './index.ts';
 
@@ -55,7 +56,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
   const envName = ctx.env.RAILWAY_API_TOKEN ? 'RAILWAY_API_TOKEN' : ctx.env.RAILWAY_TOKEN ? 'RAILWAY_TOKEN' : 'RAILWAY_API_TOKEN';
   const tokenRef: CredentialRef = config.token ?? { kind: 'env', name: envName, raw: `env:${envName}` };
   const tokenType = config.tokenType ?? (config.token ? 'account' : envName === 'RAILWAY_TOKEN' ? 'project' : 'account');
-  const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? 15 * 60_000) : 15 * 60_000;
+  const timeoutMs = waitTimeoutMs(config.timeout, 15 * 60_000);
   const ids = { projectId: config.project, environmentId: config.environment, serviceId: config.service };
   const where = `Railway service ${config.service} (project ${config.project}, environment ${config.environment})`;
 

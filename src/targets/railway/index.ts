@@ -1,11 +1,5 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
-
-/** `10m`, `90s`, `1h30m` or a bare number of seconds (parsed by inventory/duration.ts in the adapter). */
-const Duration = z.union([
-  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$/, 'a duration such as 10m or 90s'),
-  z.number().nonnegative(),
-]);
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 /** One service variable of a Railway project environment, then one redeploy of that service. */
 export const RailwayConfig = z.object({
@@ -22,7 +16,7 @@ export const RailwayConfig = z.object({
    */
   tokenType: z.enum(['account', 'project']).optional(),
   /** Longest wait for the redeploy (default 15m). */
-  timeout: Duration.optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type RailwayConfig = z.infer<typeof RailwayConfig>;
 

@@ -1,9 +1,10 @@
+import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../keys/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
 import { httpJson, type HttpResponse } from '../../engine/http.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
-import { formatDuration, parseDuration } from '../../inventory/duration.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { VercelConfig } from './index.ts';
 
@@ -93,7 +94,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   const scopeQuery: Record<string, string> = config.team ? (config.team.startsWith('team_') ? { teamId: config.team } : { slug: config.team }) : {};
   const scopeWords = config.team ? `team ${config.team}` : 'the token owner’s personal account';
   const where = `Vercel project ${config.project}${config.team ? ` (team ${config.team})` : ''}`;
-  const timeoutMs = config.timeout !== undefined ? (parseDuration(config.timeout) ?? 20 * 60_000) : 20 * 60_000;
+  const timeoutMs = waitTimeoutMs(config.timeout, 20 * 60_000);
   const redeployOn = config.redeploy === true && wanted.includes('production');
 
   const credential = lazyCredential(ctx, tokenRef);

@@ -1,11 +1,5 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
-
-/** `10m`, `90s`, `1h30m` or a bare number of seconds (parsed by inventory/duration.ts in the adapter). */
-const Duration = z.union([
-  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$/, 'a duration such as 10m or 90s'),
-  z.number().nonnegative(),
-]);
+import { defineTarget, WaitTimeout } from '../types.ts';
 
 /**
  * A Vercel project's environment variable. A key can have several entries, each for a set of
@@ -22,7 +16,7 @@ export const VercelConfig = z.object({
   /** Redeploy the latest production deployment after the write and wait until it is READY. */
   redeploy: z.boolean().optional(),
   /** Longest wait for the redeploy (default 20m). */
-  timeout: Duration.optional(),
+  timeout: WaitTimeout.optional(),
 });
 export type VercelConfig = z.infer<typeof VercelConfig>;
 
