@@ -101,6 +101,7 @@ export interface NetlifyEmulatorOptions {
 }
 
 const hexId = () => randomBytes(12).toString('hex');
+const isResponse = (x: unknown): x is EmuResponse => typeof x === 'object' && x !== null && 'status' in x;
 const nerr = (status: number, message: string): EmuResponse => ({ status, body: { code: status, message } });
 
 export class NetlifyEmulator {
@@ -444,6 +445,13 @@ export class NetlifyEmulator {
     return { env: site.env, site };
   }
 
+  /** The env scope of a write: found and visible to the token (404), and the token may write (403). */
+  private writableEnvScope(req: EmuRequest, t: TokenInfo): ReturnType<NetlifyEmulator['envScope']> {
+    const sc = this.envScope(req, t);
+    if (isResponse(sc)) return sc;
+    return this.canWrite(t) ?? sc;
+  }
+
   private canWrite(t: TokenInfo): EmuResponse | undefined {
     // Unverified wording: the real service's text for a reviewer is not documented.
     return t.role === 'reviewer' ? nerr(403, "You don't have permission to perform this action") : undefined;
@@ -451,7 +459,6 @@ export class NetlifyEmulator {
 
   private routes(): void {
     const s = this.server;
-    const isResponse = (x: unknown): x is EmuResponse => typeof x === 'object' && x !== null && 'status' in x;
     const validValue = (b: Record<string, unknown>): string | undefined => {
       if (typeof b.context !== 'string' || !(NETLIFY_CONTEXTS as readonly string[]).includes(b.context)) return 'invalid context';
       if (b.context === 'branch' && (typeof b.context_parameter !== 'string' || !b.context_parameter)) return 'context_parameter is required for the branch context';
@@ -495,10 +502,8 @@ export class NetlifyEmulator {
       'POST',
       '/api/v1/accounts/:account/env',
       this.guard((req, t) => {
-        const sc = this.envScope(req, t);
+        const sc = this.writableEnvScope(req, t);
         if (isResponse(sc)) return sc;
-        const denied = this.canWrite(t);
-        if (denied) return denied;
         if (!Array.isArray(req.body)) return nerr(400, 'Request body must be an array of environment variables');
         const created: NetlifyEnvVar[] = [];
         for (const raw of req.body as Array<Record<string, unknown>>) {
@@ -544,10 +549,8 @@ export class NetlifyEmulator {
       'PUT',
       '/api/v1/accounts/:account/env/:key',
       this.guard((req, t) => {
-        const sc = this.envScope(req, t);
+        const sc = this.writableEnvScope(req, t);
         if (isResponse(sc)) return sc;
-        const denied = this.canWrite(t);
-        if (denied) return denied;
         const old = sc.env.get(req.params.key!);
         if (!old) return nerr(404, 'Not Found');
         const b = (req.body ?? {}) as Record<string, unknown>;
@@ -575,10 +578,8 @@ export class NetlifyEmulator {
       'PATCH',
       '/api/v1/accounts/:account/env/:key',
       this.guard((req, t) => {
-        const sc = this.envScope(req, t);
+        const sc = this.writableEnvScope(req, t);
         if (isResponse(sc)) return sc;
-        const denied = this.canWrite(t);
-        if (denied) return denied;
         const v = sc.env.get(req.params.key!);
         if (!v) return nerr(404, 'Not Found');
         const b = (req.body ?? {}) as Record<string, unknown>;
@@ -606,10 +607,8 @@ export class NetlifyEmulator {
       'DELETE',
       '/api/v1/accounts/:account/env/:key',
       this.guard((req, t) => {
-        const sc = this.envScope(req, t);
+        const sc = this.writableEnvScope(req, t);
         if (isResponse(sc)) return sc;
-        const denied = this.canWrite(t);
-        if (denied) return denied;
         if (!sc.env.delete(req.params.key!)) return nerr(404, 'Not Found');
         this.countWrite(sc.site);
         return { status: 204 };
@@ -621,10 +620,8 @@ export class NetlifyEmulator {
       'DELETE',
       '/api/v1/accounts/:account/env/:key/value/:id',
       this.guard((req, t) => {
-        const sc = this.envScope(req, t);
+        const sc = this.writableEnvScope(req, t);
         if (isResponse(sc)) return sc;
-        const denied = this.canWrite(t);
-        if (denied) return denied;
         const v = sc.env.get(req.params.key!);
         const i = v ? v.values.findIndex((x) => x.id === req.params.id) : -1;
         if (!v || i < 0) return nerr(404, 'Not Found');
