@@ -38,6 +38,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
 COPY bin ./bin
 COPY src ./src
+COPY emulators ./emulators
 COPY scripts ./scripts
 # NODE_ENV=production: no dev-only behaviour in dependencies. KEYROT_STATE_DIR: a local state
 # directory, if one is used (state: local), goes to the writable /tmp (an emptyDir in the pod,

@@ -2,11 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { silentLogger } from '../src/audit/logger.ts';
-import { systemClock } from '../src/engine/clock.ts';
-import { rotate, silentReporter } from '../src/engine/rotation.ts';
+import { silentLogger } from '../src/runtime/logger.ts';
+import { systemClock } from '../src/runtime/clock.ts';
+import { rotate, silentReporter } from '../src/machine/rotation.ts';
 import { parseInventory } from '../src/inventory/load.ts';
-import { Secret } from '../src/keys/secret.ts';
+import { Secret } from '../src/core/secret.ts';
 
 const key = () => 'sk-proj-' + randomBytes(36).toString('base64url');
 

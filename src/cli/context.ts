@@ -1,8 +1,8 @@
 import { dirname, resolve } from 'node:path';
-import { createLogger, type Logger } from '../audit/logger.ts';
-import { systemClock, type Clock } from '../engine/clock.ts';
-import { EXIT, ExitError } from '../engine/errors.ts';
-import type { EngineOptions, RevocationPrompt } from '../engine/rotation.ts';
+import { createLogger, type Logger } from '../runtime/logger.ts';
+import { systemClock, type Clock } from '../runtime/clock.ts';
+import { EXIT, ExitError } from '../core/errors.ts';
+import type { EngineOptions, RevocationPrompt } from '../machine/rotation.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
@@ -128,7 +128,7 @@ export function usage(message: string): never {
 /** Sends the notification a finished rotation calls for (notify.webhook); never fails the command. */
 export async function notifyReport(
   ctx: CommandContext,
-  report: import('../engine/rotation.ts').RotationReport,
+  report: import('../machine/rotation.ts').RotationReport,
   mode: 'rotate' | 'emergency' | 'revoke',
   logger: Logger = ctx.logger,
 ): Promise<void> {
@@ -177,7 +177,7 @@ export async function obtainNewKey(
   source: string,
   at: { rotationId: string; env: string },
   interactive = ctx.interactive,
-): Promise<import('../engine/rotation.ts').ObtainedKey> {
+): Promise<import('../machine/rotation.ts').ObtainedKey> {
   if (source === 'openai-admin') {
     const issuer = adminIssuer(ctx, env);
     if (!issuer) throw new ExitError(EXIT.usage, 'key source openai-admin needs key.admin (project and token) in the inventory');
@@ -193,10 +193,10 @@ export async function runEngineCommand(
   ctx: CommandContext,
   env: Environment,
   mode: 'rotate' | 'revoke',
-  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<import('../engine/rotation.ts').RotationReport>,
+  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<import('../machine/rotation.ts').RotationReport>,
 ): Promise<number> {
   const o = await engineOptions(ctx, env);
-  let report: import('../engine/rotation.ts').RotationReport;
+  let report: import('../machine/rotation.ts').RotationReport;
   try {
     report = await run(o);
   } finally {

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { redact } from '../audit/redact.ts';
-import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, TargetError } from '../engine/errors.ts';
+import { redact } from '../core/redact.ts';
+import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, TargetError } from '../core/errors.ts';
 import type { CommonFlags } from './context.ts';
 
 /**

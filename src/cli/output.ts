@@ -1,5 +1,5 @@
-import { redact } from '../audit/redact.ts';
-import type { Reporter, RotationReport, TargetPhase } from '../engine/rotation.ts';
+import { redact } from '../core/redact.ts';
+import type { Reporter, RotationReport, TargetPhase } from '../machine/rotation.ts';
 
 /** Where human text goes: stderr when --json owns stdout, else stdout. */
 export interface Out {

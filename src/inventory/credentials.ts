@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { Secret, registerSensitive } from '../keys/secret.ts';
-import { TargetError } from '../engine/errors.ts';
+import { Secret, registerSensitive } from '../core/secret.ts';
+import { TargetError } from '../core/errors.ts';
 
 /**
  * A reference to a credential: `env:VAR` or `file:PATH`, never the secret itself.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, ConfigErrors, type SourcePosition } from '../engine/errors.ts';
+import { ConfigError, ConfigErrors, type SourcePosition } from '../core/errors.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
 import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';

@@ -1,7 +1,7 @@
-import type { Clock } from '../engine/clock.ts';
-import { httpJson } from '../engine/http.ts';
-import { TargetError } from '../engine/errors.ts';
-import type { Secret } from './secret.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { httpJson } from '../runtime/http.ts';
+import { TargetError } from '../core/errors.ts';
+import type { Secret } from '../core/secret.ts';
 
 export const OPENAI_DEFAULT_ENDPOINT = 'https://api.openai.com/v1';
 /** Where an operator revokes an OpenAI key by hand. */

@@ -1,8 +1,8 @@
-import type { Clock } from '../engine/clock.ts';
-import { TargetError } from '../engine/errors.ts';
-import { httpJson } from '../engine/http.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { TargetError } from '../core/errors.ts';
+import { httpJson } from '../runtime/http.ts';
 import { liveCheck } from './kinds.ts';
-import { Secret } from './secret.ts';
+import { Secret } from '../core/secret.ts';
 
 /**
  * The OpenAI Admin API as keyrot uses it (issue 6, provider-apis.md §10.3–10.7): mint a key by

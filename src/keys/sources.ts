@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError, ExitError, EXIT } from '../engine/errors.ts';
-import { Secret } from './secret.ts';
+import { ConfigError, ExitError, EXIT } from '../core/errors.ts';
+import { Secret } from '../core/secret.ts';
 
 export interface KeySourceContext {
   baseDir: string;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { childEnv } from '../audit/redact.ts';
+import { childEnv } from '../core/redact.ts';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { isIgnored, parseGitignore, type IgnoreLevel } from './ignore.ts';

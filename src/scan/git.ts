@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { childEnv } from '../audit/redact.ts';
+import { childEnv } from '../core/redact.ts';
 import { createInterface } from 'node:readline';
 
 /**

@@ -1,4 +1,4 @@
-import { TargetError } from '../engine/errors.ts';
+import { TargetError } from '../core/errors.ts';
 import { DockerApiError, DockerEngine, parseDockerHost } from '../targets/docker-secret/engine.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Inventory } from '../inventory/load.ts';
-import { hint } from '../keys/secret.ts';
+import { hint } from '../core/secret.ts';
 import type { DockerEngine } from '../targets/docker-secret/engine.ts';
 import { DEFAULT_MAX_FILE_BYTES, displayPath, gitTopLevel, listFiles, readForScan, type Skipped } from './files.ts';
 import { scanHistory } from './git.ts';

@@ -1,4 +1,4 @@
-import { readJournal, replay, type JournalEvent, type RotationState } from '../engine/journal.ts';
+import { readJournal, replay, type JournalEvent, type RotationState } from '../state/journal.ts';
 import type { StateStore } from '../state/store.ts';
 
 /**

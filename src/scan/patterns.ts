@@ -1,4 +1,4 @@
-import { fingerprint } from '../keys/secret.ts';
+import { fingerprint } from '../core/secret.ts';
 
 /**
  * What a leak scan looks for in a piece of text: OpenAI key formats (provider-apis.md §10.1) and

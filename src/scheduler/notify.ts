@@ -1,12 +1,12 @@
-import type { Clock } from '../engine/clock.ts';
-import { httpJson } from '../engine/http.ts';
-import { withRetry } from '../engine/retry.ts';
-import { toTargetError } from '../engine/errors.ts';
-import type { RotationReport } from '../engine/rotation.ts';
-import { redactValue } from '../audit/redact.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { httpJson } from '../runtime/http.ts';
+import { withRetry } from '../runtime/retry.ts';
+import { toTargetError } from '../core/errors.ts';
+import type { RotationReport } from '../machine/rotation.ts';
+import { redactValue } from '../core/redact.ts';
 import { resolveCredential, type CredentialRef } from '../inventory/credentials.ts';
-import type { Logger } from '../audit/logger.ts';
-import { registerSensitive } from '../keys/secret.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { registerSensitive } from '../core/secret.ts';
 
 export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];

@@ -1,7 +1,7 @@
-import type { Logger } from '../audit/logger.ts';
-import type { Clock } from '../engine/clock.ts';
-import { currentKey, latestRotation, readJournal, replay, type RotationState } from '../engine/journal.ts';
-import type { RotationReport } from '../engine/rotation.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { currentKey, latestRotation, readJournal, replay, type RotationState } from '../state/journal.ts';
+import type { RotationReport } from '../machine/rotation.ts';
 import type { Environment, Inventory } from '../inventory/load.ts';
 import type { StateStore } from '../state/store.ts';
 

@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { acquireLock, isStale, readLock } from '../engine/lock.ts';
+import { acquireLock, isStale, readLock } from './lock.ts';
 import type { StateStore } from './store.ts';
 
 /** Appends one line and fsyncs it: an event is recorded once this returns. */

@@ -1,4 +1,4 @@
-import type { Lock, LockInfo } from '../engine/lock.ts';
+import type { Lock, LockInfo } from './lock.ts';
 
 /**
  * Where keyrot keeps its journal, audit log and locks. `local` (the default) is a directory;

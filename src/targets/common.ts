@@ -1,5 +1,5 @@
-import type { Secret } from '../keys/secret.ts';
-import { TargetError, toTargetError } from '../engine/errors.ts';
+import type { Secret } from '../core/secret.ts';
+import { TargetError, toTargetError } from '../core/errors.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
 import type { ReadResult, TargetContext, VerifyResult } from './types.ts';
 

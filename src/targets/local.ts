@@ -1,6 +1,6 @@
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { TargetError } from '../engine/errors.ts';
+import { TargetError } from '../core/errors.ts';
 import type { PreflightResult, ReadResult } from './types.ts';
 
 /** File-system errors in product words. */

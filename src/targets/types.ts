@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { parseDuration } from '../inventory/duration.ts';
-import type { Secret } from '../keys/secret.ts';
+import type { Secret } from '../core/secret.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
-import type { Clock } from '../engine/clock.ts';
-import type { Logger } from '../audit/logger.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { Logger } from '../runtime/logger.ts';
 
 /** The closed list of target types: one kebab-case id names the folder, the registry key and `type:`. */
 export const TARGET_IDS = [

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { fingerprint, hint } from '../../src/keys/secret.ts';
+import { fingerprint, hint } from '../../src/core/secret.ts';
 import { runCli } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpenAIEmulator } from '../../src/emulators/openai/index.ts';
+import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { HerokuEmulator } from '../../src/emulators/heroku/emulator.ts';
-import { latestRotation } from '../../src/engine/journal.ts';
+import { HerokuEmulator } from '../../emulators/heroku/emulator.ts';
+import { latestRotation } from '../../src/state/journal.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 

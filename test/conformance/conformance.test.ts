@@ -2,10 +2,10 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import { testKey } from '../helpers/keys.ts';
 import type { ConformanceFixture, ConformanceHarness } from './harness.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OpenAIEmulator, redactedValue } from '../../src/emulators/openai/index.ts';
+import { OpenAIEmulator, redactedValue } from '../../emulators/openai/index.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**

@@ -3,12 +3,12 @@ import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { ExitError, LockedError } from '../../src/engine/errors.ts';
-import { latestRotation, readJournal } from '../../src/engine/journal.ts';
-import { lockPath } from '../../src/engine/lock.ts';
-import { resume, rotate, type EngineOptions, type RotationReport } from '../../src/engine/rotation.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { ExitError, LockedError } from '../../src/core/errors.ts';
+import { latestRotation, readJournal } from '../../src/state/journal.ts';
+import { lockPath } from '../../src/state/lock.ts';
+import { resume, rotate, type EngineOptions, type RotationReport } from '../../src/machine/rotation.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 import { MemoryStore, memoryEngine, type FaultPlan, type OpFault } from '../helpers/memory-target.ts';
 

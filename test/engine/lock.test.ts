@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { LockedError } from '../../src/engine/errors.ts';
-import { acquireLock, isStale, lockPath, readLock } from '../../src/engine/lock.ts';
+import { LockedError } from '../../src/core/errors.ts';
+import { acquireLock, isStale, lockPath, readLock } from '../../src/state/lock.ts';
 
 let dir: string;
 beforeEach(async () => {

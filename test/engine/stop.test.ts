@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { silentLogger } from '../../src/audit/logger.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { latestRotation } from '../../src/engine/journal.ts';
-import { resume, rotate, silentReporter } from '../../src/engine/rotation.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { latestRotation } from '../../src/state/journal.ts';
+import { resume, rotate, silentReporter } from '../../src/machine/rotation.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 import { MemoryStore, memoryInventory } from '../helpers/memory-target.ts';
 

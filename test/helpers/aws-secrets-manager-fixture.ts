@@ -1,5 +1,5 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { AwsSecretsManagerEmulator } from '../../src/emulators/aws-secrets-manager/emulator.ts';
+import { AwsSecretsManagerEmulator } from '../../emulators/aws-secrets-manager/emulator.ts';
 import { awsSecretsManager } from '../../src/targets/aws-secrets-manager/index.ts';
 import type { AwsSecretsManagerConfig } from '../../src/targets/aws-secrets-manager/index.ts';
 import type { Target } from '../../src/targets/types.ts';

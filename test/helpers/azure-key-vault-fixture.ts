@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KeyVaultEmulator, type KeyVaultEmulatorOptions } from '../../src/emulators/azure-key-vault/emulator.ts';
+import { KeyVaultEmulator, type KeyVaultEmulatorOptions } from '../../emulators/azure-key-vault/emulator.ts';
 import { azureKeyVault, type AzureKeyVaultConfig } from '../../src/targets/azure-key-vault/index.ts';
 import { STATIC_TOKEN_ENV } from '../../src/targets/azure-key-vault/adapter.ts';
 import type { CommonTargetConfig, Target } from '../../src/targets/types.ts';

@@ -1,5 +1,5 @@
-import { systemClock } from '../../src/engine/clock.ts';
-import { silentLogger } from '../../src/audit/logger.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
 import { resolveCredential } from '../../src/inventory/credentials.ts';
 import type { TargetContext } from '../../src/targets/types.ts';
 

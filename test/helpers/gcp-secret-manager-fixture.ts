@@ -1,4 +1,4 @@
-import { GcpSecretManagerEmulator } from '../../src/emulators/gcp-secret-manager/emulator.ts';
+import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emulator.ts';
 import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { KubernetesEmulator } from '../../src/emulators/kubernetes/emulator.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { kubernetes, type KubernetesConfig } from '../../src/targets/kubernetes/index.ts';
 import type { Target, TargetContext } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';

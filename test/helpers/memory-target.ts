@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
 import type { Inventory, Environment, TargetSpec } from '../../src/inventory/load.ts';
 import { InventoryConfig } from '../../src/inventory/schema.ts';
-import { silentLogger } from '../../src/audit/logger.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { silentReporter, type EngineOptions } from '../../src/engine/rotation.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { silentReporter, type EngineOptions } from '../../src/machine/rotation.ts';
 import type { ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
 
 /**

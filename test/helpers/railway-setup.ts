@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { systemClock, type Clock } from '../../src/engine/clock.ts';
-import { RailwayEmulator, type RailwayEmulatorOptions } from '../../src/emulators/railway/server.ts';
+import { systemClock, type Clock } from '../../src/runtime/clock.ts';
+import { RailwayEmulator, type RailwayEmulatorOptions } from '../../emulators/railway/server.ts';
 import { railway, type RailwayConfig } from '../../src/targets/railway/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';

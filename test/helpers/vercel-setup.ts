@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { systemClock, type Clock } from '../../src/engine/clock.ts';
-import { VercelEmulator, type VercelEmulatorOptions, type VercelEnvSeed } from '../../src/emulators/vercel/server.ts';
+import { systemClock, type Clock } from '../../src/runtime/clock.ts';
+import { VercelEmulator, type VercelEmulatorOptions, type VercelEnvSeed } from '../../emulators/vercel/server.ts';
 import { vercel, type VercelConfig } from '../../src/targets/vercel/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInventory, parseInventory, selectEnvironment, type Inventory } from '../../src/inventory/load.ts';
-import { ConfigError, ConfigErrors } from '../../src/engine/errors.ts';
+import { ConfigError, ConfigErrors } from '../../src/core/errors.ts';
 import { testKey } from '../helpers/keys.ts';
 
 const FILE = '/inv/targets.yaml';

@@ -1,12 +1,12 @@
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { OpenAIEmulator } from '../../src/emulators/openai/index.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { liveCheck } from '../../src/keys/kinds.ts';
 import { createOpenAIIssuer, matchesRedacted, serviceAccountName, waitForDisuse, type KeyIssuer } from '../../src/keys/openai-admin.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**

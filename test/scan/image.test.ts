@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fingerprint, hint } from '../../src/keys/secret.ts';
+import { fingerprint, hint } from '../../src/core/secret.ts';
 import { EngineUnreachableError, ImageNotFoundError, runScan } from '../../src/scan/index.ts';
 import { dockerEngine, uniqueName } from '../helpers/docker-engine.ts';
 import { testKey } from '../helpers/keys.ts';

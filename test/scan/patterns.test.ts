@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fingerprint, hint } from '../../src/keys/secret.ts';
+import { fingerprint, hint } from '../../src/core/secret.ts';
 import { isIgnored, parseGitignore } from '../../src/scan/ignore.ts';
 import { imageTexts, type HistoryEntry, type ImageInspect } from '../../src/scan/image.ts';
 import { knownKeysFromEvents } from '../../src/scan/known.ts';
 import { findCandidates, keyFormat, positions } from '../../src/scan/patterns.ts';
-import type { JournalEvent } from '../../src/engine/journal.ts';
+import type { JournalEvent } from '../../src/state/journal.ts';
 import { testKey } from '../helpers/keys.ts';
 import { legacyKey } from './fixtures.ts';
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../../src/inventory/load.ts';
-import { fingerprint, hint } from '../../src/keys/secret.ts';
+import { fingerprint, hint } from '../../src/core/secret.ts';
 import { expectedFilesOf, knownKeysFromEvents, runScan, ScanUsageError } from '../../src/scan/index.ts';
-import type { JournalEvent } from '../../src/engine/journal.ts';
+import type { JournalEvent } from '../../src/state/journal.ts';
 import { testKey } from '../helpers/keys.ts';
 import { legacyKey } from './fixtures.ts';
 

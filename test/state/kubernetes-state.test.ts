@@ -2,15 +2,15 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appendAudit, readAudit } from '../../src/audit/audit-log.ts';
-import { silentLogger } from '../../src/audit/logger.ts';
-import { fakeClock, type Clock } from '../../src/engine/clock.ts';
-import { ConfigError, LockedError, TargetError } from '../../src/engine/errors.ts';
-import { latestRotation, readJournal } from '../../src/engine/journal.ts';
-import { rotate, silentReporter, type EngineOptions } from '../../src/engine/rotation.ts';
-import { CONFIGMAP_MAX_BYTES, KubernetesEmulator } from '../../src/emulators/kubernetes/emulator.ts';
+import { appendAudit, readAudit } from '../../src/state/audit-log.ts';
+import { silentLogger } from '../../src/runtime/logger.ts';
+import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
+import { ConfigError, LockedError, TargetError } from '../../src/core/errors.ts';
+import { latestRotation, readJournal } from '../../src/state/journal.ts';
+import { rotate, silentReporter, type EngineOptions } from '../../src/machine/rotation.ts';
+import { CONFIGMAP_MAX_BYTES, KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { parseInventory, selectEnvironment } from '../../src/inventory/load.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import {
   CONFIGMAP_LIMIT_BYTES,
   kubernetesState,

@@ -8,7 +8,7 @@ import {
   UpdateSecretVersionStageCommand,
   paginateListSecretVersionIds,
 } from '@aws-sdk/client-secrets-manager';
-import type { AwsSecretsManagerEmulator } from '../../src/emulators/aws-secrets-manager/emulator.ts';
+import type { AwsSecretsManagerEmulator } from '../../emulators/aws-secrets-manager/emulator.ts';
 import { sdkClient, startEmulator } from '../helpers/aws-secrets-manager-fixture.ts';
 
 type SdkError = Error & { $metadata: { httpStatusCode?: number }; $fault?: string };

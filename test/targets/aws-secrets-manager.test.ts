@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
-import type { AwsSecretsManagerEmulator } from '../../src/emulators/aws-secrets-manager/emulator.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import type { AwsSecretsManagerEmulator } from '../../emulators/aws-secrets-manager/emulator.ts';
 import { versionTokenFor } from '../../src/targets/aws-secrets-manager/version-token.ts';
 import type { Receipt, Target } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
@@ -596,7 +596,7 @@ describe('aws-secrets-manager: endpoint, region and credentials resolution', () 
 
 describe('aws-secrets-manager: demo', () => {
   it('the demo entries rotate end to end; the JSON secret keeps its other fields', async () => {
-    const { demo } = await import('../../src/emulators/aws-secrets-manager/demo.ts');
+    const { demo } = await import('../../emulators/aws-secrets-manager/demo.ts');
     const { awsSecretsManager } = await import('../../src/targets/aws-secrets-manager/index.ts');
     const { testContext } = await import('../helpers/context.ts');
     const oldKey = testKey();

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { demo } from '../../src/emulators/azure-key-vault/demo.ts';
+import { demo } from '../../emulators/azure-key-vault/demo.ts';
 import { azureKeyVault } from '../../src/targets/azure-key-vault/index.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -1,12 +1,12 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { X509Certificate } from 'node:crypto';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import { AzureKeyVaultConfig, azureKeyVault } from '../../src/targets/azure-key-vault/index.ts';
 import { STATIC_TOKEN_ENV, TAGS } from '../../src/targets/azure-key-vault/adapter.ts';
-import { generateSelfSignedCert } from '../../src/emulators/azure-key-vault/cert.ts';
+import { generateSelfSignedCert } from '../../emulators/azure-key-vault/cert.ts';
 import { testKey } from '../helpers/keys.ts';
 import { SECRET, startKeyVault } from '../helpers/azure-key-vault-fixture.ts';
 import type { OpContext } from '../../src/targets/types.ts';

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import type { Target, TargetContext } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';

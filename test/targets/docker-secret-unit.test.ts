@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { DockerSecretConfig, dockerSecret } from '../../src/targets/docker-secret/index.ts';
 import { compareApiVersions, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
 import { familyVersion, nextSecretName, settledWithoutUpdateStatus, type ServiceObject, type TaskObject } from '../../src/targets/docker-secret/adapter.ts';
-import { TargetError } from '../../src/engine/errors.ts';
+import { TargetError } from '../../src/core/errors.ts';
 
 /** The parts that need no Engine: where the Engine is, how secrets are named, the config schema. */
 describe('docker-secret: DOCKER_HOST', () => {

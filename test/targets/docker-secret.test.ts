@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
 import { dockerEngine, stopPrivateEngine, uniqueName, type TestDocker } from '../helpers/docker-engine.ts';
 import { startEngineProxy } from '../helpers/docker-secret-proxy.ts';
-import { demo } from '../../src/emulators/docker/demo.ts';
+import { demo } from '../../emulators/docker/demo.ts';
 
 /**
  * docker-secret against a REAL Docker Engine in swarm mode (test/helpers/docker-engine.ts starts

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
-import { TargetError } from '../../src/engine/errors.ts';
+import { TargetError } from '../../src/core/errors.ts';
 import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts';
 import { NO_GOOGLE_CREDENTIALS } from '../../src/targets/gcp-secret-manager/adapter.ts';
 import type { Target } from '../../src/targets/types.ts';

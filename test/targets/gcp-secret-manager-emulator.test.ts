@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { OAuth2Client } from 'google-auth-library';
-import { GcpSecretManagerEmulator } from '../../src/emulators/gcp-secret-manager/emulator.ts';
+import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emulator.ts';
 import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
 import { gcpError, parseGoogleError } from '../../src/targets/gcp-secret-manager/errors.ts';
-import { demo } from '../../src/emulators/gcp-secret-manager/demo.ts';
+import { demo } from '../../emulators/gcp-secret-manager/demo.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**

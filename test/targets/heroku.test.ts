@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { HerokuEmulator } from '../../src/emulators/heroku/emulator.ts';
+import { HerokuEmulator } from '../../emulators/heroku/emulator.ts';
 import { heroku } from '../../src/targets/heroku/index.ts';
 import { HEROKU_429_RETRY_MS, PACE_BELOW, type HerokuTarget } from '../../src/targets/heroku/adapter.ts';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock, type Clock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as k8s from '@kubernetes/client-node';
-import { KubernetesEmulator } from '../../src/emulators/kubernetes/emulator.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
+import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import { rolloutStatus } from '../../src/targets/kubernetes/rollout.ts';
 
 /**

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { Secret } from '../../src/keys/secret.ts';
-import { KubernetesEmulator } from '../../src/emulators/kubernetes/emulator.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { kubernetes } from '../../src/targets/kubernetes/index.ts';
 import { createKubernetesTarget } from '../../src/targets/kubernetes/adapter.ts';
-import { demo } from '../../src/emulators/kubernetes/demo.ts';
+import { demo } from '../../emulators/kubernetes/demo.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
 import { ANNOTATIONS, MAX_CONFLICT_TRIES } from '../../src/targets/kubernetes/adapter.ts';
 import { kubernetes } from '../../src/targets/kubernetes/index.ts';
 import { RESTARTED_AT, rolloutStatus } from '../../src/targets/kubernetes/rollout.ts';

@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { NetlifyEmulator, type NetlifyContext } from '../../src/emulators/netlify/emulator.ts';
+import { NetlifyEmulator, type NetlifyContext } from '../../emulators/netlify/emulator.ts';
 import { NetlifyConfig, netlify } from '../../src/targets/netlify/index.ts';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock, type Clock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';

@@ -2,10 +2,10 @@ import { describe, it, expect } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { demo } from '../../src/emulators/netlify/demo.ts';
+import { demo } from '../../emulators/netlify/demo.ts';
 import { NetlifyConfig, netlify } from '../../src/targets/netlify/index.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RailwayEmulator } from '../../src/emulators/railway/server.ts';
-import { demo } from '../../src/emulators/railway/demo.ts';
+import { RailwayEmulator } from '../../emulators/railway/server.ts';
+import { demo } from '../../emulators/railway/demo.ts';
 import { railway } from '../../src/targets/railway/index.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { testKey } from '../helpers/keys.ts';

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock, systemClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
 import { RailwayConfig } from '../../src/targets/railway/index.ts';
 import { testKey } from '../helpers/keys.ts';
 import { railwayFixture, type RailwayFixture } from '../helpers/railway-setup.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { VercelEmulator } from '../../src/emulators/vercel/server.ts';
-import { demo } from '../../src/emulators/vercel/demo.ts';
+import { VercelEmulator } from '../../emulators/vercel/server.ts';
+import { demo } from '../../emulators/vercel/demo.ts';
 import { vercel } from '../../src/targets/vercel/index.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { testKey } from '../helpers/keys.ts';

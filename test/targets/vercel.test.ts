@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/keys/secret.ts';
-import { TargetError } from '../../src/engine/errors.ts';
-import { withRetry } from '../../src/engine/retry.ts';
-import { fakeClock, systemClock } from '../../src/engine/clock.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { TargetError } from '../../src/core/errors.ts';
+import { withRetry } from '../../src/runtime/retry.ts';
+import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
 import { VercelConfig } from '../../src/targets/vercel/index.ts';
-import type { VercelEnvRecord } from '../../src/emulators/vercel/server.ts';
+import type { VercelEnvRecord } from '../../emulators/vercel/server.ts';
 import { testKey } from '../helpers/keys.ts';
 import { vercelFixture, type VercelFixture } from '../helpers/vercel-setup.ts';
 

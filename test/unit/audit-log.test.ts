@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GENESIS, appendAudit, auditPath, readAudit, type AuditEntry } from '../../src/audit/audit-log.ts';
+import { GENESIS, appendAudit, auditPath, readAudit, type AuditEntry } from '../../src/state/audit-log.ts';
 import { testKey } from '../helpers/keys.ts';
 
 describe('audit log (hash-chained NDJSON)', () => {

@@ -2,8 +2,8 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Journal, journalPath, latestRotation, newRotationId, readJournal, replay, type JournalEvent, type TargetStartInfo } from '../../src/engine/journal.ts';
-import { Secret } from '../../src/keys/secret.ts';
+import { Journal, journalPath, latestRotation, newRotationId, readJournal, replay, type JournalEvent, type TargetStartInfo } from '../../src/state/journal.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 
 const OLD = 'aaaaaaaaaaaa';

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, isStale, lockPath, readLock, type LockInfo } from '../../src/engine/lock.ts';
-import { LockedError } from '../../src/engine/errors.ts';
+import { acquireLock, isStale, lockPath, readLock, type LockInfo } from '../../src/state/lock.ts';
+import { LockedError } from '../../src/core/errors.ts';
 
 /** A hook run before the lock's takeover mutex is created (to interleave two take-overs); pass-through otherwise. */
 const hooks = vi.hoisted(() => ({ beforeTakeover: null as null | (() => Promise<void>) }));

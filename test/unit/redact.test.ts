@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { redact, redactValue } from '../../src/audit/redact.ts';
-import { Secret, fingerprint, registerSensitive } from '../../src/keys/secret.ts';
-import { ConfigError, TargetError } from '../../src/engine/errors.ts';
-import { createLogger } from '../../src/audit/logger.ts';
+import { redact, redactValue } from '../../src/core/redact.ts';
+import { Secret, fingerprint, registerSensitive } from '../../src/core/secret.ts';
+import { ConfigError, TargetError } from '../../src/core/errors.ts';
+import { createLogger } from '../../src/runtime/logger.ts';
 import { randomBytes } from 'node:crypto';
 import { testKey } from '../helpers/keys.ts';
 

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { DEFAULT_RETRY, backoffDelay, retryAfterFromHeaders, withRetry, type RetryPolicy } from '../../src/engine/retry.ts';
-import { fakeClock } from '../../src/engine/clock.ts';
-import { TargetError } from '../../src/engine/errors.ts';
+import { DEFAULT_RETRY, backoffDelay, retryAfterFromHeaders, withRetry, type RetryPolicy } from '../../src/runtime/retry.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { TargetError } from '../../src/core/errors.ts';
 
 const rateLimited = (retryAfterMs?: number) => new TargetError('provider: 429 too many requests', { kind: 'rate-limited', status: 429, retryAfterMs });
 const unavailable = () => new TargetError('provider: 503', { kind: 'unavailable', status: 503 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { format, inspect } from 'node:util';
-import { Secret, fingerprint, hint, knownSecretValues, registerSensitive } from '../../src/keys/secret.ts';
+import { Secret, fingerprint, hint, knownSecretValues, registerSensitive } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 
 describe('Secret never leaks its value', () => {

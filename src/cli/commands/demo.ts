@@ -2,11 +2,11 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { OpenAIEmulator } from '../../emulators/openai/index.ts';
-import { generateKey } from '../../emulators/keys.ts';
-import type { DemoProvider, DemoSetup } from '../../emulators/demo-types.ts';
-import { fingerprint, hint } from '../../keys/secret.ts';
-import { EXIT } from '../../engine/errors.ts';
+import { OpenAIEmulator } from '../../../emulators/openai/index.ts';
+import { generateKey } from '../../../emulators/keys.ts';
+import type { DemoProvider, DemoSetup } from '../../../emulators/demo-types.ts';
+import { fingerprint, hint } from '../../core/secret.ts';
+import { EXIT } from '../../core/errors.ts';
 import { bold, createOut, dim, green, red, yellow } from '../output.ts';
 
 /**
@@ -14,15 +14,15 @@ import { bold, createOut, dim, green, red, yellow } from '../output.ts';
  * (dotenv, file) need no emulator and are set up here.
  */
 export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]> = [
-  ['docker-secret', () => import('../../emulators/docker/demo.ts')],
-  ['aws-secrets-manager', () => import('../../emulators/aws-secrets-manager/demo.ts')],
-  ['gcp-secret-manager', () => import('../../emulators/gcp-secret-manager/demo.ts')],
-  ['azure-key-vault', () => import('../../emulators/azure-key-vault/demo.ts')],
-  ['kubernetes', () => import('../../emulators/kubernetes/demo.ts')],
-  ['heroku', () => import('../../emulators/heroku/demo.ts')],
-  ['netlify', () => import('../../emulators/netlify/demo.ts')],
-  ['vercel', () => import('../../emulators/vercel/demo.ts')],
-  ['railway', () => import('../../emulators/railway/demo.ts')],
+  ['docker-secret', () => import('../../../emulators/docker/demo.ts')],
+  ['aws-secrets-manager', () => import('../../../emulators/aws-secrets-manager/demo.ts')],
+  ['gcp-secret-manager', () => import('../../../emulators/gcp-secret-manager/demo.ts')],
+  ['azure-key-vault', () => import('../../../emulators/azure-key-vault/demo.ts')],
+  ['kubernetes', () => import('../../../emulators/kubernetes/demo.ts')],
+  ['heroku', () => import('../../../emulators/heroku/demo.ts')],
+  ['netlify', () => import('../../../emulators/netlify/demo.ts')],
+  ['vercel', () => import('../../../emulators/vercel/demo.ts')],
+  ['railway', () => import('../../../emulators/railway/demo.ts')],
 ];
 
 interface Step {

@@ -1,11 +1,11 @@
 import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
-import { appendAudit } from '../../audit/audit-log.ts';
-import { alsoRevokeText, revoke, rotate, type RotationReport } from '../../engine/rotation.ts';
-import { EXIT, ExitError, TargetError, toTargetError } from '../../engine/errors.ts';
+import { appendAudit } from '../../state/audit-log.ts';
+import { alsoRevokeText, revoke, rotate, type RotationReport } from '../../machine/rotation.ts';
+import { EXIT, ExitError, TargetError, toTargetError } from '../../core/errors.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
-import type { Secret } from '../../keys/secret.ts';
+import type { Secret } from '../../core/secret.ts';
 import { adminIssuer, commandContext, engineOptions, environment, notifyReport, obtainNewKey, type CommandContext, type CommonFlags } from '../context.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
 import { checkSource } from './rotate.ts';

@@ -1,5 +1,5 @@
-import { readAudit } from '../../audit/audit-log.ts';
-import { EXIT } from '../../engine/errors.ts';
+import { readAudit } from '../../state/audit-log.ts';
+import { EXIT } from '../../core/errors.ts';
 import { existsSync } from 'node:fs';
 import { loadInventory, selectEnvironment } from '../../inventory/load.ts';
 import { openState } from '../../state/open.ts';

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { childEnv } from '../../audit/redact.ts';
+import { childEnv } from '../../core/redact.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
-import { latestRotation } from '../../engine/journal.ts';
-import { EXIT } from '../../engine/errors.ts';
+import { closeAll, createTargets, preflightAll } from '../../machine/targets.ts';
+import { latestRotation } from '../../state/journal.ts';
+import { EXIT } from '../../core/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
 import { bold, clip, dim, green, red, table, yellow } from '../output.ts';

@@ -1,4 +1,4 @@
-import { rotate } from '../../engine/rotation.ts';
+import { rotate } from '../../machine/rotation.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
 import { commandContext, environment, obtainNewKey, runEngineCommand, usage, type CommonFlags } from '../context.ts';
 import { paused } from '../output.ts';

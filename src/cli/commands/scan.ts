@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { EXIT, ExitError, TargetError } from '../../engine/errors.ts';
+import { EXIT, ExitError, TargetError } from '../../core/errors.ts';
 import { loadInventory, type Inventory } from '../../inventory/load.ts';
 import {
   EngineUnreachableError,

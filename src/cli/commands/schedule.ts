@@ -1,7 +1,7 @@
-import { createLogger, type Logger } from '../../audit/logger.ts';
-import { EXIT } from '../../engine/errors.ts';
-import { resume, rotate, type Reporter, type RotationReport } from '../../engine/rotation.ts';
-import type { RotationState } from '../../engine/journal.ts';
+import { createLogger, type Logger } from '../../runtime/logger.ts';
+import { EXIT } from '../../core/errors.ts';
+import { resume, rotate, type Reporter, type RotationReport } from '../../machine/rotation.ts';
+import type { RotationState } from '../../state/journal.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
 import { adminIssuer, commandContext, notifyReport, obtainNewKey, type CommandContext, type CommonFlags } from '../context.ts';

@@ -1,6 +1,6 @@
-import { readAudit } from '../../audit/audit-log.ts';
-import { EXIT } from '../../engine/errors.ts';
-import { currentKey, latestStanding, readJournal, replay, type AlsoRevoke } from '../../engine/journal.ts';
+import { readAudit } from '../../state/audit-log.ts';
+import { EXIT } from '../../core/errors.ts';
+import { currentKey, latestStanding, readJournal, replay, type AlsoRevoke } from '../../state/journal.ts';
 import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';

@@ -1,11 +1,11 @@
-import { appendAudit } from '../../audit/audit-log.ts';
-import { EXIT, toTargetError } from '../../engine/errors.ts';
-import { currentKey, latestRotation, readJournal, replay } from '../../engine/journal.ts';
+import { appendAudit } from '../../state/audit-log.ts';
+import { EXIT, toTargetError } from '../../core/errors.ts';
+import { currentKey, latestRotation, readJournal, replay } from '../../state/journal.ts';
 import { scheduleInfo } from '../../scheduler/scheduler.ts';
-import { closeAll, createTargets, preflightAll } from '../../engine/targets.ts';
-import { withRetry } from '../../engine/retry.ts';
+import { closeAll, createTargets, preflightAll } from '../../machine/targets.ts';
+import { withRetry } from '../../runtime/retry.ts';
 import { liveCheck, openaiEndpoint } from '../../keys/kinds.ts';
-import { Secret } from '../../keys/secret.ts';
+import { Secret } from '../../core/secret.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, table, yellow } from '../output.ts';
 

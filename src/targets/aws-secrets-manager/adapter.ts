@@ -9,8 +9,8 @@ import {
   type GetSecretValueCommandOutput,
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
-import { Secret, registerSensitive } from '../../keys/secret.ts';
-import { TargetError } from '../../engine/errors.ts';
+import { Secret, registerSensitive } from '../../core/secret.ts';
+import { TargetError } from '../../core/errors.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AwsSecretsManagerConfig } from './index.ts';
 import { awsError, type SmAction } from './aws-errors.ts';

@@ -1,5 +1,5 @@
-import { redact } from '../../audit/redact.ts';
-import { TargetError } from '../../engine/errors.ts';
+import { redact } from '../../core/redact.ts';
+import { TargetError } from '../../core/errors.ts';
 
 /** The IAM actions keyrot calls; permission errors name the one AWS denied. */
 export type SmAction = 'DescribeSecret' | 'GetSecretValue' | 'PutSecretValue' | 'UpdateSecretVersionStage';

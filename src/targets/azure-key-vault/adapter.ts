@@ -3,11 +3,11 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import * as tls from 'node:tls';
 import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure/keyvault-secrets';
-import { redact } from '../../audit/redact.ts';
-import { TargetError, toTargetError } from '../../engine/errors.ts';
-import { retryAfterFromHeaders } from '../../engine/retry.ts';
+import { redact } from '../../core/redact.ts';
+import { TargetError, toTargetError } from '../../core/errors.ts';
+import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
-import { Secret, fingerprint } from '../../keys/secret.ts';
+import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AzureKeyVaultConfig } from './index.ts';
 

@@ -1,7 +1,7 @@
 import { waitTimeoutMs } from '../types.ts';
-import { TargetError, toTargetError } from '../../engine/errors.ts';
+import { TargetError, toTargetError } from '../../core/errors.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import type { Secret } from '../../keys/secret.ts';
+import type { Secret } from '../../core/secret.ts';
 import type {
   CommonTargetConfig,
   OpContext,

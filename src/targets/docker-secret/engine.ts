@@ -1,7 +1,7 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { redact } from '../../audit/redact.ts';
-import { TargetError, type TargetErrorKind } from '../../engine/errors.ts';
-import { kindForStatus } from '../../engine/http.ts';
+import { redact } from '../../core/redact.ts';
+import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
+import { kindForStatus } from '../../runtime/http.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain

@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { Secret } from '../../keys/secret.ts';
-import { writeFileAtomic } from '../../engine/atomic.ts';
+import { Secret } from '../../core/secret.ts';
+import { writeFileAtomic } from '../../runtime/atomic.ts';
 import { fsError, localPreflight, readTextOrNull } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Receipt, Target, TargetContext } from '../types.ts';

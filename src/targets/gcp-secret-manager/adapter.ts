@@ -1,7 +1,7 @@
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
-import { Secret, fingerprint } from '../../keys/secret.ts';
-import { TargetError } from '../../engine/errors.ts';
+import { Secret, fingerprint } from '../../core/secret.ts';
+import { TargetError } from '../../core/errors.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext } from '../types.ts';
 import type { GcpSecretManagerConfig } from './index.ts';
 import { crc32c } from './crc32c.ts';

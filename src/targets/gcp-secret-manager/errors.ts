@@ -1,6 +1,6 @@
-import { redact } from '../../audit/redact.ts';
-import { TargetError, type TargetErrorKind } from '../../engine/errors.ts';
-import { retryAfterFromHeaders } from '../../engine/retry.ts';
+import { redact } from '../../core/redact.ts';
+import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
+import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 
 /**
  * Google API errors → TargetError, in product words. No SDK import here (pure parsing), so the

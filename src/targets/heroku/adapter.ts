@@ -1,7 +1,7 @@
 import { waitTimeoutMs } from '../types.ts';
-import { Secret, fingerprint } from '../../keys/secret.ts';
-import { TargetError, toTargetError } from '../../engine/errors.ts';
-import { httpJson, type HttpResponse } from '../../engine/http.ts';
+import { Secret, fingerprint } from '../../core/secret.ts';
+import { TargetError, toTargetError } from '../../core/errors.ts';
+import { httpJson, type HttpResponse } from '../../runtime/http.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';

@@ -1,7 +1,7 @@
 import { waitTimeoutMs } from '../types.ts';
 import type * as K8s from '@kubernetes/client-node';
-import { Secret } from '../../keys/secret.ts';
-import { TargetError, toTargetError } from '../../engine/errors.ts';
+import { Secret } from '../../core/secret.ts';
+import { TargetError, toTargetError } from '../../core/errors.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';

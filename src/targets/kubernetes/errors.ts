@@ -1,5 +1,5 @@
-import { TargetError } from '../../engine/errors.ts';
-import { retryAfterFromHeaders } from '../../engine/retry.ts';
+import { TargetError } from '../../core/errors.ts';
+import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 
 /** The API call that failed, in the words the user knows it by. */
 export interface Call {

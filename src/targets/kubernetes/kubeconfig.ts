@@ -3,8 +3,8 @@ import { homedir } from 'node:os';
 import { isIPv6 } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Cluster, Context, KubeConfig, User } from '@kubernetes/client-node';
-import { TargetError } from '../../engine/errors.ts';
-import { registerSensitive } from '../../keys/secret.ts';
+import { TargetError } from '../../core/errors.ts';
+import { registerSensitive } from '../../core/secret.ts';
 
 type K8s = typeof import('@kubernetes/client-node');
 

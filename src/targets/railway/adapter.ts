@@ -1,8 +1,8 @@
 import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
-import { Secret, fingerprint } from '../../keys/secret.ts';
-import { TargetError, toTargetError, type TargetErrorKind } from '../../engine/errors.ts';
-import { httpJson } from '../../engine/http.ts';
+import { Secret, fingerprint } from '../../core/secret.ts';
+import { TargetError, toTargetError, type TargetErrorKind } from '../../core/errors.ts';
+import { httpJson } from '../../runtime/http.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';

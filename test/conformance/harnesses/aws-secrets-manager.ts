@@ -1,5 +1,5 @@
 import { awsSecretsManager } from '../../../src/targets/aws-secrets-manager/index.ts';
-import { AwsSecretsManagerEmulator } from '../../../src/emulators/aws-secrets-manager/emulator.ts';
+import { AwsSecretsManagerEmulator } from '../../../emulators/aws-secrets-manager/emulator.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';
 

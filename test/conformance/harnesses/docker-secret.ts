@@ -1,5 +1,5 @@
 import { dockerSecret } from '../../../src/targets/docker-secret/index.ts';
-import { fingerprint } from '../../../src/keys/secret.ts';
+import { fingerprint } from '../../../src/core/secret.ts';
 import { testContext } from '../../helpers/context.ts';
 import { dockerEngine, uniqueName, type TestDocker } from '../../helpers/docker-engine.ts';
 import type { ConformanceHarness } from '../harness.ts';

@@ -1,4 +1,4 @@
-import { HerokuEmulator } from '../../../src/emulators/heroku/emulator.ts';
+import { HerokuEmulator } from '../../../emulators/heroku/emulator.ts';
 import { heroku } from '../../../src/targets/heroku/index.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubernetes } from '../../../src/targets/kubernetes/index.ts';
-import { KubernetesEmulator } from '../../../src/emulators/kubernetes/emulator.ts';
+import { KubernetesEmulator } from '../../../emulators/kubernetes/emulator.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';
 

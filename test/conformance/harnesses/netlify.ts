@@ -1,4 +1,4 @@
-import { NetlifyEmulator } from '../../../src/emulators/netlify/emulator.ts';
+import { NetlifyEmulator } from '../../../emulators/netlify/emulator.ts';
 import { netlify } from '../../../src/targets/netlify/index.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RailwayEmulator } from '../../../src/emulators/railway/server.ts';
+import { RailwayEmulator } from '../../../emulators/railway/server.ts';
 import { railway } from '../../../src/targets/railway/index.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { VercelEmulator } from '../../../src/emulators/vercel/server.ts';
+import { VercelEmulator } from '../../../emulators/vercel/server.ts';
 import { vercel } from '../../../src/targets/vercel/index.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';

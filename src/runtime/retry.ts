@@ -1,5 +1,5 @@
 import type { Clock } from './clock.ts';
-import { TargetError, toTargetError } from './errors.ts';
+import { TargetError, toTargetError } from '../core/errors.ts';
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */

@@ -1,4 +1,4 @@
-import { redact } from './redact.ts';
+import { redact } from '../core/redact.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -2,7 +2,7 @@ import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LockedError } from './errors.ts';
+import { LockedError } from '../core/errors.ts';
 
 export interface LockInfo {
   pid: number;

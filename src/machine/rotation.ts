@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { appendAudit } from '../audit/audit-log.ts';
-import { redact } from '../audit/redact.ts';
+import { appendAudit } from '../state/audit-log.ts';
+import { redact } from '../core/redact.ts';
 import { checkFormat, liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../keys/kinds.ts';
-import { Secret } from '../keys/secret.ts';
+import { Secret } from '../core/secret.ts';
 import type { PreflightResult, Receipt, Target, VerifyMethod } from '../targets/types.ts';
-import { Limiter } from './concurrency.ts';
-import { EXIT, ExitError, TargetError, toTargetError, type ExitCode } from './errors.ts';
+import { Limiter } from '../runtime/concurrency.ts';
+import { EXIT, ExitError, TargetError, toTargetError, type ExitCode } from '../core/errors.ts';
 import {
   Journal,
   latestRotation,
@@ -17,12 +17,12 @@ import {
   type EndOutcome,
   type RotationState,
   type TargetStartInfo,
-} from './journal.ts';
-import type { Lock } from './lock.ts';
+} from '../state/journal.ts';
+import type { Lock } from '../state/lock.ts';
 import { stateOf, type StateRef } from '../state/store.ts';
-import { failpoint } from './failpoints.ts';
+import { failpoint } from '../runtime/failpoints.ts';
 import type { KeyIssuer, MintedKey } from '../keys/openai-admin.ts';
-import { withRetry, type RetryPolicy } from './retry.ts';
+import { withRetry, type RetryPolicy } from '../runtime/retry.ts';
 import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
 
 /** Progress of a rotation, for the live display (TTY) or plain lines. */

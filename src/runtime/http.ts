@@ -1,6 +1,6 @@
-import { redact } from '../audit/redact.ts';
+import { redact } from '../core/redact.ts';
 import type { Clock } from './clock.ts';
-import { TargetError, type TargetErrorKind } from './errors.ts';
+import { TargetError, type TargetErrorKind } from '../core/errors.ts';
 import { retryAfterFromHeaders } from './retry.ts';
 
 export interface HttpRequest {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { stateOf, type StateRef } from '../state/store.ts';
-import { redactValue } from './redact.ts';
+import { stateOf, type StateRef } from './store.ts';
+import { redactValue } from '../core/redact.ts';
 
 /**
  * The audit log: append-only NDJSON, hash-chained. Each entry carries the SHA-256 of the previous

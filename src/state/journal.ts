@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { redact } from '../audit/redact.ts';
+import { redact } from '../core/redact.ts';
 import type { Receipt, VerifyMethod } from '../targets/types.ts';
-import { stateOf, type StateRef } from '../state/store.ts';
-export { appendLine } from '../state/local.ts';
+import { stateOf, type StateRef } from './store.ts';
+export { appendLine } from './local.ts';
 
 /**
  * The rotation journal: append-only NDJSON, one event per step outcome, fsynced before the

@@ -1,4 +1,4 @@
-import { redact } from '../audit/redact.ts';
+import { redact } from './redact.ts';
 
 /** Exit codes of the product contract (PRODUCT.md). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;

@@ -1,9 +1,9 @@
 import type { Environment, Inventory, TargetSpec } from '../inventory/load.ts';
 import { resolveCredential } from '../inventory/credentials.ts';
-import type { Logger } from '../audit/logger.ts';
+import type { Logger } from '../runtime/logger.ts';
 import type { PreflightResult, Target } from '../targets/types.ts';
-import type { Clock } from './clock.ts';
-import { TargetError, toTargetError } from './errors.ts';
+import type { Clock } from '../runtime/clock.ts';
+import { TargetError, toTargetError } from '../core/errors.ts';
 
 /** A target of the environment: its spec, and the adapter once created (or why it could not be). */
 export interface LiveTarget {

@@ -1,4 +1,4 @@
-import { fingerprint, hint, knownSecretValues } from '../keys/secret.ts';
+import { fingerprint, hint, knownSecretValues } from './secret.ts';
 
 /**
  * The one place every error message, log line and provider error body passes through before it

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
-import { crc32c } from '../../targets/gcp-secret-manager/crc32c.ts';
+import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
 
 /**
  * A loopback emulator of the Google Cloud Secret Manager v1 REST API (the transport
