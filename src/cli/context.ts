@@ -2,7 +2,11 @@ import { dirname, resolve } from 'node:path';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
-import type { EngineOptions, RevocationPrompt } from '../machine/rotation.ts';
+import type { EngineOptions, RevocationPrompt } from '../machine/run.ts';
+import { Refusal, type RotationReport } from '../machine/outcome.ts';
+import type { CommandFlags } from '../render/command.ts';
+import { renderRefusal } from '../render/refusals.ts';
+import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
@@ -95,7 +99,7 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
 export async function confirmRevocation(p: RevocationPrompt): Promise<boolean> {
   process.stderr.write(
     `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
-      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${p.where}\n` +
+      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${where(p.revokeAt)}\n` +
       (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
       '\n',
   );
@@ -116,7 +120,7 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     interactive: ctx.interactive,
     yes: Boolean(ctx.flags.yes),
     confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p)),
-    issuer: adminIssuer(ctx, env),
+    admin: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
 }
@@ -125,10 +129,20 @@ export function usage(message: string): never {
   throw new ExitError(EXIT.usage, message);
 }
 
+/** The -c / --state-dir the user typed, repeated in every command keyrot prints. */
+export function commandFlags(ctx: CommandContext): CommandFlags {
+  return { config: ctx.flags.config, stateDir: ctx.flags.stateDir };
+}
+
+/** An engine refusal in words, as the error the command ends with. */
+export function refusalError(ctx: CommandContext, env: Environment, err: unknown): unknown {
+  return err instanceof Refusal ? new ExitError(err.exitCode, renderRefusal(err.reason, err.env, commandFlags(ctx))) : err;
+}
+
 /** Sends the notification a finished rotation calls for (notify.webhook); never fails the command. */
 export async function notifyReport(
   ctx: CommandContext,
-  report: import('../machine/rotation.ts').RotationReport,
+  report: RotationReport,
   mode: 'rotate' | 'emergency' | 'revoke',
   logger: Logger = ctx.logger,
 ): Promise<void> {
@@ -137,7 +151,7 @@ export async function notifyReport(
   const { eventFor, notificationFor, sendNotification } = await import('../scheduler/notify.ts');
   const event = eventFor(report, mode);
   if (!event) return;
-  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now()), {
+  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), commandFlags(ctx)), {
     baseDir: ctx.inventory.baseDir,
     env: ctx.processEnv,
     clock: ctx.clock,
@@ -177,7 +191,7 @@ export async function obtainNewKey(
   source: string,
   at: { rotationId: string; env: string },
   interactive = ctx.interactive,
-): Promise<import('../machine/rotation.ts').ObtainedKey> {
+): Promise<import('../usecases/rotate.ts').ObtainedKey> {
   if (source === 'openai-admin') {
     const issuer = adminIssuer(ctx, env);
     if (!issuer) throw new ExitError(EXIT.usage, 'key source openai-admin needs key.admin (project and token) in the inventory');
@@ -188,21 +202,33 @@ export async function obtainNewKey(
   return obtainKey(source, { ...keySourceContext(ctx), interactive });
 }
 
+/**
+ * The inventory's key source for an unattended resume: `env:` and `file:` can be read again
+ * (the scheduler's own runs use nothing else); a prompt or a mint cannot give the same key twice.
+ */
+export function unattendedNewKey(ctx: CommandContext, env: Environment): { source: string; obtain: () => Promise<import('../core/secret.ts').Secret> } | undefined {
+  const source = env.keySource;
+  if (!/^(env|file):/.test(source)) return undefined;
+  return { source, obtain: async () => (await import('../keys/sources.ts')).obtainKey(source, { ...keySourceContext(ctx), interactive: false }) };
+}
+
 /** rotate, resume, revoke: run the engine with the live display, then print the report and notify. */
 export async function runEngineCommand(
   ctx: CommandContext,
   env: Environment,
   mode: 'rotate' | 'revoke',
-  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<import('../machine/rotation.ts').RotationReport>,
+  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<RotationReport>,
 ): Promise<number> {
   const o = await engineOptions(ctx, env);
-  let report: import('../machine/rotation.ts').RotationReport;
+  let report: RotationReport;
   try {
     report = await run(o);
+  } catch (err) {
+    throw refusalError(ctx, env, err);
   } finally {
     o.done();
   }
-  printRotationReport(ctx.out, report);
+  printRotationReport(ctx.out, report, commandFlags(ctx));
   await notifyReport(ctx, report, mode);
   return report.exitCode;
 }

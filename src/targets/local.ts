@@ -29,14 +29,14 @@ export async function localPreflight(path: string, read: () => Promise<ReadResul
         await access(dirname(path), constants.W_OK);
       } catch {
         return {
-          status: 'error',
+          status: 'blocked',
           reason: `${path} does not exist and its directory ${dirname(path)} is missing or not writable`,
           current: { kind: 'absent' },
         };
       }
       return { status: 'ready', current: { kind: 'absent' }, willCreate: true, notes: [`${what} will be created (mode 0600)`] };
     }
-    if (!st.isFile()) return { status: 'error', reason: `${path} is not a regular file`, current: { kind: 'absent' } };
+    if (!st.isFile()) return { status: 'blocked', reason: `${path} is not a regular file`, current: { kind: 'absent' } };
     await access(path, constants.R_OK | constants.W_OK);
     // The rename of the atomic write needs a writable directory.
     await access(dirname(path), constants.W_OK);
@@ -44,7 +44,7 @@ export async function localPreflight(path: string, read: () => Promise<ReadResul
     return { status: 'ready', current, willCreate: current.kind === 'absent' };
   } catch (err) {
     const e = err instanceof TargetError ? err : fsError(err, '', 'preflight', path);
-    return { status: 'error', reason: e.message, current: { kind: 'absent' } };
+    return { status: 'blocked', reason: e.message, current: { kind: 'absent' } };
   }
 }
 

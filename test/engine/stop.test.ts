@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
-import { latestRotation } from '../../src/state/journal.ts';
-import { resume, rotate, silentReporter } from '../../src/machine/rotation.ts';
+import { latestRotation } from '../../src/machine/state.ts';
+import { resume } from '../../src/usecases/resume.ts';
+import { rotate } from '../../src/usecases/rotate.ts';
+import { silentReporter } from '../../src/machine/progress.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
+import { messagesOf } from '../helpers/messages.ts';
 import { MemoryStore, memoryInventory } from '../helpers/memory-target.ts';
 
 /** SIGTERM mid-rotation: the current step finishes and is journaled, no rollback, then resume. */
@@ -30,7 +33,7 @@ it('a stop request ends the rotation after the current step; the next start resu
     const rep = await rotate({ ...base, signal: controller.signal }, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     store.set = origSet;
     expect(rep.outcome).toBe('interrupted');
-    expect(rep.messages.join(' ')).toMatch(/Stopped on request/);
+    expect(messagesOf(rep).join(' ')).toMatch(/Stopped on request/);
     // Nothing was rolled back, nothing was verified, the journal has no end.
     const last = await latestRotation(stateDir, 'test');
     expect(last?.outcome).toBeUndefined();

@@ -5,8 +5,9 @@ import type { Inventory, Environment, TargetSpec } from '../../src/inventory/loa
 import { InventoryConfig } from '../../src/inventory/schema.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
-import { silentReporter, type EngineOptions } from '../../src/machine/rotation.ts';
-import type { ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
+import { silentReporter } from '../../src/machine/progress.ts';
+import { type EngineOptions } from '../../src/machine/run.ts';
+import type { PreflightResult, ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
 
 /**
  * An in-memory target that obeys the Target contract and injects faults on demand, for the
@@ -69,7 +70,8 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
   return {
     id: 'file', // never registered; the id only picks a concurrency bucket
     schema: MemoryConfig,
-    capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+    capabilities: { readBack: 'per-value', versioned: false },
+    receipt: { version: 1, schema: z.object({ wrote: z.boolean() }) },
     concurrency: 3,
     describe: (c) => `memory:${c.slot}`,
     async create(config, ctx): Promise<Target> {
@@ -95,10 +97,9 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         id: 'file',
         name,
         location: `memory:${config.slot}`,
-        capabilities: { readBack: plan().readBack, redeploy: plan().redeploy !== undefined, versioned: false, finalize: false },
-        async preflight() {
+        async preflight(): Promise<PreflightResult> {
           const err = plan().preflightError;
-          if (err) return { status: 'error', reason: err, current: { kind: 'absent' } };
+          if (err) return { status: 'blocked', reason: err, current: { kind: 'unreadable', reason: err } };
           return { status: 'ready', current: await read() };
         },
         read,
