@@ -61,7 +61,7 @@ export function runCliOnPty(args: string[], opts: { cwd: string; env?: Record<st
   });
   return {
     output: () => out,
-    waitFor(pattern, { timeoutMs = 20_000, from = 0 } = {}) {
+    waitFor(pattern, { timeoutMs = 60_000, from = 0 } = {}) {
       const matches = () => (typeof pattern === 'string' ? out.indexOf(pattern, from) >= 0 : pattern.test(out.slice(from)));
       return new Promise((resolve, reject) => {
         const check = () => {

@@ -18,6 +18,7 @@ import {
   type CommonFlags,
 } from '../context.ts';
 import { watchInterrupts } from '../interrupt.ts';
+import { nextCommand } from '../next-step.ts';
 import { typedAnswer } from '../prompt.ts';
 import { journalMark, whereThingsStand } from '../where-things-stand.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
@@ -45,7 +46,13 @@ export interface EmergencyFindings {
  * environments, review usage logs, check billing, audit your codebase"), each line marked done,
  * skipped (and why), failed, or left to the operator.
  */
-export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, kind: 'openai' | 'generic', f: EmergencyFindings): ChecklistItem[] {
+export function emergencyChecklist(
+  rep: RotationReport,
+  revokedFirst: boolean,
+  kind: 'openai' | 'generic',
+  f: EmergencyFindings,
+  flags: CommonFlags,
+): ChecklistItem[] {
   const dashboard = kind === 'openai' ? OPENAI_KEYS_PAGE : "the issuer's console";
   const ok = rep.outcome === 'awaiting-revocation' || rep.outcome === 'completed';
   const verified = rep.targets.filter((t) => t.holds === 'new' && t.verifiedBy).length;
@@ -57,8 +64,8 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
       detail: revoked
         ? `${rep.old?.hint ?? 'old key'} recorded as revoked${revokedFirst ? ' before the rotation' : ''}`
         : f.oldKeyDisabled
-          ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`keyrot revoke -e ${rep.env} --yes\``
-          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'})${(rep.alsoRevoke ?? []).map((a) => `, ${a.hint} (${a.fingerprint})`).join('')} in ${dashboard} NOW, then run \`keyrot revoke -e ${rep.env}\``,
+          ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`${nextCommand(flags, 'revoke', '-e', rep.env, '--yes')}\``
+          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'})${(rep.alsoRevoke ?? []).map((a) => `, ${a.hint} (${a.fingerprint})`).join('')} in ${dashboard} NOW, then run \`${nextCommand(flags, 'revoke', '-e', rep.env)}\``,
     },
     {
       step: 'Generate a new key',
@@ -100,9 +107,9 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
           ? {
               step: 'Audit your codebase for the leaked key',
               state: 'operator',
-              detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`keyrot scan --git\``,
+              detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`${nextCommand(flags, 'scan', '--git')}\``,
             }
-          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree outside the inventory's own dotenv/file targets (run \`keyrot scan --git\` for the history)` }
+          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree outside the inventory's own dotenv/file targets (run \`${nextCommand(flags, 'scan', '--git')}\` for the history)` }
         : { step: 'Audit your codebase for the leaked key', state: 'skipped', detail: sc.why },
   );
   return items;
@@ -158,7 +165,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   await stopIfRequested(report);
   if (report.outcome === 'awaiting-revocation') report = await revocationAfterReview(ctx, env, report, Boolean(flags.yes), findings);
   await stopIfRequested(report);
-  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings);
+  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings, flags);
   await appendAudit(ctx.state, {
     event: 'incident.checklist',
     env: env.name,
@@ -319,7 +326,7 @@ async function revocationAfterReview(
       ...report,
       messages: [
         ...report.messages,
-        `Revoke the old key ${report.old?.hint ?? ''} (${report.old?.fingerprint ?? '?'}) in ${OPENAI_KEYS_PAGE} NOW, then run: keyrot revoke -e ${env.name}.${alsoRevokeText(report.alsoRevoke ?? [])}`,
+        `Revoke the old key ${report.old?.hint ?? ''} (${report.old?.fingerprint ?? '?'}) in ${OPENAI_KEYS_PAGE} NOW, then run: ${nextCommand(ctx.flags, 'revoke', '-e', env.name)}.${alsoRevokeText(report.alsoRevoke ?? [])}`,
       ],
     };
   }
@@ -331,7 +338,7 @@ async function revocationAfterReview(
     const r = await revoke(o);
     return { ...report, outcome: r.outcome, exitCode: r.exitCode, messages: [...report.messages, ...r.messages] };
   } catch (err) {
-    return { ...report, messages: [...report.messages, `The revocation step failed: ${toTargetError(err).message}. Run \`keyrot revoke -e ${env.name}\`.`] };
+    return { ...report, messages: [...report.messages, `The revocation step failed: ${toTargetError(err).message}. Run \`${nextCommand(ctx.flags, 'revoke', '-e', env.name)}\`.`] };
   } finally {
     o.done();
   }
