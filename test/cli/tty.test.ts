@@ -155,6 +155,19 @@ it("Ctrl-C at emergency's typed confirmation: exit 130, nothing written, nothing
   expect(audit).not.toContain('key.revoked');
 }, TIMEOUT);
 
+it('Ctrl-C at the key prompt after the old key was revoked first says so', async () => {
+  const t = pty(['emergency', '--revoke-first']);
+  await t.waitFor('Type REVOKED');
+  t.type('REVOKED\r');
+  await t.waitFor('Paste the new key');
+  t.type('\x03');
+  await interrupted(
+    t,
+    /keyrot: interrupted: nothing was written, but the old key was revoked first: apps still using it are failing; run `keyrot emergency -e prod -c inventory.yaml --state-dir st` again now/,
+  );
+  expect(await targets()).toEqual({ env: oldKey, file: oldKey });
+}, TIMEOUT);
+
 it('Ctrl-D at the revocation prompt keeps the rotation awaiting revocation; status shows it, revoke finishes it', async () => {
   const key = newKey();
   const t = pty(['rotate']);
