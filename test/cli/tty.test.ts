@@ -184,6 +184,7 @@ it('Ctrl-D at the revocation prompt keeps the rotation awaiting revocation; stat
   expect(audit).toContain('"rotation.awaiting-revocation"');
   const status = await cli(['status']);
   expect(status.stdout).toMatch(/pending\s+revoke sk-proj-/);
+  expect(status.stdout).toContain(`then: keyrot revoke -e prod ${STATE_FLAGS}`);
   const done = await cli(['revoke', '--yes']);
   expect(done.code, done.stderr).toBe(0);
   expect(done.stdout).toContain('Rotation complete');
