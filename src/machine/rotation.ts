@@ -5,7 +5,7 @@ import { checkFormat, liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../key
 import { Secret } from '../core/secret.ts';
 import type { PreflightResult, Receipt, Target, VerifyMethod } from '../targets/types.ts';
 import { Limiter } from '../runtime/concurrency.ts';
-import { EXIT, ExitError, TargetError, toTargetError, type ExitCode } from '../core/errors.ts';
+import { EXIT, ExitError, PromptCancelled, TargetError, toTargetError, type ExitCode } from '../core/errors.ts';
 import {
   Journal,
   latestRotation,
@@ -464,7 +464,10 @@ export class RotationRun {
       messages.push(`Every target holds the new key; the old key ${old.hint} (${old.fingerprint}) is revoked next.`);
       return { outcome: 'awaiting-revocation', messages };
     }
-    if (mode === 'openai-admin') {
+    // Stopped (Ctrl-C, SIGTERM) once every target was verified: no revocation is attempted or asked
+    // for; the rotation ends awaiting revocation and `keyrot revoke` finishes it (cli/interrupt.ts).
+    const stopped = () => this.o.signal?.aborted === true;
+    if (mode === 'openai-admin' && !stopped()) {
       const r = await this.revokeThroughAdmin(old, this.o.clock.now());
       if (r.revoked) {
         const problems = await this.finalizeAll();
@@ -476,10 +479,17 @@ export class RotationRun {
     // An emergency has no grace period (PRODUCT.md), also when it is resumed.
     if (grace > 0 && this.mode !== 'emergency' && this.o.interactive && !this.o.yes && mode === 'prompt') {
       this.o.reporter.step('grace', `waiting ${Math.round(grace / 1000)}s before revocation (revoke.grace)`);
-      await this.o.clock.sleep(grace, this.o.signal);
+      await this.o.clock.sleep(grace, this.o.signal).catch((err: unknown) => {
+        if (!stopped()) throw err;
+      });
     }
-    if (mode === 'prompt' && this.o.interactive && !this.o.yes && this.o.confirmRevocation) {
-      const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env, also: this.alsoRevoke });
+    if (mode === 'prompt' && this.o.interactive && !this.o.yes && this.o.confirmRevocation && !stopped()) {
+      // A cancelled confirmation (Ctrl-C, Ctrl-D) is "not confirmed": the end is journaled as
+      // awaiting revocation like a "no", then the command exits 130 (test/cli/tty.test.ts).
+      const ok = await this.o.confirmRevocation({ oldHint: old.hint, oldFingerprint: old.fingerprint, where, env: this.env, also: this.alsoRevoke }).catch((err: unknown) => {
+        if (err instanceof PromptCancelled) return false;
+        throw err;
+      });
       if (ok) {
         await this.journal.append({ step: 'revoke', outcome: 'ok', fingerprint: old.fingerprint, detail: 'confirmed by the operator' });
         await appendAudit(this.o.state, {
@@ -805,7 +815,8 @@ async function runToEnd(run: RotationRun, toWrite: string[], toVerify: string[],
   // rollback, no new step. The journal says exactly where it stopped; resume continues.
   if (o.signal?.aborted) return stopped(run, notes);
   const verifyOk = writesOk ? await run.verifyAll(toVerify) : false;
-  if (o.signal?.aborted) return stopped(run, notes);
+  // Stopped with every target verified: the revocation step records "awaiting revocation" instead.
+  if (o.signal?.aborted && !(writesOk && verifyOk && !revokedFirst)) return stopped(run, notes);
   if ((!writesOk || !verifyOk) && revokedFirst) {
     // The old key is already revoked: going back to it would only spread the outage. Targets that
     // hold the new key keep it; the rotation stays resumable for the failed ones.
