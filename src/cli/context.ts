@@ -12,6 +12,11 @@ import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import type { StateStore } from '../state/store.ts';
 import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
+import { currentInterruption, watchInterrupts } from './interrupt.ts';
+import { holdKeystrokes, releaseKeystrokes } from './keystrokes.ts';
+import { keyrotCommand as nextCommand } from '../render/command.ts';
+import { confirmYesNo, promptHidden } from './prompt.ts';
+import { journalMark, whereThingsStand } from './where-things-stand.ts';
 
 /** Flags every command takes (PRODUCT.md "Common flags"). */
 export interface CommonFlags {
@@ -74,17 +79,6 @@ export function environment(ctx: CommandContext): Environment {
   return selectEnvironment(ctx.inventory, ctx.flags.env);
 }
 
-export async function promptHidden(message: string): Promise<string> {
-  const { default: password } = await import('@inquirer/password');
-  // toggleMask: false: no ctrl+t to show the key on screen (invariant 3: never on stderr).
-  return password({ message, mask: false, toggleMask: false }, { output: process.stderr });
-}
-
-export async function confirmYesNo(message: string, def = false): Promise<boolean> {
-  const { default: confirm } = await import('@inquirer/confirm');
-  return confirm({ message, default: def }, { output: process.stderr });
-}
-
 export function keySourceContext(ctx: CommandContext, label?: string): KeySourceContext {
   return {
     baseDir: ctx.inventory.baseDir,
@@ -96,19 +90,21 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
   };
 }
 
-export async function confirmRevocation(p: RevocationPrompt): Promise<boolean> {
+export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags): Promise<boolean> {
   process.stderr.write(
     `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
       `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${where(p.revokeAt)}\n` +
       (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
       '\n',
   );
-  return confirmYesNo('Have you revoked the old key? (No = keep it; finish later with `keyrot revoke`)', false);
+  return confirmYesNo(`Have you revoked the old key? (No = keep it; finish later with \`${nextCommand(flags, 'revoke', '-e', p.env)}\`)`, false);
 }
 
 /** Engine options for a command, with the live display. Call `done()` when the engine returns. */
 export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void; reporter: LiveReporter }> {
   const reporter = await createReporter(ctx.out);
+  const stop = currentInterruption();
+  if (stop) stop.say = (line) => reporter.info(line);
   return {
     inventory: ctx.inventory,
     env,
@@ -119,7 +115,8 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     reporter,
     interactive: ctx.interactive,
     yes: Boolean(ctx.flags.yes),
-    confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p)),
+    signal: stop?.signal,
+    confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p, ctx.flags)),
     admin: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
@@ -212,6 +209,22 @@ export function unattendedNewKey(ctx: CommandContext, env: Environment): { sourc
   return { source, obtain: async () => (await import('../keys/sources.ts')).obtainKey(source, { ...keySourceContext(ctx), interactive: false }) };
 }
 
+/**
+ * A command that changes things starts here, right after its arguments are parsed: Ctrl-C and
+ * SIGTERM stop it cleanly from now on, and when it will ask for a key on a terminal, keystrokes are
+ * held off the screen at once (cli/keystrokes.ts). `keySources`: the command's key flags as
+ * given, undefined where the inventory's key.source will decide (then call `keySourceResolved`).
+ */
+export function startChangingCommand(keySources: Array<string | undefined>): void {
+  const stop = watchInterrupts();
+  if (keySources.some((s) => s === undefined || s === 'prompt')) holdKeystrokes(() => stop.request('SIGINT'));
+}
+
+/** The key source is known: no key prompt is coming, so the terminal is left alone again. */
+export function keySourceResolved(sources: Array<string | undefined>): void {
+  if (!sources.includes('prompt')) releaseKeystrokes();
+}
+
 /** rotate, resume, revoke: run the engine with the live display, then print the report and notify. */
 export async function runEngineCommand(
   ctx: CommandContext,
@@ -219,16 +232,21 @@ export async function runEngineCommand(
   mode: 'rotate' | 'revoke',
   run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<RotationReport>,
 ): Promise<number> {
+  const stop = watchInterrupts();
+  const mark = await journalMark(ctx, env.name);
+  stop.whereThingsStand = () => whereThingsStand(ctx, env.name, mark, { command: mode });
+  if (stop.requested) throw await stop.exitError();
   const o = await engineOptions(ctx, env);
   let report: RotationReport;
   try {
     report = await run(o);
   } catch (err) {
-    throw refusalError(ctx, env, err);
+    throw stop.requested ? await stop.exitError() : refusalError(ctx, env, err);
   } finally {
     o.done();
   }
-  printRotationReport(ctx.out, report, commandFlags(ctx));
+  if (!stop.requested) printRotationReport(ctx.out, report, commandFlags(ctx));
   await notifyReport(ctx, report, mode);
+  if (stop.requested) throw await stop.exitError();
   return report.exitCode;
 }

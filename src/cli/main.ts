@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { redact } from '../core/redact.ts';
-import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, TargetError } from '../core/errors.ts';
+import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelled, TargetError } from '../core/errors.ts';
 import type { CommonFlags } from './context.ts';
+import { endInterrupts } from './interrupt.ts';
+import { releaseKeystrokes } from './keystrokes.ts';
 
 /**
  * The CLI: commands declared as data, each loaded only when it runs (so `--help` and `plan`
@@ -136,7 +138,7 @@ export function buildProgram(onRun: (code: number) => void): Command {
     .exitOverride()
     .addHelpText(
       'after',
-      '\nExit codes: 0 success (a rotation awaiting revocation is a success), 1 failed or found a problem,\n2 invalid usage or inventory, 3 another rotation holds the lock.\n\nStart with `keyrot demo`, then `keyrot plan -e <env>`.',
+      '\nExit codes: 0 success (a rotation awaiting revocation is a success), 1 failed or found a problem,\n2 invalid usage or inventory, 3 another rotation holds the lock, 130 interrupted (Ctrl-C; 143: SIGTERM).\n\nStart with `keyrot demo`, then `keyrot plan -e <env>`.',
     );
   for (const spec of COMMANDS) {
     const cmd = program.command(spec.name + (spec.args ? ` ${spec.args}` : '')).summary(spec.summary).description(spec.description ?? spec.summary);
@@ -187,6 +189,11 @@ function describeError(err: unknown, write: (s: string) => void): number {
     write(`keyrot: ${err.message}`);
     return err.code;
   }
+  if (err instanceof PromptCancelled) {
+    // Commands that change things say where they stand instead (cli/interrupt.ts).
+    write('keyrot: interrupted: the question was left unanswered');
+    return EXIT.interrupted;
+  }
   if (err instanceof TargetError) {
     write(`keyrot: ${err.target ? `${err.target}: ` : ''}${err.message}`);
     return EXIT.failed;
@@ -230,5 +237,9 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.usage;
     }
     return reportError(err, argv.includes('--json'));
+  } finally {
+    // The terminal as the command found it, and Ctrl-C back to ending the process.
+    releaseKeystrokes();
+    endInterrupts();
   }
 }

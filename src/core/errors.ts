@@ -1,7 +1,11 @@
 import { redact } from './redact.ts';
 
-/** Exit codes of the product contract (PRODUCT.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+/**
+ * Exit codes of the product contract. `interrupted` and `terminated` follow the shell's 128 + signal
+ * number (SIGINT 2, SIGTERM 15): Ctrl-C, or an end of input at a prompt, is the operator's choice,
+ * not a failure.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, interrupted: 130, terminated: 143 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export interface SourcePosition {
@@ -104,6 +108,17 @@ export class ExitError extends Error {
   constructor(code: ExitCode, message: string) {
     super(redact(message));
     this.code = code;
+  }
+}
+
+/**
+ * The operator left a prompt (Ctrl-C, Ctrl-D, or a stop signal while it waited): the question has
+ * no answer. Not an error: the command says where things stand and exits 130.
+ */
+export class PromptCancelled extends Error {
+  override name = 'PromptCancelled';
+  constructor(how: string) {
+    super(`prompt cancelled (${how})`);
   }
 }
 

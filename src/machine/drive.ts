@@ -41,7 +41,8 @@ async function forward(run: Run, opts: DriveOptions): Promise<RotationReport> {
   // rollback, no new step. The journal says exactly where it stopped; resume continues.
   if (stopRequested(run)) return stopped(run);
   const verifyOk = writesOk && (await verifyAll(run, unverified(run)));
-  if (stopRequested(run)) return stopped(run);
+  // Stopped with every target verified: the revocation step records "awaiting revocation" instead.
+  if (stopRequested(run) && !(writesOk && verifyOk && !run.state.revokedFirst)) return stopped(run);
   if (!writesOk || !verifyOk) {
     // The old key is already revoked: going back to it would only spread the outage.
     if (run.state.revokedFirst) return revokedFirstFailures(run);

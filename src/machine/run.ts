@@ -25,11 +25,6 @@ export interface RevocationPrompt {
   also?: import('../state/journal.ts').AlsoRevoke[];
 }
 
-/** The operator pressed Ctrl-C (or closed the input) at a prompt. */
-export class PromptCancelled extends Error {
-  override name = 'PromptCancelled';
-}
-
 export interface EngineOptions extends RuntimeContext {
   /** Where the journal, audit log and locks live (a state directory path, or a store). */
   state: StateRef;
@@ -50,7 +45,7 @@ export interface EngineOptions extends RuntimeContext {
 }
 
 /** Restores get more patience than writes: they are what stands between a failure and an outage. */
-const RESTORE_RETRY: Partial<RetryPolicy> = { attempts: 8 };
+const RESTORE_ATTEMPTS = 8;
 
 /**
  * One engine command's run over an environment: the live targets, the journal, the rotation's
@@ -178,7 +173,7 @@ export class Run {
   }
 
   retryingRestore<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    return this.retrying(name, 'restoring', fn, { ...RESTORE_RETRY, ...this.o.retry });
+    return this.retrying(name, 'restoring', fn, { attempts: Math.max(RESTORE_ATTEMPTS, this.o.retry?.attempts ?? 0) });
   }
 
   /** The rotation's report, from its state: what each target holds now, as far as anyone knows. */

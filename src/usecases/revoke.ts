@@ -1,7 +1,8 @@
 import { EXIT } from '../core/errors.ts';
 import { audit } from '../machine/drive.ts';
 import { next, Refusal, type KeyRef, type RotationReport } from '../machine/outcome.ts';
-import { PromptCancelled, Run, type EngineOptions } from '../machine/run.ts';
+import { PromptCancelled } from '../core/errors.ts';
+import { Run, type EngineOptions } from '../machine/run.ts';
 import { latestStanding, rotationsOf, type RotationState } from '../machine/state.ts';
 import { finalizeAll } from '../machine/steps/finalize.ts';
 import { oldKeyOf, recordRevoked, revokeThroughAdmin } from '../machine/steps/revocation.ts';

@@ -9,9 +9,10 @@ import { resume } from '../../src/usecases/resume.ts';
 import { rotate } from '../../src/usecases/rotate.ts';
 import { silentReporter } from '../../src/machine/progress.ts';
 import { Secret } from '../../src/core/secret.ts';
+import { PromptCancelled } from '../../src/core/errors.ts';
 import { testKey } from '../helpers/keys.ts';
 import { messagesOf } from '../helpers/messages.ts';
-import { MemoryStore, memoryInventory } from '../helpers/memory-target.ts';
+import { MemoryStore, memoryEngine, memoryInventory } from '../helpers/memory-target.ts';
 
 /** SIGTERM mid-rotation: the current step finishes and is journaled, no rollback, then resume. */
 it('a stop request ends the rotation after the current step; the next start resumes it', async () => {
@@ -47,3 +48,54 @@ it('a stop request ends the rotation after the current step; the next start resu
     await rm(stateDir, { recursive: true, force: true });
   }
 });
+
+/** Two memory targets on an old key, in a fresh state directory (removed afterwards). */
+async function twoTargets(fn: (stateDir: string, store: MemoryStore, newKey: string) => Promise<void>): Promise<void> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'keyrot-stop-'));
+  try {
+    const store = new MemoryStore();
+    const oldKey = testKey();
+    for (let i = 0; i < 2; i++) store.set(`t${i}`, oldKey);
+    await fn(stateDir, store, testKey());
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Ctrl-C once every target is verified (cli/interrupt.ts): nothing half-done remains, so the
+ * rotation ends awaiting revocation (journaled), not interrupted, and nothing more is asked.
+ */
+it('a stop request during the verify step ends awaiting revocation without asking to revoke', () =>
+  twoTargets(async (stateDir, store, newKey) => {
+    const controller = new AbortController();
+    let asked = false;
+    const reporter = { ...silentReporter, target: (_: string, phase: string) => phase === 'verifying' && controller.abort(new Error('SIGINT')) };
+    const o = memoryEngine(store, 2, stateDir, {
+      reporter,
+      signal: controller.signal,
+      interactive: true,
+      yes: false,
+      confirmRevocation: async () => (asked = true),
+    });
+    const rep = await rotate(o, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
+    expect(rep.outcome).toBe('awaiting-revocation');
+    expect(asked).toBe(false);
+    expect((await latestRotation(stateDir, 'test'))?.outcome).toBe('awaiting-revocation');
+  }));
+
+it('a cancelled revocation confirmation (Ctrl-C, Ctrl-D) is "not confirmed": the rotation awaits revocation', () =>
+  twoTargets(async (stateDir, store, newKey) => {
+    const o = memoryEngine(store, 2, stateDir, {
+      interactive: true,
+      yes: false,
+      confirmRevocation: async () => {
+        throw new PromptCancelled('Ctrl-C');
+      },
+    });
+    const rep = await rotate(o, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
+    expect(rep.outcome).toBe('awaiting-revocation');
+    const last = await latestRotation(stateDir, 'test');
+    expect(last?.outcome).toBe('awaiting-revocation');
+    expect(last?.revokedAt).toBeUndefined();
+  }));

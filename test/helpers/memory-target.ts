@@ -20,6 +20,7 @@ export type OpFault =
   | 'fail-after-write' // the change happened, then the call failed (lost response)
   | 'rate-limit' // 429 with Retry-After
   | 'timeout' // retryable timeout
+  | 'unavailable' // 503, retryable
   | 'corrupt' // (write) stores something that is neither key, reports success
   | 'hang' // never answers (a crash of the keyrot process at this point)
   | 'hang-after-write'; // (write) the value is stored, then no answer: a crash after the provider applied it
@@ -34,6 +35,8 @@ export interface FaultPlan {
   redeploy?: OpFault[];
   /** When set, preflight fails with this reason (credentials expired, API down...). */
   preflightError?: string;
+  /** Consumed one per preflight call (transient answers before a real one). */
+  preflight?: OpFault[];
 }
 
 export class MemoryStore {
@@ -49,6 +52,10 @@ export class MemoryStore {
   crashAtOp = Infinity;
   /** Completed redeploys per target. */
   readonly redeploys = new Map<string, number>();
+  /** What each redeployable target's running consumers use: the value stored at their last redeploy. */
+  readonly running = new Map<string, string | null>();
+  /** Preflight calls per target. */
+  readonly preflights = new Map<string, number>();
 
   set(name: string, v: string | null): void {
     this.values.set(name, v);
@@ -77,7 +84,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
     async create(config, ctx): Promise<Target> {
       const name = ctx.name;
       const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
-      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy'): Promise<OpFault> => {
+      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy' | 'preflight'): Promise<OpFault> => {
         store.ops++;
         if (store.ops >= store.crashAtOp) return never();
         await new Promise((r) => setImmediate(r));
@@ -85,6 +92,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         if (f === 'hang') return never();
         if (f === 'rate-limit') throw new TargetError('memory: 429 too many requests', { kind: 'rate-limited', retryAfterMs: 1000, status: 429 });
         if (f === 'timeout') throw new TargetError('memory: timed out', { kind: 'timeout' });
+        if (f === 'unavailable') throw new TargetError('memory: 503 service unavailable', { kind: 'unavailable', status: 503 });
         if (f === 'fail') throw new TargetError('memory: refused', { kind: 'invalid', retryable: false });
         return f;
       };
@@ -98,6 +106,8 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         name,
         location: `memory:${config.slot}`,
         async preflight(): Promise<PreflightResult> {
+          store.preflights.set(name, (store.preflights.get(name) ?? 0) + 1);
+          if (plan().preflight?.length) await step('preflight');
           const err = plan().preflightError;
           if (err) return { status: 'blocked', reason: err, current: { kind: 'unreadable', reason: err } };
           return { status: 'ready', current: await read() };
@@ -138,6 +148,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         target.redeploy = async () => {
           await step('redeploy');
           store.redeploys.set(name, (store.redeploys.get(name) ?? 0) + 1);
+          store.running.set(name, store.values.get(name) ?? null);
           return { method: 'redeploy', detail: 'memory: consumers restarted' };
         };
       }

@@ -6,7 +6,7 @@ import { OpenAIEmulator } from '../../../emulators/openai/index.ts';
 import { generateKey } from '../../../emulators/keys.ts';
 import type { DemoProvider, DemoSetup } from '../../../emulators/demo-types.ts';
 import { fingerprint, hint } from '../../core/secret.ts';
-import { EXIT } from '../../core/errors.ts';
+import { EXIT, ExitError } from '../../core/errors.ts';
 import { bold, createOut, dim, green, red, yellow } from '../output.ts';
 
 /**
@@ -134,6 +134,8 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
         result = captured;
       }
       steps.push({ command: `keyrot ${args.join(' ')}`, exitCode: code, expected, result });
+      // Ctrl-C ended the step (exit 130, cli/interrupt.ts): it ends the demo too.
+      if (code === EXIT.interrupted || code === EXIT.terminated) throw new ExitError(code, 'interrupted: the demo touched nothing outside its temporary directory');
       if (code !== expected) say(red(`(exit ${code}, expected ${expected})`, c));
       return code;
     };

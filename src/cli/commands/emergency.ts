@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../../state/audit-log.ts';
 import { revoke } from '../../usecases/revoke.ts';
@@ -9,7 +8,24 @@ import { EXIT, ExitError, TargetError, toTargetError } from '../../core/errors.t
 import type { Environment } from '../../inventory/load.ts';
 import { OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
 import type { Secret } from '../../core/secret.ts';
-import { adminIssuer, commandContext, commandFlags, engineOptions, environment, notifyReport, obtainNewKey, refusalError, type CommandContext, type CommonFlags } from '../context.ts';
+import {
+  adminIssuer,
+  commandContext,
+  commandFlags,
+  engineOptions,
+  environment,
+  keySourceResolved,
+  notifyReport,
+  obtainNewKey,
+  refusalError,
+  startChangingCommand,
+  type CommandContext,
+  type CommonFlags,
+} from '../context.ts';
+import { watchInterrupts } from '../interrupt.ts';
+import { keyrotCommand as nextCommand } from '../../render/command.ts';
+import { typedAnswer } from '../prompt.ts';
+import { journalMark, whereThingsStand } from '../where-things-stand.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
@@ -35,7 +51,13 @@ export interface EmergencyFindings {
  * environments, review usage logs, check billing, audit your codebase"), each line marked done,
  * skipped (and why), failed, or left to the operator.
  */
-export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, kind: 'openai' | 'generic', f: EmergencyFindings): ChecklistItem[] {
+export function emergencyChecklist(
+  rep: RotationReport,
+  revokedFirst: boolean,
+  kind: 'openai' | 'generic',
+  f: EmergencyFindings,
+  flags: CommonFlags,
+): ChecklistItem[] {
   const dashboard = kind === 'openai' ? OPENAI_KEYS_PAGE : "the issuer's console";
   const ok = rep.outcome === 'awaiting-revocation' || rep.outcome === 'completed';
   const verified = rep.targets.filter((t) => t.holds === 'new' && t.verifiedBy).length;
@@ -47,8 +69,8 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
       detail: revoked
         ? `${rep.old?.hint ?? 'old key'} recorded as revoked${revokedFirst ? ' before the rotation' : ''}`
         : f.oldKeyDisabled
-          ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`keyrot revoke -e ${rep.env} --yes\``
-          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'})${(rep.alsoRevoke ?? []).map((a) => `, ${a.hint} (${a.fingerprint})`).join('')} in ${dashboard} NOW, then run \`keyrot revoke -e ${rep.env}\``,
+          ? `OpenAI already rejects ${rep.old?.hint ?? 'the old key'} (401): it was disabled or revoked before this rotation; record it with \`${nextCommand(flags, 'revoke', '-e', rep.env, '--yes')}\``
+          : `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'})${(rep.alsoRevoke ?? []).map((a) => `, ${a.hint} (${a.fingerprint})`).join('')} in ${dashboard} NOW, then run \`${nextCommand(flags, 'revoke', '-e', rep.env)}\``,
     },
     {
       step: 'Generate a new key',
@@ -90,9 +112,9 @@ export function emergencyChecklist(rep: RotationReport, revokedFirst: boolean, k
           ? {
               step: 'Audit your codebase for the leaked key',
               state: 'operator',
-              detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`keyrot scan --git\``,
+              detail: `keyrot scan found ${sc.leaks} key(s) outside the inventory: ${sc.locations.slice(0, 5).join(', ')}${sc.locations.length > 5 ? ', …' : ''}; remove them (and from git history) and run \`${nextCommand(flags, 'scan', '--git')}\``,
             }
-          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree outside the inventory's own dotenv/file targets (run \`keyrot scan --git\` for the history)` }
+          : { step: 'Audit your codebase for the leaked key', state: 'done', detail: `keyrot scan: no key found in ${sc.files} files of the working tree outside the inventory's own dotenv/file targets (run \`${nextCommand(flags, 'scan', '--git')}\` for the history)` }
         : { step: 'Audit your codebase for the leaked key', state: 'skipped', detail: sc.why },
   );
   return items;
@@ -105,19 +127,16 @@ async function typedConfirmation(old: Secret | null, env: string, byAdmin?: stri
       `  key          ${old?.hint ?? '(no readable target holds it)'}\n  fingerprint  ${old?.fingerprint ?? '-'}\n` +
       (byAdmin ? `${byAdmin}.\n` : `Revoke it now in ${OPENAI_KEYS_PAGE}.\n`),
   );
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(byAdmin ? 'Type REVOKE (in capitals) to go ahead; anything else aborts: ' : 'Type REVOKED (in capitals) once it is revoked; anything else aborts: ');
-    return answer.trim() === (byAdmin ? 'REVOKE' : 'REVOKED');
-  } finally {
-    rl.close();
-  }
+  const answer = await typedAnswer(byAdmin ? 'Type REVOKE (in capitals) to go ahead; anything else aborts: ' : 'Type REVOKED (in capitals) once it is revoked; anything else aborts: ');
+  return answer.trim() === (byAdmin ? 'REVOKE' : 'REVOKED');
 }
 
 export async function emergency(flags: CommonFlags & { newKey?: string; revokeFirst?: boolean; reason?: string }): Promise<number> {
+  startChangingCommand([flags.newKey]);
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const source = checkSource(flags.newKey ?? env.keySource);
+  keySourceResolved([source]);
   if (flags.revokeFirst && !flags.yes && !ctx.interactive) {
     throw new ExitError(EXIT.usage, '--revoke-first needs a typed confirmation on a terminal, or --yes once the old key is revoked');
   }
@@ -129,18 +148,96 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     env: env.name,
     details: { incident, reason: flags.reason ?? 'key compromised (no reason given)', revokeFirst: Boolean(flags.revokeFirst) },
   });
-  const o = await engineOptions(ctx, env);
+  const progress: Progress = { revokedFirst: false };
+  const stopIfRequested = await interruptionHandling(ctx, env, incident, progress);
   const findings: EmergencyFindings = {
     oldKeyDisabled: false,
     liveSkipped: env.key.kind !== 'openai' ? 'key.kind: generic' : env.key.verify ? undefined : 'key.verify: false',
   };
   let report: RotationReport;
   try {
-    report = await rotate(o, {
+    report = await emergencyRotation(ctx, env, source, flags, findings, progress);
+  } catch (raw) {
+    await stopIfRequested();
+    const err = refusalError(ctx, env, raw);
+    await appendAudit(ctx.state, { event: 'incident.update', env: env.name, details: { incident, rotation: 'failed to start', error: (err as Error).message } });
+    throw err;
+  }
+  await stopIfRequested(report);
+  // PRODUCT.md's order: the leak scan and the old key's recent usage first, then the revocation
+  // step (the operator sees them before confirming), then the checklist.
+  findings.scan = await scanWorkingTree(ctx);
+  findings.usage = await reviewUsage(ctx, env, report);
+  await stopIfRequested(report);
+  if (report.outcome === 'awaiting-revocation') report = await revocationAfterReview(ctx, env, report, Boolean(flags.yes), findings);
+  await stopIfRequested(report);
+  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings, flags);
+  await appendAudit(ctx.state, {
+    event: 'incident.checklist',
+    env: env.name,
+    rotation: report.rotation,
+    details: { incident, outcome: report.outcome, checklist },
+  });
+  printRotationReport(ctx.out, report, commandFlags(ctx), { incident, checklist });
+  await notifyReport(ctx, report, 'emergency');
+  if (!ctx.out.json) {
+    const c = ctx.out.color;
+    const mark = { done: green('[done]    ', c), skipped: yellow('[skipped] ', c), operator: bold('[you]     ', c), failed: '[FAILED]  ' };
+    ctx.out.human(['', bold(`Emergency checklist (incident ${incident})`, c), ...checklist.map((i) => `  ${mark[i.state]}${i.step}: ${i.detail}`)].join('\n'));
+  }
+  return report.exitCode;
+}
+
+/** How far the emergency got that the journal does not show (Ctrl-C after it must say so). */
+interface Progress {
+  /** --revoke-first revoked the old key (before the rotation's journal starts). */
+  revokedFirst: boolean;
+}
+
+/**
+ * Ctrl-C during an emergency: returns the check the command makes between its stages. Once a stop
+ * was requested it records the interruption in the incident, notifies (the rotation's state is
+ * real), and ends the command with exit 130 and where things stand.
+ */
+async function interruptionHandling(
+  ctx: CommandContext,
+  env: Environment,
+  incident: string,
+  progress: Progress,
+): Promise<(report?: RotationReport) => Promise<void>> {
+  const stop = watchInterrupts();
+  const mark = await journalMark(ctx, env.name);
+  stop.whereThingsStand = () => whereThingsStand(ctx, env.name, mark, { command: 'emergency', revokedFirst: progress.revokedFirst });
+  return async (report) => {
+    if (!stop.requested) return;
+    if (report) await notifyReport(ctx, report, 'emergency');
+    const err = await stop.exitError();
+    await appendAudit(ctx.state, { event: 'incident.update', env: env.name, details: { incident, interrupted: err.message } });
+    throw err;
+  };
+}
+
+/** The emergency's rotation: to "awaiting revocation" (revoked after the review), or revoke-first. */
+async function emergencyRotation(
+  ctx: CommandContext,
+  env: Environment,
+  source: string,
+  flags: { revokeFirst?: boolean; yes?: boolean },
+  findings: EmergencyFindings,
+  progress: Progress,
+): Promise<RotationReport> {
+  const o = await engineOptions(ctx, env);
+  try {
+    return await rotate(o, {
       mode: 'emergency',
       source,
       obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)),
-      revokeFirst: flags.revokeFirst ? (old) => revokeFirst(ctx, env, old, Boolean(flags.yes), (fn) => paused(o.reporter, fn)) : undefined,
+      revokeFirst: flags.revokeFirst
+        ? async (old) => {
+            progress.revokedFirst = await revokeFirst(ctx, env, old, Boolean(flags.yes), (fn) => paused(o.reporter, fn));
+            return progress.revokedFirst;
+          }
+        : undefined,
       deferRevocation: !flags.revokeFirst,
       inspectOldKey: async (old) => {
         // "Detects a key the issuer has already disabled": the old key answers 401.
@@ -158,34 +255,9 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
         }
       },
     });
-  } catch (raw) {
-    o.done();
-    const err = refusalError(ctx, env, raw);
-    await appendAudit(ctx.state, { event: 'incident.update', env: env.name, details: { incident, rotation: 'failed to start', error: (err as Error).message } });
-    throw err;
   } finally {
     o.done();
   }
-  // PRODUCT.md's order: the leak scan and the old key's recent usage first, then the revocation
-  // step (the operator sees them before confirming), then the checklist.
-  findings.scan = await scanWorkingTree(ctx);
-  findings.usage = await reviewUsage(ctx, env, report);
-  if (report.outcome === 'awaiting-revocation') report = await revocationAfterReview(ctx, env, report, Boolean(flags.yes), findings);
-  const checklist = emergencyChecklist(report, Boolean(flags.revokeFirst), env.key.kind, findings);
-  await appendAudit(ctx.state, {
-    event: 'incident.checklist',
-    env: env.name,
-    rotation: report.rotation,
-    details: { incident, outcome: report.outcome, checklist },
-  });
-  printRotationReport(ctx.out, report, commandFlags(ctx), { incident, checklist });
-  await notifyReport(ctx, report, 'emergency');
-  if (!ctx.out.json) {
-    const c = ctx.out.color;
-    const mark = { done: green('[done]    ', c), skipped: yellow('[skipped] ', c), operator: bold('[you]     ', c), failed: '[FAILED]  ' };
-    ctx.out.human(['', bold(`Emergency checklist (incident ${incident})`, c), ...checklist.map((i) => `  ${mark[i.state]}${i.step}: ${i.detail}`)].join('\n'));
-  }
-  return report.exitCode;
 }
 
 const USAGE_DAYS = 7;

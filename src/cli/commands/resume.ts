@@ -1,10 +1,12 @@
 import { resume } from '../../usecases/resume.ts';
 import { obtainKey } from '../../keys/sources.ts';
-import { commandContext, environment, keySourceContext, runEngineCommand, type CommonFlags } from '../context.ts';
+import { commandContext, environment, keySourceContext, runEngineCommand, startChangingCommand, type CommonFlags } from '../context.ts';
 import { paused } from '../output.ts';
 import { checkSource } from './rotate.ts';
 
 export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldKey?: string; rollback?: boolean }): Promise<number> {
+  // Without --new-key/--old-key, resume reads the keys back from the targets: no prompt.
+  startChangingCommand([flags.newKey, flags.oldKey].filter((s) => s !== undefined));
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const newSource = flags.newKey ? checkSource(flags.newKey) : undefined;

@@ -1,6 +1,6 @@
 import { rotate } from '../../usecases/rotate.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
-import { commandContext, environment, obtainNewKey, runEngineCommand, usage, type CommonFlags } from '../context.ts';
+import { commandContext, environment, keySourceResolved, obtainNewKey, runEngineCommand, startChangingCommand, usage, type CommonFlags } from '../context.ts';
 import { paused } from '../output.ts';
 
 export function checkSource(source: string, flag = '--new-key'): string {
@@ -12,9 +12,11 @@ export function checkSource(source: string, flag = '--new-key'): string {
 
 export async function rotateCommand(flags: CommonFlags & { newKey?: string; dryRun?: boolean }): Promise<number> {
   if (flags.dryRun) return (await import('./plan.ts')).plan(flags);
+  startChangingCommand([flags.newKey]);
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const source = checkSource(flags.newKey ?? env.keySource);
+  keySourceResolved([source]);
   return runEngineCommand(ctx, env, 'rotate', (o) =>
     rotate(o, { mode: 'rotate', source, obtainKey: (at) => paused(o.reporter, () => obtainNewKey(ctx, env, source, at)) }),
   );

@@ -6,6 +6,7 @@ import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
+import { keyrotCommand as nextCommand } from '../../render/command.ts';
 
 export interface EnvStatus {
   env: string;
@@ -84,20 +85,20 @@ export async function status(flags: CommonFlags): Promise<number> {
     for (const s of shown) {
       lines.push(bold(s.env, c));
       lines.push(
-        `  key        ${s.key ? `${s.key.hint ?? '(hint unknown)'} ${dim(s.key.fingerprint, c)}${Number.isFinite(s.key.ageDays) ? `, age ${formatDuration(s.key.ageDays * 86_400_000)} (since ${s.key.since.slice(0, 10)})` : ''}` : dim('unknown: never rotated by keyrot (run `keyrot verify`)', c)}`,
+        `  key        ${s.key ? `${s.key.hint ?? '(hint unknown)'} ${dim(s.key.fingerprint, c)}${Number.isFinite(s.key.ageDays) ? `, age ${formatDuration(s.key.ageDays * 86_400_000)} (since ${s.key.since.slice(0, 10)})` : ''}` : dim(`unknown: never rotated by keyrot (run \`${nextCommand(flags, 'verify', '-e', s.env)}\`)`, c)}`,
       );
       lines.push(
         `  last       ${s.lastRotation ? `${s.lastRotation.id} ${s.lastRotation.outcome === 'failed' || s.lastRotation.outcome === 'interrupted' ? red(s.lastRotation.outcome, c) : green(s.lastRotation.outcome, c)}${s.lastRotation.mode === 'emergency' ? ' (emergency)' : ''}` : dim('no rotation yet', c)}`,
       );
       if (s.pendingRevocation) {
-        lines.push(yellow(`  pending    revoke ${s.pendingRevocation.hint ?? 'the old key'} (${s.pendingRevocation.fingerprint}), then: keyrot revoke -e ${s.env}`, c));
+        lines.push(yellow(`  pending    revoke ${s.pendingRevocation.hint ?? 'the old key'} (${s.pendingRevocation.fingerprint}), then: ${nextCommand(flags, 'revoke', '-e', s.env)}`, c));
         for (const a of s.pendingRevocation.also) lines.push(yellow(`             and revoke ${a.hint} (${a.fingerprint}): ${a.why}`, c));
       }
-      if (s.interrupted) lines.push(red(`  resume     rotation ${s.interrupted} was interrupted: keyrot resume -e ${s.env} (or --rollback)`, c));
+      if (s.interrupted) lines.push(red(`  resume     rotation ${s.interrupted} was interrupted: ${nextCommand(flags, 'resume', '-e', s.env)} (or --rollback)`, c));
       lines.push(`  schedule   ${s.schedule ? `${s.schedule.cron} (${s.schedule.timezone}), next ${s.schedule.nextRun ?? '—'}` : dim('none', c)}`);
-      if (s.schedule?.overdue) lines.push(red(`  overdue    the key is older than the schedule's period: the scheduled rotation did not happen (keyrot schedule --once)`, c));
+      if (s.schedule?.overdue) lines.push(red(`  overdue    the key is older than the schedule's period: the scheduled rotation did not happen (${nextCommand(flags, 'schedule', '--once')})`, c));
       lines.push(
-        `  verify     ${s.lastVerify ? `${s.lastVerify.at.slice(0, 19)}Z ${s.lastVerify.ok ? green('ok', c) : red(s.lastVerify.drift ? 'drift' : 'problem', c)}` : dim('never (run `keyrot verify`)', c)}`,
+        `  verify     ${s.lastVerify ? `${s.lastVerify.at.slice(0, 19)}Z ${s.lastVerify.ok ? green('ok', c) : red(s.lastVerify.drift ? 'drift' : 'problem', c)}` : dim(`never (run \`${nextCommand(flags, 'verify', '-e', s.env)}\`)`, c)}`,
       );
       if (s.sharedWith.length) lines.push(red(`  shared     the same key as ${s.sharedWith.join(', ')}: use a separate key per environment`, c));
       if (s.lock) lines.push(yellow(`  lock       held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.at}${s.lock.stale ? ' (stale: its process is gone)' : ''}`, c));

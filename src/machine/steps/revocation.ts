@@ -3,7 +3,8 @@ import { waitForDisuse } from '../../keys/openai-admin.ts';
 import { appendAudit } from '../../state/audit-log.ts';
 import type { EndOutcome } from '../../state/journal.ts';
 import { next, type KeyRef, type Notice } from '../outcome.ts';
-import { PromptCancelled, type Run } from '../run.ts';
+import { PromptCancelled } from '../../core/errors.ts';
+import type { Run } from '../run.ts';
 import { finalizeAll } from './finalize.ts';
 
 export interface RevocationResult {
@@ -39,6 +40,12 @@ export async function revocationStep(run: Run, opts: RevocationOptions): Promise
     run.notices.push({ code: 'revocation-next', old });
     return { outcome: 'awaiting-revocation' };
   }
+  // Stopped (Ctrl-C, SIGTERM) once every target was verified: no revocation is attempted or asked
+  // for; the rotation ends awaiting revocation and `keyrot revoke` finishes it.
+  if (run.o.signal?.aborted) {
+    run.notices.push({ code: 'awaiting-revocation', old, revokeAt: run.issuer.revokeAt, also: run.state.alsoRevoke, next: next('revoke', run.env) });
+    return { outcome: 'awaiting-revocation' };
+  }
   if (opts.mode === 'openai-admin') {
     if (await revokeThroughAdmin(run, old, run.o.clock.now())) return { outcome: 'completed' };
     return { outcome: 'awaiting-revocation' };
@@ -65,7 +72,17 @@ async function promptRevocation(run: Run, old: KeyRef): Promise<RevocationResult
   const grace = o.inventory.config.revoke.grace;
   if (canAsk && grace > 0 && run.state.mode !== 'emergency') {
     run.reporter.step('grace', `waiting ${Math.round(grace / 1000)}s before revocation (revoke.grace)`);
-    await o.clock.sleep(grace, o.signal);
+    const stoppedDuringGrace = await o.clock.sleep(grace, o.signal).then(
+      () => false,
+      (err: unknown) => {
+        if (!o.signal?.aborted) throw err;
+        return true;
+      },
+    );
+    if (stoppedDuringGrace) {
+      run.notices.push({ code: 'awaiting-revocation', old, revokeAt: run.issuer.revokeAt, also: run.state.alsoRevoke, next: next('revoke', run.env) });
+      return { outcome: 'awaiting-revocation' };
+    }
   }
   const awaiting: Notice = { code: 'awaiting-revocation', old, revokeAt: run.issuer.revokeAt, also: run.state.alsoRevoke, next: next('revoke', run.env) };
   if (!canAsk) {

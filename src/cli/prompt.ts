@@ -1,0 +1,77 @@
+import { PromptCancelled } from '../core/errors.ts';
+import { currentInterruption } from './interrupt.ts';
+import { promptWhileHeld } from './keystrokes.ts';
+
+/**
+ * The terminal prompts (stderr, so stdout stays the result). Leaving one, by Ctrl-C, by Ctrl-D on
+ * an empty answer, or by a stop signal while it waits, is `PromptCancelled` and a stop request
+ * (cli/interrupt.ts): the command ends with exit 130 and says where things stand.
+ */
+export async function promptHidden(message: string): Promise<string> {
+  const { default: password } = await import('@inquirer/password');
+  // toggleMask: false: no ctrl+t to show the key on screen (invariant 3: never on stderr).
+  return ask((signal) => password({ message, mask: false, toggleMask: false }, { output: process.stderr, signal }));
+}
+
+export async function confirmYesNo(message: string, def = false): Promise<boolean> {
+  const { default: confirm } = await import('@inquirer/confirm');
+  return ask((signal) => confirm({ message, default: def }, { output: process.stderr, signal }));
+}
+
+/** A line typed in clear (a typed confirmation such as REVOKE), through node:readline. */
+export async function typedAnswer(question: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  return ask(
+    (signal) =>
+      new Promise<string>((resolve, reject) => {
+        const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: Boolean(process.stdin.isTTY) });
+        const cancel = (how: string) => {
+          reject(new PromptCancelled(how));
+          rl.close();
+        };
+        rl.on('SIGINT', () => cancel('Ctrl-C'));
+        rl.on('close', () => cancel('end of input')); // no-op once answered
+        signal.addEventListener('abort', () => cancel('stop requested'), { once: true });
+        rl.question(question, (answer) => {
+          resolve(answer);
+          rl.close();
+        });
+      }),
+  );
+}
+
+/**
+ * Runs a prompt so that every way of leaving it is a `PromptCancelled`. @inquirer's prompts reject
+ * with ExitPromptError on Ctrl-C but never settle when their readline closes on Ctrl-D or an end
+ * of input (readline closes, which pauses stdin): that is turned into an abort of the prompt.
+ */
+async function ask<T>(prompt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = currentInterruption();
+  if (stop?.requested) throw new PromptCancelled('stop requested');
+  const ended = new AbortController();
+  // Deferred: a prompt that was answered also closes its readline; by then it has settled.
+  const onPause = () => setImmediate(() => ended.abort(new PromptCancelled('end of input')));
+  if (stop) stop.prompting = true;
+  try {
+    return await promptWhileHeld(() => {
+      process.stdin.on('pause', onPause);
+      return prompt(stop ? AbortSignal.any([stop.signal, ended.signal]) : ended.signal);
+    });
+  } catch (err) {
+    const cancelled = asCancelled(err, ended.signal);
+    if (!cancelled) throw err;
+    stop?.request('prompt');
+    throw cancelled;
+  } finally {
+    process.stdin.off('pause', onPause);
+    if (stop) stop.prompting = false;
+  }
+}
+
+function asCancelled(err: unknown, ended: AbortSignal): PromptCancelled | undefined {
+  if (err instanceof PromptCancelled) return err;
+  const name = (err as Error | undefined)?.name;
+  if (name === 'ExitPromptError') return new PromptCancelled('Ctrl-C');
+  if (name === 'AbortPromptError') return new PromptCancelled(ended.aborted ? 'end of input' : 'stop requested');
+  return undefined;
+}
