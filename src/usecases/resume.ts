@@ -36,8 +36,9 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
     run.open(last.id, last);
     await run.setupTargets();
     checkSameTargets(run);
-    await observe(run);
+    // Keys first (a prompt may be cancelled: then nothing was journaled), then what each target holds.
     await takeKeys(run, r);
+    await observe(run);
     if (r.rollback && last.goal === 'forward') await run.emit({ step: 'decide', outcome: 'ok', goal: 'rollback', reason: 'requested' });
     if (last.goal === 'forward' && !run.newKey) await newKeyUnavailable(run, r);
     const blocked = blockedThatMatter(run);
@@ -105,7 +106,7 @@ async function takeKeys(run: Run, r: ResumeOptions): Promise<void> {
     }
     run.keyring.add(k);
   }
-  if (r.newKey && !run.newKey) {
+  if (r.newKey) {
     const k = await r.newKey.obtain();
     // Another key is refused (it is not what the journal says was being written); unattended, the
     // rotation is undone instead (see newKeyUnavailable).
