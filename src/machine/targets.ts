@@ -68,16 +68,15 @@ export async function preflightAll(targets: LiveTarget[], signal?: AbortSignal):
  */
 export async function removeStrays(targets: LiveTarget[]): Promise<{ removed: string[]; failed: string[] }> {
   const out = { removed: [] as string[], failed: [] as string[] };
-  await Promise.all(
-    targets.map(async ({ spec, target }) => {
-      if (!target?.removeStrays) return;
-      try {
-        for (const p of await target.removeStrays()) out.removed.push(`${spec.name}: removed ${p}, a temp file left by an interrupted keyrot write (a copy of the file, key included)`);
-      } catch (err) {
-        out.failed.push(`${spec.name}: could not remove the temp files an interrupted keyrot write left: ${toTargetError(err, spec.name, 'preflight').message}`);
-      }
-    }),
-  );
+  // One after the other: two targets on one file see its strays once.
+  for (const { spec, target } of targets) {
+    if (!target?.removeStrays) continue;
+    try {
+      for (const p of await target.removeStrays()) out.removed.push(`${spec.name}: removed ${p}, a temp file left by an interrupted keyrot write (a copy of the file, key included)`);
+    } catch (err) {
+      out.failed.push(`${spec.name}: could not remove the temp files an interrupted keyrot write left: ${toTargetError(err, spec.name, 'preflight').message}`);
+    }
+  }
   return out;
 }
 
