@@ -23,7 +23,7 @@ import { stateOf, type StateRef } from '../state/store.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import type { KeyIssuer, MintedKey } from '../keys/openai-admin.ts';
 import { withRetry, type RetryPolicy } from '../runtime/retry.ts';
-import { closeAll, createTargets, preflightAll, type LiveTarget, type RuntimeContext } from './targets.ts';
+import { closeAll, createTargets, preflightAll, removeStrays, type LiveTarget, type RuntimeContext } from './targets.ts';
 
 /** Progress of a rotation, for the live display (TTY) or plain lines. */
 export type TargetPhase =
@@ -215,10 +215,15 @@ export class RotationRun {
   async setupTargets(): Promise<Map<string, PreflightResult>> {
     this.o.reporter.step('preflight', `${this.o.env.targets.length} targets`);
     this.targets = await createTargets(this.o);
+    // Under the lock, so no write of this environment is live: temp files a crash left go first.
+    const strays = await removeStrays(this.targets);
+    for (const m of strays.removed) this.o.reporter.info(m);
+    for (const m of strays.failed) this.o.reporter.warn(m);
     for (const t of this.targets) this.o.reporter.target(t.spec.name, 'preflight');
     const pf = await preflightAll(this.targets, this.o.signal);
     for (const [name, r] of pf) {
       this.o.reporter.target(name, r.status === 'error' ? 'failed' : 'ready', r.status === 'error' ? r.reason : undefined);
+      for (const w of r.warnings ?? []) this.o.reporter.warn(`${name}: ${w}`);
     }
     return pf;
   }

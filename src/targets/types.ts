@@ -61,6 +61,8 @@ export interface PreflightResult {
   willCreate?: boolean;
   /** Extra lines for the plan (e.g. "restarts deployment/api after write"). */
   notes?: string[];
+  /** Risks that do not block the rotation, with what to do (a key file others can read). Shown by plan and rotate. */
+  warnings?: string[];
 }
 
 /** Identifies one rotation's operation on a target: the rotation id is the idempotency token. */
@@ -112,6 +114,11 @@ export interface Target {
 
   /** Read-only checks: credentials, permission, existence; reads the current value. Never writes. */
   preflight(signal?: AbortSignal): Promise<PreflightResult>;
+  /**
+   * Before preflight, under the environment's lock: removes what an interrupted keyrot run left
+   * behind (local files: temp files holding a copy of the key). Returns what it removed.
+   */
+  removeStrays?(): Promise<string[]>;
   read(signal?: AbortSignal): Promise<ReadResult>;
   /** Idempotent: writing the value a target already holds (same rotation) changes nothing. */
   write(value: Secret, op: OpContext): Promise<Receipt>;
