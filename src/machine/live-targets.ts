@@ -45,6 +45,24 @@ export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
   );
 }
 
+/**
+ * Under the environment's lock, before preflight: each target removes what an interrupted keyrot
+ * run left behind (temp files holding a copy of a key). A failure is reported, never a crash.
+ */
+export async function removeStrays(targets: LiveTarget[]): Promise<{ removed: string[]; failed: string[] }> {
+  const out = { removed: [] as string[], failed: [] as string[] };
+  // One after the other: two targets on one file see its strays once.
+  for (const { spec, target } of targets) {
+    if (!target?.removeStrays) continue;
+    try {
+      for (const p of await target.removeStrays()) out.removed.push(`${spec.name}: removed ${p}, a temp file left by an interrupted keyrot write (a copy of the file, key included)`);
+    } catch (err) {
+      out.failed.push(`${spec.name}: could not remove the temp files an interrupted keyrot write left: ${toTargetError(err, spec.name, 'preflight').message}`);
+    }
+  }
+  return out;
+}
+
 export async function closeAll(targets: LiveTarget[]): Promise<void> {
   await Promise.all(targets.map((t) => t.target?.close?.().catch(() => {})));
 }

@@ -8,7 +8,7 @@ import type { Lock } from '../state/lock.ts';
 import { stateOf, type StateRef } from '../state/store.ts';
 import type { OpContext, PreflightResult, Target, TargetDefinition } from '../targets/types.ts';
 import { Keyring } from './keyring.ts';
-import { closeAll, createTargets, decodeReceipt, type LiveTarget, type RuntimeContext } from './live-targets.ts';
+import { closeAll, createTargets, decodeReceipt, removeStrays, type LiveTarget, type RuntimeContext } from './live-targets.ts';
 import { next, type Notice, type RotationReport, type TargetReport } from './outcome.ts';
 import { preflightAll } from './preflight.ts';
 import type { Reporter, TargetPhase } from './progress.ts';
@@ -104,6 +104,10 @@ export class Run {
   async setupTargets(): Promise<Map<string, PreflightResult>> {
     this.reporter.step('preflight', `${this.o.env.targets.length} targets`);
     this.live = await createTargets(this.o);
+    // Under the lock, so no write of this environment is live: temp files a crash left go first.
+    const strays = await removeStrays(this.live);
+    for (const m of strays.removed) this.reporter.info(m);
+    for (const m of strays.failed) this.reporter.warn(m);
     for (const t of this.live) this.reporter.target(t.spec.name, 'preflight');
     this.preflight = await preflightAll(this.live, {
       clock: this.o.clock,
@@ -114,6 +118,7 @@ export class Run {
     });
     for (const [name, r] of this.preflight) {
       this.reporter.target(name, r.status === 'ready' ? 'ready' : 'failed', r.status === 'ready' ? undefined : r.reason);
+      for (const w of r.warnings ?? []) this.reporter.warn(`${name}: ${w}`);
       if (r.status === 'ready' && r.current.kind === 'value') this.keyring.add(r.current.value);
     }
     return this.preflight;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { childEnv } from '../core/redact.ts';
 import { lstat, open, readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
+import { KEYROT_TEMP_RE } from '../runtime/atomic.ts';
 import { isIgnored, parseGitignore, type IgnoreLevel } from './ignore.ts';
 
 /** Directories never scanned, whatever the ignore files say. */
@@ -72,6 +73,18 @@ async function* gitFiles(dir: string): AsyncGenerator<string> {
   if (code !== 0) throw new Error(`git ls-files failed in ${dir}: ${stderr.trim()}`);
 }
 
+/**
+ * keyrot's temp files that ignore rules hide (`.env.keyrot-…tmp` matches `.env*`): a crash left
+ * each holding a copy of a key, so they are scanned even when ignored. Like the other files,
+ * only outside ignored directories (`--directory` lists those as one entry, not descended).
+ */
+async function* ignoredKeyrotTemps(dir: string): AsyncGenerator<string> {
+  const out = await runCapture('git', ['ls-files', '-o', '-i', '--exclude-standard', '--directory', '-z'], dir);
+  for (const rel of out.split('\0')) {
+    if (rel && KEYROT_TEMP_RE.test(rel) && !hasSkippedSegment(rel)) yield join(dir, rel);
+  }
+}
+
 /** Walks `root` honouring the .gitignore files found on the way (not a git work tree). */
 async function* walkFiles(root: string): AsyncGenerator<string> {
   const stack: Array<{ dir: string; rel: string; levels: IgnoreLevel[] }> = [{ dir: root, rel: '', levels: [] }];
@@ -95,7 +108,7 @@ async function* walkFiles(root: string): AsyncGenerator<string> {
         if (ALWAYS_SKIPPED_DIRS.has(e.name) || isIgnored(levels, childRel, true)) continue;
         subdirs.push({ dir: join(dir, e.name), rel: childRel, levels });
       } else if (e.isFile()) {
-        if (isIgnored(levels, childRel, false)) continue;
+        if (isIgnored(levels, childRel, false) && !KEYROT_TEMP_RE.test(e.name)) continue;
         yield join(dir, e.name);
       }
       // Symlinks, sockets, devices: not followed (a link may leave the tree or loop).
@@ -106,7 +119,8 @@ async function* walkFiles(root: string): AsyncGenerator<string> {
 
 /**
  * The files to scan under each path: a file given explicitly is scanned even if ignored; a
- * directory is listed by git when it is in a work tree, else walked with its .gitignore files.
+ * directory is listed by git when it is in a work tree, else walked with its .gitignore files;
+ * keyrot's own temp files are scanned even when ignored.
  */
 export async function* listFiles(paths: string[]): AsyncGenerator<string> {
   const seen = new Set<string>();
@@ -121,11 +135,13 @@ export async function* listFiles(paths: string[]): AsyncGenerator<string> {
       continue;
     }
     const top = await gitTopLevel(abs);
-    const source = top ? gitFiles(abs) : walkFiles(abs);
-    for await (const f of source) {
-      if (seen.has(f)) continue;
-      seen.add(f);
-      yield f;
+    const sources = top ? [gitFiles(abs), ignoredKeyrotTemps(abs)] : [walkFiles(abs)];
+    for (const source of sources) {
+      for await (const f of source) {
+        if (seen.has(f)) continue;
+        seen.add(f);
+        yield f;
+      }
     }
   }
 }

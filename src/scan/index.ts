@@ -1,7 +1,9 @@
+import { realpathSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Inventory } from '../inventory/load.ts';
 import { hint } from '../core/secret.ts';
+import { KEYROT_TEMP_RE } from '../runtime/atomic.ts';
 import type { DockerEngine } from '../targets/docker-secret/engine.ts';
 import { DEFAULT_MAX_FILE_BYTES, displayPath, gitTopLevel, listFiles, readForScan, type Skipped } from './files.ts';
 import { scanHistory } from './git.ts';
@@ -94,10 +96,21 @@ export function expectedFilesOf(inv: Inventory): Map<string, ExpectedFile> {
       const p = String(t.config.path ?? '');
       if (!p) continue;
       const abs = isAbsolute(p) ? p : resolve(inv.baseDir, p);
-      if (!out.has(abs)) out.set(abs, { target: t.name, env: env.name });
+      // A symlinked target (Capistrano's current/.env): the file at the end of the link holds the key too.
+      for (const path of [abs, realPathOrNull(abs)]) {
+        if (path && !out.has(path)) out.set(path, { target: t.name, env: env.name });
+      }
     }
   }
   return out;
+}
+
+function realPathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
 }
 
 /** A path that does not exist, or `--git` outside a git work tree: exit 2. */
@@ -136,6 +149,9 @@ function toFinding(c: Candidate, where: Where, known: KnownKeys): Finding {
     notes.unshift(`expected (inventory target ${expected.target})`);
   } else if (expected) {
     notes.push(`in inventory target ${expected.target}`);
+  }
+  if (where.source === 'file' && KEYROT_TEMP_RE.test(where.file ?? '')) {
+    notes.push('a temp file of an interrupted keyrot write: delete it (`keyrot rotate` and `keyrot resume` remove those of their targets)');
   }
   f.note = notes.join('; ');
   return f;

@@ -1,11 +1,17 @@
-import { access, constants, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { TargetError } from '../core/errors.ts';
+import { writeFileAtomic } from '../runtime/atomic.ts';
+import { exposureWarning, LocalFileRefusal, resolveLocalFile, whyNotReplaceable } from './local-file.ts';
+import { findStrays, removeStrays, strayWarning } from './strays.ts';
 import type { PreflightResult, ReadResult } from './types.ts';
 
 /** File-system errors in product words. */
 export function fsError(err: unknown, target: string, op: string, path: string): TargetError {
-  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  if (err instanceof TargetError) return err;
+  if (err instanceof LocalFileRefusal) return new TargetError(err.message, { target, op, kind: 'invalid', retryable: false });
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!code) return new TargetError(`${path}: ${(err as Error).message}`, { target, op, kind: 'invalid', retryable: false, cause: err });
   const why =
     code === 'EACCES' || code === 'EPERM'
       ? `permission denied on ${path}: the user running keyrot needs read and write access`
@@ -17,43 +23,62 @@ export function fsError(err: unknown, target: string, op: string, path: string):
   return new TargetError(why, { target, op, kind: code === 'EACCES' || code === 'EPERM' ? 'permission' : 'invalid', retryable: false, cause: err });
 }
 
-/** Preflight for local files: readable, writable (or creatable), and the current value. */
+/**
+ * Preflight for local files: where the path leads (through links), whether keyrot can replace
+ * that file as it should, the current value; warnings for a key others can read and for temp
+ * files an interrupted write left.
+ */
 export async function localPreflight(path: string, read: () => Promise<ReadResult>, what: string): Promise<PreflightResult> {
   try {
-    const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null;
-      throw err;
-    });
-    if (st === null) {
-      try {
-        await access(dirname(path), constants.W_OK);
-      } catch {
-        return {
-          status: 'blocked',
-          reason: `${path} does not exist and its directory ${dirname(path)} is missing or not writable`,
-          current: { kind: 'absent' },
-        };
-      }
-      return { status: 'ready', current: { kind: 'absent' }, willCreate: true, notes: [`${what} will be created (mode 0600)`] };
-    }
-    if (!st.isFile()) return { status: 'blocked', reason: `${path} is not a regular file`, current: { kind: 'absent' } };
-    await access(path, constants.R_OK | constants.W_OK);
-    // The rename of the atomic write needs a writable directory.
-    await access(dirname(path), constants.W_OK);
+    const f = await resolveLocalFile(path);
+    const why = await whyNotReplaceable(f);
+    if (why) return { status: 'blocked', reason: why, current: { kind: 'absent' } };
+    const notes = f.link ? [`${path} is a symlink to ${f.real}: the new key is written there and the link stays a link`] : [];
+    const warnings = [exposureWarning(f), strayWarning(await findStrays(f))].filter((w): w is string => w !== undefined);
+    const extra = warnings.length ? { warnings } : {};
+    if (!f.stat) return { status: 'ready', current: { kind: 'absent' }, willCreate: true, notes: [`${what} will be created (mode 0600)`, ...notes], ...extra };
     const current = await read();
-    return { status: 'ready', current, willCreate: current.kind === 'absent' };
+    return { status: 'ready', current, willCreate: current.kind === 'absent', ...(notes.length ? { notes } : {}), ...extra };
   } catch (err) {
-    const e = err instanceof TargetError ? err : fsError(err, '', 'preflight', path);
-    return { status: 'blocked', reason: e.message, current: { kind: 'absent' } };
+    return { status: 'blocked', reason: fsError(err, '', 'preflight', path).message, current: { kind: 'absent' } };
   }
 }
 
-/** A local file's text, or null when it does not exist. */
-export async function readTextOrNull(path: string, target: string): Promise<string | null> {
+/** Replaces the file `path` leads to (through links) with `data`, atomically, keeping its mode and owner. */
+export async function writeLocalFile(path: string, data: string, target: string, op = 'write'): Promise<void> {
   try {
-    return await readFile(path, 'utf8');
+    const f = await resolveLocalFile(path);
+    const why = await whyNotReplaceable(f);
+    if (why) throw new TargetError(why, { target, op, kind: 'invalid', retryable: false });
+    await writeFileAtomic(f.real, data, f.stat ? { mode: f.stat.mode, uid: f.stat.uid, gid: f.stat.gid } : undefined);
+  } catch (err) {
+    throw fsError(err, target, op, path);
+  }
+}
+
+/** Removes the temp files interrupted keyrot writes left for `path` (under the environment's lock). */
+export async function removeLocalStrays(path: string): Promise<string[]> {
+  try {
+    return await removeStrays(await resolveLocalFile(path));
+  } catch (err) {
+    // A path keyrot refuses has no strays of its own; preflight says why it is refused.
+    if (err instanceof LocalFileRefusal) return [];
+    throw err;
+  }
+}
+
+/** A local file's text (through links), or null when it does not exist. */
+export async function readTextOrNull(path: string, target: string): Promise<string | null> {
+  let fh;
+  try {
+    // Non-blocking: opening a FIFO to read would otherwise wait for a writer forever.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!(await fh.stat()).isFile()) throw new LocalFileRefusal(`${path} is not a regular file: point the target at the file that holds the key`);
+    return await fh.readFile('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fsError(err, target, 'read', path);
+  } finally {
+    await fh?.close();
   }
 }

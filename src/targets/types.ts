@@ -72,9 +72,11 @@ export type PreflightResult =
       willCreate?: boolean;
       /** Extra lines for the plan (e.g. "restarts deployment/api after write"). */
       notes?: string[];
+      /** Risks that do not block the rotation, with what to do (a key file others can read). Shown by plan and rotate. */
+      warnings?: string[];
       reason?: undefined;
     }
-  | { status: 'blocked'; reason: string; current: ReadResult; notes?: string[]; willCreate?: undefined };
+  | { status: 'blocked'; reason: string; current: ReadResult; notes?: string[]; warnings?: string[]; willCreate?: undefined };
 
 /** Identifies one rotation's operation on a target: the rotation id is the idempotency token. */
 export interface OpContext {
@@ -135,6 +137,11 @@ export interface Target<R = unknown> {
 
   /** Read-only: can keyrot write here, and what does it hold now. Never writes. */
   preflight(signal?: AbortSignal): Promise<PreflightResult>;
+  /**
+   * Before preflight, under the environment's lock: removes what an interrupted keyrot run left
+   * behind (local files: temp files holding a copy of the key). Returns what it removed.
+   */
+  removeStrays?(): Promise<string[]>;
   read(signal?: AbortSignal): Promise<ReadResult>;
   /** Idempotent: writing the value a target already holds (same rotation) changes nothing. */
   write(value: Secret, op: OpContext): Promise<R>;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,6 +197,31 @@ environments:
     expect(byFile['secrets/openai_api_key']).toMatchObject({ leak: true, kind: 'retired' });
     expect(r.leaks).toBe(3);
     expect(r.expected).toBe(1);
+  });
+
+  it("a symlinked target's real file (Capistrano's shared/.env) is expected too", async () => {
+    const root = await tempDir();
+    const current = testKey();
+    const inv = parseInventory(
+      'version: 1\nkey:\n  source: stdin\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: current/.env\n',
+      join(root, 'targets.yaml'),
+    );
+    await put(root, { 'shared/.env': `OPENAI_API_KEY=${current}\n` });
+    await mkdir(join(root, 'current'));
+    await symlink('../shared/.env', join(root, 'current/.env'));
+    const r = await runScan({ paths: [root], cwd: root, expectedFiles: expectedFilesOf(inv) });
+    expect(r.findings.find((f) => f.file === 'shared/.env')).toMatchObject({ leak: false, expected: { target: 'dotenv:current/.env' } });
+    expect(r.leaks).toBe(0);
+  });
+
+  it('a keyrot temp file a crash left is scanned even where ignore rules hide it (outside git)', async () => {
+    const root = await tempDir();
+    const k = testKey();
+    await put(root, { '.gitignore': '.env*\n', '.env': `OPENAI_API_KEY=${k}\n`, '.env.keyrot-4242-abcdef012345.tmp': `OPENAI_API_KEY=${k}\n` });
+    const r = await runScan({ paths: [root], cwd: root });
+    expect(r.findings.map((f) => f.file)).toEqual(['.env.keyrot-4242-abcdef012345.tmp']);
+    expect(r.findings[0]).toMatchObject({ leak: true });
+    expect(r.findings[0]!.note).toMatch(/temp file of an interrupted keyrot write/);
   });
 
   it('scans a tree of 10k small files in a few seconds', async () => {

@@ -25,6 +25,8 @@ export interface PlanTarget {
   redeploy: boolean;
   verification: 'read-back' | 'metadata' | 'redeploy';
   notes: string[];
+  /** Risks that do not block the rotation (a key file others can read, temp files a crash left). */
+  warnings: string[];
 }
 
 /** Is a local secret file at risk of being committed? (the seed: never commit keys) */
@@ -94,6 +96,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
         redeploy,
         verification: verificationOf(caps, redeploy, p.status === 'ready' ? p.current : undefined),
         notes,
+        warnings: p.warnings ?? [],
       };
     });
     const fps = new Set(rows.flatMap((r) => (typeof r.current === 'object' ? [r.current.fingerprint] : [])));
@@ -145,6 +148,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
       for (const r of rows) {
         if (r.reason) lines.push(red(`  ✗ ${r.name}: ${r.reason}`, c));
         for (const n of r.notes) lines.push(dim(`  · ${r.name}: ${n}`, c));
+        for (const w of r.warnings) lines.push(yellow(`  warning: ${r.name}: ${w}`, c));
       }
       lines.push('', `New key from: ${keySource}${env.key.kind === 'openai' && env.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));

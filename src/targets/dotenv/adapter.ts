@@ -1,8 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../../core/secret.ts';
-import { writeFileAtomic } from '../../runtime/atomic.ts';
-import { fsError, localPreflight, readTextOrNull } from '../local.ts';
+import { localPreflight, readTextOrNull, removeLocalStrays, writeLocalFile } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Target, TargetContext } from '../types.ts';
 import type { DotenvConfig, DotenvReceipt } from './index.ts';
@@ -21,19 +20,14 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
     return v ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
   }
 
-  async function save(text: string): Promise<void> {
-    try {
-      await writeFileAtomic(path, text, 0o600);
-    } catch (err) {
-      throw fsError(err, ctx.name, 'write', path);
-    }
-  }
+  const save = (text: string) => writeLocalFile(path, text, ctx.name);
 
   return {
     id: 'dotenv',
     name: ctx.name,
     location: config.path,
     lockKey: `file:${path}`,
+    removeStrays: () => removeLocalStrays(path),
     async preflight() {
       const res = await localPreflight(path, read, 'the .env file');
       const raw = res.status === 'ready' ? await readRaw() : null;

@@ -1,8 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../../core/secret.ts';
-import { writeFileAtomic } from '../../runtime/atomic.ts';
-import { fsError, localPreflight, readTextOrNull } from '../local.ts';
+import { fsError, localPreflight, readTextOrNull, removeLocalStrays, writeLocalFile } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Target, TargetContext } from '../types.ts';
 import type { FileConfig, FileReceipt } from './index.ts';
@@ -24,11 +23,7 @@ export function createFileTarget(config: FileConfig, ctx: TargetContext & { name
     // Keep the file's own trailing-newline convention; a new file gets none (Docker secret style).
     const eol = raw?.match(/\r?\n$/)?.[0] ?? '';
     if (raw !== null && raw.replace(/\r?\n$/, '') === value.reveal()) return; // idempotent
-    try {
-      await writeFileAtomic(path, value.reveal() + eol, 0o600);
-    } catch (err) {
-      throw fsError(err, ctx.name, 'write', path);
-    }
+    await writeLocalFile(path, value.reveal() + eol, ctx.name);
   }
 
   return {
@@ -36,6 +31,7 @@ export function createFileTarget(config: FileConfig, ctx: TargetContext & { name
     name: ctx.name,
     location: config.path,
     lockKey: `file:${path}`,
+    removeStrays: () => removeLocalStrays(path),
     preflight: () => localPreflight(path, read, 'the file'),
     read,
     async write(value) {
@@ -52,7 +48,7 @@ export function createFileTarget(config: FileConfig, ctx: TargetContext & { name
           if (err.code !== 'ENOENT') throw fsError(err, ctx.name, 'restore', path);
         });
       } else {
-        await writeFileAtomic(path, '', 0o600);
+        await writeLocalFile(path, '', ctx.name, 'restore');
       }
     },
   };
