@@ -57,13 +57,14 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
   const stateDir = resolveStateDir(flags, configPath);
+  const state = await openState(inventory, stateDir, process.env);
   return {
     flags,
     out,
     inventory,
     configPath,
     stateDir,
-    state: await openState(inventory, stateDir, process.env),
+    state,
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
     processEnv: process.env,
@@ -134,7 +135,9 @@ export async function notifyReport(
   const { eventFor, notificationFor, sendNotification } = await import('../scheduler/notify.ts');
   const event = eventFor(report, mode);
   if (!event) return;
-  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now()), {
+  const { auditHead } = await import('../state/audit-log.ts');
+  const head = await auditHead(ctx.state).catch(() => null);
+  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), head), {
     baseDir: ctx.inventory.baseDir,
     env: ctx.processEnv,
     clock: ctx.clock,

@@ -358,7 +358,8 @@ describe('emergency, verify, history', () => {
     await writeFile(path, [lines[1], lines[0], ...lines.slice(2)].join('\n') + '\n');
     const bad = await cli(['history']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/BROKEN/);
+    expect(bad.stderr).toMatch(/FAILS verification/);
+    expect(bad.stderr).toMatch(/\[chain\]: entry \d+ does not follow/);
   });
 });
 
