@@ -163,6 +163,11 @@ export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promi
         adminKey,
         project: admin.project,
         clock: ctx.clock,
+        // A revocation the Admin API did not confirm (state tampered with?) is an audit event.
+        onRefusal: async (r) => {
+          const { appendAudit } = await import('../state/audit-log.ts');
+          await appendAudit(ctx.state, { event: 'revocation.refused', env: r.env ?? env.name, details: { ...r } });
+        },
       });
     })());
 }
