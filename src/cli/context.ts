@@ -6,6 +6,7 @@ import type { EngineOptions, RevocationPrompt } from '../machine/rotation.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
+import { useFingerprintsOf } from '../state/trust.ts';
 import type { StateStore } from '../state/store.ts';
 import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
 import { currentInterruption, watchInterrupts } from './interrupt.ts';
@@ -58,6 +59,8 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const inventory = await loadInventory(configPath);
   const stateDir = resolveStateDir(flags, configPath);
   const state = await openState(inventory, stateDir, process.env);
+  // kind: generic keys are fingerprinted under the state key (from here on, in this process).
+  await useFingerprintsOf(inventory.config.key.kind, state.trust, true);
   return {
     flags,
     out,

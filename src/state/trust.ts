@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { CredentialRef } from '../inventory/credentials.ts';
+import { useKeyedFingerprints } from '../core/secret.ts';
 import { localAnchors, type AnchorStore, type AnchorUpdate } from './anchor.ts';
 import { configDir, configuredStateKey, localKeyFile, type StateKey } from './state-key.ts';
 
@@ -65,3 +66,18 @@ export async function advanceAnchor(trust: StateTrust, u: AnchorUpdate): Promise
   }
 }
 
+/**
+ * Fingerprints as the inventory's key kind wants them (core/secret.ts): `generic` keys under the
+ * state key (created on first use when `create`), `openai` keys the public SHA-256. Returns false
+ * when a generic inventory has no state key yet (and `create` is false): fingerprints are then not
+ * comparable with the recorded ones.
+ */
+export async function useFingerprintsOf(kind: 'openai' | 'generic', trust: StateTrust, create: boolean): Promise<boolean> {
+  if (kind !== 'generic') {
+    useKeyedFingerprints(null);
+    return true;
+  }
+  const key = await trust.key(create);
+  useKeyedFingerprints(key);
+  return key !== null;
+}
