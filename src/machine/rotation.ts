@@ -22,6 +22,7 @@ import type { Lock } from '../state/lock.ts';
 import { stateOf, type StateRef } from '../state/store.ts';
 import { failpoint } from '../runtime/failpoints.ts';
 import type { KeyIssuer, MintedKey } from '../keys/openai-admin.ts';
+import { RevocationRefused } from '../keys/revocation-check.ts';
 import { withRetry, type RetryPolicy } from '../runtime/retry.ts';
 import { closeAll, createTargets, preflightAll, removeStrays, type LiveTarget, type RuntimeContext } from './targets.ts';
 
@@ -551,7 +552,8 @@ export class RotationRun {
           };
         }
       }
-      const res = await issuer.revoke({ keyId: this.oldIds.keyId ?? undefined, serviceAccountId: this.oldIds.serviceAccountId ?? undefined });
+      // The issuer checks these journal records against the Admin API before deleting anything.
+      const res = await issuer.revoke({ keyId: this.oldIds.keyId ?? undefined, serviceAccountId: this.oldIds.serviceAccountId ?? undefined, hint: old.hint, env: this.env });
       if (!res.revoked) {
         await this.journal.append({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: res.detail });
         return { revoked: false, message: `Not revoked: ${res.detail}. Revoke it in the dashboard, then run \`keyrot revoke -e ${this.env}\`.` };
@@ -568,6 +570,8 @@ export class RotationRun {
     } catch (err) {
       const e = toTargetError(err);
       await this.journal.append({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: e.message });
+      // A refusal (the records do not check out) is not an API failure: trying again changes nothing.
+      if (err instanceof RevocationRefused) return { revoked: false, message: `Not revoked: ${e.message}.` };
       return { revoked: false, message: `Not revoked: the OpenAI Admin API failed: ${e.message}. Run \`keyrot revoke -e ${this.env}\` to try again.` };
     }
   }
@@ -735,7 +739,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
       if (run.minted && o.issuer && err instanceof ExitError) {
         let note = ' The key minted for this rotation was deleted again.';
         try {
-          await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+          await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId, hint: key.hint, env: run.env });
         } catch (e) {
           note = ` The key minted for this rotation (${key.hint}) could not be deleted: ${toTargetError(e).message}. Delete its service account in the OpenAI dashboard.`;
         }
@@ -804,7 +808,9 @@ async function findOldKeyIds(run: RotationRun, old: Secret): Promise<void> {
   }
   try {
     const rec = await (await run.o.issuer!()).find({ key: old });
-    if (rec) run.oldIds = { keyId: rec.id, serviceAccountId: rec.owner.type === 'service_account' ? rec.owner.id : null };
+    // Looked up, not minted: only the key id is recorded, so revocation checks it as a looked-up key
+    // (it must still match the hint) and never takes the account for one keyrot minted.
+    if (rec) run.oldIds = { keyId: rec.id, serviceAccountId: null };
   } catch (err) {
     run.o.reporter.warn(`could not look the old key up through the OpenAI Admin API: ${toTargetError(err).message}`);
   }
@@ -873,7 +879,7 @@ async function failAndRestore(run: RotationRun, notes: string[]): Promise<Rotati
     // A key keyrot minted for this rotation is used nowhere now: undo its issuance too.
     if (run.minted && o.issuer) {
       try {
-        await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+        await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId, hint: run.newKey?.hint, env: run.env });
         notes.push(`The key minted for this rotation (${run.newKey?.hint}) was deleted again.`);
       } catch (err) {
         notes.push(`The key minted for this rotation (${run.newKey?.hint}) could not be deleted: ${toTargetError(err).message}. Delete its service account in the OpenAI dashboard.`);
@@ -1053,7 +1059,7 @@ export async function resume(o: EngineOptions, r: ResumeOptions): Promise<Rotati
         // A key keyrot minted for this rotation is used nowhere now: undo its issuance too.
         if (run.minted && o.issuer) {
           try {
-            await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId });
+            await (await o.issuer()).revoke({ keyId: run.minted.keyId, serviceAccountId: run.minted.serviceAccountId, hint: last.newHint, env: run.env });
             notes.push(`The key minted for this rotation (${last.newHint ?? last.newFingerprint}) was deleted again.`);
           } catch (err) {
             notes.push(

@@ -26,10 +26,15 @@ export interface Notification {
   targets?: Array<{ name: string; holds: string; error?: string }>;
   /** What a person should do now. */
   action?: string;
+  /**
+   * The audit log's head when this was sent: kept by the receiver, it lets `keyrot history
+   * --anchor SEQ:HEAD` prove later that the log was not cut short or rewritten since.
+   */
+  audit?: { seq: number; head: string } | null;
   at: string;
 }
 
-export function notificationFor(event: NotifyEvent, rep: RotationReport, now: number): Notification {
+export function notificationFor(event: NotifyEvent, rep: RotationReport, now: number, audit?: { seq: number; head: string } | null): Notification {
   const failed = rep.targets.filter((t) => t.error).map((t) => t.name);
   const text =
     event === 'awaiting-revocation'
@@ -57,6 +62,7 @@ export function notificationFor(event: NotifyEvent, rep: RotationReport, now: nu
     newKey: rep.new ?? null,
     targets: rep.targets.map((t) => ({ name: t.name, holds: t.holds, error: t.error })),
     action,
+    audit: audit ?? null,
     at: new Date(now).toISOString(),
   });
 }
