@@ -10,6 +10,7 @@ import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
+import { useFingerprintsOf } from '../state/trust.ts';
 import type { StateStore } from '../state/store.ts';
 import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
 import { currentInterruption, watchInterrupts } from './interrupt.ts';
@@ -61,13 +62,16 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
   const stateDir = resolveStateDir(flags, configPath);
+  const state = await openState(inventory, stateDir, process.env);
+  // kind: generic keys are fingerprinted under the state key (from here on, in this process).
+  await useFingerprintsOf(inventory.config.key.kind, state.trust, true);
   return {
     flags,
     out,
     inventory,
     configPath,
     stateDir,
-    state: await openState(inventory, stateDir, process.env),
+    state,
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
     processEnv: process.env,
@@ -148,7 +152,9 @@ export async function notifyReport(
   const { eventFor, notificationFor, sendNotification } = await import('../scheduler/notify.ts');
   const event = eventFor(report, mode);
   if (!event) return;
-  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), commandFlags(ctx)), {
+  const { auditHead } = await import('../state/audit-log.ts');
+  const head = await auditHead(ctx.state).catch(() => null);
+  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), head, commandFlags(ctx)), {
     baseDir: ctx.inventory.baseDir,
     env: ctx.processEnv,
     clock: ctx.clock,
@@ -174,6 +180,11 @@ export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promi
         adminKey,
         project: admin.project,
         clock: ctx.clock,
+        // A revocation the Admin API did not confirm (state tampered with?) is an audit event.
+        onRefusal: async (r) => {
+          const { appendAudit } = await import('../state/audit-log.ts');
+          await appendAudit(ctx.state, { event: 'revocation.refused', env: r.env ?? env.name, details: { ...r } });
+        },
       });
     })());
 }

@@ -85,8 +85,14 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'history',
-    summary: 'the audit log, newest first (exit 1 if its hash chain is broken)',
-    options: [{ flags: '-n, --limit <n>', description: 'show at most n entries', default: '50' }],
+    summary: 'the audit log, newest first, verified (exit 1 if any entry or journal line fails)',
+    description:
+      "Shows the audit log, newest first, and verifies keyrot's state: each audit entry's and journal line's MAC (HMAC-SHA256 under the state key), the audit hash chain, and each head against the anchor keyrot keeps outside the state, so an edited, forged, removed or reordered entry, or a log cut short, is reported with the check that failed (exit 1). Entries written before authentication are shown and flagged as not verifiable. --anchor SEQ:HEAD also checks the head a notification carried; --reanchor records the current heads after you archived the state on purpose.",
+    options: [
+      { flags: '-n, --limit <n>', description: 'show at most n entries', default: '50' },
+      { flags: '--anchor <seq:head>', description: "also check the audit log against this head (a notification's audit.seq:audit.head)" },
+      { flags: '--reanchor', description: 'after a deliberate archive of the state: record its current heads as the anchor' },
+    ],
     run: async (f) => (await import('./commands/history.ts')).history(f),
   },
   {

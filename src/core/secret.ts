@@ -1,16 +1,44 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 
-/** First 12 hex chars of SHA-256: how keyrot names a key everywhere it is recorded. */
+/** Something that computes an HMAC under keyrot's state key (state/state-key.ts). */
+export interface FingerprintKey {
+  mac(purpose: string, data: string): string;
+}
+
+let keyed: FingerprintKey | null = null;
+
+/**
+ * `kind: generic` inventories fingerprint keys with the state key: a generic key may be a weak
+ * secret, and an unsalted 48-bit SHA-256 prefix plus its tail (in the ConfigMap, a webhook, a
+ * log) would let it be brute-forced offline. With the key, a fingerprint is an HMAC nobody
+ * without the state key can test guesses against; environments of one inventory share the key,
+ * so the same value still gets the same fingerprint across them (shared-key detection, scan).
+ * OpenAI inventories keep the public SHA-256 fingerprint (null here): OpenAI keys are
+ * high-entropy random strings, so their fingerprint reveals nothing guessable, and anyone can
+ * compute it (keyrot scan matches retired keys by it, with or without the state key).
+ */
+export function useKeyedFingerprints(key: FingerprintKey | null): void {
+  keyed = key;
+}
+
+/** First 12 hex chars of SHA-256 (generic keys: of an HMAC under the state key): how keyrot names a key. */
 export function fingerprint(value: string): string {
+  if (keyed) return keyed.mac('keyrot-fingerprint', value).slice(0, 12);
   return createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 12);
 }
 
-/** `sk-...WXYZ`: the prefix family and the last 4 characters, never more. */
+/** Values shorter than this show no tail in their hint: 4 known characters of a short secret help a guesser. */
+export const HINT_MIN_LENGTH = 20;
+
+/**
+ * `sk-...WXYZ`: the prefix family and the last 4 characters, never more. A value shorter than
+ * HINT_MIN_LENGTH (never an OpenAI key: those are longer) shows nothing of itself: `***`.
+ */
 export function hint(value: string): string {
-  const tail = value.length >= 12 ? value.slice(-4) : '';
+  if (value.length < HINT_MIN_LENGTH) return '***';
   const m = /^(sk-(?:proj-|svcacct-|admin-)?)/.exec(value);
-  return `${m ? m[1] : ''}...${tail}`;
+  return `${m ? m[1] : ''}...${value.slice(-4)}`;
 }
 
 const known = new Set<string>();
@@ -22,15 +50,18 @@ const known = new Set<string>();
  */
 export class Secret {
   readonly #value: string;
-  readonly fingerprint: string;
   readonly hint: string;
 
   constructor(value: string) {
     if (value.length === 0) throw new TypeError('empty secret');
     this.#value = value;
-    this.fingerprint = fingerprint(value);
     this.hint = hint(value);
     if (value.length >= 6) known.add(value);
+  }
+
+  /** Computed when asked: the fingerprint follows useKeyedFingerprints() even for a Secret made before it. */
+  get fingerprint(): string {
+    return fingerprint(this.#value);
   }
 
   reveal(): string {

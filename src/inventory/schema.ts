@@ -124,10 +124,17 @@ export const InventoryConfig = z
             namespace: z.string().min(1).optional(),
             name: z.string().min(1).optional(),
             context: z.string().min(1).optional(),
+            /** The Secret holding the state key (default `<name>-state-key`), created on first use. */
+            key_secret: z.string().min(1).optional(),
           })
           .strict(),
       ])
       .default('local'),
+    /**
+     * The key that authenticates the journal and audit log (HMAC-SHA256), kept outside the state.
+     * Default: generated on first use (local: ~/.config/keyrot/state.key; cluster: a Secret).
+     */
+    state_key: CredentialRefField.optional(),
     environments: z.record(
       z.string().regex(ENV_NAME_RE, 'environment names use letters, digits, ".", "_" and "-"'),
       z

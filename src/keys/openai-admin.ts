@@ -3,6 +3,7 @@ import { TargetError } from '../core/errors.ts';
 import { httpJson } from '../runtime/http.ts';
 import { liveCheck } from './kinds.ts';
 import { Secret } from '../core/secret.ts';
+import { isKeyrotServiceAccount, redactedMatchesHint, RevocationRefused } from './revocation-check.ts';
 
 /**
  * The OpenAI Admin API as keyrot uses it (issue 6, provider-apis.md §10.3–10.7): mint a key by
@@ -59,8 +60,16 @@ export interface KeyIssuer {
   issue(opts: { env: string; rotationId: string; expiresSeconds?: number; signal?: AbortSignal }): Promise<MintedKey>;
   /** The project API key record of a key we hold: by id when known, else by redacted_value. null when not found. */
   find(opts: { keyId?: string; key?: Secret }): Promise<ProjectApiKey | null>;
-  /** Revoke idempotently: service-account-owned → delete the service account; user-owned → delete the project key. */
-  revoke(opts: { keyId?: string; serviceAccountId?: string; key?: Secret }): Promise<RevokeResult>;
+  /**
+   * Revoke idempotently: service-account-owned → delete the service account; user-owned → delete
+   * the project key. Ids come from the journal, which whoever writes the state can edit, so
+   * nothing is deleted before the Admin API confirms it (revocation-check.ts): `serviceAccountId`
+   * (a key keyrot minted) must name keyrot's account for `env` owning `keyId`, whose redacted value
+   * agrees with `hint`; `keyId` alone (a key looked up) must agree with `hint`. Otherwise a
+   * RevocationRefused is thrown (and reported to `onRefusal`). With `key` (the value in memory) the
+   * key itself is matched.
+   */
+  revoke(opts: { keyId?: string; serviceAccountId?: string; hint?: string; env?: string; key?: Secret }): Promise<RevokeResult>;
   /** last_used_at in ms, null when never used. Throws not-found when the key is gone. */
   lastUsedAt(keyId: string): Promise<number | null>;
   /** Completions usage of one key over the last `days` days (1d buckets, all pages). */
@@ -165,7 +174,23 @@ function normalise(raw: RawProjectApiKey): ProjectApiKey {
   };
 }
 
-export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; project: string; clock: Clock }): KeyIssuer {
+/** A revocation refused by the checks: what was asked, and why not (recorded in the audit log). */
+export interface RefusedRevocation {
+  env?: string;
+  keyId?: string;
+  serviceAccountId?: string;
+  hint?: string;
+  reason: string;
+}
+
+export function createOpenAIIssuer(opts: {
+  endpoint: string;
+  adminKey: Secret;
+  project: string;
+  clock: Clock;
+  /** Told of every refused revocation before it is thrown (the CLI records it in the audit log). */
+  onRefusal?: (r: RefusedRevocation) => Promise<void>;
+}): KeyIssuer {
   const base = opts.endpoint.replace(/\/+$/, '');
   const project = opts.project;
   const projectPath = `/organization/projects/${encodeURIComponent(project)}`;
@@ -275,11 +300,11 @@ export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; p
     );
   }
 
-  /** null when the key does not exist in the (existing) project. */
-  async function getApiKey(keyId: string): Promise<RawProjectApiKey | null> {
+  /** GET one object of the project; null when it does not exist in the (existing) project. */
+  async function getOrNull<T>(collection: 'api_keys' | 'service_accounts', id: string, noun: string): Promise<T | null> {
     try {
-      return await call<RawProjectApiKey>('GET', `${projectPath}/api_keys/${encodeURIComponent(keyId)}`, {
-        what: `reading API key ${keyId} of project ${project}`,
+      return await call<T>('GET', `${projectPath}/${collection}/${encodeURIComponent(id)}`, {
+        what: `reading ${noun} ${id} of project ${project}`,
         needs: READ,
         on404: 'object',
       });
@@ -289,6 +314,8 @@ export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; p
       return null;
     }
   }
+  const getApiKey = (id: string) => getOrNull<RawProjectApiKey>('api_keys', id, 'API key');
+  const getServiceAccount = (id: string) => getOrNull<RawServiceAccount>('service_accounts', id, 'service account');
 
   /** DELETE a service account; false when it was already gone. */
   async function deleteServiceAccount(id: string, signal?: AbortSignal): Promise<boolean> {
@@ -346,6 +373,72 @@ export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; p
     return hits[0] ? normalise(hits[0]) : null;
   }
 
+  /** Tells onRefusal, then gives the error to throw. */
+  async function refuse(reason: string, subject: string, o: Omit<RefusedRevocation, 'reason'>): Promise<RevocationRefused> {
+    await opts.onRefusal?.({ ...o, reason });
+    return new RevocationRefused(reason, subject, project);
+  }
+
+  /** A key keyrot minted: its service account, checked to be keyrot's for `env` and to own `keyId` matching `hint`. */
+  async function revokeMinted(o: { keyId?: string; serviceAccountId: string; hint?: string; env?: string }): Promise<RevokeResult> {
+    const subject = `service account ${o.serviceAccountId}`;
+    const { keyId, hint, env } = o;
+    if (!keyId || !hint || !env) throw await refuse('the journal does not record the key id, hint and environment that identify it', subject, o);
+    const sa = await getServiceAccount(o.serviceAccountId);
+    if (!sa) return { revoked: true, alreadyGone: true, detail: `${subject} of project ${project} was already deleted` };
+    if (!isKeyrotServiceAccount(sa.name, env)) {
+      throw await refuse(`it is named "${sa.name ?? ''}", not keyrot-${env}-rot_… (the accounts keyrot mints for environment "${env}")`, subject, o);
+    }
+    const key = await getApiKey(keyId);
+    if (!key) throw await refuse(`it does not own API key ${keyId}, the key the journal records (no such key in the project)`, subject, o);
+    const owner = normalise(key).owner;
+    if (owner.type !== 'service_account' || owner.id !== o.serviceAccountId) {
+      throw await refuse(`API key ${keyId}, the key the journal records, is owned by ${owner.type === 'user' ? 'a user' : `service account ${owner.id ?? '(unnamed)'}`}, not by it`, subject, o);
+    }
+    if (!redactedMatchesHint(key.redacted_value, hint)) throw await refuse(`its API key ${keyId} is not the recorded key ${hint}`, subject, o);
+    const deleted = await deleteServiceAccount(o.serviceAccountId);
+    return deleted
+      ? { revoked: true, alreadyGone: false, detail: `deleted service account ${sa.name} (${o.serviceAccountId}) of project ${project} (its API key no longer works)` }
+      : { revoked: true, alreadyGone: true, detail: `${subject} of project ${project} was already deleted` };
+  }
+
+  /** A key keyrot found by its value earlier: it must still exist and match the recorded hint. */
+  async function revokeLookedUp(o: { keyId: string; hint?: string; env?: string }): Promise<RevokeResult> {
+    const subject = `API key ${o.keyId}`;
+    if (!o.hint) throw await refuse('the journal records no hint to check it against', subject, o);
+    const raw = await getApiKey(o.keyId);
+    if (!raw) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
+    if (!redactedMatchesHint(raw.redacted_value, o.hint)) throw await refuse(`it is not the recorded key ${o.hint}`, subject, o);
+    return deleteKeyOf(normalise(raw), `${o.hint} (${o.keyId})`);
+  }
+
+  /** Deletes a found key: its service account (if it owns nothing else) or the user key itself. */
+  async function deleteKeyOf(rec: ProjectApiKey, label: string): Promise<RevokeResult> {
+    if (rec.owner.type === 'service_account') {
+      if (!rec.owner.id) {
+        return { revoked: false, alreadyGone: false, detail: `API key ${rec.id} is owned by a service account OpenAI did not name: revoke it in the dashboard` };
+      }
+      // api-keys.ts: deleting a service account's key through api_keys is an error; the account
+      // must go. If that account holds other keys, they would die too: refuse instead.
+      const others = (await listApiKeys()).filter((k) => k.owner?.service_account?.id === rec.owner.id && k.id !== rec.id);
+      if (others.length > 0) {
+        return {
+          revoked: false,
+          alreadyGone: false,
+          detail: `API key ${rec.id} belongs to service account ${rec.owner.name ?? rec.owner.id}, which also owns ${others.length} other key(s) (${others.map((k) => k.id).join(', ')}); deleting the account would revoke them too, so keyrot left it: revoke this key in the dashboard`,
+        };
+      }
+      const deleted = await deleteServiceAccount(rec.owner.id);
+      return deleted
+        ? { revoked: true, alreadyGone: false, detail: `deleted service account ${rec.owner.name ?? rec.owner.id} (${rec.owner.id}), owner of API key ${rec.id}, in project ${project}` }
+        : { revoked: true, alreadyGone: true, detail: `service account ${rec.owner.id} (owner of API key ${rec.id}) was already deleted` };
+    }
+    const deleted = await deleteApiKey(rec.id);
+    return deleted
+      ? { revoked: true, alreadyGone: false, detail: `deleted project API key ${rec.id} (${label}) of project ${project}` }
+      : { revoked: true, alreadyGone: true, detail: `project API key ${rec.id} was already deleted` };
+  }
+
   return {
     async issue({ env, rotationId, expiresSeconds, signal }) {
       const name = serviceAccountName(env, rotationId);
@@ -395,22 +488,17 @@ export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; p
     find,
 
     async revoke(o) {
-      if (o.serviceAccountId) {
-        // Recorded at mint time: the account is keyrot's own and owns exactly this key.
-        const deleted = await deleteServiceAccount(o.serviceAccountId);
-        return deleted
-          ? { revoked: true, alreadyGone: false, detail: `deleted service account ${o.serviceAccountId} of project ${project} (its API key no longer works)` }
-          : { revoked: true, alreadyGone: true, detail: `service account ${o.serviceAccountId} of project ${project} was already deleted` };
-      }
-      if (!o.keyId && !o.key) throw new TargetError('revoking an OpenAI API key needs its id, its service account id or the key', { kind: 'invalid', retryable: false });
+      if (o.serviceAccountId) return revokeMinted({ ...o, serviceAccountId: o.serviceAccountId });
+      if (o.keyId && !o.key) return revokeLookedUp({ ...o, keyId: o.keyId });
+      if (!o.key) throw new TargetError('revoking an OpenAI API key needs its id, its service account id or the key', { kind: 'invalid', retryable: false });
       const rec = await find({ keyId: o.keyId, key: o.key });
-      const label = o.key ? `${o.key.hint}${o.keyId ? ` (${o.keyId})` : ''}` : o.keyId!;
+      const label = `${o.key.hint}${o.keyId ? ` (${o.keyId})` : ''}`;
       if (!rec) {
         if (o.keyId) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
         // Not listed: already deleted, or a key of another project / a legacy user key. The key itself
         // tells which (GET /models: 401 means it no longer works, §10.2).
         try {
-          await liveCheck(o.key!, base, opts.clock);
+          await liveCheck(o.key, base, opts.clock);
         } catch (err) {
           if (err instanceof TargetError && err.status === 401) {
             return { revoked: true, alreadyGone: true, detail: `${label} is not among the keys of project ${project} and OpenAI rejects it (401): already revoked` };
@@ -423,29 +511,7 @@ export function createOpenAIIssuer(opts: { endpoint: string; adminKey: Secret; p
           detail: `${label} still works but is not among the API keys of project ${project}: it belongs to another project or is a legacy user key; revoke it at https://platform.openai.com/api-keys`,
         };
       }
-      if (rec.owner.type === 'service_account') {
-        if (!rec.owner.id) {
-          return { revoked: false, alreadyGone: false, detail: `API key ${rec.id} is owned by a service account OpenAI did not name: revoke it in the dashboard` };
-        }
-        // api-keys.ts: deleting a service account's key through api_keys is an error; the account
-        // must go. If that account holds other keys, they would die too: refuse instead.
-        const others = (await listApiKeys()).filter((k) => k.owner?.service_account?.id === rec.owner.id && k.id !== rec.id);
-        if (others.length > 0) {
-          return {
-            revoked: false,
-            alreadyGone: false,
-            detail: `API key ${rec.id} belongs to service account ${rec.owner.name ?? rec.owner.id}, which also owns ${others.length} other key(s) (${others.map((k) => k.id).join(', ')}); deleting the account would revoke them too, so keyrot left it: revoke this key in the dashboard`,
-          };
-        }
-        const deleted = await deleteServiceAccount(rec.owner.id);
-        return deleted
-          ? { revoked: true, alreadyGone: false, detail: `deleted service account ${rec.owner.name ?? rec.owner.id} (${rec.owner.id}), owner of API key ${rec.id}, in project ${project}` }
-          : { revoked: true, alreadyGone: true, detail: `service account ${rec.owner.id} (owner of API key ${rec.id}) was already deleted` };
-      }
-      const deleted = await deleteApiKey(rec.id);
-      return deleted
-        ? { revoked: true, alreadyGone: false, detail: `deleted project API key ${rec.id} (${label}) of project ${project}` }
-        : { revoked: true, alreadyGone: true, detail: `project API key ${rec.id} was already deleted` };
+      return deleteKeyOf(rec, label);
     },
 
     async lastUsedAt(keyId) {

@@ -71,7 +71,7 @@ async function rollback(run: Run): Promise<RotationReport> {
     });
     return run.report('interrupted', EXIT.failed);
   }
-  if (s.minted) run.notices.push(await deleteMintedKey(run.issuer, s.minted, s.newFingerprint ? { hint: s.newHint ?? '', fingerprint: s.newFingerprint } : null));
+  if (s.minted) run.notices.push(await deleteMintedKey(run.issuer, s.minted, s.newFingerprint ? { hint: s.newHint ?? '', fingerprint: s.newFingerprint } : null, run.env));
   if (s.rollbackReason === 'requested') {
     await end(run, 'rolled-back', 'rotation.rolled-back', { restored: names });
     const unused = !s.minted && s.newFingerprint ? { hint: s.newHint ?? '', fingerprint: s.newFingerprint } : null;

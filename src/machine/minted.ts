@@ -7,10 +7,11 @@ import type { KeyRef, Notice } from './outcome.ts';
  * A key keyrot minted for a rotation that will not use it (refused, failed, rolled back) is used
  * nowhere: delete it again through the admin API, or say it is left to the operator.
  */
-export async function deleteMintedKey(issuer: KeyIssuer, minted: MintedIds, key: KeyRef | null): Promise<Notice> {
+export async function deleteMintedKey(issuer: KeyIssuer, minted: MintedIds, key: KeyRef | null, env: string): Promise<Notice> {
   if (!issuer.admin) return { code: 'minted-unused', key };
   try {
-    await (await issuer.admin()).revoke({ keyId: minted.keyId, serviceAccountId: minted.serviceAccountId });
+    // The issuer checks the account is keyrot's for this environment and owns this key first.
+    await (await issuer.admin()).revoke({ keyId: minted.keyId, serviceAccountId: minted.serviceAccountId, hint: key?.hint, env });
     return { code: 'minted-deleted', key };
   } catch (err) {
     return { code: 'minted-delete-failed', key, error: toTargetError(err).message };

@@ -30,10 +30,21 @@ export interface Notification {
   action?: string;
   /** Everything the rotation reported, in words (the same lines the CLI prints). */
   messages?: string[];
+  /**
+   * The audit log's head when this was sent: kept by the receiver, it lets `keyrot history
+   * --anchor SEQ:HEAD` prove later that the log was not cut short or rewritten since.
+   */
+  audit?: { seq: number; head: string } | null;
   at: string;
 }
 
-export function notificationFor(event: NotifyEvent, rep: RotationReport, now: number, flags: CommandFlags = {}): Notification {
+export function notificationFor(
+  event: NotifyEvent,
+  rep: RotationReport,
+  now: number,
+  audit?: { seq: number; head: string } | null,
+  flags: CommandFlags = {},
+): Notification {
   const failed = rep.targets.filter((t) => t.error).map((t) => t.name);
   const steps = nextSteps(rep);
   const run = steps.map((s) => `\`${commandLine(s, flags)}\``).join(' or ');
@@ -56,6 +67,7 @@ export function notificationFor(event: NotifyEvent, rep: RotationReport, now: nu
     targets: rep.targets.map((t) => ({ name: t.name, holds: t.holds, error: t.error })),
     action: steps.length ? steps.map((s) => commandLine(s, flags)).join(' | ') : undefined,
     messages: renderNotices(rep.notices, flags),
+    audit: audit ?? null,
     at: new Date(now).toISOString(),
   });
 }

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { redact } from '../core/redact.ts';
 import type { VerifyMethod } from '../targets/types.ts';
-import { stateOf, type StateRef } from './store.ts';
+import { type StateRef } from './store.ts';
+import { appendSealedJournalLine, readVerifiedJournal } from './journal-auth.ts';
 export { appendLine } from './local.ts';
 
 /**
@@ -124,11 +125,13 @@ export class Journal {
   async append(e: Omit<JournalEvent, 'v' | 'rotation' | 'env' | 'at'>): Promise<JournalEvent> {
     const event: JournalEvent = { v: 2, rotation: this.rotation, env: this.env, at: new Date(this.#now()).toISOString(), ...e };
     if (event.detail) event.detail = redact(event.detail);
-    await (await stateOf(this.#state)).appendJournalLine(this.env, redact(JSON.stringify(event)));
+    // Sealed with the state key (journal-auth.ts): a line keyrot did not write fails on read.
+    await appendSealedJournalLine(this.#state, this.env, redact(JSON.stringify(event)));
     return event;
   }
 }
 
+/** Parses journal text WITHOUT authenticating it (tests, tooling); the engine reads through readJournal(). */
 export function parseJournal(text: string): JournalEvent[] {
   const out: JournalEvent[] = [];
   for (const line of text.split('\n')) {
@@ -142,8 +145,13 @@ export function parseJournal(text: string): JournalEvent[] {
   return out;
 }
 
+/**
+ * The environment's events, authenticated: a line that fails its MAC, or a journal cut short of
+ * its anchor, is refused (StateTamperedError, exit 1). Read the journal only through this (or
+ * verifyJournal() for per-line statuses); parseJournal() does not authenticate.
+ */
 export async function readJournal(state: StateRef, env: string): Promise<JournalEvent[]> {
-  return parseJournal(await (await stateOf(state)).readJournalText(env));
+  return readVerifiedJournal(state, env);
 }
 
 /** Rotation ids sort by time: `rot_20261126T050212Z_k3j9x2`. */

@@ -9,6 +9,8 @@ import type { Lock, LockInfo } from './lock.ts';
 import { k8sError } from '../targets/kubernetes/errors.ts';
 import { loadKubeConfig, SERVICE_ACCOUNT_DIR, type LoadedKubeConfig } from '../targets/kubernetes/kubeconfig.ts';
 import type { StateStore } from './store.ts';
+import type { CredentialRef } from '../inventory/credentials.ts';
+import { kubernetesTrust } from './kubernetes-trust.ts';
 
 /**
  * `state: kubernetes`: keyrot's journal, audit log and per-environment lock in the cluster, so
@@ -41,16 +43,19 @@ import type { StateStore } from './store.ts';
  *   plain RBAC by the operators who need the history (`kubectl get cm keyrot-state -o yaml`),
  *   while a Secret would only add base64 and obscurity (Secrets are not encrypted either unless
  *   the cluster enables encryption at rest, and granting `get` on Secrets is what least-privilege
- *   setups avoid). What matters is who may WRITE it: the audit log's hash chain makes edits
- *   evident, not impossible, so RBAC must restrict update on this ConfigMap to keyrot's identity.
+ *   setups avoid). What matters is who may WRITE it: every line carries an HMAC under the state
+ *   key, which lives in a Secret of its own (kubernetes-trust.ts), and the streams' heads are
+ *   anchored in a third object, so a writer of this ConfigMap without the key cannot forge a line
+ *   nor cut the log short unnoticed; RBAC should still restrict update on it to keyrot's identity.
  *   Appends are read → replace with the read resourceVersion; a 409 (another writer was first)
- *   re-reads and retries, bounded. That optimistic concurrency is what serialises audit appends
- *   across pods, so the hash chain never forks.
+ *   re-reads and retries, bounded. That optimistic concurrency is what serialises appends across
+ *   pods, so the chains never fork.
  *   Size: a ConfigMap's data is limited to 1 MiB (core/v1 validation MaxSecretSize, enforced on
  *   data + binaryData). Measured (test/state/kubernetes-state.test.ts, end-to-end rotation): a
- *   journal event is ~230 bytes and an audit entry ~370 bytes; a rotation of two targets wrote
- *   9 events and 2 audit entries, 2.8 KB. A monthly rotation of an environment with 5 targets plus
- *   its revocation is ~6 KiB, so one environment fits ~14 years and five environments ~3 years.
+ *   journal event is ~330 bytes and an audit entry ~460 bytes (each with its ~90-byte MAC); a
+ *   rotation of two targets wrote 9 events and 2 audit entries, 3.9 KB. A monthly rotation of an
+ *   environment with 5 targets plus its revocation is ~8 KiB, so one environment fits ~10 years
+ *   and five environments ~2 years.
  *   keyrot warns at 80% and refuses an append that would pass the limit (naming it) rather than
  *   losing it.
  */
@@ -87,6 +92,14 @@ export interface KubernetesStateOptions {
   warn?: (message: string) => void;
   /** Where the pod's service account is mounted (tests). */
   serviceAccountDir?: string;
+  /** `state_key` of the inventory; without it the key lives in the Secret `keySecret`. */
+  stateKey?: CredentialRef;
+  /** Default `<name>-state-key`. */
+  keySecret?: string;
+  /** Directory of targets.yaml (a relative `state_key: file:` is resolved against it). */
+  baseDir?: string;
+  /** The one-time message when keyrot generates the state key. Default: stderr. */
+  notice?: (message: string) => void;
 }
 
 /** A LockInfo read from a Lease: the holder plus what decides staleness. */
@@ -137,7 +150,7 @@ function validate(namespace: string, name: string): void {
  * it) when keyrot runs in a pod, else `default`; name `keyrot`.
  */
 export function kubernetesStateFromConfig(
-  cfg: { namespace?: string; name?: string; context?: string },
+  cfg: { namespace?: string; name?: string; context?: string; key_secret?: string; stateKey?: CredentialRef; baseDir?: string },
   env: NodeJS.ProcessEnv,
   internals: { serviceAccountDir?: string; clock?: Clock; leaseSeconds?: number } = {},
 ): StateStore {
@@ -146,6 +159,9 @@ export function kubernetesStateFromConfig(
     name: cfg.name ?? DEFAULT_STATE_NAME,
     context: cfg.context,
     env,
+    stateKey: cfg.stateKey,
+    keySecret: cfg.key_secret,
+    baseDir: cfg.baseDir,
     clock: internals.clock,
     leaseSeconds: internals.leaseSeconds,
     serviceAccountDir: internals.serviceAccountDir,
@@ -238,12 +254,15 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
   /** What RBAC must grant, for a 403's message (deploy/kubernetes/role.yaml grants exactly this). */
   const needs = (resource: string, object: string) =>
     resource === 'configmaps'
-      ? `get, create and update on configmaps named ${cmName}`
-      : `get, create, update and delete on leases (coordination.k8s.io) named ${object}`;
+      ? `get, create and update on configmaps named ${object}`
+      : resource === 'secrets'
+        ? `get on the secret named ${object} (and create, for its first use)`
+        : `get, create, update and delete on leases (coordination.k8s.io) named ${object}`;
 
   /** Any failure → a TargetError in product words; a 403 names the verb, the resource and the grant. */
-  function failure(c: Clients, err: unknown, verb: string, resource: 'configmaps' | 'leases', object: string, op: string): TargetError {
-    const what = resource === 'configmaps' ? `ConfigMap ${object} (keyrot's state)` : `Lease ${object} (keyrot's lock)`;
+  function failure(c: Clients, err: unknown, verb: string, resource: 'configmaps' | 'leases' | 'secrets', object: string, op: string): TargetError {
+    const what =
+      resource === 'configmaps' ? `ConfigMap ${object} (keyrot's state)` : resource === 'secrets' ? `Secret ${object} (keyrot's state key)` : `Lease ${object} (keyrot's lock)`;
     const e = k8sError(err, { verb, resource, name: object, namespace: ns, what }, {
       target: 'kubernetes state',
       op,
@@ -307,7 +326,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
     const size = sizeOf(data);
     if (size > CONFIGMAP_LIMIT_BYTES) {
       throw new TargetError(
-        `keyrot's state ConfigMap ${ns}/${cmName} would exceed Kubernetes' 1 MiB ConfigMap limit (${size} bytes): archive it (kubectl -n ${ns} get configmap ${cmName} -o yaml > keyrot-state-archive.yaml), then remove old journal.<env>.ndjson keys of environments with no rotation in progress; the audit log's hash chain restarts after an archive, which keyrot history reports`,
+        `keyrot's state ConfigMap ${ns}/${cmName} would exceed Kubernetes' 1 MiB ConfigMap limit (${size} bytes): archive it (kubectl -n ${ns} get configmap ${cmName} -o yaml > keyrot-state-archive.yaml), then remove old journal.<env>.ndjson keys of environments with no rotation in progress, then run keyrot history --reanchor (the anchor of the heads would otherwise report the cut)`,
         { kind: 'invalid', op, retryable: false },
       );
     }
@@ -568,11 +587,26 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
     };
   }
 
+  const trust = kubernetesTrust(
+    {
+      namespace: ns,
+      labels: LABELS,
+      core: async () => (await connect()).core,
+      options: async () => options(await connect()),
+      failure: async (err, verb, resource, object, op) => failure(await connect(), err, verb, resource, object, op),
+      statusCode,
+      notice: opts.notice ?? ((m) => process.stderr.write(`keyrot: ${m}\n`)),
+    },
+    { keySecret: opts.keySecret ?? `${name}-state-key`, anchorConfigMap: `${name}-anchor` },
+    { ref: opts.stateKey, baseDir: opts.baseDir ?? process.cwd(), env: opts.env },
+  );
+
   return {
     kind: 'kubernetes',
     where,
-    async appendJournalLine(env, line) {
-      await append(journalKey(env), () => line, 'journal');
+    trust,
+    appendJournalLine(env, make) {
+      return append(journalKey(env), (text) => make(text.split('\n').filter((l) => l.trim())), 'journal');
     },
     async readJournalText(env) {
       return (await readData('journal'))[journalKey(env)] ?? '';
@@ -583,14 +617,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
         .filter((e): e is string => e !== undefined);
     },
     appendAuditLine(make) {
-      return append(
-        AUDIT_KEY,
-        (text) => {
-          const lines = text.split('\n').filter((l) => l.trim());
-          return make(lines[lines.length - 1], lines.length);
-        },
-        'audit',
-      );
+      return append(AUDIT_KEY, (text) => make(text.split('\n').filter((l) => l.trim())), 'audit');
     },
     async readAuditText() {
       return (await readData('audit'))[AUDIT_KEY] ?? '';

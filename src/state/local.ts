@@ -1,7 +1,9 @@
-import { mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withFileMutex } from '../runtime/file-mutex.ts';
 import { acquireLock, isStale, readLock } from './lock.ts';
 import type { StateStore } from './store.ts';
+import { localTrust, type StateTrust } from './trust.ts';
 
 /** Appends one line and fsyncs it: an event is recorded once this returns. */
 export async function appendLine(path: string, line: string): Promise<void> {
@@ -33,37 +35,42 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-/** Serialises audit appends across processes with an exclusive lock file (held for milliseconds). */
-async function withFileMutex<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
-  for (let i = 0; ; i++) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A writer holds it for a few ms; one that crashed mid-append left it: break it after ~2 s.
-      if (i > 200) await unlink(path).catch(() => {});
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => {});
-  }
+const nonEmptyLines = (text: string) => text.split('\n').filter((l) => l.trim());
+
+/** Appends of this process, per file, one after the other (they would only wait on each other's lock file). */
+const queues = new Map<string, Promise<unknown>>();
+
+/**
+ * `make(lines)` appended to a file under its mutex: every line chains to the one before it, so
+ * appends (several targets' journal events at once, several processes' audit entries) go one at a time.
+ */
+function appendComputed(path: string, make: (lines: string[]) => string): Promise<string> {
+  const run = () =>
+    withFileMutex(`${path}.lock`, async () => {
+      const line = make(nonEmptyLines(await readText(path)));
+      await appendLine(path, line);
+      return line;
+    });
+  const p = (queues.get(path) ?? Promise.resolve()).then(run, run);
+  const settled = p.catch(() => {});
+  queues.set(path, settled);
+  void settled.then(() => {
+    if (queues.get(path) === settled) queues.delete(path);
+  });
+  return p;
 }
 
-/** The state directory: journal/<env>.ndjson, audit.ndjson, locks/<env>.lock. */
-export function localState(dir: string): StateStore {
+/**
+ * The state directory: journal/<env>.ndjson, audit.ndjson, locks/<env>.lock. Its trust (state key
+ * and anchors) defaults to the user's config directory; openState() passes the inventory's.
+ */
+export function localState(dir: string, trust?: StateTrust): StateStore {
   const journal = (env: string) => join(dir, 'journal', `${env}.ndjson`);
   const audit = join(dir, 'audit.ndjson');
   return {
     kind: 'local',
     where: dir,
-    appendJournalLine: (env, line) => appendLine(journal(env), line),
+    appendJournalLine: (env, make) => appendComputed(journal(env), make),
     readJournalText: (env) => readText(journal(env)),
     async journalEnvs() {
       try {
@@ -72,16 +79,11 @@ export function localState(dir: string): StateStore {
         return [];
       }
     },
-    appendAuditLine: (make) =>
-      withFileMutex(join(dir, 'audit.lock'), async () => {
-        const lines = (await readText(audit)).split('\n').filter((l) => l.trim());
-        const line = make(lines[lines.length - 1], lines.length);
-        await appendLine(audit, line);
-        return line;
-      }),
+    appendAuditLine: (make) => appendComputed(audit, make),
     readAuditText: () => readText(audit),
     acquireLock: (env, meta) => acquireLock(dir, env, meta),
     readLock: (env) => readLock(dir, env),
     isStale,
+    trust: trust ?? localTrust({ stateDir: dir, baseDir: dir, env: process.env }),
   };
 }

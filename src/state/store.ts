@@ -1,4 +1,5 @@
 import type { Lock, LockInfo } from './lock.ts';
+import type { StateTrust } from './trust.ts';
 
 /**
  * Where keyrot keeps its journal, audit log and locks. `local` (the default) is a directory;
@@ -9,21 +10,27 @@ export interface StateStore {
   readonly kind: 'local' | 'kubernetes';
   /** For messages: a directory, or "ConfigMap ns/name". */
   readonly where: string;
-  appendJournalLine(env: string, line: string): Promise<void>;
+  /**
+   * Appends one journal line computed from the lines already there (the MAC chains to the last
+   * one), serialised against other writers. Returns the line written.
+   */
+  appendJournalLine(env: string, make: (lines: string[]) => string): Promise<string>;
   /** The environment's journal as NDJSON text ('' when none). */
   readJournalText(env: string): Promise<string>;
   /** Environments that have a journal. */
   journalEnvs(): Promise<string[]>;
   /**
-   * Appends one audit line computed from the current last line, serialised against other
-   * writers so the hash chain never forks. Returns the line written.
+   * Appends one audit line computed from the lines already there, serialised against other
+   * writers so the chain never forks. Returns the line written.
    */
-  appendAuditLine(make: (last: string | undefined, count: number) => string): Promise<string>;
+  appendAuditLine(make: (lines: string[]) => string): Promise<string>;
   readAuditText(): Promise<string>;
   acquireLock(env: string, meta: { rotation?: string; command: string }): Promise<Lock>;
   readLock(env: string): Promise<LockInfo | null>;
   /** Whether a lock's holder is known to be gone (dead process, expired lease). */
   isStale(info: LockInfo): boolean;
+  /** The state key and the heads' anchor, both kept outside the state (trust.ts). */
+  readonly trust: StateTrust;
 }
 
 /** A state directory path (local store) or a store. */

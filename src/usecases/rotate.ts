@@ -177,7 +177,7 @@ async function obtainAndCheck(run: Run, r: RotateOptions, id: string, held: Secr
   const key = obtained instanceof Secret ? obtained : obtained.key;
   const minted = obtained instanceof Secret ? undefined : { keyId: obtained.keyId, serviceAccountId: obtained.serviceAccountId, expiresAt: obtained.expiresAt };
   const refuse = async (reason: RefusalReason): Promise<never> => {
-    if (minted) (reason as { mintedCleanup?: Notice }).mintedCleanup = await deleteMintedKey(run.issuer, minted, { hint: key.hint, fingerprint: key.fingerprint });
+    if (minted) (reason as { mintedCleanup?: Notice }).mintedCleanup = await deleteMintedKey(run.issuer, minted, { hint: key.hint, fingerprint: key.fingerprint }, run.env);
     throw new Refusal(reason, run.env);
   };
   const fmt = run.issuer.checkFormat(key);
@@ -213,7 +213,9 @@ async function findOldKeyIds(run: Run, old: Secret, mode: RotateOptions['mode'])
   if (earlier?.minted) return { keyId: earlier.minted.keyId, serviceAccountId: earlier.minted.serviceAccountId };
   try {
     const rec = await (await run.issuer.admin()).find({ key: old });
-    return rec ? { keyId: rec.id, serviceAccountId: rec.owner.type === 'service_account' ? rec.owner.id : null } : none;
+    // Looked up, not minted: only the key id is recorded, so revocation checks it as a looked-up key
+    // (it must still match the hint) and never takes the account for one keyrot minted.
+    return rec ? { keyId: rec.id, serviceAccountId: null } : none;
   } catch (err) {
     run.reporter.warn(`could not look the old key up through the admin API: ${toTargetError(err).message}`);
     return none;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -360,16 +361,21 @@ describe('emergency, verify, history', () => {
     await writeFile(path, [lines[1], lines[0], ...lines.slice(2)].join('\n') + '\n');
     const bad = await cli(['history']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/BROKEN/);
+    expect(bad.stderr).toMatch(/FAILS verification/);
+    expect(bad.stderr).toMatch(/\[chain\]: entry \d+ does not follow/);
   });
 });
 
 describe('demo', () => {
   it('runs a full narrated rotation on the built-in emulators', async () => {
-    const r = await cli(['demo']);
+    const userConfig = join(dir, 'user-config');
+    const r = await cli(['demo'], undefined, { XDG_CONFIG_HOME: userConfig });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout).toMatch(/Demo complete/);
     for (const step of ['1. plan', '2. rotate', '3. verify', '5. revoke']) expect(r.stdout).toContain(step);
+    // Its throw-away state's key and anchors went with it: nothing in the user's config directory.
+    expect(existsSync(userConfig)).toBe(false);
+    expect(r.stderr).toMatch(/Verified: \d+ entries' MACs/);
   }, 120_000);
 });
 

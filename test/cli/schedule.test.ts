@@ -51,7 +51,7 @@ environments:
 `,
   );
   await writeFile(join(dir, 'app.key'), oldKey, { mode: 0o600 });
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HEROKU_TOKEN: token };
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, HEROKU_TOKEN: token };
 
   const child = spawn(process.execPath, [BIN, 'schedule'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
-import { Journal, readJournal, type JournalEvent } from '../../src/state/journal.ts';
+import { readJournal, type JournalEvent } from '../../src/state/journal.ts';
 import { latestRotation } from '../../src/machine/state.ts';
 import { lockPath } from '../../src/state/lock.ts';
 import { resume } from '../../src/usecases/resume.ts';
@@ -174,14 +174,12 @@ describe('8. every crash point resumes', () => {
     const store = new MemoryStore();
     const oldKey = testKey();
     seed(store, 2, oldKey);
-    const j = new Journal(stateDir, 'test', 'rot_20260101T000000Z_v1');
+    // A journal keyrot 0.1 wrote (v: 1, unauthenticated), cut right after its `start` line.
     const old = new Secret(oldKey).fingerprint;
     const targets = [0, 1].map((i) => ({ name: `t${i}`, type: 'file', location: `memory:t${i}`, old, readBack: true }));
-    await j.append({ step: 'start', outcome: 'ok', mode: 'rotate', source: 'stdin', oldFingerprint: old, oldHint: 'sk-...', targets, alsoRevoke: [] });
-    // Rewrite it as keyrot 0.1 did (v: 1).
-    const path = join(stateDir, 'journal', 'test.ndjson');
-    const { readFile } = await import('node:fs/promises');
-    await writeFile(path, (await readFile(path, 'utf8')).replace('"v":2', '"v":1'));
+    const start = { v: 1, rotation: 'rot_20260101T000000Z_v1', env: 'test', step: 'start', outcome: 'ok', at: '2026-01-01T00:00:00.000Z', mode: 'rotate', source: 'stdin', oldFingerprint: old, oldHint: 'sk-...', alsoRevoke: [], targets };
+    await mkdir(join(stateDir, 'journal'), { recursive: true });
+    await writeFile(join(stateDir, 'journal', 'test.ndjson'), JSON.stringify(start) + '\n', { mode: 0o600 });
     const rep = await resume(engine(store, 2), { rollback: false });
     expect(rep.outcome).toBe('rolled-back');
     expect((await latestRotation(stateDir, 'test'))?.outcome).toBe('rolled-back');

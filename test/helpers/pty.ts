@@ -31,7 +31,15 @@ export interface PtySession {
  * the environment reduced to what the test passes, like runCli.
  */
 export function runCliOnPty(args: string[], opts: { cwd: string; env?: Record<string, string> }): PtySession {
-  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', TERM: 'xterm', ...opts.env };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    // keyrot's state key and anchors: the tests' own (global-setup.ts), never the real home's.
+    ...(process.env.XDG_CONFIG_HOME ? { XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME } : {}),
+    NO_COLOR: '1',
+    TERM: 'xterm',
+    ...opts.env,
+  };
   const relay = spawn('python3', [RELAY, process.execPath, BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -6,6 +6,7 @@ import { withRetry } from '../../src/runtime/retry.ts';
 import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { liveCheck } from '../../src/keys/kinds.ts';
 import { createOpenAIIssuer, matchesRedacted, serviceAccountName, waitForDisuse, type KeyIssuer } from '../../src/keys/openai-admin.ts';
+import { newRotationId } from '../../src/state/journal.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 
@@ -52,7 +53,8 @@ async function failure(p: Promise<unknown>): Promise<TargetError> {
 }
 
 let rot = 0;
-const rotationId = () => `r${++rot}`;
+/** Real rotation ids (rot_<time>_<random>): revocation checks the account name keyrot gave it. */
+const rotationId = () => newRotationId(Date.parse('2026-03-01T09:00:00Z'), () => `t${++rot}`);
 
 beforeAll(async () => {
   await emu.start();
@@ -195,11 +197,12 @@ describe('revoke', () => {
     const iss = issuer();
     const minted = await iss.issue({ env: 'production', rotationId: rotationId() });
     remember(minted.key.reveal());
-    const r1 = await iss.revoke({ serviceAccountId: minted.serviceAccountId, keyId: minted.keyId });
+    const recorded = { serviceAccountId: minted.serviceAccountId, keyId: minted.keyId, hint: minted.key.hint, env: 'production' };
+    const r1 = await iss.revoke(recorded);
     expect(r1).toMatchObject({ revoked: true, alreadyGone: false });
     const dead = await failure(liveCheck(minted.key, emu.endpoint, clock));
     expect(dead.status).toBe(401);
-    const r2 = await iss.revoke({ serviceAccountId: minted.serviceAccountId });
+    const r2 = await iss.revoke(recorded);
     expect(r2).toMatchObject({ revoked: true, alreadyGone: true });
     expectNoKeyIn(r1);
   });
@@ -216,7 +219,7 @@ describe('revoke', () => {
     // Not listed any more and rejected by OpenAI: already gone.
     expect(await iss.revoke({ key: minted.key })).toMatchObject({ revoked: true, alreadyGone: true });
     // By id only, after deletion: gone too.
-    expect(await iss.revoke({ keyId: minted.keyId })).toMatchObject({ revoked: true, alreadyGone: true });
+    expect(await iss.revoke({ keyId: minted.keyId, hint: minted.key.hint })).toMatchObject({ revoked: true, alreadyGone: true });
   });
 
   it('revokes a user-owned key by deleting the project API key; idempotent', async () => {
@@ -227,7 +230,7 @@ describe('revoke', () => {
     expect(r1).toMatchObject({ revoked: true, alreadyGone: false });
     expect(emu.server.calls('DELETE', `/v1/organization/projects/${PROJECT}/api_keys/${id}`)).toHaveLength(1);
     expect(emu.isValid(v)).toBe(false);
-    expect(await iss.revoke({ keyId: id })).toMatchObject({ revoked: true, alreadyGone: true });
+    expect(await iss.revoke({ keyId: id, hint: new Secret(v).hint })).toMatchObject({ revoked: true, alreadyGone: true });
     expect(await iss.revoke({ key: new Secret(v) })).toMatchObject({ revoked: true, alreadyGone: true });
   });
 
@@ -427,10 +430,10 @@ describe('errors in product words, never a key', () => {
     expect(a.kind).toBe('not-found');
     expect(a.message).toContain('"proj_missing"');
     expect(a.message).toContain('key.admin.project');
-    const b = await failure(iss.revoke({ serviceAccountId: 'svc_acct_x' }));
+    const b = await failure(iss.revoke({ serviceAccountId: 'svc_acct_x', keyId: 'key_x', hint: 'sk-svcacct-...abcd', env: 'production' }));
     expect(b.kind).toBe('not-found');
     expect(b.message).toContain('proj_missing');
-    const c = await failure(iss.revoke({ keyId: 'key_x' }));
+    const c = await failure(iss.revoke({ keyId: 'key_x', hint: 'sk-proj-...abcd' }));
     expect(c.kind).toBe('not-found');
   });
 

@@ -244,9 +244,9 @@ describe('journal and audit log in a ConfigMap', () => {
     const s = store();
     expect(await s.readJournalText('production')).toBe('');
     expect(await s.journalEnvs()).toEqual([]);
-    await s.appendJournalLine('production', '{"n":1}');
-    await s.appendJournalLine('staging', '{"n":2}');
-    await Promise.all([s.appendJournalLine('production', '{"n":3}'), s.appendJournalLine('production', '{"n":4}')]);
+    await s.appendJournalLine('production', () => '{"n":1}');
+    await s.appendJournalLine('staging', () => '{"n":2}');
+    await Promise.all([s.appendJournalLine('production', () => '{"n":3}'), s.appendJournalLine('production', () => '{"n":4}')]);
     expect(await s.readJournalText('production')).toBe('{"n":1}\n{"n":3}\n{"n":4}\n');
     expect(await store().readJournalText('staging')).toBe('{"n":2}\n');
     expect((await s.journalEnvs()).sort()).toEqual(['production', 'staging']);
@@ -258,15 +258,15 @@ describe('journal and audit log in a ConfigMap', () => {
 
   it('two stores creating the ConfigMap at once: AlreadyExists → re-read, nothing lost', async () => {
     const [a, b] = [store(), store()];
-    await Promise.all([a.appendJournalLine('production', 'a'), b.appendJournalLine('production', 'b')]);
+    await Promise.all([a.appendJournalLine('production', () => 'a'), b.appendJournalLine('production', () => 'b')]);
     expect((await a.readJournalText('production')).split('\n').filter(Boolean).sort()).toEqual(['a', 'b']);
   });
 
   it('a write that meets a concurrent change (409) re-reads and retries', async () => {
     const s = store();
-    await s.appendJournalLine('production', 'one');
+    await s.appendJournalLine('production', () => 'one');
     emu.conflictNext({ resource: 'configmaps', times: 3 });
-    await s.appendJournalLine('production', 'two');
+    await s.appendJournalLine('production', () => 'two');
     expect(await s.readJournalText('production')).toBe('one\ntwo\n');
   });
 
@@ -295,25 +295,25 @@ describe('journal and audit log in a ConfigMap', () => {
     );
     emu.allowAll();
     emu.deny('create', 'configmaps');
-    await expect(s.appendJournalLine('production', 'x')).rejects.toThrow(`Kubernetes denied create on configmaps/${base}-state in namespace ${NS}`);
+    await expect(s.appendJournalLine('production', () => 'x')).rejects.toThrow(`Kubernetes denied create on configmaps/${base}-state in namespace ${NS}`);
     emu.allowAll();
-    await s.appendJournalLine('production', 'x');
+    await s.appendJournalLine('production', () => 'x');
     emu.deny('update', 'configmaps');
-    await expect(store().appendJournalLine('production', 'y')).rejects.toThrow(/denied update on configmaps\/.*-state .*needs get, create and update/);
+    await expect(store().appendJournalLine('production', () => 'y')).rejects.toThrow(/denied update on configmaps\/.*-state .*needs get, create and update/);
   });
 
   it('a missing namespace is named as such', async () => {
     const s = kubernetesState({ namespace: 'nowhere', name: base, env: { KUBECONFIG: kubeconfig } });
-    await expect(s.appendJournalLine('production', 'x')).rejects.toThrow(/namespace nowhere does not exist/);
+    await expect(s.appendJournalLine('production', () => 'x')).rejects.toThrow(/namespace nowhere does not exist/);
   });
 
   it('refuses an append that would pass the 1 MiB ConfigMap limit, and warns at 80%', async () => {
     const warnings: string[] = [];
     emu.seedConfigMap(NS, `${base}-state`, { 'journal.old.ndjson': 'x'.repeat(Math.ceil(CONFIGMAP_LIMIT_BYTES * 0.85)) });
     const s = store({ warn: (m) => warnings.push(m) });
-    await s.appendJournalLine('production', 'fits');
+    await s.appendJournalLine('production', () => 'fits');
     expect(warnings.join()).toMatch(/uses 8\d% of Kubernetes' 1 MiB limit/);
-    const err = await s.appendJournalLine('production', 'y'.repeat(CONFIGMAP_LIMIT_BYTES * 0.2)).catch((e: unknown) => e);
+    const err = await s.appendJournalLine('production', () => 'y'.repeat(CONFIGMAP_LIMIT_BYTES * 0.2)).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(new RegExp(`state ConfigMap ${NS}/${base}-state would exceed Kubernetes' 1 MiB ConfigMap limit`));
     expect(await s.readJournalText('production')).toBe('fits\n');
   });
@@ -453,7 +453,12 @@ describe('deploy/kubernetes manifests', () => {
     ]);
     expect(grants('configmaps')).toEqual([
       { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['keyrot-state'], verbs: ['get', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['keyrot-state', 'keyrot-anchor'], verbs: ['get', 'update'] },
+    ]);
+    // The state key: read; created on first use only.
+    expect(grants('secrets')).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['keyrot-state-key'], verbs: ['get'] },
     ]);
     const bindings = await docs('rolebinding.yaml');
     expect(bindings.map((b) => [b.metadata.namespace, b.roleRef.name, b.subjects[0].name])).toEqual([

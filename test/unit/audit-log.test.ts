@@ -28,7 +28,7 @@ describe('audit log (hash-chained NDJSON)', () => {
   const writeLines = (ls: string[]) => writeFile(auditPath(stateDir), ls.join('\n') + '\n');
 
   it('an empty state directory reads as an empty, intact log', async () => {
-    expect(await readAudit(stateDir)).toEqual({ entries: [], broken: [] });
+    expect(await readAudit(stateDir)).toEqual({ entries: [], broken: [], legacy: [], head: null, anchor: null });
   });
 
   it('appends chain each entry to the previous one; the chain reads back intact', async () => {
@@ -62,7 +62,11 @@ describe('audit log (hash-chained NDJSON)', () => {
     await writeLines(ls);
     const { broken, entries } = await readAudit(stateDir);
     expect(entries).toHaveLength(3);
-    expect(broken).toEqual([{ line: 2, problem: expect.stringMatching(/entry 2 was modified/) }]);
+    // Both the entry's own hash and its MAC (under the state key) fail, on that line only.
+    expect(broken).toEqual([
+      { line: 2, check: 'mac', problem: expect.stringMatching(/entry 2 fails authentication/) },
+      { line: 2, check: 'hash', problem: expect.stringMatching(/entry 2 was modified/) },
+    ]);
   });
 
   it('editing a line and recomputing its hash breaks the next line', async () => {
@@ -76,7 +80,11 @@ describe('audit log (hash-chained NDJSON)', () => {
     ls[1] = JSON.stringify(e);
     await writeLines(ls);
     const { broken } = await readAudit(stateDir);
-    expect(broken).toEqual([{ line: 3, problem: expect.stringMatching(/entry 3 does not follow/) }]);
+    // A recomputed hash passes the hash check, not the MAC: the edited line is named, and the chain breaks after it.
+    expect(broken).toEqual([
+      { line: 2, check: 'mac', problem: expect.stringMatching(/entry 2 fails authentication/) },
+      { line: 3, check: 'chain', problem: expect.stringMatching(/entry 3 does not follow/) },
+    ]);
   });
 
   it('deleting a line is detected at the line that follows it', async () => {
@@ -86,13 +94,19 @@ describe('audit log (hash-chained NDJSON)', () => {
     await writeLines(ls);
     const { broken, entries } = await readAudit(stateDir);
     expect(entries.map((e) => e.seq)).toEqual([1, 3, 4]);
-    expect(broken).toEqual([{ line: 2, problem: expect.stringMatching(/entry 3 does not follow the previous entry/) }]);
+    expect(broken).toEqual([
+      { line: 2, check: 'mac', problem: expect.stringMatching(/entry 3 fails authentication/) },
+      { line: 2, check: 'chain', problem: expect.stringMatching(/entry 3 does not follow the previous entry/) },
+    ]);
   });
 
   it('deleting the first line is detected', async () => {
     await seed(2);
     await writeLines((await lines()).slice(1));
-    expect((await readAudit(stateDir)).broken).toEqual([{ line: 1, problem: expect.stringMatching(/entry 2 does not follow/) }]);
+    expect((await readAudit(stateDir)).broken).toEqual([
+      { line: 1, check: 'mac', problem: expect.stringMatching(/entry 2 fails authentication/) },
+      { line: 1, check: 'chain', problem: expect.stringMatching(/entry 2 does not follow/) },
+    ]);
   });
 
   it('reordering lines is detected', async () => {
@@ -101,8 +115,10 @@ describe('audit log (hash-chained NDJSON)', () => {
     [ls[1], ls[2]] = [ls[2]!, ls[1]!];
     await writeLines(ls);
     const { broken } = await readAudit(stateDir);
-    expect(broken.map((b) => b.line)).toEqual([2, 3, 4]);
-    for (const b of broken) expect(b.problem).toMatch(/does not follow/);
+    const chain = broken.filter((b) => b.check === 'chain');
+    expect(chain.map((b) => b.line)).toEqual([2, 3, 4]);
+    for (const b of chain) expect(b.problem).toMatch(/does not follow/);
+    expect(broken.filter((b) => b.check === 'mac').map((b) => b.line)).toEqual([2, 3, 4]);
   });
 
   it('a line that is not JSON is named', async () => {
@@ -112,8 +128,9 @@ describe('audit log (hash-chained NDJSON)', () => {
     await writeLines(ls);
     const { broken, entries } = await readAudit(stateDir);
     expect(entries).toHaveLength(2);
-    expect(broken[0]).toEqual({ line: 2, problem: 'not valid JSON' });
-    expect(broken.map((b) => b.line)).toEqual([2, 3]);
+    expect(broken[0]).toEqual({ line: 2, check: 'json', problem: 'not valid JSON' });
+    // The line after it no longer follows by hash; its MAC chains to the last sealed line and holds.
+    expect(broken.slice(1)).toEqual([{ line: 3, check: 'chain', problem: expect.stringMatching(/does not follow/) }]);
   });
 
   it('appending after a tampered log keeps chaining from the last line', async () => {
@@ -125,6 +142,6 @@ describe('audit log (hash-chained NDJSON)', () => {
     expect(next.prev).toBe(createHash('sha256').update('torn-line').digest('hex'));
     const { broken } = await readAudit(stateDir);
     // Only the torn line is reported; the entry after it follows it.
-    expect(broken).toEqual([{ line: 3, problem: 'not valid JSON' }]);
+    expect(broken).toEqual([{ line: 3, check: 'json', problem: 'not valid JSON' }]);
   });
 });

@@ -7,6 +7,7 @@ import { generateKey } from '../../../emulators/keys.ts';
 import type { DemoProvider, DemoSetup } from '../../../emulators/demo-types.ts';
 import { fingerprint, hint } from '../../core/secret.ts';
 import { EXIT, ExitError } from '../../core/errors.ts';
+import { newKeyMaterial } from '../../state/state-key.ts';
 import { bold, createOut, dim, green, red, yellow } from '../output.ts';
 
 /**
@@ -108,6 +109,11 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
 
     const { main } = await import('../main.ts');
     const common = ['-c', config, '-e', 'demo', '--state-dir', join(workDir, '.keyrot')];
+    // The throw-away state's own key and anchors go with it, not into ~/.config/keyrot (and the
+    // key is made here: nothing to back up, so no first-use notice).
+    process.env.XDG_CONFIG_HOME = join(workDir, 'config');
+    await mkdir(join(workDir, 'config', 'keyrot'), { recursive: true, mode: 0o700 });
+    await writeFile(join(workDir, 'config', 'keyrot', 'state.key'), `${newKeyMaterial()}\n`, { mode: 0o600 });
     const runStep = async (title: string, explain: string, args: string[], expected = 0): Promise<number> => {
       say('');
       say(bold(`── ${title}`, c) + dim(`   $ keyrot ${args.join(' ')}`, c));
@@ -170,6 +176,7 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
     for (const p of providers) await p.stop().catch(() => {});
     await openai.stop();
     for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
+    if (savedEnv.XDG_CONFIG_HOME !== undefined) process.env.XDG_CONFIG_HOME = savedEnv.XDG_CONFIG_HOME;
     if (!flags.keep) await rm(workDir, { recursive: true, force: true });
   }
 }

@@ -41,8 +41,13 @@ export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
   // Retired (and current) keys by fingerprint, from every environment's journal.
   let known: KnownKeys = new Map();
   try {
-    const { openState } = await import('../../state/open.ts');
-    known = await loadKnownKeys(await openState(inventory, stateDir));
+    const [{ openState }, { useFingerprintsOf }] = await Promise.all([import('../../state/open.ts'), import('../../state/trust.ts')]);
+    const state = await openState(inventory, stateDir);
+    // kind: generic: the journals hold fingerprints under the state key; candidates must get the same.
+    if (inventory && !(await useFingerprintsOf(inventory.config.key.kind, state.trust, false))) {
+      out.err(dim(`note: no state key at ${state.trust.keyWhere}: generic keys keyrot retired are not recognised by fingerprint`, out.color));
+    }
+    known = await loadKnownKeys(state);
   } catch (err) {
     out.err(dim(`note: cannot read the journals in ${stateDir} (${(err as Error).message}): retired keys are not recognised by fingerprint`, out.color));
   }

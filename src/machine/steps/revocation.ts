@@ -1,5 +1,6 @@
 import { toTargetError } from '../../core/errors.ts';
 import { waitForDisuse } from '../../keys/openai-admin.ts';
+import { RevocationRefused } from '../../keys/revocation-check.ts';
 import { appendAudit } from '../../state/audit-log.ts';
 import type { EndOutcome } from '../../state/journal.ts';
 import { next, type KeyRef, type Notice } from '../outcome.ts';
@@ -139,7 +140,8 @@ export async function revokeThroughAdmin(run: Run, old: KeyRef, since: number): 
   try {
     const admin = await run.issuer.admin();
     if (s.mode !== 'emergency' && s.oldKeyId && !(await idleSince(run, admin, old, since))) return false;
-    const res = await admin.revoke({ keyId: s.oldKeyId ?? undefined, serviceAccountId: s.oldServiceAccountId ?? undefined });
+    // The issuer checks these journal records against the admin API before deleting anything.
+    const res = await admin.revoke({ keyId: s.oldKeyId ?? undefined, serviceAccountId: s.oldServiceAccountId ?? undefined, hint: old.hint, env: run.env });
     if (!res.revoked) {
       await run.emit({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: res.detail });
       run.notices.push({ code: 'admin-refused', old, detail: res.detail, revokeAt: run.issuer.revokeAt, next: later });
@@ -152,7 +154,9 @@ export async function revokeThroughAdmin(run: Run, old: KeyRef, since: number): 
   } catch (err) {
     const e = toTargetError(err);
     await run.emit({ step: 'revoke', outcome: 'failed', fingerprint: old.fingerprint, detail: e.message });
-    run.notices.push({ code: 'admin-failed', error: e.message, issuer: run.issuer.title, next: later });
+    // A refusal (the records do not check out) is not an API failure: trying again changes nothing.
+    if (err instanceof RevocationRefused) run.notices.push({ code: 'admin-refused', old, detail: e.message, revokeAt: run.issuer.revokeAt, next: later });
+    else run.notices.push({ code: 'admin-failed', error: e.message, issuer: run.issuer.title, next: later });
     return false;
   }
 }
