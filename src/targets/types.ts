@@ -167,6 +167,32 @@ export interface Target<R = unknown> {
   close?(): Promise<void>;
 }
 
+/** Where `keyrot discover` searches, and with what: given by the command, never guessed. */
+export interface DiscoverContext extends TargetContext {
+  /** The variable names to look for (key.name and every target's `var:`). */
+  varNames: string[];
+  /** Credentials and endpoints as the inventory's targets of this type give them (may be empty: the ecosystem defaults then). */
+  configs: Array<CommonTargetConfig & Record<string, unknown>>;
+  signal?: AbortSignal;
+}
+
+/** One place a provider holds a variable of interest: where, the ready `targets.yaml` entry, and what it holds. */
+export interface DiscoveredPlace {
+  /** Human location, as `describe` would give it. */
+  location: string;
+  /** The `targets.yaml` entry that would rotate it (`type` included; no credential values). */
+  target: Record<string, unknown>;
+  /** What it holds: compared by fingerprint in memory, never printed. `unreadable` for write-only values. */
+  holds: ReadResult;
+}
+
+export interface DiscoverResult {
+  /** What was searched ("12 Heroku apps of the token's account"), for the report. */
+  scope: string;
+  count: number;
+  places: DiscoveredPlace[];
+}
+
 /**
  * The light half of a target, imported at start-up: its config schema and how to describe it.
  * `create` loads the implementation (and its SDK) only when an inventory uses the type.
@@ -182,6 +208,13 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
   create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
+  /**
+   * `keyrot discover`: every place of this provider the credentials reach that holds one of the
+   * variables (read-only, paced like rotations). Absent when the provider cannot be listed. Throws
+   * a TargetError of kind `auth` when credentials are missing or refused (the provider is then
+   * reported as skipped, with the reason).
+   */
+  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
 }
 
 /**
@@ -210,6 +243,7 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   concurrency?: number;
   describe(config: z.infer<S>): string;
   create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
+  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
 }): TargetDefinition<z.infer<S>, R> {
   return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>, R>;
 }

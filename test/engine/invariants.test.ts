@@ -152,7 +152,7 @@ describe('engine invariants (property-based)', () => {
             while (!settled && store.ops < crashAt) await new Promise((r) => setTimeout(r, 2));
             if (!settled) await new Promise((r) => setTimeout(r, 30));
             const finished = settled;
-            store.crashAtOp = Infinity;
+            store.kill();
             const last = await latestRotation(stateDir, 'test');
             if (finished || !last) return; // crashed before the journal started, or completed before the crash point
             // The dead process's lock: a pid that no longer exists on this host.

@@ -50,6 +50,17 @@ export class MemoryStore {
   /** Global count of operations, to crash at the Nth one. */
   ops = 0;
   crashAtOp = Infinity;
+  /**
+   * Bumped by `kill()`: targets created before it belong to a dead process, and their calls never
+   * answer again (a SIGKILLed keyrot does nothing more, even where a simulated crash left it able to).
+   */
+  generation = 0;
+
+  /** The "process" that created the current targets is gone: none of its calls reaches the store again. */
+  kill(): void {
+    this.generation++;
+    this.crashAtOp = Infinity;
+  }
   /** Completed redeploys per target. */
   readonly redeploys = new Map<string, number>();
   /** What each redeployable target's running consumers use: the value stored at their last redeploy. */
@@ -83,8 +94,10 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
     describe: (c) => `memory:${c.slot}`,
     async create(config, ctx): Promise<Target> {
       const name = ctx.name;
+      const generation = store.generation;
       const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
       const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy' | 'preflight'): Promise<OpFault> => {
+        if (generation !== store.generation) return never();
         store.ops++;
         if (store.ops >= store.crashAtOp) return never();
         await new Promise((r) => setImmediate(r));
