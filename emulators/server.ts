@@ -56,6 +56,7 @@ export interface RecordedRequest {
   query: string;
   headers: IncomingMessage['headers'];
   rawBody: string;
+  /** The status answered; -1 for a reset, -2 for a hang (never answered, or a stalled body). */
   status: number;
   at: number;
 }
