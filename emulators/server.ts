@@ -38,6 +38,14 @@ export interface Fault {
   reset?: boolean;
   /** Wait before answering (timeouts). */
   delayMs?: number;
+  /**
+   * Accept the request and never finish the answer: `headers` sends nothing at all, `body` sends
+   * a 200 with the start of a JSON body and then stalls. The connection stays open until the
+   * client gives up (or the emulator stops): a provider that takes a request and goes silent.
+   */
+  hang?: 'headers' | 'body';
+  /** Only requests this predicate accepts (e.g. the one whose body carries the key). */
+  when?: (req: { method: string; path: string; rawBody: string }) => boolean;
   /** How many matching requests it applies to (default 1). */
   times?: number;
 }
@@ -48,6 +56,7 @@ export interface RecordedRequest {
   query: string;
   headers: IncomingMessage['headers'];
   rawBody: string;
+  /** The status answered; -1 for a reset, -2 for a hang (never answered, or a stalled body). */
   status: number;
   at: number;
 }
@@ -140,11 +149,12 @@ export class EmulatorServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
-  private takeFault(method: string, path: string): Fault | undefined {
+  private takeFault(method: string, path: string, rawBody: string): Fault | undefined {
     const i = this.faults.findIndex(
       (f) =>
         (!f.method || f.method.toUpperCase() === method) &&
-        (!f.path || (typeof f.path === 'string' ? f.path === path : f.path.test(path))),
+        (!f.path || (typeof f.path === 'string' ? f.path === path : f.path.test(path))) &&
+        (!f.when || f.when({ method, path, rawBody })),
     );
     if (i < 0) return undefined;
     const f = this.faults[i]!;
@@ -171,11 +181,19 @@ export class EmulatorServer {
     };
     this.requests.push(record);
 
-    const fault = this.takeFault(method, path);
+    const fault = this.takeFault(method, path, rawBody);
     if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
     if (fault?.reset) {
       record.status = -1;
       req.socket.destroy();
+      return;
+    }
+    if (fault?.hang) {
+      record.status = -2;
+      if (fault.hang === 'body') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096' });
+        res.write('{"');
+      }
       return;
     }
     let out: EmuResponse;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { validateDetailed } from 'node-cron';
 import { parseCredentialRef } from './credentials.ts';
 import { parseDuration } from './duration.ts';
+import { RequestTimeout } from '../targets/types.ts';
 
 /** `env:VAR` or `file:PATH`: where a credential lives, never the credential. */
 export const CredentialRefField = z
@@ -167,4 +168,5 @@ export const CommonTargetFields = {
   var: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a variable name such as OPENAI_API_KEY').optional(),
   endpoint: z.string().min(1).optional(),
   token: CredentialRefField.optional(),
+  requestTimeout: RequestTimeout.optional(),
 };

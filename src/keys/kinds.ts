@@ -41,7 +41,7 @@ export async function liveCheck(key: Secret, endpoint: string, clock: Clock, sig
   try {
     const res = await httpJson<{ data?: unknown[] }>(
       { url: `${endpoint}/models`, headers: { authorization: `Bearer ${key.reveal()}` }, timeoutMs: 15_000, signal },
-      { clock, provider: 'OpenAI' },
+      { clock, provider: 'OpenAI', endpointHint: 'set key.endpoint (or OPENAI_BASE_URL) to the OpenAI API’s URL (or remove it for https://api.openai.com/v1)' },
     );
     const n = Array.isArray(res.body?.data) ? res.body.data.length : 0;
     return { status: 'valid', detail: `${endpoint}/models answered 200 (${n} models)` };

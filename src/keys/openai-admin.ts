@@ -1,6 +1,6 @@
 import type { Clock } from '../runtime/clock.ts';
 import { TargetError } from '../core/errors.ts';
-import { httpJson } from '../runtime/http.ts';
+import { HttpError, httpJson } from '../runtime/http.ts';
 import { liveCheck } from './kinds.ts';
 import { Secret } from '../core/secret.ts';
 import { isKeyrotServiceAccount, redactedMatchesHint, RevocationRefused } from './revocation-check.ts';
@@ -202,7 +202,7 @@ export function createOpenAIIssuer(opts: {
     try {
       const res = await httpJson<T>(
         { method, url: `${base}${path}`, headers: { authorization: `Bearer ${opts.adminKey.reveal()}` }, body, signal },
-        { clock: opts.clock, provider: 'the OpenAI Admin API' },
+        { clock: opts.clock, provider: 'the OpenAI Admin API', endpointHint: 'set key.admin.endpoint to the OpenAI API’s URL (or remove it for https://api.openai.com/v1)' },
       );
       return res.body;
     } catch (err) {
@@ -213,8 +213,8 @@ export function createOpenAIIssuer(opts: {
   function translate(err: unknown, op: Op): unknown {
     if (!(err instanceof TargetError)) return err;
     const status = err.status;
-    // httpJson's message ends with the provider's message, already redacted.
-    const provider = err.message.replace(/^the OpenAI Admin API answered \d+:?\s*/, '');
+    // The provider's own message (redacted); a redirect or a network failure has none.
+    const provider = err instanceof HttpError ? err.providerMessage || err.providerCode || '' : '';
     const common = { status, cause: err, op: op.what };
     // OpenAI reports a missing scope as "insufficient permissions … Missing scopes: x" — seen with
     // both 401 and 403 (community.openai.com/t/1345041, microsoft/PowerToys#32989), so the text decides.
@@ -251,7 +251,7 @@ export function createOpenAIIssuer(opts: {
         retryAfterMs: err.retryAfterMs,
       });
     }
-    return new TargetError(`OpenAI Admin API: ${op.what}: ${status ? `answered ${status}${provider ? `: ${provider}` : ''}` : err.message}`, {
+    return new TargetError(`OpenAI Admin API: ${op.what}: ${err instanceof HttpError ? `answered ${status}${provider ? `: ${provider}` : ''}` : err.message}`, {
       ...common,
       kind: err.kind,
       retryable: err.retryable,

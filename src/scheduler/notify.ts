@@ -123,7 +123,7 @@ export async function sendNotification(
   }
   try {
     await withRetry(
-      () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook' }),
+      () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook', endpointHint: 'point notify.webhook at the webhook’s own URL' }),
       { clock: opts.clock, policy: { attempts: 3, baseMs: 1000, maxElapsedMs: 30_000 } },
     );
     return true;

@@ -7,6 +7,8 @@ import { systemClock, type Clock } from '../runtime/clock.ts';
 import { ConfigError, LockedError, TargetError } from '../core/errors.ts';
 import type { Lock, LockInfo } from './lock.ts';
 import { k8sError } from '../targets/kubernetes/errors.ts';
+import { manualRedirectLibrary } from '../targets/kubernetes/transport.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineSignal } from '../runtime/deadline.ts';
 import { loadKubeConfig, SERVICE_ACCOUNT_DIR, type LoadedKubeConfig } from '../targets/kubernetes/kubeconfig.ts';
 import type { StateStore } from './store.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
@@ -66,7 +68,6 @@ export const DEFAULT_STATE_NAME = 'keyrot';
 export const CONFIGMAP_LIMIT_BYTES = 1024 * 1024;
 /** Appends retried on 409 at most this many times: each round one concurrent writer wins. */
 export const MAX_APPEND_TRIES = 20;
-const REQUEST_TIMEOUT_MS = 30_000;
 
 export const LEASE_ANNOTATIONS = {
   pid: 'keyrot.dev/pid',
@@ -116,6 +117,8 @@ interface Clients {
   loaded: LoadedKubeConfig;
   core: K8s.CoreV1Api;
   leases: K8s.CoordinationV1Api;
+  /** client-node's HTTP library with redirects refused (targets/kubernetes/transport.ts). */
+  httpApi: K8s.HttpLibrary;
 }
 
 const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -230,7 +233,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
       // client-node takes ~1 s to import: only when the state is first used.
       const k8s = await import('@kubernetes/client-node');
       const loaded = loadKubeConfig(k8s, { context: opts.context, env: opts.env, target: 'kubernetes state', serviceAccountDir: opts.serviceAccountDir });
-      return { k8s, loaded, core: loaded.kc.makeApiClient(k8s.CoreV1Api), leases: loaded.kc.makeApiClient(k8s.CoordinationV1Api) };
+      return { k8s, loaded, core: loaded.kc.makeApiClient(k8s.CoreV1Api), leases: loaded.kc.makeApiClient(k8s.CoordinationV1Api), httpApi: manualRedirectLibrary(k8s) };
     })().catch((err: unknown) => {
       clients = undefined;
       throw err;
@@ -238,9 +241,9 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
     return clients;
   }
 
-  /** A request timeout per call: client-node has none of its own (same middleware as the kubernetes target). */
+  /** A deadline per call (client-node has none of its own) and no redirects: as the kubernetes target. */
   function options(c: Clients): K8s.ConfigurationOptions {
-    const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    const signal = deadlineSignal(DEFAULT_REQUEST_TIMEOUT_MS);
     const withSignal: K8s.ObservableMiddleware = {
       pre: (req) => {
         req.setSignal(signal);
@@ -248,7 +251,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
       },
       post: (res) => new c.k8s.Observable(Promise.resolve(res)),
     };
-    return { middleware: [withSignal], middlewareMergeStrategy: 'append' };
+    return { httpApi: c.httpApi, middleware: [withSignal], middlewareMergeStrategy: 'append' };
   }
 
   /** What RBAC must grant, for a 403's message (deploy/kubernetes/role.yaml grants exactly this). */

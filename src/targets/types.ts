@@ -47,6 +47,8 @@ export interface CommonTargetConfig {
   var?: string;
   endpoint?: string;
   token?: CredentialRef;
+  /** The deadline of each provider API call, connect to last byte (`RequestTimeout`; default 30s). */
+  requestTimeout?: string | number;
 }
 
 /** What `read()` found. `unreadable` is a declared capability, never a silent failure. */
@@ -225,6 +227,13 @@ export const WaitTimeout = z.union([
   z.string().regex(/^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$/, 'a duration such as 90s, 10m or 1h'),
   z.number().nonnegative(),
 ]);
+
+/**
+ * `requestTimeout:` of any target that calls a provider API: how long ONE call may take, from
+ * connecting to the last byte of the answer, before keyrot gives up on it (a retryable timeout).
+ * Not the wait for a deploy (`timeout:`).
+ */
+export const RequestTimeout = WaitTimeout.refine((v) => (parseDuration(v) ?? 0) > 0, 'a duration above zero such as 30s');
 
 /** A target's `timeout:` in milliseconds, or its default. */
 export function waitTimeoutMs(timeout: string | number | undefined, defaultMs: number): number {

@@ -17,6 +17,7 @@ const SLOW = 120_000;
 let root: string;
 let repo: string;
 let stateDir: string;
+let nobodyConfig: string;
 
 const INVENTORY = `version: 1
 key:
@@ -61,6 +62,7 @@ beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'keyrot-localcli-'));
   repo = join(root, 'repo');
   stateDir = join(root, 'state');
+  nobodyConfig = join(root, 'nobody-config');
   await mkdir(repo);
 });
 afterEach(() => rm(root, { recursive: true, force: true }));
@@ -168,7 +170,8 @@ describe.runIf(process.getuid?.() === 0)('as an ordinary user', { timeout: SLOW 
         cwd: repo,
         uid: NOBODY,
         gid: NOBODY,
-        env: { PATH: process.env.PATH ?? '', HOME: root, NO_COLOR: '1' },
+        // Its own config directory: keyrot keeps its state key there (state-auth), writable by it.
+        env: { PATH: process.env.PATH ?? '', HOME: root, XDG_CONFIG_HOME: nobodyConfig, NO_COLOR: '1' },
       });
       let stdout = '';
       let stderr = '';
@@ -187,6 +190,8 @@ describe.runIf(process.getuid?.() === 0)('as an ordinary user', { timeout: SLOW 
     await chmod(root, 0o755);
     await mkdir(stateDir);
     await chown(stateDir, NOBODY, NOBODY);
+    await mkdir(nobodyConfig, { recursive: true });
+    await chown(nobodyConfig, NOBODY, NOBODY);
     await writeFile(join(repo, 'targets.yaml'), INVENTORY);
     await writeFile(join(repo, '.env'), `OPENAI_API_KEY=${testKey()}\n`, { mode: 0o640 });
   });

@@ -1,13 +1,10 @@
-import { readdirSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
 import { withRetry } from '../../src/runtime/retry.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { testKey } from '../helpers/keys.ts';
-import type { ConformanceFixture, ConformanceHarness } from './harness.ts';
+import { loadHarnesses, type ConformanceFixture } from './harness.ts';
 import { TARGETS } from '../../src/targets/index.ts';
 
 /**
@@ -15,11 +12,7 @@ import { TARGETS } from '../../src/targets/index.ts';
  * write then read, a second write is a no-op, restore is exact, 429 is retried, 401 is `auth`,
  * and the key never appears in an error.
  */
-const dir = fileURLToPath(new URL('./harnesses/', import.meta.url));
-const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
-const harnesses: ConformanceHarness[] = await Promise.all(
-  files.map(async (f) => (await import(/* @vite-ignore */ pathToFileURL(join(dir, f)).href)).harness as ConformanceHarness),
-);
+const harnesses = await loadHarnesses();
 
 for (const h of harnesses) {
   describe.skipIf(Boolean(h.skip))(`conformance: ${h.id}${h.skip ? ` (skipped: ${h.skip})` : ''}`, () => {

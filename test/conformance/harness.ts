@@ -1,3 +1,7 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { EmulatorServer } from '../../emulators/server.ts';
 import type { Target, TargetId } from '../../src/targets/types.ts';
 
 /**
@@ -19,6 +23,8 @@ export interface ConformanceFixture {
   failNextWithRateLimit(): void;
   /** Make credentials invalid: the next calls answer the provider's 401. */
   breakAuth(): void;
+  /** The provider's loopback emulator, for fault injection (undefined: no emulated provider API). */
+  emulator?: EmulatorServer;
   /** Number of stored versions/entries changed, to prove a second identical write is a no-op. */
   writeCount?(): Promise<number>;
   close(): Promise<void>;
@@ -26,9 +32,19 @@ export interface ConformanceFixture {
 
 export interface ConformanceHarness {
   id: TargetId;
-  setup(): Promise<ConformanceFixture>;
+  /** `requestTimeout`: the target's per-call deadline (the fault cases shorten it). */
+  setup(opts?: { requestTimeout?: string }): Promise<ConformanceFixture>;
   /** Skip the auth case for targets with no credentials (local files). */
   noAuth?: boolean;
+  /** Why the fault cases (faults.test.ts) do not apply: no emulated provider API to fault. */
+  noEmulator?: string;
   /** Why the whole suite cannot run here (no Docker Engine outside CI); undefined = run. */
   skip?: string;
+}
+
+/** Every harness in ./harnesses/ (one per target type). */
+export async function loadHarnesses(): Promise<ConformanceHarness[]> {
+  const dir = fileURLToPath(new URL('./harnesses/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  return Promise.all(files.map(async (f) => (await import(/* @vite-ignore */ pathToFileURL(join(dir, f)).href)).harness as ConformanceHarness));
 }

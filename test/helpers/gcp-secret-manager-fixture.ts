@@ -18,7 +18,7 @@ export interface GcpFixture {
  * adapter.ts → @google-cloud/secret-manager), authenticated with the emulator's token through
  * `token: env:GCP_ACCESS_TOKEN`.
  */
-export async function gcpFixture(opts: { secret?: string; project?: string } = {}): Promise<GcpFixture> {
+export async function gcpFixture(opts: { secret?: string; project?: string; requestTimeout?: string } = {}): Promise<GcpFixture> {
   const emu = new GcpSecretManagerEmulator();
   await emu.start();
   const env = { GCP_ACCESS_TOKEN: emu.token };
@@ -28,6 +28,7 @@ export async function gcpFixture(opts: { secret?: string; project?: string } = {
       secret: opts.secret ?? SECRET,
       endpoint: emu.endpoint,
       token: { kind: 'env', name: 'GCP_ACCESS_TOKEN', raw: 'env:GCP_ACCESS_TOKEN' },
+      requestTimeout: opts.requestTimeout,
     },
     testContext({ env, name: 'gcp' }),
   );

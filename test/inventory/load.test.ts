@@ -124,6 +124,14 @@ environments:
     expect(inv.environments.get('production')!.targets[0]!.config.token).toMatchObject({ kind: 'file', path: 'secrets/token' });
   });
 
+  it('requestTimeout: the per-call deadline any target takes, a duration above zero', () => {
+    const heroku = (t: string) => `version: 1\nenvironments:\n  production:\n    targets:\n      - type: heroku\n        app: api\n        requestTimeout: ${t}\n`;
+    expect(parseInventory(heroku('10s'), FILE).environments.get('production')!.targets[0]!.config.requestTimeout).toBe('10s');
+    const e = onlyError(heroku('0s'));
+    expect(e.field).toBe('environments.production.targets[0].requestTimeout');
+    expect(e.message).toMatch(/a duration above zero such as 30s/);
+  });
+
   it('duration forms for revoke.grace', () => {
     const grace = (g: string) => parseInventory(`version: 1\nrevoke:\n  grace: ${g}\n${dotenvTargets()}`, FILE).config.revoke.grace;
     expect(grace('0s')).toBe(0);

@@ -73,7 +73,8 @@ describe('railway emulator', () => {
   });
 
   it('a redeploy goes INITIALIZING → BUILDING → DEPLOYING → SUCCESS, or SLEEPING once App Sleeping puts it to sleep', async () => {
-    emu = await RailwayEmulator.start({ phaseMs: 40 });
+    // Phases long enough to be seen on a loaded machine (a 40 ms phase could pass between two polls).
+    emu = await RailwayEmulator.start({ phaseMs: 150 });
     const s = seed();
     const env = s.environments.production!;
     const svc = s.services.api!;
@@ -81,14 +82,14 @@ describe('railway emulator', () => {
     const status = async () => (await gql('query($i: DeploymentListInput!) { deployments(input: $i, first: 1) { edges { node { id status } } } }', { i: { serviceId: svc, environmentId: env } })).body.data.deployments.edges[0].node.status as string;
     expect((await gql(redeploy, { e: env, s: svc })).body.data.serviceInstanceRedeploy).toBe(true);
     const seen = new Set<string>();
-    for (let i = 0; i < 100 && !seen.has('SUCCESS'); i++) {
+    for (let i = 0; i < 400 && !seen.has('SUCCESS'); i++) {
       seen.add(await status());
       await new Promise((r) => setTimeout(r, 5));
     }
     expect([...seen]).toEqual(expect.arrayContaining(['INITIALIZING', 'BUILDING', 'DEPLOYING', 'SUCCESS']));
     emu.sleepNextDeploy();
     await gql(redeploy, { e: env, s: svc });
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 3 * 150 + 100));
     expect(await status()).toBe('SLEEPING');
     expect(emu.deployments(svc, env)[1]!.status).toBe('REMOVED');
   });

@@ -11,6 +11,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { Secret, registerSensitive } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
+import { waitTimeoutMs } from '../types.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deadlinePassed, deadlineSignal } from '../../runtime/deadline.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AwsSecretsManagerConfig, AwsSecretsManagerReceipt } from './index.ts';
 import { awsError, type SmAction } from './aws-errors.ts';
@@ -95,17 +97,26 @@ export function createAwsSecretsManagerTarget(
   const where = `${secretId}${field ? `[${field}]` : ''}`;
 
   const credentials = envCredentials(ctx.env);
+  const timeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
   // Retries are the engine's (withRetry): one policy governs, so the SDK makes one attempt.
+  // requestTimeout alone only logs a warning in @smithy/node-http-handler 4.x
+  // (set-request-timeout.js): throwOnRequestTimeout turns it into an error. It stops once the
+  // headers arrive, so each call also carries an abort signal with the same deadline, which
+  // covers a body that stalls (the handler destroys the request on abort).
   const client = new SecretsManagerClient({
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 1,
-    requestHandler: { requestTimeout: 30_000, connectionTimeout: 10_000 },
+    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: Math.min(10_000, timeoutMs), throwOnRequestTimeout: true },
   });
+  /** Per-call options: the caller's signal under this call's deadline. */
+  const callOptions = (signal?: AbortSignal) => ({ abortSignal: deadlineSignal(timeoutMs, signal) });
 
-  function fail(err: unknown, action: SmAction, op: string): TargetError {
-    return awsError(err, { target: ctx.name, op, action, secret: secretId, region, endpoint });
+  /** `sent`: the options the call went out with; its deadline passing makes any failure a timeout. */
+  function fail(err: unknown, action: SmAction, op: string, sent?: { abortSignal: AbortSignal }): TargetError {
+    const timedOut = sent !== undefined && deadlinePassed(sent.abortSignal);
+    return awsError(err, { target: ctx.name, op, action, secret: secretId, region, endpoint, timeoutMs, timedOut });
   }
 
   function problem(message: string, op: string, kind: TargetError['kind']): TargetError {
@@ -113,10 +124,11 @@ export function createAwsSecretsManagerTarget(
   }
 
   async function describe(op: string, signal?: AbortSignal): Promise<DescribeSecretCommandOutput> {
+    const sent = callOptions(signal);
     try {
-      return await client.send(new DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal });
+      return await client.send(new DescribeSecretCommand({ SecretId: secretId }), sent);
     } catch (err) {
-      throw fail(err, 'DescribeSecret', op);
+      throw fail(err, 'DescribeSecret', op, sent);
     }
   }
 
@@ -126,19 +138,21 @@ export function createAwsSecretsManagerTarget(
     op: string,
     signal?: AbortSignal,
   ): Promise<GetSecretValueCommandOutput | null> {
+    const sent = callOptions(signal);
     try {
-      return await client.send(new GetSecretValueCommand({ SecretId: secretId, ...input }), { abortSignal: signal });
+      return await client.send(new GetSecretValueCommand({ SecretId: secretId, ...input }), sent);
     } catch (err) {
       if ((err as { name?: string }).name === 'ResourceNotFoundException') return null;
-      throw fail(err, 'GetSecretValue', op);
+      throw fail(err, 'GetSecretValue', op, sent);
     }
   }
 
   async function moveStage(input: Omit<UpdateSecretVersionStageCommandInput, 'SecretId'>, op: string, signal?: AbortSignal): Promise<void> {
+    const sent = callOptions(signal);
     try {
-      await client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, ...input }), { abortSignal: signal });
+      await client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, ...input }), sent);
     } catch (err) {
-      throw fail(err, 'UpdateSecretVersionStage', op);
+      throw fail(err, 'UpdateSecretVersionStage', op, sent);
     }
   }
 
@@ -266,6 +280,7 @@ export function createAwsSecretsManagerTarget(
 
     await clearForeignPending(labels, token, 'write', signal);
     const text = await composeOn(labels.current, value, signal);
+    const sent = callOptions(signal);
     try {
       // ClientRequestToken = this rotation's deterministic token: the same token with the same
       // value is a no-op at AWS (PutSecretValue is idempotent), with another value it fails with
@@ -273,10 +288,10 @@ export function createAwsSecretsManagerTarget(
       // without making it current; AWSCURRENT stays where it is until verify promotes it.
       await client.send(
         new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: text, VersionStages: [PENDING] }),
-        { abortSignal: signal },
+        sent,
       );
     } catch (err) {
-      throw fail(err, 'PutSecretValue', 'write');
+      throw fail(err, 'PutSecretValue', 'write', sent);
     }
     return receiptFor(d.ARN, token, labels.current ?? null, false);
   }

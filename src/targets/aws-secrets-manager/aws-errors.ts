@@ -1,5 +1,7 @@
 import { redact } from '../../core/redact.ts';
 import { TargetError } from '../../core/errors.ts';
+import { formatDuration } from '../../inventory/duration.ts';
+import { redirectRefused } from '../../runtime/http.ts';
 
 /** The IAM actions keyrot calls; permission errors name the one AWS denied. */
 export type SmAction = 'DescribeSecret' | 'GetSecretValue' | 'PutSecretValue' | 'UpdateSecretVersionStage';
@@ -13,6 +15,10 @@ export interface AwsErrorContext {
   region: string | undefined;
   /** The endpoint when the user overrode it (`endpoint:` or AWS_ENDPOINT_URL*), for network errors. */
   endpoint: string | undefined;
+  /** The deadline of one call, for the timeout message. */
+  timeoutMs?: number;
+  /** The call's deadline passed: whatever the SDK threw (a body cut mid-read is an ECONNRESET), it is a timeout. */
+  timedOut?: boolean;
 }
 
 /**
@@ -52,6 +58,8 @@ interface SdkErrorLike {
   code?: string;
   $fault?: 'client' | 'server';
   $metadata?: { httpStatusCode?: number };
+  /** The raw answer (non-enumerable on SDK errors): a redirect's Location is in its headers. */
+  $response?: { headers?: Record<string, string | undefined> };
   cause?: { code?: string };
 }
 
@@ -74,6 +82,19 @@ export function awsError(err: unknown, c: AwsErrorContext): TargetError {
   const init = { target: c.target, op: c.op, status, cause: err };
   const action = `secretsmanager:${c.action}`;
 
+  // The SDK's node:http handler never follows a redirect: a 3xx comes back as an "Unknown" error.
+  if (status !== undefined && status >= 300 && status < 400) {
+    return redirectRefused(
+      {
+        provider: 'AWS Secrets Manager',
+        status,
+        location: e.$response?.headers?.location,
+        from: c.endpoint ?? `https://secretsmanager.${c.region ?? 'us-east-1'}.amazonaws.com`,
+        fix: 'set `endpoint:` of this target (or AWS_ENDPOINT_URL_SECRETS_MANAGER) to the service’s own URL, or remove it for the regional default',
+      },
+      { target: c.target, op: c.op, cause: err },
+    );
+  }
   if (name === 'AccessDeniedException' || name === 'AccessDenied') {
     const kms = /\bkms\b/i.test(e.message ?? '');
     const what = kms
@@ -160,8 +181,9 @@ export function awsError(err: unknown, c: AwsErrorContext): TargetError {
     });
   }
   const code = e.code ?? e.cause?.code;
-  if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT') {
-    return new TargetError(`AWS Secrets Manager did not answer ${action} on ${where} in time`, { ...init, kind: 'timeout', retryable: true });
+  if (c.timedOut || name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT') {
+    const within = c.timeoutMs !== undefined ? `within ${formatDuration(c.timeoutMs)}` : 'in time';
+    return new TargetError(`AWS Secrets Manager did not answer ${action} on ${where} ${within}`, { ...init, kind: 'timeout', retryable: true });
   }
   if (code && NETWORK_CODES.test(code)) {
     const at = c.endpoint ? ` at ${safeUrl(c.endpoint)}` : c.region ? ` in ${c.region}` : '';

@@ -6,6 +6,10 @@ import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure
 import { redact } from '../../core/redact.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
+import { redirectRefused } from '../../runtime/http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineSignal, isAbortOrTimeout } from '../../runtime/deadline.ts';
+import { formatDuration } from '../../inventory/duration.ts';
+import { waitTimeoutMs } from '../types.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
@@ -63,6 +67,7 @@ const AUTHORITY_BY_VAULT_SUFFIX: Array<[string, string]> = [
 ];
 
 type TokenCredential = ConstructorParameters<typeof SecretClient>[1];
+type PipelinePolicy = NonNullable<NonNullable<ConstructorParameters<typeof SecretClient>[2]>['additionalPolicies']>[number]['policy'];
 
 /** The shape of the errors the SDK pipeline throws (RestError), read defensively. */
 interface SdkError {
@@ -106,6 +111,13 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
   let usesStaticToken = false;
   let agent: HttpsAgent | undefined;
   let clientPromise: Promise<SecretClient> | undefined;
+  const timeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
+  /**
+   * Every call's abort signal: the caller's, under this call's deadline. The pipeline's own
+   * `timeout` stops at the response headers (nodeHttpClient.js clears it there); an abort also
+   * ends a stalled body.
+   */
+  const within = (signal?: AbortSignal) => deadlineSignal(timeoutMs, signal);
 
   async function makeCredential(): Promise<TokenCredential> {
     if (config.token || ctx.env[STATIC_TOKEN_ENV]) {
@@ -147,6 +159,21 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
     return new HttpsAgent({ keepAlive: true, ...(ca && { ca }), ...(hostname.endsWith('.localhost') && { lookup: loopbackLookup }) });
   }
 
+  const refuseRedirects: PipelinePolicy = {
+    name: 'keyrotRefuseRedirects',
+    async sendRequest(request, next) {
+      const res = await next(request);
+      if (res.status < 300 || res.status >= 400) return res;
+      throw redirectRefused({
+        provider: 'Azure Key Vault',
+        status: res.status,
+        location: res.headers.get('location'),
+        from: request.url,
+        fix: 'set `vault:` (or `endpoint:`) to the vault’s own URL, https://<vault-name>.vault.azure.net',
+      });
+    },
+  };
+
   function client(): Promise<SecretClient> {
     clientPromise ??= (async () => {
       const credential = await makeCredential();
@@ -160,6 +187,13 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
         // no parent domain to match; *.localhost vaults (keyrot's emulator) keep the check.
         disableChallengeResourceVerification: isLoopbackLiteral(hostname),
         userAgentOptions: { userAgentPrefix: 'keyrot' },
+        // core-rest-pipeline's redirectPolicy follows a same-origin 300/301/302/307 (a 307 with the
+        // PUT body, which holds the key) up to 20 times (@typespec/ts-http-runtime
+        // policies/redirectPolicy.js): with maxRetries 0 it follows none, and refuseRedirects
+        // turns the 3xx into an error naming the Location (the SDK's own error for an unexpected
+        // 3xx is a TypeError from its deserializer, which says nothing).
+        redirectOptions: { maxRetries: 0 },
+        additionalPolicies: [{ policy: refuseRedirects, position: 'perRetry' }],
         ...(agent && { agent }),
       });
     })();
@@ -194,6 +228,9 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
       );
     }
     const status = e.statusCode;
+    if (isAbortOrTimeout(err)) {
+      return new TargetError(`vault ${host} did not answer ${op} on ${secretName} within ${formatDuration(timeoutMs)}`, { ...init, kind: 'timeout', retryable: true });
+    }
     if (status === 401) {
       const akv = /AKV\d+/.exec(e.details?.error?.message ?? '')?.[0];
       const fix = usesStaticToken
@@ -306,7 +343,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
 
   async function latest(op: string, signal?: AbortSignal): Promise<Latest> {
     try {
-      const s = await (await client()).getSecret(secretName, { abortSignal: signal });
+      const s = await (await client()).getSecret(secretName, { abortSignal: within(signal) });
       return s.value ? { kind: 'value', secret: s, value: s.value } : { kind: 'empty', secret: s };
     } catch (err) {
       const e = err as SdkError;
@@ -317,13 +354,13 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
   }
 
   function getVersion(op: string, version: string, signal?: AbortSignal): Promise<KeyVaultSecret> {
-    return call(op, 'get', (c) => c.getSecret(secretName, { version, abortSignal: signal }));
+    return call(op, 'get', (c) => c.getSecret(secretName, { version, abortSignal: within(signal) }));
   }
 
   async function allVersions(op: string, signal?: AbortSignal): Promise<SecretProperties[]> {
     return call(op, 'list', async (c) => {
       const out: SecretProperties[] = [];
-      for await (const p of c.listPropertiesOfSecretVersions(secretName, { abortSignal: signal })) out.push(p);
+      for await (const p of c.listPropertiesOfSecretVersions(secretName, { abortSignal: within(signal) })) out.push(p);
       return out;
     });
   }
@@ -350,12 +387,12 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
 
   async function setValue(op: string, value: string, tags: Record<string, string>, contentType: string | undefined, signal?: AbortSignal): Promise<KeyVaultSecret> {
     return call(op, 'set', (c) =>
-      c.setSecret(secretName, value, { tags, enabled: true, abortSignal: signal, ...(contentType !== undefined && { contentType }) }),
+      c.setSecret(secretName, value, { tags, enabled: true, abortSignal: within(signal), ...(contentType !== undefined && { contentType }) }),
     );
   }
 
   async function disable(op: string, version: string, signal?: AbortSignal): Promise<void> {
-    await call(op, 'update', (c) => c.updateSecretProperties(secretName, version, { enabled: false, abortSignal: signal }));
+    await call(op, 'update', (c) => c.updateSecretProperties(secretName, version, { enabled: false, abortSignal: within(signal) }));
   }
 
   const short = (v: string) => v.slice(0, 8);
@@ -389,7 +426,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
         // Listing versions (readMetadata) is only needed by finalize: a missing grant is a note, not a blocker.
         try {
           await call('preflight', 'list', async (c) => {
-            for await (const page of c.listPropertiesOfSecretVersions(secretName, { abortSignal: signal }).byPage({ maxPageSize: 1 })) {
+            for await (const page of c.listPropertiesOfSecretVersions(secretName, { abortSignal: within(signal) }).byPage({ maxPageSize: 1 })) {
               void page;
               break;
             }

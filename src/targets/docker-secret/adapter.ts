@@ -12,6 +12,8 @@ import type {
   VerifyResult,
 } from '../types.ts';
 import { DockerApiError, DockerEngine, parseDockerHost } from './engine.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { poll } from '../../runtime/poll.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
@@ -39,7 +41,6 @@ export const LABELS = {
 const MANAGED_BY = 'keyrot';
 /** Bounded retries on the service's optimistic-concurrency `version` (the engine's retry policy does not see these). */
 const MAX_VERSION_CONFLICTS = 5;
-const POLL_MS = 1000;
 /** Task desired states after which the orchestrator no longer wants the task (swarmkit api.TaskState). */
 const TERMINAL_DESIRED = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
@@ -152,7 +153,7 @@ export function createDockerSecretTarget(
 
   /** Created on first use, so an unsupported DOCKER_HOST is reported by preflight, not at load. */
   function eng(): DockerEngine {
-    engine ??= new DockerEngine(parseDockerHost(hostSetting, ctx.env));
+    engine ??= new DockerEngine(parseDockerHost(hostSetting, ctx.env), { timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS) });
     return engine;
   }
 
@@ -321,12 +322,14 @@ export function createDockerSecretTarget(
    *   cannot finish early.
    */
   async function waitForUpdate(serviceName: string, secret: SecretObject, signal?: AbortSignal): Promise<string> {
-    const start = ctx.clock.now();
-    for (;;) {
+    let progress = 'not started';
+    let why = '';
+    /** One look: the detail when the update is done, undefined while it runs; a failed update throws. */
+    const look = async (): Promise<string | undefined> => {
       const svc = await getService(serviceName, signal);
       const status = svc.UpdateStatus ?? undefined;
       const state = status?.State;
-      const why = status?.Message ? `: ${status.Message}` : '';
+      why = status?.Message ? `: ${status.Message}` : '';
       if (state?.startsWith('rollback')) {
         throw fail(
           `Swarm rolled back the update of service ${serviceName} (${state}${why}): its tasks did not stay up with secret ${secret.Spec.Name}; see docker service ps --no-trunc ${serviceName}`,
@@ -343,20 +346,22 @@ export function createDockerSecretTarget(
           'unavailable',
         );
       }
-      let progress = state ?? 'not started';
-      if (!state) {
-        const settled = settledWithoutUpdateStatus(svc, await tasksOf(svc.ID, signal), secret.ID);
-        if (settled.done) return settled.detail;
-        progress = settled.detail;
-      }
-      if (ctx.clock.now() - start >= timeoutMs) {
-        throw fail(
-          `service ${serviceName} is still updating after ${formatDuration(timeoutMs)} (${progress}${why}): check docker service ps ${serviceName}; raise timeout: of this target if its tasks start slowly`,
-          'timeout',
-        );
-      }
-      await ctx.clock.sleep(POLL_MS, signal);
-    }
+      progress = state ?? 'not started';
+      if (state) return undefined;
+      const settled = settledWithoutUpdateStatus(svc, await tasksOf(svc.ID, signal), secret.ID);
+      progress = settled.detail;
+      return settled.done ? settled.detail : undefined;
+    };
+    const done = await poll({
+      check: look,
+      until: (detail) => detail !== undefined,
+      deadlineMs: timeoutMs,
+      clock: ctx.clock,
+      signal,
+      describe: () =>
+        `service ${serviceName} is still updating after ${formatDuration(timeoutMs)} (${progress}${why}): check docker service ps ${serviceName}; raise timeout: of this target if its tasks start slowly`,
+    });
+    return done!;
   }
 
   /** Re-creates the old value as a new secret, for a restore whose old secret was already removed. Idempotent per rotation. */

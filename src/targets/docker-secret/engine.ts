@@ -1,7 +1,9 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { redact } from '../../core/redact.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
-import { kindForStatus } from '../../runtime/http.ts';
+import { kindForStatus, redirectRefused } from '../../runtime/http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { formatDuration } from '../../inventory/duration.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain
@@ -124,7 +126,7 @@ export class DockerEngine {
 
   constructor(host: DockerHost, opts: { timeoutMs?: number } = {}) {
     this.host = host;
-    this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     // Keep-alive: waits poll the Engine every second. Idle sockets are unref'd by node:http.
     this.#agent = new Agent({ keepAlive: true, maxSockets: 8 });
   }
@@ -226,6 +228,19 @@ export class DockerEngine {
       typeof parsed?.message === 'string' ? parsed.message : res.body.toString('utf8').trim(),
     ).slice(0, 500);
     const where = `${method} ${path.split('?')[0]}`;
+    // node:http never follows a redirect; a socket proxy that answers one gets an error naming it.
+    if (res.status >= 300 && res.status < 400) {
+      const location = typeof res.headers.location === 'string' ? res.headers.location : undefined;
+      const from = this.host.kind === 'tcp' ? `http://${this.host.host}:${this.host.port}` : 'http://docker';
+      const refused = redirectRefused({
+        provider: `the Docker Engine at ${this.host.display}`,
+        status: res.status,
+        location,
+        from,
+        fix: 'point DOCKER_HOST (or the target’s `endpoint:`) at the Engine’s socket or its socket proxy itself',
+      });
+      return new DockerApiError(refused.message, { kind: 'invalid', status: res.status, dockerMessage, method, path, retryable: false });
+    }
     // Swarm endpoints on a node outside swarm mode or on a worker: 503 with this message (Engine
     // 20.10: "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\"
     // to connect this node to swarm and try again."; on a worker: "... Worker nodes can't be used
@@ -254,7 +269,7 @@ export class DockerEngine {
   #networkError(err: unknown, req: RawRequest): TargetError {
     const e = err as NodeJS.ErrnoException & { name?: string };
     if (e.name === 'TimeoutError' || (e.name === 'AbortError' && !req.signal?.aborted)) {
-      return new TargetError(`the Docker Engine at ${this.host.display} did not answer ${req.method} ${req.path.split('?')[0]} in time`, {
+      return new TargetError(`the Docker Engine at ${this.host.display} did not answer ${req.method} ${req.path.split('?')[0]} within ${formatDuration(req.timeoutMs ?? this.#timeoutMs)}`, {
         kind: 'timeout',
         cause: err,
       });

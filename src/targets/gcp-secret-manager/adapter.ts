@@ -2,6 +2,8 @@ import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { GoogleAuth, OAuth2Client, type AuthClient } from 'google-auth-library';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
+import { waitTimeoutMs } from '../types.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineError, deadlineSignal, raceDeadline } from '../../runtime/deadline.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext } from '../types.ts';
 import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts';
 import { crc32c } from './crc32c.ts';
@@ -57,10 +59,10 @@ export const NO_GOOGLE_CREDENTIALS =
  * serverless env first, then a fast-fail ping of 169.254.169.254, which METADATA_SERVER_DETECTION=none
  * turns off). It reads process.env itself (in the CLI ctx.env is process.env).
  */
-async function applicationDefaultCredentials(project: string): Promise<AuthClient> {
+async function applicationDefaultCredentials(project: string, timeoutMs: number): Promise<AuthClient> {
   // projectId: the library otherwise looks the project up (env, `gcloud config`, the metadata
   // server) just to cache it; keyrot names the project in every call.
-  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM], projectId: project });
+  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM], projectId: project, clientOptions: { transporterOptions: transporterOptions(timeoutMs) } });
   // What the client would set on its own GoogleAuth (secret_manager_service_client.js constructor):
   // service-account keys then sign their own JWT instead of exchanging it for a token first.
   auth.useJWTAccessWithScope = true;
@@ -94,7 +96,20 @@ function adcError(err: unknown): TargetError {
   );
 }
 
-const CALL = { retry: null, timeout: 30_000 };
+const CALL = { retry: null };
+
+/** What a client method returns: a promise gax can cancel. */
+type GaxCall<T> = Promise<T> & { cancel?: () => void };
+
+/**
+ * Options of the auth client's HTTP transport (gaxios), which the REST transport sends every call
+ * through (gax fallbackServiceStub.js: `auth.fetch`): a deadline over the whole exchange (gaxios
+ * turns `timeout` into an AbortSignal that also aborts the body), and redirects refused (gaxios
+ * hands `redirect` to node-fetch, whose 'manual' returns the 3xx instead of following it).
+ */
+function transporterOptions(timeoutMs: number) {
+  return { timeout: timeoutMs, redirect: 'manual' as const };
+}
 /** A runaway paginator (a server that always answers a next page) stops here. */
 const MAX_PAGES = 200;
 
@@ -194,6 +209,7 @@ export function createGcpSecretManagerTarget(
   const parent = `projects/${config.project}/secrets/${config.secret}`;
   const credential = config.token ? `token ${config.token.raw}` : 'Application Default Credentials';
   const versionName = (v: string) => `${parent}/versions/${v}`;
+  const timeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
 
   let clientP: Promise<SecretManagerServiceClient> | undefined;
   function client(): Promise<SecretManagerServiceClient> {
@@ -205,13 +221,13 @@ export function createGcpSecretManagerTarget(
         // emulator's token): an OAuth2Client with only an access_token and no expiry never
         // refreshes, so it makes no call to Google [VERIFIED-LOCAL: every request stays on the endpoint].
         const token = await ctx.resolve(config.token);
-        const auth = new OAuth2Client();
+        const auth = new OAuth2Client({ transporterOptions: transporterOptions(timeoutMs) });
         auth.setCredentials({ access_token: token.reveal() });
         opts.authClient = auth;
       } else {
         // Without `token:`: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
         // application-default login, or the attached service account), resolved before the client exists.
-        opts.authClient = await applicationDefaultCredentials(config.project);
+        opts.authClient = await applicationDefaultCredentials(config.project, timeoutMs);
       }
       return new SecretManagerServiceClient(opts);
     })().catch((err: unknown) => {
@@ -221,10 +237,16 @@ export function createGcpSecretManagerTarget(
     return clientP;
   }
 
-  async function attempt<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => Promise<T>): Promise<Outcome<T>> {
+  async function attempt<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => GaxCall<T>, signal?: AbortSignal): Promise<Outcome<T>> {
     try {
-      return { ok: true, value: await fn(await client()) };
+      const c = await client();
+      // gax's REST transport applies no deadline of its own (CallSettings.timeout only reaches
+      // gRPC): the race ends the call at the deadline and cancels it; gaxios' own timeout
+      // (transporterOptions above) aborts the socket, stalled body included.
+      return { ok: true, value: await raceDeadline(fn(c), deadlineSignal(timeoutMs, signal)) };
     } catch (err) {
+      const late = deadlineError(err, signal, { provider: 'Google Secret Manager', call: `${op} on ${parent}`, timeoutMs });
+      if (late) return { ok: false, status: undefined, message: undefined, error: new TargetError(late.message, { target: ctx.name, op, kind: late.kind, retryable: late.retryable, cause: err }) };
       if (err instanceof TargetError) {
         const e = err.target ? err : new TargetError(err.message, { ...err, kind: err.kind, target: ctx.name, op, cause: err.cause });
         return { ok: false, status: undefined, message: undefined, error: e };
@@ -235,15 +257,15 @@ export function createGcpSecretManagerTarget(
     }
   }
 
-  async function call<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => Promise<T>): Promise<T> {
-    const r = await attempt(op, permission, fn);
+  async function call<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => GaxCall<T>, signal?: AbortSignal): Promise<T> {
+    const r = await attempt(op, permission, fn, signal);
     if (!r.ok) throw r.error;
     return r.value;
   }
 
   /** AccessSecretVersion, with the response's CRC32C checked against the data it came with. */
-  async function access(v: string, op: string): Promise<Outcome<Accessed>> {
-    const r = await attempt(op, 'secretmanager.versions.access', (c) => c.accessSecretVersion({ name: versionName(v) }, CALL));
+  async function access(v: string, op: string, signal?: AbortSignal): Promise<Outcome<Accessed>> {
+    const r = await attempt(op, 'secretmanager.versions.access', (c) => c.accessSecretVersion({ name: versionName(v) }, CALL), signal);
     if (!r.ok) return r;
     const [res] = r.value;
     const data = bytesOf(res.payload?.data);
@@ -262,19 +284,19 @@ export function createGcpSecretManagerTarget(
     return { ok: true, value: { version, data, checksummed } };
   }
 
-  async function accessOrThrow(v: string, op: string): Promise<Accessed> {
-    const r = await access(v, op);
+  async function accessOrThrow(v: string, op: string, signal?: AbortSignal): Promise<Accessed> {
+    const r = await access(v, op, signal);
     if (!r.ok) throw r.error;
     return r.value;
   }
 
-  async function listVersions(op: string): Promise<VersionMeta[]> {
+  async function listVersions(op: string, signal?: AbortSignal): Promise<VersionMeta[]> {
     const out: VersionMeta[] = [];
     let pageToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const [versions, , resp] = await call(op, 'secretmanager.versions.list', (c) =>
         c.listSecretVersions({ parent, pageSize: 100, pageToken }, { ...CALL, autoPaginate: false }),
-      );
+      signal);
       for (const v of versions) out.push({ version: versionId(v.name), state: stateOf(v.state), etag: v.etag ?? '' });
       pageToken = resp?.nextPageToken || undefined;
       if (!pageToken) return out;
@@ -288,8 +310,8 @@ export function createGcpSecretManagerTarget(
   }
 
   /** What `latest` (the most recently created version) holds: what consumers of the secret read. */
-  async function readLatest(op: string): Promise<Latest> {
-    const r = await access('latest', op);
+  async function readLatest(op: string, signal?: AbortSignal): Promise<Latest> {
+    const r = await access('latest', op, signal);
     if (r.ok) {
       const text = decode(r.value.data);
       return text ? { kind: 'value', version: r.value.version, value: new Secret(text) } : { kind: 'absent' };
@@ -301,7 +323,7 @@ export function createGcpSecretManagerTarget(
     }
     if (r.status === 'NOT_FOUND') {
       // "Secret [...] not found or has no versions.": tell the two apart (list throws not-found for a missing secret).
-      const versions = await listVersions(op);
+      const versions = await listVersions(op, signal);
       if (versions.length === 0) return { kind: 'absent' };
     }
     throw r.error;
@@ -311,21 +333,21 @@ export function createGcpSecretManagerTarget(
     return l.kind === 'value' ? { kind: 'value', value: l.value } : l;
   }
 
-  async function addVersion(value: Secret, op: string): Promise<string> {
+  async function addVersion(value: Secret, op: string, signal?: AbortSignal): Promise<string> {
     const data = Buffer.from(value.reveal(), 'utf8');
     // dataCrc32c: the service verifies it and rejects a mismatch (INVALID_ARGUMENT), so what is
     // stored is exactly what keyrot sent [S56 resources.proto SecretPayload].
-    const [v] = await call(op, 'secretmanager.versions.add', (c) => c.addSecretVersion({ parent, payload: { data, dataCrc32c: crc32c(data) } }, CALL));
+    const [v] = await call(op, 'secretmanager.versions.add', (c) => c.addSecretVersion({ parent, payload: { data, dataCrc32c: crc32c(data) } }, CALL), signal);
     return versionId(v.name);
   }
 
   /** DisableSecretVersion with the etag from the listing; a concurrent state change is re-read (bounded). */
-  async function disable(meta: VersionMeta, op: string): Promise<boolean> {
+  async function disable(meta: VersionMeta, op: string, signal?: AbortSignal): Promise<boolean> {
     let etag = meta.etag;
     for (let i = 0; i < 3; i++) {
       const r = await attempt(op, 'secretmanager.versions.disable', (c) =>
         c.disableSecretVersion({ name: versionName(meta.version), ...(etag ? { etag } : {}) }, CALL),
-      );
+      signal);
       if (r.ok) return true;
       // Secret Manager answers a stale etag with FAILED_PRECONDITION (HTTP 400), not AIP-154's
       // ABORTED (https://cloud.google.com/secret-manager/docs/etags), and FAILED_PRECONDITION also
@@ -333,7 +355,7 @@ export function createGcpSecretManagerTarget(
       // is re-read to tell them apart rather than the message matched. ABORTED is kept for
       // AIP-154-style endpoints (emulators).
       if (r.status !== 'ABORTED' && r.status !== 'FAILED_PRECONDITION') throw r.error;
-      const fresh = (await listVersions(op)).find((v) => v.version === meta.version);
+      const fresh = (await listVersions(op, signal)).find((v) => v.version === meta.version);
       if (!fresh || fresh.state !== 'ENABLED') return false; // someone else disabled or destroyed it meanwhile
       // Still enabled under the same etag: the refusal was not a concurrent change.
       if (!etag || fresh.etag === etag) throw r.error;
@@ -348,12 +370,12 @@ export function createGcpSecretManagerTarget(
   }
 
   /** The version just before `version` and the fingerprint of the key it holds (null when unreadable). */
-  async function previousOf(version: string, op: string): Promise<{ version: string; fingerprint: string | null } | null> {
-    const older = (await listVersions(op)).filter((v) => Number(v.version) < Number(version)).sort((a, b) => Number(b.version) - Number(a.version));
+  async function previousOf(version: string, op: string, signal?: AbortSignal): Promise<{ version: string; fingerprint: string | null } | null> {
+    const older = (await listVersions(op, signal)).filter((v) => Number(v.version) < Number(version)).sort((a, b) => Number(b.version) - Number(a.version));
     const prev = older[0];
     if (!prev) return null;
     if (prev.state !== 'ENABLED') return { version: prev.version, fingerprint: null };
-    const got = await accessOrThrow(prev.version, op);
+    const got = await accessOrThrow(prev.version, op, signal);
     const text = decode(got.data);
     return { version: prev.version, fingerprint: text ? fingerprint(text) : null };
   }
@@ -369,7 +391,7 @@ export function createGcpSecretManagerTarget(
         signal?.throwIfAborted();
         // TestIamPermissions answers which of the permissions the caller holds on the secret,
         // without needing one itself: a read-only permission check that names what is missing.
-        const [res] = await call('preflight', undefined, (c) => c.testIamPermissions({ resource: parent, permissions: [...PERMISSIONS] }, CALL));
+        const [res] = await call('preflight', undefined, (c) => c.testIamPermissions({ resource: parent, permissions: [...PERMISSIONS] }, CALL), signal);
         const held = new Set(res.permissions ?? []);
         const missing = PERMISSIONS.filter((p) => !held.has(p));
         if (missing.length) {
@@ -381,7 +403,7 @@ export function createGcpSecretManagerTarget(
             current: { kind: 'absent' },
           };
         }
-        const latest = await readLatest('preflight');
+        const latest = await readLatest('preflight', signal);
         const notes = [`adds a new version to ${parent}; consumers reading "latest" get the new key`, 'finalize disables (never destroys) the versions holding the old key'];
         if (latest.kind === 'absent') notes.unshift(`${parent} has no version yet: the first one will be added`);
         if (latest.kind === 'unreadable') notes.unshift(latest.reason);
@@ -397,16 +419,16 @@ export function createGcpSecretManagerTarget(
 
     async read(signal) {
       signal?.throwIfAborted();
-      return toRead(await readLatest('read'));
+      return toRead(await readLatest('read', signal));
     },
 
     async write(value, op) {
       op.signal?.throwIfAborted();
-      const latest = await readLatest('write');
+      const latest = await readLatest('write', op.signal);
       if (latest.kind === 'value' && latest.value.equals(value)) {
         // Idempotent: a retried write whose AddSecretVersion landed (the answer was lost), or a
         // rerun. No second version; the receipt names the version that holds the key.
-        const prev = await previousOf(latest.version, 'write');
+        const prev = await previousOf(latest.version, 'write', op.signal);
         return {
           version: latest.version,
           previousVersion: prev?.version ?? null,
@@ -414,7 +436,7 @@ export function createGcpSecretManagerTarget(
           added: false,
         } satisfies GcpSecretManagerReceipt;
       }
-      const version = await addVersion(value, 'write');
+      const version = await addVersion(value, 'write', op.signal);
       return {
         version,
         previousVersion: latest.kind === 'value' ? latest.version : null,
@@ -426,7 +448,7 @@ export function createGcpSecretManagerTarget(
     async verify(value, op, receipt) {
       op.signal?.throwIfAborted();
       const version = receipt?.version || 'latest';
-      const got = await accessOrThrow(version, 'verify');
+      const got = await accessOrThrow(version, 'verify', op.signal);
       const text = decode(got.data);
       if (text !== value.reveal()) {
         throw new TargetError(
@@ -436,7 +458,7 @@ export function createGcpSecretManagerTarget(
       }
       if (version !== 'latest') {
         // Consumers read `latest`: it must still be this version (or another holding the same key).
-        const latest = await readLatest('verify');
+        const latest = await readLatest('verify', op.signal);
         if (latest.kind !== 'value' || (latest.version !== got.version && !latest.value.equals(value))) {
           const what = latest.kind === 'value' ? `version ${latest.version} holding ${latest.value.fingerprint}` : latest.kind === 'absent' ? 'nothing' : 'an unreadable version';
           throw new TargetError(`"latest" of ${parent} is ${what}, not keyrot's version ${got.version}: another writer added a version after keyrot`, {
@@ -459,26 +481,26 @@ export function createGcpSecretManagerTarget(
         // Restore = a new version holding the old key. Disabling keyrot's version instead would not
         // bring the old key back: `latest` is the newest version whatever its state, so it would
         // become unreadable for every consumer.
-        const latest = await readLatest('restore');
+        const latest = await readLatest('restore', op.signal);
         if (latest.kind === 'value' && latest.value.equals(previous)) return; // idempotent
-        await addVersion(previous, 'restore');
+        await addVersion(previous, 'restore', op.signal);
         return;
       }
       // The secret had no readable value before this rotation (no version, or `latest` disabled):
       // the same state again is keyrot's version(s) disabled, so `latest` is unreadable as before.
-      const versions = await listVersions('restore');
+      const versions = await listVersions('restore', op.signal);
       const candidates = versions.filter(
         (v) => v.state === 'ENABLED' && (receipt ? v.version === receipt.version : true),
       );
       for (const v of candidates) {
-        const got = await accessOrThrow(v.version, 'restore');
-        if (fingerprint(decode(got.data)) === op.fingerprint) await disable(v, 'restore');
+        const got = await accessOrThrow(v.version, 'restore', op.signal);
+        if (fingerprint(decode(got.data)) === op.fingerprint) await disable(v, 'restore', op.signal);
       }
     },
 
     async finalize(op, receipt) {
       op.signal?.throwIfAborted();
-      const latest = await readLatest('finalize');
+      const latest = await readLatest('finalize', op.signal);
       if (latest.kind !== 'value' || latest.value.fingerprint !== op.fingerprint) {
         throw new TargetError(
           `refusing to disable old versions of ${parent}: "latest" does not hold the new key (${op.fingerprint}); run \`keyrot verify\``,
@@ -493,11 +515,11 @@ export function createGcpSecretManagerTarget(
       // disabling is reversible (`gcloud secrets versions enable`).
       let oldFp: string | null | undefined = receipt ? receipt.previousFingerprint : undefined;
       if (oldFp === null) return; // nothing readable was there before keyrot
-      const older = (await listVersions('finalize'))
+      const older = (await listVersions('finalize', op.signal))
         .filter((v) => v.state === 'ENABLED' && Number(v.version) < Number(latest.version))
         .sort((a, b) => Number(b.version) - Number(a.version));
       for (const v of older) {
-        const got = await access(v.version, 'finalize');
+        const got = await access(v.version, 'finalize', op.signal);
         if (!got.ok) {
           // Disabled between the listing and now: nothing to do for it.
           if (got.status === 'FAILED_PRECONDITION' || got.status === 'NOT_FOUND') continue;
@@ -507,7 +529,7 @@ export function createGcpSecretManagerTarget(
         const fp = text ? fingerprint(text) : null;
         if (fp === null || fp === op.fingerprint) continue;
         oldFp ??= fp;
-        if (fp === oldFp) await disable(v, 'finalize');
+        if (fp === oldFp) await disable(v, 'finalize', op.signal);
       }
     },
 

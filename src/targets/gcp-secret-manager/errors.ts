@@ -1,6 +1,7 @@
 import { redact } from '../../core/redact.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
+import { redirectRefused } from '../../runtime/http.ts';
 
 /**
  * Google API errors → TargetError, in product words. No SDK import here (pure parsing), so the
@@ -66,6 +67,8 @@ export interface GoogleErrorInfo {
   retryAfterMs?: number;
   /** ECONNREFUSED, ECONNRESET... when no HTTP answer came back. */
   networkCode?: string;
+  /** A redirect's Location (keyrot's transport does not follow redirects). */
+  location?: string;
 }
 
 type Loose = Record<string, unknown>;
@@ -110,6 +113,13 @@ function headerGetter(h: unknown): Headers | undefined {
   return out;
 }
 
+/** One header of a gaxios response (node-fetch Headers, WHATWG Headers or a plain object). */
+function headerValue(h: unknown, name: string): string | undefined {
+  if (!isObj(h)) return undefined;
+  if (typeof h.get === 'function') return (h as { get(n: string): string | null }).get(name) ?? undefined;
+  return typeof h[name] === 'string' ? (h[name] as string) : undefined;
+}
+
 const PERMISSION_IN_MESSAGE = /Permission '?([a-z]+(?:\.[A-Za-z]+)+)'? denied/;
 
 export function parseGoogleError(err: unknown, now = Date.now()): GoogleErrorInfo {
@@ -131,6 +141,8 @@ export function parseGoogleError(err: unknown, now = Date.now()): GoogleErrorInf
       }
       if (body) break;
     }
+    const location = headerValue(response?.headers, 'location');
+    if (location) out.location = location;
     const status = isObj(body?.error) ? body.error : undefined;
     if (typeof status?.status === 'string' && (GRPC_STATUS as readonly string[]).includes(status.status)) {
       out.status = status.status as GrpcStatus;
@@ -207,6 +219,18 @@ export function gcpError(err: unknown, c: ErrorContext): TargetError {
       'auth',
       `Google Cloud credentials for ${c.secret} are not available (${c.credential}): run \`gcloud auth application-default login\`, set GOOGLE_APPLICATION_CREDENTIALS, attach a service account, or give the target a token: env:VAR`,
       { retryable: false },
+    );
+  }
+  if (info.httpStatus !== undefined && info.httpStatus >= 300 && info.httpStatus < 400) {
+    return redirectRefused(
+      {
+        provider: 'Google Secret Manager',
+        status: info.httpStatus,
+        location: info.location,
+        from: /^https?:/.test(c.endpoint) ? c.endpoint : `https://${c.endpoint}`,
+        fix: 'set `endpoint:` of this target to the API’s own host:port (or remove it for secretmanager.googleapis.com)',
+      },
+      { target: c.target, op: c.op, cause: err },
     );
   }
   switch (info.status) {

@@ -1,7 +1,9 @@
 import { waitTimeoutMs } from '../types.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
-import { httpJson, type HttpResponse } from '../../runtime/http.ts';
+import { createProviderHttp } from '../../runtime/provider-http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';
@@ -32,8 +34,6 @@ const PACE_MAX_MS = 16_000;
 /** Heroku sends no Retry-After on 429: a few seconds buys the handful of tokens one write needs. */
 export const HEROKU_429_RETRY_MS = 5_000;
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
-const POLL_FIRST_MS = 250;
-const POLL_MAX_MS = 5_000;
 
 interface HerokuRelease {
   id: string;
@@ -107,45 +107,25 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     await ctx.clock.sleep(ms, signal);
   }
 
-  async function call<T>(
-    op: string,
-    method: string,
-    path: string,
-    opts: { body?: unknown; range?: string; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse<T>> {
-    const tok = await credential(op);
-    await pace(opts.signal);
-    const headers: Record<string, string> = {
-      accept: HEROKU_ACCEPT,
-      authorization: `Bearer ${tok.reveal()}`,
-      'user-agent': USER_AGENT,
-    };
-    if (opts.range) headers.range = opts.range;
-    try {
-      const res = await httpJson<T>(
-        { method, url: base + path, headers, body: opts.body, signal: opts.signal },
-        { clock: ctx.clock, provider: 'Heroku', describe: (s, m) => describe(s, m, op) },
-      );
-      const rl = res.headers.get('ratelimit-remaining');
-      if (rl && /^\d+$/.test(rl)) remaining = Number(rl);
-      return res;
-    } catch (err) {
-      const e = toTargetError(err);
-      throw new TargetError(e.message, {
-        target: ctx.name,
-        op,
-        kind: e.kind,
-        retryable: e.retryable,
-        // Heroku's 429 has no Retry-After (the engine's policy still adds jittered backoff).
-        retryAfterMs: e.retryAfterMs ?? (e.kind === 'rate-limited' ? HEROKU_429_RETRY_MS : undefined),
-        status: e.status,
-        cause: err,
-      });
-    }
-  }
+  const http = createProviderHttp({
+    provider: 'Heroku',
+    baseUrl: base,
+    target: ctx.name,
+    clock: ctx.clock,
+    timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
+    headers: { accept: HEROKU_ACCEPT, 'user-agent': USER_AGENT },
+    auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
+    before: pace,
+    endpointHint: 'set `endpoint:` of this target to the Platform API’s URL (or remove it for https://api.heroku.com)',
+    // Heroku's 429 has no Retry-After (the engine's policy still adds jittered backoff).
+    describe: (f) => ({ message: describe(f.status, f.message, f.op), retryAfterMs: f.rateLimit.retryAfterMs ?? (f.status === 429 ? HEROKU_429_RETRY_MS : undefined) }),
+    onResponse: (r) => {
+      if (r.rateLimit.remaining !== undefined) remaining = r.rateLimit.remaining;
+    },
+  });
 
   async function getVars(op: string, signal?: AbortSignal): Promise<ConfigVars> {
-    const res = await call<ConfigVars>(op, 'GET', `${appPath}/config-vars`, { signal });
+    const res = await http.json<ConfigVars>({ op, path: `${appPath}/config-vars`, signal });
     if (!res.body || typeof res.body !== 'object') throw fail(`Heroku returned an unexpected config-vars body for app ${app}`, op, 'unavailable');
     return res.body;
   }
@@ -156,44 +136,36 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
   }
 
   async function newestRelease(op: string, signal?: AbortSignal): Promise<HerokuRelease | undefined> {
-    const res = await call<HerokuRelease[]>(op, 'GET', `${appPath}/releases`, { range: 'version ..; max=1, order=desc', signal });
+    const res = await http.json<HerokuRelease[]>({ op, path: `${appPath}/releases`, headers: { range: 'version ..; max=1, order=desc' }, signal });
     return Array.isArray(res.body) ? res.body[0] : undefined;
   }
 
   /** The release a config change created: the first one after `afterVersion` that names the var. */
   async function releaseAfter(afterVersion: number, op: string, signal?: AbortSignal): Promise<HerokuRelease | undefined> {
-    const res = await call<HerokuRelease[]>(op, 'GET', `${appPath}/releases`, {
-      range: `version ]${afterVersion}..; max=10, order=asc`,
-      signal,
-    });
+    const res = await http.json<HerokuRelease[]>({ op, path: `${appPath}/releases`, headers: { range: `version ]${afterVersion}..; max=10, order=asc` }, signal });
     const list = Array.isArray(res.body) ? res.body : [];
     return list.find((r) => (r.description ?? '').includes(varName)) ?? list[0];
   }
 
-  /** Polls a release until it leaves `pending` (backing off 250 ms → 5 s), within the target's timeout. */
-  async function watchRelease(idOrVersion: string | number, op: string, signal?: AbortSignal): Promise<HerokuRelease> {
-    const deadline = ctx.clock.now() + timeoutMs;
-    let delay = POLL_FIRST_MS;
-    for (;;) {
-      const r = (await call<HerokuRelease>(op, 'GET', `${appPath}/releases/${encodeURIComponent(String(idOrVersion))}`, { signal })).body;
-      if (r.status !== 'pending') return r;
-      if (ctx.clock.now() + delay > deadline) {
-        throw fail(
-          `Heroku release v${r.version} of app ${app} is still pending after ${formatDuration(timeoutMs)}: check \`heroku releases:output v${r.version} --app ${app}\` (raise \`timeout:\` if its release phase is slow)`,
-          op,
-          'timeout',
-          { retryable: false },
-        );
-      }
-      await ctx.clock.sleep(delay, signal);
-      delay = Math.min(POLL_MAX_MS, delay * 2);
-    }
+  /** Polls a release until it leaves `pending`, within the target's timeout. */
+  function watchRelease(idOrVersion: string | number, op: string, signal?: AbortSignal): Promise<HerokuRelease> {
+    return poll({
+      check: async () => (await http.json<HerokuRelease>({ op, path: `${appPath}/releases/${encodeURIComponent(String(idOrVersion))}`, signal })).body,
+      until: (r) => r.status !== 'pending',
+      deadlineMs: timeoutMs,
+      clock: ctx.clock,
+      signal,
+      target: ctx.name,
+      op,
+      describe: (r) =>
+        `Heroku release ${r ? `v${r.version}` : String(idOrVersion)} of app ${app} is still pending after ${formatDuration(timeoutMs)}: check \`heroku releases:output ${r ? `v${r.version}` : String(idOrVersion)} --app ${app}\` (raise \`timeout:\` if its release phase is slow)`,
+    });
   }
 
   /** PATCH exactly one key (a merge: nothing else changes) and return the release it created. */
   async function patchOne(value: string | null, op: string, signal?: AbortSignal): Promise<HerokuRelease | undefined> {
     const before = await newestRelease(op, signal);
-    const res = await call<ConfigVars>(op, 'PATCH', `${appPath}/config-vars`, { body: { [varName]: value }, signal });
+    const res = await http.json<ConfigVars>({ op, method: 'PATCH', path: `${appPath}/config-vars`, body: { [varName]: value }, signal });
     const after = res.body?.[varName];
     if ((value === null && after !== undefined && after !== null) || (value !== null && after !== value)) {
       throw fail(`Heroku accepted the change of ${varName} on app ${app} but its answer does not hold it`, op, 'mismatch', { retryable: true });
@@ -218,7 +190,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
         return { status: 'blocked', reason, current: { kind: 'unreadable', reason } };
       }
       try {
-        await call('preflight', 'GET', appPath, { signal });
+        await http.json({ op: 'preflight', path: appPath, signal });
         const v = (await getVars('preflight', signal))[varName];
         const current: ReadResult = typeof v === 'string' && v !== '' ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
         const notes = [
@@ -297,7 +269,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
    * a write; anything but the new key after a restore.
    */
   async function checkReleaseRuns(rel: HerokuRelease, newFp: string, purpose: RedeployPurpose, signal?: AbortSignal): Promise<void> {
-    const snap = (await call<ConfigVars>('redeploy', 'GET', `${appPath}/releases/${encodeURIComponent(rel.id)}/config-vars`, { signal })).body;
+    const snap = (await http.json<ConfigVars>({ op: 'redeploy', path: `${appPath}/releases/${encodeURIComponent(rel.id)}/config-vars`, signal })).body;
     const v = snap?.[varName];
     const holds = typeof v === 'string' && v !== '' ? fingerprint(v) : '';
     if (purpose === 'write' ? holds === newFp : holds !== newFp) return;

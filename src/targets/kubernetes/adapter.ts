@@ -4,10 +4,13 @@ import { Secret } from '../../core/secret.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { verifyByReadBack } from '../common.ts';
-import type { OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { KubernetesConfig, KubernetesReceipt } from './index.ts';
 import { loadKubeConfig, type LoadedKubeConfig } from './kubeconfig.ts';
 import { k8sError, type Call } from './errors.ts';
+import { manualRedirectLibrary } from './transport.ts';
+import { POLL_DEFAULTS, poll } from '../../runtime/poll.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineSignal } from '../../runtime/deadline.ts';
 import { RESTARTED_AT, parseWorkloadRef, restartedAtValue, rolloutStatus, type WorkloadKind, type WorkloadRef } from './rollout.ts';
 
 /** What keyrot records on the Secret it writes: which rotation wrote the key, and when. */
@@ -19,13 +22,12 @@ export const ANNOTATIONS = {
 
 /** Bounded optimistic-concurrency loop on 409 (the one retry the adapter owns; brief: engine/retry.ts). */
 export const MAX_CONFLICT_TRIES = 5;
-const REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_ROLLOUT_TIMEOUT_MS = 5 * 60_000;
 
 export interface KubernetesInternals {
   /** Where the pod's service account is mounted (tests). */
   serviceAccountDir?: string;
-  /** First rollout poll interval (doubles up to 5s). */
+  /** First rollout poll interval (then POLL_DEFAULTS' backoff and cap). */
   pollMs?: number;
 }
 
@@ -41,17 +43,19 @@ type Obj = Record<string, any>;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function createKubernetesTarget(
-  config: KubernetesConfig,
+  config: KubernetesConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
   internals: KubernetesInternals = {},
 ): Promise<Target<KubernetesReceipt>> {
   const k8s = await import('@kubernetes/client-node');
+  const httpApi = manualRedirectLibrary(k8s);
+  const requestTimeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
   const ns = config.namespace;
   const secretName = config.secret;
   const key = config.key ?? ctx.varName;
   const workloads = (config.restart ?? []).map(parseWorkloadRef);
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_ROLLOUT_TIMEOUT_MS);
-  const pollMs = internals.pollMs ?? 500;
+  const pollMs = internals.pollMs ?? POLL_DEFAULTS.intervalMs;
   const secretLabel = `secret ${secretName}`;
   const where = `Kubernetes secret ${ns}/${secretName} key ${key}`;
   const immutable = `${where}: the secret is immutable (immutable: true), so its data cannot change; make it mutable or point the workloads at a new secret`;
@@ -71,14 +75,14 @@ export async function createKubernetesTarget(
   }
 
   /**
-   * Per-call options: the caller's abort signal plus a request timeout (client-node has none of its
-   * own), and optionally the PATCH Content-Type. client-node's default PATCH type is json-patch
+   * Per-call options: the HTTP library that refuses redirects (transport.ts), the caller's abort
+   * signal under the call's deadline (client-node has none of its own; the signal also ends a
+   * stalled body), and optionally the PATCH Content-Type. client-node's default PATCH type is json-patch
    * (the first entry of the generated list, provider-apis.md §5.5); `setHeaderOptions` overrides it
    * (kubernetes-client/javascript src/middleware.ts, `middlewareMergeStrategy: 'append'`).
    */
   function options(signal: AbortSignal | undefined, contentType?: string): K8s.ConfigurationOptions {
-    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-    const sig = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const sig = deadlineSignal(requestTimeoutMs, signal);
     const withSignal: K8s.ObservableMiddleware = {
       pre: (req) => {
         req.setSignal(sig);
@@ -86,7 +90,7 @@ export async function createKubernetesTarget(
       },
       post: (res) => new k8s.Observable(Promise.resolve(res)),
     };
-    const opts: K8s.ConfigurationOptions = { middleware: [withSignal], middlewareMergeStrategy: 'append' };
+    const opts: K8s.ConfigurationOptions = { httpApi, middleware: [withSignal], middlewareMergeStrategy: 'append' };
     return contentType ? k8s.setHeaderOptions('Content-Type', contentType, opts) : opts;
   }
 
@@ -95,7 +99,7 @@ export async function createKubernetesTarget(
     try {
       return await fn(x);
     } catch (err) {
-      throw k8sError(err, c, { target: ctx.name, op, context: x.loaded.context, server: x.loaded.server, now: ctx.clock.now() });
+      throw k8sError(err, c, { target: ctx.name, op, context: x.loaded.context, server: x.loaded.server, now: ctx.clock.now(), timeoutMs: requestTimeoutMs });
     }
   }
 
@@ -222,11 +226,10 @@ export async function createKubernetesTarget(
 
   /** `kubectl rollout status` with a deadline, polling with ctx.clock. Transient read errors keep polling. */
   async function waitRollout(w: WorkloadRef, deadline: number, op: string, signal?: AbortSignal): Promise<void> {
-    let delay = pollMs;
     let seen = 'no status read yet';
-    for (;;) {
-      try {
-        const obj = await readWorkload(w, op, signal);
+    await poll({
+      check: () => readWorkload(w, op, signal),
+      until: (obj) => {
         const v = rolloutStatus(w.kind, obj);
         if (v.failure) {
           throw new TargetError(`Kubernetes ${w.label} in namespace ${ns}: ${v.failure}; check kubectl -n ${ns} describe ${w.label}`, {
@@ -236,23 +239,18 @@ export async function createKubernetesTarget(
             retryable: false,
           });
         }
-        if (v.done) return;
         seen = v.message;
-      } catch (err) {
-        if (!(err instanceof TargetError) || !err.retryable) throw err;
-        seen = err.message;
-        if (err.retryAfterMs) delay = Math.max(delay, err.retryAfterMs);
-      }
-      const left = deadline - ctx.clock.now();
-      if (left <= 0) {
-        throw new TargetError(
-          `Kubernetes ${w.label} in namespace ${ns} did not finish its rollout within ${formatDuration(timeoutMs)} (last seen: ${seen.replace(/\.\.\.$/, '')}); check kubectl -n ${ns} rollout status ${w.label}`,
-          { target: ctx.name, op, kind: 'timeout', retryable: false },
-        );
-      }
-      await ctx.clock.sleep(Math.min(delay, left), signal);
-      delay = Math.min(delay * 2, 5000);
-    }
+        return v.done;
+      },
+      deadlineMs: Math.max(0, deadline - ctx.clock.now()),
+      intervalMs: pollMs,
+      clock: ctx.clock,
+      signal,
+      target: ctx.name,
+      op,
+      describe: (_last, err) =>
+        `Kubernetes ${w.label} in namespace ${ns} did not finish its rollout within ${formatDuration(timeoutMs)} (last seen: ${(err?.message ?? seen).replace(/\.\.\.$/, '')}); check kubectl -n ${ns} rollout status ${w.label}`,
+    });
   }
 
   /**

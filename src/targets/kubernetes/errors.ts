@@ -1,5 +1,8 @@
 import { TargetError } from '../../core/errors.ts';
+import { formatDuration } from '../../inventory/duration.ts';
+import { isAbortOrTimeout } from '../../runtime/deadline.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
+import { redirectRefused } from '../../runtime/http.ts';
 
 /** The API call that failed, in the words the user knows it by. */
 export interface Call {
@@ -19,6 +22,8 @@ export interface CallSite {
   context: string;
   server: string;
   now: number;
+  /** The deadline of one call, for the timeout message. */
+  timeoutMs?: number;
 }
 
 /**
@@ -72,6 +77,19 @@ export function k8sError(err: unknown, call: Call, site: CallSite): TargetError 
   if (isApiException(err)) {
     const code = err.code;
     const st = statusOf(err.body);
+    if (code >= 300 && code < 400) {
+      // Answered, not followed (transport.ts): a 3xx names where it pointed.
+      return redirectRefused(
+        {
+          provider: `the Kubernetes API server of context "${site.context}"`,
+          status: code,
+          location: err.headers?.location,
+          from: site.server,
+          fix: 'point the kubeconfig cluster’s server at the API server itself (kubectl config view --minify)',
+        },
+        init,
+      );
+    }
     if (code === 401) {
       return new TargetError(
         `Kubernetes rejected the credentials of kubeconfig context "${site.context}" (401 Unauthorized): the token or client certificate is invalid or expired; refresh the kubeconfig's credentials and retry`,
@@ -131,8 +149,9 @@ export function k8sError(err: unknown, call: Call, site: CallSite): TargetError 
 
   const e = err as { name?: string; message?: string; code?: string; cause?: { code?: string; name?: string } };
   const code = e?.cause?.code ?? e?.code;
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.cause?.name === 'TimeoutError') {
-    return new TargetError(`Kubernetes API server of context "${site.context}" did not answer ${call.verb} ${call.what} in time`, {
+  if (isAbortOrTimeout(err)) {
+    const within = site.timeoutMs !== undefined ? `within ${formatDuration(site.timeoutMs)}` : 'in time';
+    return new TargetError(`Kubernetes API server of context "${site.context}" did not answer ${call.verb} ${call.what} ${within}`, {
       ...init,
       kind: 'timeout',
     });

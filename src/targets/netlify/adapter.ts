@@ -2,7 +2,9 @@ import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
-import { httpJson, type HttpResponse } from '../../runtime/http.ts';
+import { absentOn404, createProviderHttp } from '../../runtime/provider-http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
@@ -22,13 +24,11 @@ import { netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './inde
  * - `is_secret` values are only readable in the `dev` context; the CLI refuses secrets in `all`/`dev`.
  * - Env values are baked into a deploy: `POST /sites/{site_id}/builds` (empty body; `branch` for a
  *   branch deploy) and wait until `GET /sites/{site_id}/deploys/{deploy_id}` is `ready` (`error` fails).
- * - `X-RateLimit-Reset` (epoch seconds) on 429 is turned into retryAfterMs by engine/http.ts.
+ * - `X-RateLimit-Reset` (epoch seconds) on 429 is turned into retryAfterMs by runtime/http.ts (only once the budget is spent).
  */
 
 const USER_AGENT = 'keyrot';
 const DEFAULT_TIMEOUT_MS = 15 * 60_000;
-const POLL_FIRST_MS = 250;
-const POLL_MAX_MS = 5_000;
 /** Deploy states that end a deploy without it going live. */
 const FAILED_STATES = new Set(['error', 'rejected']);
 
@@ -145,7 +145,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     (m) => `Netlify access token: ${m} (create a personal access token under User settings → Applications)`,
   );
 
-  function describe(status: number, message: string, op: string, about: 'site' | 'env' | 'deploy'): string {
+  function describe(status: number, message: string, op: string, about: About): string {
     // Netlify's own words go last, so the message leads with what is wrong and what to do.
     const said = message ? ` (Netlify said: ${message})` : '';
     if (status === 401) {
@@ -171,46 +171,20 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     return `Netlify answered ${status} during ${op} on site ${siteLabel}${said}`;
   }
 
-  async function call<T>(
-    op: string,
-    method: string,
-    path: string,
-    about: 'site' | 'env' | 'deploy',
-    opts: { body?: unknown; signal?: AbortSignal; allow404?: boolean } = {},
-  ): Promise<HttpResponse<T> | undefined> {
-    const tok = await credential(op);
-    try {
-      return await httpJson<T>(
-        {
-          method,
-          url: base + path,
-          headers: { authorization: `Bearer ${tok.reveal()}`, 'user-agent': USER_AGENT },
-          body: opts.body,
-          signal: opts.signal,
-        },
-        { clock: ctx.clock, provider: 'Netlify', describe: (s, m) => describe(s, m, op, about) },
-      );
-    } catch (err) {
-      const e = toTargetError(err);
-      if (opts.allow404 && e.status === 404) return undefined;
-      throw new TargetError(e.message, {
-        target: ctx.name,
-        op,
-        kind: e.kind,
-        retryable: e.retryable,
-        retryAfterMs: e.retryAfterMs,
-        status: e.status,
-        cause: err,
-      });
-    }
-  }
-
-  async function must<T>(p: Promise<HttpResponse<T> | undefined>): Promise<T> {
-    return (await p)!.body;
-  }
+  const http = createProviderHttp<About>({
+    provider: 'Netlify',
+    baseUrl: base,
+    target: ctx.name,
+    clock: ctx.clock,
+    timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
+    headers: { 'user-agent': USER_AGENT },
+    auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
+    endpointHint: 'set `endpoint:` of this target to the Netlify API’s URL (or remove it for https://api.netlify.com)',
+    describe: (f) => describe(f.status, f.message, f.op, f.about ?? 'env'),
+  });
 
   async function getSite(op: string, signal?: AbortSignal): Promise<SiteInfo> {
-    const site = await must(call<SiteInfo>(op, 'GET', `/sites/${encodeURIComponent(siteId)}`, 'site', { signal }));
+    const site = (await http.json<SiteInfo>({ op, path: `/sites/${encodeURIComponent(siteId)}`, about: 'site', signal })).body;
     if (site.name) siteLabel = `${site.name} (${siteId})`;
     return site;
   }
@@ -229,7 +203,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
 
   async function getVar(op: string, signal?: AbortSignal): Promise<EnvVar | undefined> {
     const acct = await accountId(op, signal);
-    const res = await call<EnvVar>(op, 'GET', envPath(acct), 'env', { signal, allow404: true });
+    const res = await http.json<EnvVar>({ op, path: envPath(acct), signal }).catch(absentOn404);
     const v = res?.body;
     return v;
   }
@@ -324,7 +298,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   async function createVar(values: Array<{ c: Ctx; value: string }>, op: string, signal?: AbortSignal): Promise<EnvVar> {
     const acct = await accountId(op, signal);
     const body = [{ key: varName, values: values.map((x) => valueBody(x.c, x.value)) }];
-    const created = await must(call<EnvVar[]>(op, 'POST', `/accounts/${encodeURIComponent(acct)}/env?site_id=${encodeURIComponent(siteId)}`, 'env', { body, signal }));
+    const created = (await http.json<EnvVar[]>({ op, method: 'POST', path: `/accounts/${encodeURIComponent(acct)}/env?site_id=${encodeURIComponent(siteId)}`, body, signal })).body;
     const after = Array.isArray(created) ? created.find((x) => x.key === varName) : undefined;
     if (!after) throw fail(`Netlify did not return ${varName} after creating it on site ${siteLabel}`, op, 'unavailable');
     return after;
@@ -333,7 +307,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   /** Sets one context's value with a single-context PATCH. */
   async function patch(c: Ctx, value: string, op: string, signal?: AbortSignal): Promise<EnvVar> {
     const acct = await accountId(op, signal);
-    return must(call<EnvVar>(op, 'PATCH', envPath(acct), 'env', { body: valueBody(c, value), signal }));
+    return (await http.json<EnvVar>({ op, method: 'PATCH', path: envPath(acct), body: valueBody(c, value), signal })).body;
   }
 
   /** The contexts a receipt says were written (older receipts name one `context`). */
@@ -359,27 +333,27 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     if (!b) {
       // A production build for production/all; a branch deploy for branch:NAME (preflight refused the rest).
       const q = build.branch !== undefined ? `?branch=${encodeURIComponent(build.branch)}` : '';
-      b = await must(call<Build>(why, 'POST', `/sites/${encodeURIComponent(siteId)}/builds${q}`, 'deploy', { signal: op.signal }));
+      b = (await http.json<Build>({ op: why, method: 'POST', path: `/sites/${encodeURIComponent(siteId)}/builds${q}`, about: 'deploy', signal: op.signal })).body;
       builds.set(`${why}:${op.rotationId}`, b);
     }
-    const deadline = ctx.clock.now() + timeoutMs;
-    let delay = POLL_FIRST_MS;
-    let deployId = b.deploy_id ?? undefined;
-    for (;;) {
-      if (!deployId) {
-        const cur = await must(call<Build>(why, 'GET', `/builds/${encodeURIComponent(b.id)}`, 'deploy', { signal: op.signal }));
-        deployId = cur.deploy_id ?? undefined;
-        if (cur.done && cur.error) {
-          builds.delete(`${why}:${op.rotationId}`);
-          throw fail(`Netlify build ${b.id} of site ${siteLabel} failed (${cur.error}): the site still serves its previous deploy`, why, 'unavailable', {
-            retryable: false,
-          });
+    const started = b;
+    let deployId = started.deploy_id ?? undefined;
+    const get = <T>(path: string) => http.json<T>({ op: why, path, about: 'deploy', signal: op.signal }).then((r) => r.body);
+    return poll<Deploy | undefined>({
+      // The build names its deploy once it has one; then the deploy's state is what counts.
+      check: async () => {
+        if (!deployId) {
+          const cur = await get<Build>(`/builds/${encodeURIComponent(started.id)}`);
+          deployId = cur.deploy_id ?? undefined;
+          if (cur.done && cur.error) {
+            builds.delete(`${why}:${op.rotationId}`);
+            throw fail(`Netlify build ${started.id} of site ${siteLabel} failed (${cur.error}): the site still serves its previous deploy`, why, 'unavailable', { retryable: false });
+          }
         }
-      }
-      if (deployId) {
-        const d = await must(call<Deploy>(why, 'GET', `/sites/${encodeURIComponent(siteId)}/deploys/${encodeURIComponent(deployId)}`, 'deploy', { signal: op.signal }));
-        if (d.state === 'ready') return d;
-        if (d.state && FAILED_STATES.has(d.state)) {
+        return deployId ? get<Deploy>(`/sites/${encodeURIComponent(siteId)}/deploys/${encodeURIComponent(deployId)}`) : undefined;
+      },
+      until: (d) => {
+        if (d?.state && FAILED_STATES.has(d.state)) {
           builds.delete(`${why}:${op.rotationId}`);
           throw fail(
             `Netlify deploy ${d.id} of site ${siteLabel} ended in state ${d.state}${d.error_message ? ` (${d.error_message})` : ''}: the site still serves its previous deploy; see the deploy log in the Netlify UI`,
@@ -388,18 +362,16 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
             { retryable: false },
           );
         }
-      }
-      if (ctx.clock.now() + delay > deadline) {
-        throw fail(
-          `Netlify deploy ${deployId ?? `of build ${b.id}`} of site ${siteLabel} is not ready after ${formatDuration(timeoutMs)}: check it in the Netlify UI (raise \`timeout:\` for slow builds)`,
-          why,
-          'timeout',
-          { retryable: false },
-        );
-      }
-      await ctx.clock.sleep(delay, op.signal);
-      delay = Math.min(POLL_MAX_MS, delay * 2);
-    }
+        return d?.state === 'ready';
+      },
+      deadlineMs: timeoutMs,
+      clock: ctx.clock,
+      signal: op.signal,
+      target: ctx.name,
+      op: why,
+      describe: () =>
+        `Netlify deploy ${deployId ?? `of build ${started.id}`} of site ${siteLabel} is not ready after ${formatDuration(timeoutMs)}: check it in the Netlify UI (raise \`timeout:\` for slow builds)`,
+    }) as Promise<Deploy>;
   }
 
   /** Plan notes: what changes, what does not, how it is verified. */
@@ -672,11 +644,11 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       if (v && drop.length) {
         if (drop.length === (v.values ?? []).length) {
           // Only keyrot's values are left: the variable did not exist (or had no values) before keyrot.
-          await call('restore', 'DELETE', envPath(acct), 'env', { signal: op.signal, allow404: true });
+          await http.json({ op: 'restore', method: 'DELETE', path: envPath(acct), signal: op.signal }).catch(absentOn404);
           v = undefined;
         } else {
           for (const e of drop) {
-            if (e.id) await call('restore', 'DELETE', envPath(acct, `/value/${encodeURIComponent(e.id)}`), 'env', { signal: op.signal, allow404: true });
+            if (e.id) await http.json({ op: 'restore', method: 'DELETE', path: envPath(acct, `/value/${encodeURIComponent(e.id)}`), signal: op.signal }).catch(absentOn404);
           }
         }
       }
@@ -710,3 +682,5 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
 }
 
 type OpLike = { rotationId: string; signal?: AbortSignal };
+/** What a Netlify call is about, for its error message. */
+type About = 'site' | 'env' | 'deploy';

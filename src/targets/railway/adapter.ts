@@ -2,7 +2,9 @@ import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../core/errors.ts';
-import { httpJson } from '../../runtime/http.ts';
+import { createProviderHttp, type Described, type ProviderFailure } from '../../runtime/provider-http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { poll } from '../../runtime/poll.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
@@ -40,6 +42,12 @@ const LIVE: readonly Status[] = ['SUCCESS', 'SLEEPING'];
  */
 const NEVER_LIVE: readonly Status[] = ['FAILED', 'SKIPPED'];
 
+/**
+ * Railway's cadence for waits, gentler than the default: every look spends the token's hourly
+ * request budget (100/hour on the Free plan per Railway's public API docs, "Rate Limits").
+ */
+const RAILWAY_POLL = { intervalMs: 2000, backoff: 1.5, maxIntervalMs: 15_000 } as const;
+
 const Q = {
   projectToken: 'query KeyrotProjectToken { projectToken { project { id name } environment { id name } } }',
   project:
@@ -76,77 +84,72 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
   }
 
-  function authError(op: string, detail: string): TargetError {
+  function authFailure(detail: string): Described {
     const how =
       tokenType === 'project'
         ? `a project token for environment ${config.environment} (Project settings → Tokens), sent as Project-Access-Token`
         : 'an account or workspace token with access to the project (railway.com/account/tokens)';
-    return fail(`Railway rejected the token from ${tokenRef.raw} (${detail}): use ${how}`, 'auth', op);
+    return { message: `Railway rejected the token from ${tokenRef.raw} (${detail}): use ${how}`, kind: 'auth', retryable: false };
   }
 
-  /** One GraphQL call: pacing, the right auth header, HTTP and GraphQL errors in product words. */
-  async function gql<T>(op: string, query: string, variables: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
-    const token = await credential(op);
-    const wait = pauseUntil - ctx.clock.now();
-    if (wait > 0) await ctx.clock.sleep(wait, signal);
-    const auth: Record<string, string> = tokenType === 'project' ? { 'project-access-token': token.reveal() } : { authorization: `Bearer ${token.reveal()}` };
-    let providerMessage = '';
-    let res;
-    try {
-      res = await httpJson<{ data?: T | null; errors?: Array<{ message?: string }> }>(
-        { method: 'POST', url: endpoint, headers: { ...auth, 'user-agent': 'keyrot' }, body: { query, variables }, signal },
-        {
-          clock: ctx.clock,
-          provider: 'Railway',
-          describe: (_s, m) => {
-            providerMessage = m;
-            return undefined;
-          },
-        },
-      );
-    } catch (e) {
-      if (!(e instanceof TargetError) || e.status === undefined) throw toTargetError(e, ctx.name, op);
-      const status = e.status;
-      if (status === 429) {
-        // Railway sends Retry-After (seconds) on every 429 (§4.5; CLI client.rs).
-        const secs = e.retryAfterMs !== undefined ? ` for ${formatDuration(e.retryAfterMs)}` : '';
-        throw fail(`Railway rate-limited ${op} on ${where}${secs}`, 'rate-limited', op, { status, retryAfterMs: e.retryAfterMs });
-      }
-      if (/not authorized/i.test(providerMessage) || status === 401) throw authError(op, providerMessage || `HTTP ${status}`);
-      if (status === 403) {
-        // Cloudflare answers abusive traffic with an HTML "Access denied" page (§4.5, S37).
-        throw fail(`Railway refused ${op} on ${where} (HTTP 403${providerMessage ? `: ${providerMessage.slice(0, 120)}` : ''}); wait a while before retrying`, 'rate-limited', op, { status, retryable: true, retryAfterMs: 60_000 });
-      }
-      if (status >= 500) throw fail(`Railway failed ${op} on ${where} (HTTP ${status}); try again later`, 'unavailable', op, { status, retryAfterMs: e.retryAfterMs });
-      throw fail(`Railway rejected keyrot's ${op} request for ${where} (HTTP ${status}${providerMessage ? `: ${providerMessage}` : ''})`, 'invalid', op, { status, retryable: false });
+  /** A failed HTTP answer. */
+  function describe(f: ProviderFailure): Described {
+    if (f.status === 429) {
+      // Railway sends Retry-After (seconds) on every 429 (CLI client.rs).
+      const secs = f.rateLimit.retryAfterMs !== undefined ? ` for ${formatDuration(f.rateLimit.retryAfterMs)}` : '';
+      return `Railway rate-limited ${f.op} on ${where}${secs}`;
     }
-    if (res.headers.get('x-ratelimit-remaining') === '0') {
-      const reset = Number(res.headers.get('x-ratelimit-reset'));
-      if (Number.isFinite(reset) && reset > 1e9) pauseUntil = Math.min(reset * 1000, ctx.clock.now() + 60_000);
+    if (/not authorized/i.test(f.message) || f.status === 401) return authFailure(f.message || `HTTP ${f.status}`);
+    if (f.status === 403) {
+      // Cloudflare answers abusive traffic with an HTML "Access denied" page (station.railway.com).
+      return { message: `Railway refused ${f.op} on ${where} (HTTP 403${f.message ? `: ${f.message.slice(0, 120)}` : ''}); wait a while before retrying`, kind: 'rate-limited', retryable: true, retryAfterMs: 60_000 };
     }
-    // GraphQL errors arrive with HTTP 200 (§4.6). Only the message is used.
-    const errors = Array.isArray(res.body?.errors) ? res.body.errors : [];
-    if (errors.length) {
-      const message = String(errors[0]?.message ?? 'unknown error');
-      if (/project token not found/i.test(message)) throw authError(op, 'project token not found: revoked or mistyped');
-      if (/two factor authentication required/i.test(message)) {
-        throw fail(`Railway requires two-factor authentication for this workspace before ${op} on ${where}: enable 2FA for the token's owner`, 'permission', op);
-      }
-      // Railway says "Not Authorized" both for a dead token and for one that cannot see the
-      // resource (the CLI treats it as an auth failure, client.rs auth_failure_error): say both.
-      if (/not authorized/i.test(message)) {
-        throw authError(op, `Not Authorized: the token is invalid, expired or revoked, or cannot reach project ${config.project}${tokenType === 'project' ? ` environment ${config.environment}` : ''}`);
-      }
-      if (/rate limit|too many requests/i.test(message)) throw fail(`Railway rate-limited ${op} on ${where}`, 'rate-limited', op);
-      if (/not found/i.test(message)) throw fail(`${where}: ${message}; check project, environment and service ids in targets.yaml`, 'not-found', op);
-      throw fail(`Railway refused ${op} on ${where}: ${message}`, 'invalid', op, { retryable: false });
-    }
-    if (!res.body || res.body.data === undefined || res.body.data === null) throw fail(`Railway answered ${op} on ${where} without data`, 'unavailable', op);
-    return res.body.data;
+    if (f.status >= 500) return `Railway failed ${f.op} on ${where} (HTTP ${f.status}); try again later`;
+    return { message: `Railway rejected keyrot's ${f.op} request for ${where} (HTTP ${f.status}${f.message ? `: ${f.message}` : ''})`, kind: 'invalid', retryable: false };
   }
+
+  /** A GraphQL error (they arrive with HTTP 200). */
+  function describeGraphQL(message: string, op: string): Described {
+    if (/project token not found/i.test(message)) return authFailure('project token not found: revoked or mistyped');
+    if (/two factor authentication required/i.test(message)) {
+      return { message: `Railway requires two-factor authentication for this workspace before ${op} on ${where}: enable 2FA for the token's owner`, kind: 'permission' };
+    }
+    // Railway says "Not Authorized" both for a dead token and for one that cannot see the
+    // resource (the CLI treats it as an auth failure, client.rs auth_failure_error): say both.
+    if (/not authorized/i.test(message)) {
+      return authFailure(`Not Authorized: the token is invalid, expired or revoked, or cannot reach project ${config.project}${tokenType === 'project' ? ` environment ${config.environment}` : ''}`);
+    }
+    if (/rate limit|too many requests/i.test(message)) return { message: `Railway rate-limited ${op} on ${where}`, kind: 'rate-limited' };
+    if (/not found/i.test(message)) return { message: `${where}: ${message}; check project, environment and service ids in targets.yaml`, kind: 'not-found' };
+    return { message: `Railway refused ${op} on ${where}: ${message}`, kind: 'invalid', retryable: false };
+  }
+
+  const http = createProviderHttp({
+    provider: 'Railway',
+    baseUrl: endpoint,
+    target: ctx.name,
+    clock: ctx.clock,
+    timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
+    headers: { 'user-agent': 'keyrot' },
+    // Railway's conventions (CLI client.rs): an account/workspace token as Bearer, a project token as Project-Access-Token.
+    auth: async (op): Promise<Record<string, string>> => {
+      const token = (await credential(op)).reveal();
+      return tokenType === 'project' ? { 'project-access-token': token } : { authorization: `Bearer ${token}` };
+    },
+    before: async (signal) => {
+      const wait = pauseUntil - ctx.clock.now();
+      if (wait > 0) await ctx.clock.sleep(wait, signal);
+    },
+    endpointHint: 'set `endpoint:` of this target to Railway’s GraphQL URL (or remove it for https://backboard.railway.com/graphql/v2)',
+    describe,
+    describeGraphQL,
+    onResponse: ({ rateLimit }) => {
+      if (rateLimit.remaining === 0 && rateLimit.resetAt !== undefined) pauseUntil = Math.min(rateLimit.resetAt, ctx.clock.now() + 60_000);
+    },
+  });
 
   async function variables(op: string, serviceId: string | null = config.service): Promise<Record<string, string | null>> {
-    const d = await gql<{ variables: Record<string, string | null> }>(op, Q.variables, { projectId: config.project, environmentId: config.environment, serviceId });
+    const d = await http.graphql<{ variables: Record<string, string | null> }>(op, Q.variables, { projectId: config.project, environmentId: config.environment, serviceId });
     return d.variables ?? {};
   }
 
@@ -166,42 +169,36 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
   }
 
   async function latestDeployment(op: string, signal?: AbortSignal): Promise<DeploymentNode | null> {
-    const d = await gql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>(op, Q.deployments, { input: ids, first: 1 }, signal);
+    const d = await http.graphql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>(op, Q.deployments, { input: ids, first: 1 }, signal);
     return d.deployments.edges[0]?.node ?? null;
   }
 
   async function upsert(op: string, value: string): Promise<void> {
-    const d = await gql<{ variableUpsert: boolean }>(op, Q.upsert, { input: { ...ids, name: ctx.varName, value, skipDeploys: true } });
+    const d = await http.graphql<{ variableUpsert: boolean }>(op, Q.upsert, { input: { ...ids, name: ctx.varName, value, skipDeploys: true } });
     if (d.variableUpsert !== true) throw fail(`Railway did not confirm the upsert of ${ctx.varName} on ${where}`, 'unavailable', op);
   }
 
   /** Polls one deployment until it is live (SUCCESS or SLEEPING); FAILED/CRASHED/REMOVED/SKIPPED or the timeout fail. */
-  async function watch(op: string, id: string, signal?: AbortSignal): Promise<DeploymentNode> {
-    const start = ctx.clock.now();
-    let delay = 2000;
-    for (;;) {
-      let d: DeploymentNode | undefined;
-      try {
-        d = (await gql<{ deployment: DeploymentNode }>(op, Q.deployment, { id }, signal)).deployment;
-      } catch (e) {
-        // A throttled or failed status read is not a failed deployment: keep watching.
-        if (!(e instanceof TargetError) || !e.retryable) throw e;
-        delay = Math.max(delay, e.retryAfterMs ?? 0);
-      }
-      if (d && LIVE.includes(d.status)) return d;
-      if (d && FAILED.includes(d.status)) {
-        throw fail(`${where}: deployment ${id} ended ${d.status}; see its logs in the Railway dashboard, then resume`, 'unavailable', op, { retryable: false });
-      }
-      if (d?.status === 'NEEDS_APPROVAL') {
-        throw fail(`${where}: deployment ${id} waits for approval in the Railway dashboard; approve it, then resume`, 'unavailable', op, { retryable: false });
-      }
-      if (ctx.clock.now() - start + delay > timeoutMs) {
-        throw fail(`${where}: deployment ${id} is still ${d?.status ?? 'unknown'} after ${formatDuration(timeoutMs)}; raise timeout: or check it in the Railway dashboard`, 'timeout', op, { retryable: false });
-      }
-      await ctx.clock.sleep(delay, signal);
-      // Gentle: every poll spends the token's hourly budget (100/h on Free, §4.5).
-      delay = Math.min(15_000, Math.round(delay * 1.5));
-    }
+  function watch(op: string, id: string, signal?: AbortSignal): Promise<DeploymentNode> {
+    return poll({
+      check: async () => (await http.graphql<{ deployment: DeploymentNode }>(op, Q.deployment, { id }, signal)).deployment,
+      until: (d) => {
+        if (FAILED.includes(d.status)) {
+          throw fail(`${where}: deployment ${id} ended ${d.status}; see its logs in the Railway dashboard, then resume`, 'unavailable', op, { retryable: false });
+        }
+        if (d.status === 'NEEDS_APPROVAL') {
+          throw fail(`${where}: deployment ${id} waits for approval in the Railway dashboard; approve it, then resume`, 'unavailable', op, { retryable: false });
+        }
+        return LIVE.includes(d.status);
+      },
+      deadlineMs: timeoutMs,
+      ...RAILWAY_POLL,
+      clock: ctx.clock,
+      signal,
+      target: ctx.name,
+      op,
+      describe: (d) => `${where}: deployment ${id} is still ${d?.status ?? 'unknown'} after ${formatDuration(timeoutMs)}; raise timeout: or check it in the Railway dashboard`,
+    });
   }
 
   /**
@@ -217,21 +214,21 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
       if (since !== undefined && latest.id !== since && !FAILED.includes(latest.status)) {
         id = latest.id;
       } else {
-        const r = await gql<{ serviceInstanceRedeploy: boolean }>(op, Q.redeploy, { environmentId: config.environment, serviceId: config.service }, signal);
+        const r = await http.graphql<{ serviceInstanceRedeploy: boolean }>(op, Q.redeploy, { environmentId: config.environment, serviceId: config.service }, signal);
         if (r.serviceInstanceRedeploy !== true) throw fail(`Railway did not accept the redeploy of ${where}`, 'unavailable', op, { retryable: false });
         // The mutation answers a Boolean: the new deployment is the next one to appear in the list.
-        const start = ctx.clock.now();
-        for (;;) {
-          const now = await latestDeployment(op, signal);
-          if (now && now.id !== latest.id) {
-            id = now.id;
-            break;
-          }
-          if (ctx.clock.now() - start > Math.min(timeoutMs, 120_000)) {
-            throw fail(`${where}: Railway accepted the redeploy but no new deployment appeared`, 'timeout', op, { retryable: false });
-          }
-          await ctx.clock.sleep(1000, signal);
-        }
+        const appeared = await poll({
+          check: () => latestDeployment(op, signal),
+          until: (now) => now !== null && now.id !== latest.id,
+          deadlineMs: Math.min(timeoutMs, 120_000),
+          ...RAILWAY_POLL,
+          clock: ctx.clock,
+          signal,
+          target: ctx.name,
+          op,
+          describe: () => `${where}: Railway accepted the redeploy but no new deployment appeared`,
+        });
+        id = appeared!.id;
         ctx.logger.info(`${ctx.name}: redeploying ${where} (deployment ${id})`);
       }
       triggered.set(key, id);
@@ -250,7 +247,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
         let label = `service ${config.service}`;
         if (tokenType === 'project') {
           // A project token is bound to one environment: check it is this one (the CLI's ProjectToken query).
-          const t = await gql<{ projectToken: { project: { id: string; name: string }; environment: { id: string; name: string } } }>('preflight', Q.projectToken, {}, signal);
+          const t = await http.graphql<{ projectToken: { project: { id: string; name: string }; environment: { id: string; name: string } } }>('preflight', Q.projectToken, {}, signal);
           if (t.projectToken.project.id !== config.project || t.projectToken.environment.id !== config.environment) {
             return {
               status: 'blocked',
@@ -260,7 +257,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
           }
           label = `service ${config.service} in ${t.projectToken.project.name}/${t.projectToken.environment.name}`;
         } else {
-          const p = await gql<{ project: { name: string; environments: { edges: Array<{ node: { id: string; name: string } }> }; services: { edges: Array<{ node: { id: string; name: string } }> } } }>(
+          const p = await http.graphql<{ project: { name: string; environments: { edges: Array<{ node: { id: string; name: string } }> }; services: { edges: Array<{ node: { id: string; name: string } }> } } }>(
             'preflight',
             Q.project,
             { id: config.project },
@@ -360,7 +357,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
         // Nothing was there before this rotation: remove only what it created.
         const createdHere = prior?.exists === false || receipt?.created === true || (receipt === undefined && prior === undefined && previous === null);
         if (c.exists && createdHere) {
-          await gql('restore', Q.delete, { input: { ...ids, name: ctx.varName } }).catch((e: unknown) => {
+          await http.graphql('restore', Q.delete, { input: { ...ids, name: ctx.varName } }).catch((e: unknown) => {
             if (!(e instanceof TargetError && e.kind === 'not-found')) throw e;
           });
         }
@@ -390,7 +387,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
    * recent ones when `before` is unknown (no receipt: assume they may run the new key). null: never deployed.
    */
   async function deploymentsAfter(before: string | null | undefined, signal?: AbortSignal): Promise<DeploymentNode[] | null> {
-    const d = await gql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>('redeploy', Q.deployments, { input: ids, first: 20 }, signal);
+    const d = await http.graphql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>('redeploy', Q.deployments, { input: ids, first: 20 }, signal);
     const all = d.deployments.edges.map((e) => e.node);
     if (!all.length) return null;
     const cut = before ? all.findIndex((x) => x.id === before) : -1;

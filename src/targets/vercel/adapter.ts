@@ -2,7 +2,9 @@ import { waitTimeoutMs } from '../types.ts';
 import { lazyCredential } from '../common.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../core/errors.ts';
-import { httpJson, type HttpResponse } from '../../runtime/http.ts';
+import { absentOn404, createProviderHttp, type Described, type ProviderFailure } from '../../runtime/provider-http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
@@ -111,82 +113,60 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
   }
 
-  /** One API call: pacing on X-RateLimit-*, auth header, errors in product words. */
-  async function call<T = Record<string, unknown>>(
-    op: string,
-    method: string,
-    path: string,
-    opts: { query?: Record<string, string>; body?: unknown; what?: string; signal?: AbortSignal } = {},
-  ): Promise<HttpResponse<T>> {
-    const token = await credential(op);
-    const wait = pauseUntil - ctx.clock.now();
-    if (wait > 0) await ctx.clock.sleep(wait, opts.signal);
-    const q = new URLSearchParams({ ...scopeQuery, ...opts.query }).toString();
-    let providerMessage = '';
-    try {
-      const res = await httpJson<T>(
-        {
-          method,
-          url: `${base}${path}${q ? `?${q}` : ''}`,
-          headers: { authorization: `Bearer ${token.reveal()}`, 'user-agent': 'keyrot' },
-          body: opts.body,
-          signal: opts.signal,
-        },
-        {
-          clock: ctx.clock,
-          provider: 'Vercel',
-          describe: (_s, m) => {
-            providerMessage = m;
-            return undefined;
-          },
-        },
-      );
-      // Vercel limits each endpoint separately; when a window is spent, wait for its reset before
-      // the next call instead of spending a request on a 429 (§2.6: X-RateLimit-Reset is epoch s).
-      if (res.headers.get('x-ratelimit-remaining') === '0') {
-        const reset = Number(res.headers.get('x-ratelimit-reset'));
-        if (Number.isFinite(reset) && reset > 0) pauseUntil = Math.min(reset * 1000, ctx.clock.now() + 60_000);
-      }
-      return res;
-    } catch (e) {
-      if (!(e instanceof TargetError) || e.status === undefined) throw toTargetError(e, ctx.name, op);
-      const status = e.status;
-      const what = opts.what ?? where;
-      const said = providerMessage ? ` (Vercel said: ${providerMessage})` : '';
-      // A missing, expired or revoked token is a 403 "Not authorized" on Vercel (docs rest-api/errors;
-      // the CLI's getUser() turns any 403 of /v2/user into "The specified token is not valid").
-      // The body flags it with `invalidToken: true` / `missingToken: true`, and it is observed both
-      // with and without a `message` (e.g. `{"error":{"code":"forbidden","invalidToken":true}}`);
-      // without one, httpJson hands over the JSON body, so the flags are matched there too.
-      const badToken =
-        status === 401 ||
-        (status === 403 &&
-          (/^not authorized\.?$/i.test(providerMessage) ||
-            /missing an authentication token/i.test(providerMessage) ||
-            /"(invalidToken|missingToken)"\s*:\s*true/.test(providerMessage)));
-      if (badToken) {
-        throw fail(
-          `Vercel rejected the token from ${tokenRef.raw}: it is missing, expired or revoked. Create a token at https://vercel.com/account/tokens with access to ${scopeWords} and export it as VERCEL_TOKEN (or point token: at it)`,
-          'auth',
-          op,
-          { status },
-        );
-      }
-      if (status === 403) {
-        throw fail(`Vercel denied ${op} on ${what}${said}: use a token whose scope includes ${scopeWords} and this project`, 'permission', op, { status });
-      }
-      if (status === 404) throw fail(`${what} was not found in ${scopeWords}${said}: check project and team in targets.yaml`, 'not-found', op, { status });
-      if (status === 429) {
-        const secs = e.retryAfterMs !== undefined ? ` for ${formatDuration(e.retryAfterMs)}` : '';
-        throw fail(`Vercel rate-limited ${op} on ${what}${secs}`, 'rate-limited', op, { status, retryAfterMs: e.retryAfterMs });
-      }
-      if (status >= 500) throw fail(`Vercel failed ${op} on ${what} (HTTP ${status})${said}; try again later`, 'unavailable', op, { status, retryAfterMs: e.retryAfterMs });
-      throw fail(`Vercel refused ${op} on ${what} (HTTP ${status})${said}`, status === 409 ? 'conflict' : 'invalid', op, { status });
+  /**
+   * A failed answer in product words. A missing, expired or revoked token is a 403 "Not authorized"
+   * on Vercel (docs rest-api/errors; the CLI's getUser() turns any 403 of /v2/user into "The
+   * specified token is not valid"); the body flags it with `invalidToken: true` / `missingToken:
+   * true`, observed both with and without a `message` (`{"error":{"code":"forbidden","invalidToken":true}}`).
+   */
+  function describe(f: ProviderFailure<string>): Described {
+    const what = f.about ?? where;
+    const said = f.message ? ` (Vercel said: ${f.message})` : '';
+    const flags = (f.body as { error?: { invalidToken?: unknown; missingToken?: unknown } } | undefined)?.error;
+    const badToken =
+      f.status === 401 ||
+      (f.status === 403 &&
+        (/^not authorized\.?$/i.test(f.message) || /missing an authentication token/i.test(f.message) || flags?.invalidToken === true || flags?.missingToken === true));
+    if (badToken) {
+      return {
+        message: `Vercel rejected the token from ${tokenRef.raw}: it is missing, expired or revoked. Create a token at https://vercel.com/account/tokens with access to ${scopeWords} and export it as VERCEL_TOKEN (or point token: at it)`,
+        kind: 'auth',
+      };
     }
+    if (f.status === 403) return `Vercel denied ${f.op} on ${what}${said}: use a token whose scope includes ${scopeWords} and this project`;
+    if (f.status === 404) return `${what} was not found in ${scopeWords}${said}: check project and team in targets.yaml`;
+    if (f.status === 429) {
+      const secs = f.rateLimit.retryAfterMs !== undefined ? ` for ${formatDuration(f.rateLimit.retryAfterMs)}` : '';
+      return `Vercel rate-limited ${f.op} on ${what}${secs}`;
+    }
+    if (f.status >= 500) return `Vercel failed ${f.op} on ${what} (HTTP ${f.status})${said}; try again later`;
+    return `Vercel refused ${f.op} on ${what} (HTTP ${f.status})${said}`;
   }
 
+  const http = createProviderHttp<string>({
+    provider: 'Vercel',
+    baseUrl: base,
+    target: ctx.name,
+    clock: ctx.clock,
+    timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
+    headers: { 'user-agent': 'keyrot' },
+    query: scopeQuery,
+    auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
+    before: async (signal) => {
+      const wait = pauseUntil - ctx.clock.now();
+      if (wait > 0) await ctx.clock.sleep(wait, signal);
+    },
+    endpointHint: 'set `endpoint:` of this target to the Vercel API’s URL (or remove it for https://api.vercel.com)',
+    describe,
+    // Vercel limits each endpoint separately; when a window is spent, wait for its reset before
+    // the next call instead of spending a request on a 429 (X-RateLimit-Reset is epoch seconds).
+    onResponse: ({ rateLimit }) => {
+      if (rateLimit.remaining === 0 && rateLimit.resetAt !== undefined) pauseUntil = Math.min(rateLimit.resetAt, ctx.clock.now() + 60_000);
+    },
+  });
+
   async function project(op: string): Promise<{ id: string; name: string }> {
-    projectP ??= call(op, 'GET', `/v9/projects/${encodeURIComponent(config.project)}`).then(
+    projectP ??= http.json({ op, path: `/v9/projects/${encodeURIComponent(config.project)}` }).then(
       (r) => ({ id: String(r.body.id), name: String(r.body.name) }),
       (e: unknown) => {
         projectP = undefined;
@@ -208,12 +188,11 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     const seen = new Set<string>();
     let until: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const r = await call<{ envs?: Array<Record<string, unknown>>; pagination?: { next?: number | string | null } } & Record<string, unknown>>(
+      const r = await http.json<{ envs?: Array<Record<string, unknown>>; pagination?: { next?: number | string | null } } & Record<string, unknown>>({
         op,
-        'GET',
-        `/v10/projects/${encodeURIComponent(projectId)}/env`,
-        { query: until ? { until } : {} },
-      );
+        path: `/v10/projects/${encodeURIComponent(projectId)}/env`,
+        query: until ? { until } : {},
+      });
       // Three documented shapes: {envs, pagination}, {envs, hiddenProductionEnvCount}, or one env object.
       const envs = Array.isArray(r.body.envs) ? r.body.envs : r.body.id ? [r.body as Record<string, unknown>] : [];
       const fresh = envs.map(toEntry).filter((e) => !seen.has(e.id));
@@ -251,9 +230,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
 
   /** One entry with its decrypted value (GET /v1/.../env/{id}); `value` null when Vercel will not give it. */
   async function readEntry(op: string, projectId: string, id: string): Promise<{ entry: EnvEntry; value: string | null }> {
-    const r = await call(op, 'GET', `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, {
-      what: `${ctx.varName} entry ${id} of ${where}`,
-    });
+    const r = await http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about: `${ctx.varName} entry ${id} of ${where}` });
     const entry = toEntry(r.body);
     // Sensitive entries come back without `value` (getprojectenvop.ts GetProjectEnvResponseBody1);
     // an entry marked decrypted:false still holds ciphertext: neither is a readable value.
@@ -279,9 +256,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   }
 
   async function deploymentsList(op: string, projectId: string, query: Record<string, string>): Promise<Deployment[]> {
-    const r = await call<{ deployments?: Array<Record<string, unknown>> }>(op, 'GET', '/v7/deployments', {
-      query: { projectId, target: 'production', ...query },
-    });
+    const r = await http.json<{ deployments?: Array<Record<string, unknown>> }>({ op, path: '/v7/deployments', query: { projectId, target: 'production', ...query } });
     return (r.body.deployments ?? []).map(toDeployment);
   }
 
@@ -291,47 +266,36 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
    * `GetDeploymentResponseBodyDeploymentsReadyState`): the deployment will not build until someone
    * acts on it, so waiting out the timeout would only hide why.
    */
-  async function watch(op: string, id: string, signal?: AbortSignal): Promise<Deployment> {
-    const start = ctx.clock.now();
-    let delay = 1000;
-    for (;;) {
-      let d: Deployment | undefined;
-      try {
-        const r = await call(op, 'GET', `/v13/deployments/${encodeURIComponent(id)}`, { what: `deployment ${id} of ${where}`, signal });
-        d = toDeployment(r.body);
-      } catch (e) {
-        // A throttled or failing status read is not a failed deployment: keep watching.
-        if (!(e instanceof TargetError) || !e.retryable) throw e;
-        delay = Math.max(delay, e.retryAfterMs ?? 0);
-      }
-      if (d?.readyState === 'READY') return d;
-      if (d?.readyState === 'BLOCKED') {
-        throw fail(
-          `${where}: production deployment ${id} is BLOCKED: it will not build until it is unblocked in the Vercel dashboard (for example a commit author without access to the team); the previous deployment keeps serving. Unblock or redeploy it, then resume`,
-          'unavailable',
-          op,
-          { retryable: false },
-        );
-      }
-      if (d && (d.readyState === 'ERROR' || d.readyState === 'CANCELED')) {
-        throw fail(
-          `${where}: production deployment ${id} ended ${d.readyState}${d.errorMessage ? ` (${d.errorMessage})` : ''}; the previous deployment keeps serving. Fix the build in the Vercel dashboard, then resume`,
-          'unavailable',
-          op,
-          { retryable: false },
-        );
-      }
-      if (ctx.clock.now() - start + delay > timeoutMs) {
-        throw fail(
-          `${where}: production deployment ${id} is still ${d?.readyState ?? 'unknown'} after ${formatDuration(timeoutMs)}; raise timeout: or check the build in the Vercel dashboard`,
-          'timeout',
-          op,
-          { retryable: false },
-        );
-      }
-      await ctx.clock.sleep(delay, signal);
-      delay = Math.min(10_000, Math.round(delay * 1.5));
-    }
+  function watch(op: string, id: string, signal?: AbortSignal): Promise<Deployment> {
+    return poll({
+      check: async () => toDeployment((await http.json({ op, path: `/v13/deployments/${encodeURIComponent(id)}`, about: `deployment ${id} of ${where}`, signal })).body),
+      until: (d) => {
+        if (d.readyState === 'BLOCKED') {
+          throw fail(
+            `${where}: production deployment ${id} is BLOCKED: it will not build until it is unblocked in the Vercel dashboard (for example a commit author without access to the team); the previous deployment keeps serving. Unblock or redeploy it, then resume`,
+            'unavailable',
+            op,
+            { retryable: false },
+          );
+        }
+        if (d.readyState === 'ERROR' || d.readyState === 'CANCELED') {
+          throw fail(
+            `${where}: production deployment ${id} ended ${d.readyState}${d.errorMessage ? ` (${d.errorMessage})` : ''}; the previous deployment keeps serving. Fix the build in the Vercel dashboard, then resume`,
+            'unavailable',
+            op,
+            { retryable: false },
+          );
+        }
+        return d.readyState === 'READY';
+      },
+      deadlineMs: timeoutMs,
+      clock: ctx.clock,
+      signal,
+      target: ctx.name,
+      op,
+      describe: (d) =>
+        `${where}: production deployment ${id} is still ${d?.readyState ?? 'unknown'} after ${formatDuration(timeoutMs)}; raise timeout: or check the build in the Vercel dashboard`,
+    });
   }
 
   /**
@@ -351,10 +315,13 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     if (!id) {
       const [source] = await deploymentsList(op, projectId, { state: 'READY', limit: '1' });
       if (!source) return null;
-      const r = await call(op, 'POST', '/v13/deployments', {
+      const r = await http.json({
+        op,
+        method: 'POST',
+        path: '/v13/deployments',
         query: { forceNew: '1' },
         body: { name: projectName, deploymentId: source.id, target: 'production', meta: { action: 'redeploy', [marker]: rotationId } },
-        what: `the redeploy of ${where}`,
+        about: `the redeploy of ${where}`,
         signal,
       });
       id = String(r.body.id);
@@ -380,9 +347,12 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   }
 
   async function patchValue(op: string, projectId: string, id: string, value: string): Promise<number> {
-    const r = await call(op, 'PATCH', `/v9/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, {
+    const r = await http.json({
+      op,
+      method: 'PATCH',
+      path: `/v9/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`,
       body: { value },
-      what: `${ctx.varName} entry ${id} of ${where}`,
+      about: `${ctx.varName} entry ${id} of ${where}`,
     });
     return typeof r.body.updatedAt === 'number' ? r.body.updatedAt : ctx.clock.now();
   }
@@ -503,12 +473,13 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
         // Keep the user's choice: a key kept sensitive elsewhere is created sensitive too
         // (not allowed for development: docs sensitive-environment-variables).
         const type = sensitive && !uncovered.includes('development') ? 'sensitive' : 'encrypted';
-        const r = await call<{ created?: unknown; failed?: Array<{ error?: { code?: string; message?: string } }> }>(
-          'write',
-          'POST',
-          `/v10/projects/${encodeURIComponent(p.id)}/env`,
-          { body: { key: ctx.varName, value: value.reveal(), type, target: uncovered, comment: marker }, what: `${ctx.varName} on ${where}` },
-        );
+        const r = await http.json<{ created?: unknown; failed?: Array<{ error?: { code?: string; message?: string } }> }>({
+          op: 'write',
+          method: 'POST',
+          path: `/v10/projects/${encodeURIComponent(p.id)}/env`,
+          body: { key: ctx.varName, value: value.reveal(), type, target: uncovered, comment: marker },
+          about: `${ctx.varName} on ${where}`,
+        });
         // A 201 can carry failures (createprojectenvop.ts `failed`): it is not a success. Only the
         // code and message are used: the error object may echo the value.
         const failed = Array.isArray(r.body.failed) ? r.body.failed : [];
@@ -605,11 +576,9 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       for (const e of covering) {
         if (createdIds.has(e.id)) {
           // keyrot created this entry: nothing served these targets before.
-          await call('restore', 'DELETE', `/v9/projects/${encodeURIComponent(p.id)}/env/${encodeURIComponent(e.id)}`, {
-            what: `${ctx.varName} entry ${e.id} of ${where}`,
-          }).catch((err: unknown) => {
-            if (!(err instanceof TargetError && err.kind === 'not-found')) throw err;
-          });
+          await http
+            .json({ op: 'restore', method: 'DELETE', path: `/v9/projects/${encodeURIComponent(p.id)}/env/${encodeURIComponent(e.id)}`, about: `${ctx.varName} entry ${e.id} of ${where}` })
+            .catch(absentOn404);
           continue;
         }
         if (trustKnown && !known.has(e.id)) continue;
@@ -657,7 +626,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     await watch('redeploy', d.id, signal).catch((err: unknown) => {
       if (!(err instanceof TargetError && err.kind === 'unavailable')) throw err;
     });
-    const now = await call('redeploy', 'GET', `/v13/deployments/${encodeURIComponent(d.id)}`);
+    const now = await http.json({ op: 'redeploy', path: `/v13/deployments/${encodeURIComponent(d.id)}`, signal });
     return toDeployment(now.body).readyState === 'READY';
   }
 }

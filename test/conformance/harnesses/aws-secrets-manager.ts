@@ -7,12 +7,12 @@ const SECRET = 'conformance/openai-api-key';
 
 export const harness: ConformanceHarness = {
   id: 'aws-secrets-manager',
-  async setup() {
+  async setup(opts = {}) {
     const emu = new AwsSecretsManagerEmulator();
     await emu.start();
     const config = awsSecretsManager.schema.parse({ secret: SECRET, region: 'us-east-1' });
     const target = await awsSecretsManager.create(
-      { ...config, endpoint: emu.url },
+      { ...config, endpoint: emu.url, requestTimeout: opts.requestTimeout },
       testContext({
         name: 'aws-secrets-manager',
         env: { AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: emu.credentials.secretAccessKey },
@@ -20,6 +20,7 @@ export const harness: ConformanceHarness = {
     );
     return {
       target,
+      emulator: emu.server,
       seed: async (v) => {
         emu.seed(SECRET, v);
       },

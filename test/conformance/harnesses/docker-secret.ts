@@ -24,6 +24,7 @@ const engine = await dockerEngine();
 export const harness: ConformanceHarness & { skip?: string } = {
   id: 'docker-secret',
   noAuth: true,
+  noEmulator: 'a real Docker Engine: deadline and redirect cases in test/targets/docker-secret-engine.test.ts',
   ...('skip' in engine ? { skip: engine.skip } : {}),
   async setup() {
     if ('skip' in engine) throw new Error(engine.skip);

@@ -9,6 +9,7 @@ import type { ConformanceHarness } from '../harness.ts';
 export const harness: ConformanceHarness = {
   id: 'dotenv',
   noAuth: true,
+  noEmulator: 'local files: no provider API',
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-dotenv-'));
     const path = join(dir, '.env');

@@ -8,6 +8,7 @@ import type { ConformanceHarness } from '../harness.ts';
 export const harness: ConformanceHarness = {
   id: 'file',
   noAuth: true,
+  noEmulator: 'local files: no provider API',
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-file-'));
     const path = join(dir, 'openai_api_key');

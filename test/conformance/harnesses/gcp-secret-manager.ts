@@ -4,11 +4,12 @@ import type { ConformanceHarness } from '../harness.ts';
 
 export const harness: ConformanceHarness = {
   id: 'gcp-secret-manager',
-  async setup() {
-    const fx = await gcpFixture();
+  async setup(opts = {}) {
+    const fx = await gcpFixture({ requestTimeout: opts.requestTimeout });
     const { emu } = fx;
     return {
       target: fx.target,
+      emulator: emu.server,
       seed: async (v) => {
         emu.seed(PROJECT, SECRET, v);
       },

@@ -7,17 +7,18 @@ const APP = 'conformance-app';
 
 export const harness: ConformanceHarness = {
   id: 'heroku',
-  async setup() {
+  async setup(opts = {}) {
     const emu = new HerokuEmulator();
     await emu.start();
     const token = emu.addToken({ scopes: ['read-protected', 'write-protected'] });
     emu.seedApp(APP, { OTHER: '1' });
     const target = await heroku.create(
-      { app: APP, endpoint: emu.url },
+      { app: APP, endpoint: emu.url, requestTimeout: opts.requestTimeout },
       testContext({ name: 'heroku', env: { HEROKU_API_KEY: token } }),
     );
     return {
       target,
+      emulator: emu.server,
       seed: async (v) => emu.setVars(APP, { OPENAI_API_KEY: v }),
       peek: async () => emu.getVars(APP).OPENAI_API_KEY ?? null,
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),

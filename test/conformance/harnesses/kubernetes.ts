@@ -8,17 +8,18 @@ import type { ConformanceHarness } from '../harness.ts';
 
 export const harness: ConformanceHarness = {
   id: 'kubernetes',
-  async setup() {
+  async setup(opts = {}) {
     const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-k8s-'));
     const emu = new KubernetesEmulator();
     await emu.start();
     const kubeconfig = await emu.writeKubeconfig(join(dir, 'kubeconfig'));
     const target = await kubernetes.create(
-      { namespace: 'default', secret: 'openai-api-key', key: 'api-key' },
+      { namespace: 'default', secret: 'openai-api-key', key: 'api-key', requestTimeout: opts.requestTimeout },
       testContext({ baseDir: dir, name: 'kubernetes', env: { KUBECONFIG: kubeconfig } }),
     );
     return {
       target,
+      emulator: emu.server,
       async seed(v) {
         emu.seedSecret('default', 'openai-api-key', { 'api-key': v, other: 'kept' });
       },

@@ -6,7 +6,7 @@ import type { ConformanceHarness } from '../harness.ts';
 /** The hard case: a secret (write-only) production value, verified by metadata. */
 export const harness: ConformanceHarness = {
   id: 'netlify',
-  async setup() {
+  async setup(opts = {}) {
     const emu = new NetlifyEmulator();
     await emu.start();
     const token = emu.addToken();
@@ -16,11 +16,12 @@ export const harness: ConformanceHarness = {
       env: [{ key: 'OTHER', values: [{ context: 'all', value: '1' }] }],
     });
     const target = await netlify.create(
-      { site: site.id, context: 'production', redeploy: false, endpoint: emu.url },
+      { site: site.id, context: 'production', redeploy: false, endpoint: emu.url, requestTimeout: opts.requestTimeout },
       testContext({ name: 'netlify', env: { NETLIFY_AUTH_TOKEN: token } }),
     );
     return {
       target,
+      emulator: emu.server,
       async seed(v) {
         if (emu.getVar(site.id, 'OPENAI_API_KEY')) emu.setValue(site.id, 'OPENAI_API_KEY', 'production', v);
         else {

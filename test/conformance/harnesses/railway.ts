@@ -8,7 +8,7 @@ const VAR = 'OPENAI_API_KEY';
 
 export const harness: ConformanceHarness = {
   id: 'railway',
-  async setup() {
+  async setup(opts = {}) {
     const emu = await RailwayEmulator.start({ phaseMs: 20 });
     const token = randomBytes(16).toString('hex');
     emu.addAccountToken(token);
@@ -20,11 +20,12 @@ export const harness: ConformanceHarness = {
     });
     const ids = { project: seeded.id, environment: seeded.environments.production!, service: seeded.services.api! };
     const target = await railway.create(
-      { ...ids, endpoint: emu.graphqlUrl },
+      { ...ids, endpoint: emu.graphqlUrl, requestTimeout: opts.requestTimeout },
       testContext({ env: { RAILWAY_API_TOKEN: token }, name: 'railway' }),
     );
     return {
       target,
+      emulator: emu.server,
       seed: async (v) => emu.putVariable(ids.project, ids.environment, ids.service, VAR, v),
       peek: async () => emu.getVariables(ids.project, ids.environment, ids.service)[VAR]?.value ?? null,
       failNextWithRateLimit: () => emu.rateLimitNext(1),

@@ -8,7 +8,7 @@ const VAR = 'OPENAI_API_KEY';
 
 export const harness: ConformanceHarness = {
   id: 'vercel',
-  async setup() {
+  async setup(opts = {}) {
     const emu = await VercelEmulator.start({ queuedMs: 20, buildingMs: 40 });
     const token = `vcp_${randomBytes(16).toString('hex')}`;
     emu.addToken(token);
@@ -19,9 +19,10 @@ export const harness: ConformanceHarness = {
         { key: VAR, value: 'dev-only-value', target: ['development'] },
       ],
     });
-    const target = await vercel.create({ project: 'conformance-app', endpoint: emu.url }, testContext({ env: { VERCEL_TOKEN: token }, name: 'vercel' }));
+    const target = await vercel.create({ project: 'conformance-app', endpoint: emu.url, requestTimeout: opts.requestTimeout }, testContext({ env: { VERCEL_TOKEN: token }, name: 'vercel' }));
     return {
       target,
+      emulator: emu.server,
       seed: async (v) => {
         emu.putEnv('conformance-app', { key: VAR, value: v, target: ['production'] });
       },
