@@ -295,7 +295,7 @@ describe('crash and resume', () => {
     await cli(['rotate', '--yes'], newKey + '\n', { KEYROT_FAILPOINTS: 'after-start' });
     const res = await cli(['resume', '--new-key', 'stdin'], key() + '\n');
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/use the same key, or undo with --rollback/);
+    expect(res.stderr).toMatch(/use the same key, or undo with `keyrot resume -e \S+ --rollback`/);
     const ok = await cli(['resume', '--new-key', 'stdin'], newKey + '\n');
     expect(ok.code, ok.stderr).toBe(0);
   });

@@ -91,6 +91,7 @@ describe('resume', () => {
     store.plans.set('t0', plan({ redeploy: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'verify' && e.target === 't0' && e.outcome === 'ok') && ev.some((e) => e.step === 'verify' && e.target === 't1'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 2), { rollback: false });
@@ -134,6 +135,7 @@ describe('resume', () => {
     void rotate(engine(store, 3), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
     expect(store.values.get('t1')).toBe(newKey);
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 3), { rollback: true });
@@ -151,6 +153,7 @@ describe('resume', () => {
     const issuer = fakeIssuer();
     void rotate(engine(store, 2, { admin: async () => issuer }), { mode: 'rotate', source: 'openai-admin', obtainKey: async () => minted(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 2, { admin: async () => issuer }), { rollback: true });
@@ -166,6 +169,7 @@ describe('resume', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'emergency', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const o = engine(store, 2, { interactive: true, yes: false, confirmRevocation: async () => false });
@@ -183,6 +187,7 @@ describe('resume', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
     store.plans.set('t1', plan({ preflightError: 'memory: credentials expired' }));
 
@@ -226,6 +231,7 @@ describe('resume races', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     // B (the scheduler resuming at start) read the journal; before it takes the lock, the operator's

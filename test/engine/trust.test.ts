@@ -78,6 +78,7 @@ describe('1. preflight that could not finish is not "ready"', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0' && e.outcome === 'ok'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
     store.plans.set('t1', plan({ preflight: Array(10).fill('unavailable') }));
     const rep = await resume(engine(store, 2), { rollback: false });
@@ -99,6 +100,7 @@ describe('7. a rollback puts the running apps back too', () => {
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0' && e.outcome === 'ok'));
     // Redeploy t0 as the killed run did (its journal line was never written).
     store.running.set('t0', newKey);
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 2), { rollback: true });
@@ -160,6 +162,7 @@ describe('8. every crash point resumes', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'start'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
     const start = (await readJournal(stateDir, 'test')).find((e) => e.step === 'start')!;
     expect(start.newFingerprint).toBe(new Secret(newKey).fingerprint);
@@ -197,6 +200,7 @@ describe('8. every crash point resumes', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0' && e.outcome === 'ok'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
     store.plans.set('t1', plan({}));
     const rep = await resume(engine(store, 2), {
