@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../src/runtime/logger.ts';
 import { systemClock } from '../src/runtime/clock.ts';
-import { rotate, silentReporter } from '../src/machine/rotation.ts';
+import { rotate } from '../src/usecases/rotate.ts';
+import { silentReporter } from '../src/machine/progress.ts';
 import { parseInventory } from '../src/inventory/load.ts';
 import { Secret } from '../src/core/secret.ts';
 

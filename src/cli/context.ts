@@ -2,7 +2,11 @@ import { dirname, resolve } from 'node:path';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
-import type { EngineOptions, RevocationPrompt } from '../machine/rotation.ts';
+import type { EngineOptions, RevocationPrompt } from '../machine/run.ts';
+import { Refusal, type RotationReport } from '../machine/outcome.ts';
+import type { CommandFlags } from '../render/command.ts';
+import { renderRefusal } from '../render/refusals.ts';
+import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
@@ -11,7 +15,7 @@ import type { StateStore } from '../state/store.ts';
 import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
 import { currentInterruption, watchInterrupts } from './interrupt.ts';
 import { holdKeystrokes, releaseKeystrokes } from './keystrokes.ts';
-import { nextCommand } from './next-step.ts';
+import { keyrotCommand as nextCommand } from '../render/command.ts';
 import { confirmYesNo, promptHidden } from './prompt.ts';
 import { journalMark, whereThingsStand } from './where-things-stand.ts';
 
@@ -93,7 +97,7 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
 export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags): Promise<boolean> {
   process.stderr.write(
     `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
-      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${p.where}\n` +
+      `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${where(p.revokeAt)}\n` +
       (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
       '\n',
   );
@@ -117,7 +121,7 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     yes: Boolean(ctx.flags.yes),
     signal: stop?.signal,
     confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p, ctx.flags)),
-    issuer: adminIssuer(ctx, env),
+    admin: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
 }
@@ -126,10 +130,20 @@ export function usage(message: string): never {
   throw new ExitError(EXIT.usage, message);
 }
 
+/** The -c / --state-dir the user typed, repeated in every command keyrot prints. */
+export function commandFlags(ctx: CommandContext): CommandFlags {
+  return { config: ctx.flags.config, stateDir: ctx.flags.stateDir };
+}
+
+/** An engine refusal in words, as the error the command ends with. */
+export function refusalError(ctx: CommandContext, env: Environment, err: unknown): unknown {
+  return err instanceof Refusal ? new ExitError(err.exitCode, renderRefusal(err.reason, err.env, commandFlags(ctx))) : err;
+}
+
 /** Sends the notification a finished rotation calls for (notify.webhook); never fails the command. */
 export async function notifyReport(
   ctx: CommandContext,
-  report: import('../machine/rotation.ts').RotationReport,
+  report: RotationReport,
   mode: 'rotate' | 'emergency' | 'revoke',
   logger: Logger = ctx.logger,
 ): Promise<void> {
@@ -140,7 +154,7 @@ export async function notifyReport(
   if (!event) return;
   const { auditHead } = await import('../state/audit-log.ts');
   const head = await auditHead(ctx.state).catch(() => null);
-  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), head), {
+  await sendNotification(webhook, notificationFor(event, report, ctx.clock.now(), head, commandFlags(ctx)), {
     baseDir: ctx.inventory.baseDir,
     env: ctx.processEnv,
     clock: ctx.clock,
@@ -185,7 +199,7 @@ export async function obtainNewKey(
   source: string,
   at: { rotationId: string; env: string },
   interactive = ctx.interactive,
-): Promise<import('../machine/rotation.ts').ObtainedKey> {
+): Promise<import('../usecases/rotate.ts').ObtainedKey> {
   if (source === 'openai-admin') {
     const issuer = adminIssuer(ctx, env);
     if (!issuer) throw new ExitError(EXIT.usage, 'key source openai-admin needs key.admin (project and token) in the inventory');
@@ -194,6 +208,16 @@ export async function obtainNewKey(
   }
   const { obtainKey } = await import('../keys/sources.ts');
   return obtainKey(source, { ...keySourceContext(ctx), interactive });
+}
+
+/**
+ * The inventory's key source for an unattended resume: `env:` and `file:` can be read again
+ * (the scheduler's own runs use nothing else); a prompt or a mint cannot give the same key twice.
+ */
+export function unattendedNewKey(ctx: CommandContext, env: Environment): { source: string; obtain: () => Promise<import('../core/secret.ts').Secret> } | undefined {
+  const source = env.keySource;
+  if (!/^(env|file):/.test(source)) return undefined;
+  return { source, obtain: async () => (await import('../keys/sources.ts')).obtainKey(source, { ...keySourceContext(ctx), interactive: false }) };
 }
 
 /**
@@ -217,22 +241,22 @@ export async function runEngineCommand(
   ctx: CommandContext,
   env: Environment,
   mode: 'rotate' | 'revoke',
-  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<import('../machine/rotation.ts').RotationReport>,
+  run: (o: EngineOptions & { reporter: LiveReporter }) => Promise<RotationReport>,
 ): Promise<number> {
   const stop = watchInterrupts();
   const mark = await journalMark(ctx, env.name);
   stop.whereThingsStand = () => whereThingsStand(ctx, env.name, mark, { command: mode });
   if (stop.requested) throw await stop.exitError();
   const o = await engineOptions(ctx, env);
-  let report: import('../machine/rotation.ts').RotationReport;
+  let report: RotationReport;
   try {
     report = await run(o);
   } catch (err) {
-    throw stop.requested ? await stop.exitError() : err;
+    throw stop.requested ? await stop.exitError() : refusalError(ctx, env, err);
   } finally {
     o.done();
   }
-  if (!stop.requested) printRotationReport(ctx.out, report);
+  if (!stop.requested) printRotationReport(ctx.out, report, commandFlags(ctx));
   await notifyReport(ctx, report, mode);
   if (stop.requested) throw await stop.exitError();
   return report.exitCode;

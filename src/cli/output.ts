@@ -1,5 +1,8 @@
 import { redact } from '../core/redact.ts';
-import type { Reporter, RotationReport, TargetPhase } from '../machine/rotation.ts';
+import type { RotationReport } from '../machine/outcome.ts';
+import type { Reporter, TargetPhase } from '../machine/progress.ts';
+import type { CommandFlags } from '../render/command.ts';
+import { renderNotices } from '../render/notices.ts';
 
 /** Where human text goes: stderr when --json owns stdout, else stdout. */
 export interface Out {
@@ -185,8 +188,9 @@ const HOLDS_LABEL = {
 } as const;
 
 /** The per-target table that ends every rotation: what each target holds now. */
-export function printRotationReport(out: Out, rep: RotationReport, extra?: Record<string, unknown>): void {
-  if (out.json) out.result({ ...rep, ...extra });
+export function printRotationReport(out: Out, rep: RotationReport, flags: CommandFlags, extra?: Record<string, unknown>): void {
+  const messages = renderNotices(rep.notices, flags);
+  if (out.json) out.result({ ...rep, messages, ...extra });
   const lines: string[] = [];
   const title =
     rep.outcome === 'awaiting-revocation'
@@ -216,6 +220,6 @@ export function printRotationReport(out: Out, rep: RotationReport, extra?: Recor
     }
     lines.push(table(rows));
   }
-  if (rep.messages.length) lines.push('', ...rep.messages.map((m) => `${m}`));
+  if (messages.length) lines.push('', ...messages);
   out.human(lines.join('\n'));
 }

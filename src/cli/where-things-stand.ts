@@ -1,6 +1,7 @@
-import { latestStanding, readJournal, replay } from '../state/journal.ts';
+import { latestStanding, replay } from '../machine/state.ts';
+import { readJournal } from '../state/journal.ts';
 import type { CommandContext } from './context.ts';
-import { nextCommand } from './next-step.ts';
+import { keyrotCommand as nextCommand } from '../render/command.ts';
 
 /** The journal's length before the command ran: what the command itself wrote is what follows. */
 export async function journalMark(ctx: CommandContext, env: string): Promise<number> {

@@ -1,4 +1,5 @@
-import { readJournal, replay, type JournalEvent, type RotationState } from '../state/journal.ts';
+import { readJournal, type JournalEvent } from '../state/journal.ts';
+import { replay, type RotationState } from '../machine/state.ts';
 import type { StateStore } from '../state/store.ts';
 
 /**

@@ -2,7 +2,9 @@ import type { Clock } from '../runtime/clock.ts';
 import { httpJson } from '../runtime/http.ts';
 import { withRetry } from '../runtime/retry.ts';
 import { toTargetError } from '../core/errors.ts';
-import type { RotationReport } from '../machine/rotation.ts';
+import type { NextStep, RotationReport } from '../machine/outcome.ts';
+import { commandLine, type CommandFlags } from '../render/command.ts';
+import { renderNotices } from '../render/notices.ts';
 import { redactValue } from '../core/redact.ts';
 import { resolveCredential, type CredentialRef } from '../inventory/credentials.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -26,6 +28,8 @@ export interface Notification {
   targets?: Array<{ name: string; holds: string; error?: string }>;
   /** What a person should do now. */
   action?: string;
+  /** Everything the rotation reported, in words (the same lines the CLI prints). */
+  messages?: string[];
   /**
    * The audit log's head when this was sent: kept by the receiver, it lets `keyrot history
    * --anchor SEQ:HEAD` prove later that the log was not cut short or rewritten since.
@@ -34,24 +38,24 @@ export interface Notification {
   at: string;
 }
 
-export function notificationFor(event: NotifyEvent, rep: RotationReport, now: number, audit?: { seq: number; head: string } | null): Notification {
+export function notificationFor(
+  event: NotifyEvent,
+  rep: RotationReport,
+  now: number,
+  audit?: { seq: number; head: string } | null,
+  flags: CommandFlags = {},
+): Notification {
   const failed = rep.targets.filter((t) => t.error).map((t) => t.name);
+  const steps = nextSteps(rep);
+  const run = steps.map((s) => `\`${commandLine(s, flags)}\``).join(' or ');
   const text =
     event === 'awaiting-revocation'
-      ? `keyrot: every target of ${rep.env} holds the new key ${rep.new?.hint ?? ''}. Revoke the old key ${rep.old?.hint ?? ''} (${rep.old?.fingerprint ?? '?'}), then run \`keyrot revoke -e ${rep.env}\`.`
+      ? `keyrot: every target of ${rep.env} holds the new key ${rep.new?.hint ?? ''}. Revoke the old key ${rep.old?.hint ?? ''} (${rep.old?.fingerprint ?? '?'}), then run ${run}.`
       : event === 'success'
         ? `keyrot: rotation of ${rep.env} complete; the old key ${rep.old?.hint ?? ''} is revoked.`
         : event === 'emergency'
-          ? `keyrot EMERGENCY: the key of ${rep.env} was rotated after a compromise (outcome: ${rep.outcome}). ${rep.outcome === 'awaiting-revocation' ? `Revoke ${rep.old?.hint ?? 'the old key'} NOW, then \`keyrot revoke -e ${rep.env}\`.` : ''}`
-          : `keyrot: rotation of ${rep.env} FAILED (${rep.outcome})${failed.length ? ` at ${failed.join(', ')}` : ''}. ${rep.outcome === 'interrupted' ? `Run \`keyrot resume -e ${rep.env}\`.` : 'Every target is back on the old key; do not revoke it.'}`;
-  const action =
-    event === 'awaiting-revocation' || (event === 'emergency' && rep.outcome === 'awaiting-revocation')
-      ? `revoke ${rep.old?.hint ?? 'the old key'} (${rep.old?.fingerprint ?? '?'}) and run: keyrot revoke -e ${rep.env}`
-      : event === 'failure'
-        ? rep.outcome === 'interrupted'
-          ? `keyrot resume -e ${rep.env} (or --rollback)`
-          : `check the failed targets with: keyrot plan -e ${rep.env}`
-        : undefined;
+          ? `keyrot EMERGENCY: the key of ${rep.env} was rotated after a compromise (outcome: ${rep.outcome}). ${rep.outcome === 'awaiting-revocation' ? `Revoke ${rep.old?.hint ?? 'the old key'} NOW, then ${run}.` : ''}`
+          : `keyrot: rotation of ${rep.env} FAILED (${rep.outcome})${failed.length ? ` at ${failed.join(', ')}` : ''}. ${rep.outcome === 'interrupted' ? `A person is needed: run ${run}.` : 'Every target is back on the old key; do not revoke it.'}`;
   return redactValue({
     text,
     event,
@@ -61,10 +65,25 @@ export function notificationFor(event: NotifyEvent, rep: RotationReport, now: nu
     oldKey: rep.old ?? null,
     newKey: rep.new ?? null,
     targets: rep.targets.map((t) => ({ name: t.name, holds: t.holds, error: t.error })),
-    action,
+    action: steps.length ? steps.map((s) => commandLine(s, flags)).join(' | ') : undefined,
+    messages: renderNotices(rep.notices, flags),
     audit: audit ?? null,
     at: new Date(now).toISOString(),
   });
+}
+
+/** The commands the report's notices ask a person to run, in order, without repeats. */
+function nextSteps(rep: RotationReport): NextStep[] {
+  const seen = new Set<string>();
+  const out: NextStep[] = [];
+  for (const n of rep.notices) {
+    const steps = 'next' in n ? (Array.isArray(n.next) ? n.next : [n.next]) : [];
+    for (const s of steps) {
+      const k = commandLine(s);
+      if (!seen.has(k)) seen.add(k), out.push(s);
+    }
+  }
+  return out;
 }
 
 /** Which event a finished rotation reports, if any. */

@@ -1,7 +1,8 @@
 import type { Logger } from '../runtime/logger.ts';
 import type { Clock } from '../runtime/clock.ts';
-import { currentKey, latestRotation, readJournal, replay, type RotationState } from '../state/journal.ts';
-import type { RotationReport } from '../machine/rotation.ts';
+import { readJournal } from '../state/journal.ts';
+import { currentKey, latestRotation, replay, type RotationState } from '../machine/state.ts';
+import type { RotationReport } from '../machine/outcome.ts';
 import type { Environment, Inventory } from '../inventory/load.ts';
 import type { StateStore } from '../state/store.ts';
 

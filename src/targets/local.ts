@@ -32,7 +32,7 @@ export async function localPreflight(path: string, read: () => Promise<ReadResul
   try {
     const f = await resolveLocalFile(path);
     const why = await whyNotReplaceable(f);
-    if (why) return { status: 'error', reason: why, current: { kind: 'absent' } };
+    if (why) return { status: 'blocked', reason: why, current: { kind: 'absent' } };
     const notes = f.link ? [`${path} is a symlink to ${f.real}: the new key is written there and the link stays a link`] : [];
     const warnings = [exposureWarning(f), strayWarning(await findStrays(f))].filter((w): w is string => w !== undefined);
     const extra = warnings.length ? { warnings } : {};
@@ -40,7 +40,7 @@ export async function localPreflight(path: string, read: () => Promise<ReadResul
     const current = await read();
     return { status: 'ready', current, willCreate: current.kind === 'absent', ...(notes.length ? { notes } : {}), ...extra };
   } catch (err) {
-    return { status: 'error', reason: fsError(err, '', 'preflight', path).message, current: { kind: 'absent' } };
+    return { status: 'blocked', reason: fsError(err, '', 'preflight', path).message, current: { kind: 'absent' } };
   }
 }
 

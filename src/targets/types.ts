@@ -24,18 +24,24 @@ export type TargetId = (typeof TARGET_IDS)[number];
 /** How a target proves it holds the new key. */
 export type VerifyMethod = 'read-back' | 'metadata' | 'redeploy';
 
+/**
+ * What a target type can do, declared once per definition and never changed at run time.
+ * Optional behaviour (a redeploy after the write, a clean-up after revocation) is not a flag here:
+ * it is the presence of the `redeploy` / `finalize` method on the created target, which `create`
+ * decides from the config alone (so it is fixed before preflight too).
+ */
 export interface Capabilities {
-  /** The stored value can be read back and compared. False for write-only stores (Docker secrets, Vercel sensitive...). */
-  readBack: boolean;
-  /** Running consumers only see a new value after a restart/redeploy that keyrot performs and waits for. */
-  redeploy: boolean;
+  /**
+   * Can the stored value be read back and compared? `per-value`: the provider decides per
+   * variable (Vercel "sensitive", Railway sealed): preflight's read says `unreadable` for those,
+   * and they are verified by metadata and their redeploy instead.
+   */
+  readBack: 'always' | 'never' | 'per-value';
   /** The store keeps versions: restore is exact without re-sending the old value. */
   versioned: boolean;
-  /** Something to clean up after revocation (old versions disabled, old Docker secret removed). */
-  finalize: boolean;
 }
 
-/** Fields every target takes besides its own (PRODUCT.md: name, var, endpoint, token). */
+/** Fields every target takes besides its own: name, var, endpoint, token. */
 export interface CommonTargetConfig {
   name?: string;
   var?: string;
@@ -51,40 +57,57 @@ export type ReadResult =
   | { kind: 'absent' }
   | { kind: 'unreadable'; reason: string };
 
-export type PreflightStatus = 'ready' | 'unknown' | 'error';
-
-export interface PreflightResult {
-  status: PreflightStatus;
-  /** Why not ready, in product words: what is missing and what to do. */
-  reason?: string;
-  /** The current value (kept in memory only, for restore). */
-  current: ReadResult;
-  /** The variable/key does not exist yet and will be created. */
-  willCreate?: boolean;
-  /** Extra lines for the plan (e.g. "restarts deployment/api after write"). */
-  notes?: string[];
-  /** Risks that do not block the rotation, with what to do (a key file others can read). Shown by plan and rotate. */
-  warnings?: string[];
-}
+/**
+ * The preflight contract: two questions, answered separately.
+ * - "Can keyrot write here?" — `ready`, or `blocked` with the reason in product words (what is
+ *   missing, what to do). Only `ready` lets a rotation write anything, anywhere.
+ * - "What does it hold now?" — `current`, read in the same pass (kept in memory only).
+ * A transient failure (429, 5xx, timeout, reset) is not an answer: the adapter throws a retryable
+ * TargetError and the engine retries it, bounded, like a write; when the retries run out the
+ * target is blocked.
+ */
+export type PreflightResult =
+  | {
+      status: 'ready';
+      current: ReadResult;
+      /** The variable/key does not exist yet and will be created. */
+      willCreate?: boolean;
+      /** Extra lines for the plan (e.g. "restarts deployment/api after write"). */
+      notes?: string[];
+      /** Risks that do not block the rotation, with what to do (a key file others can read). Shown by plan and rotate. */
+      warnings?: string[];
+      reason?: undefined;
+    }
+  | { status: 'blocked'; reason: string; current: ReadResult; notes?: string[]; warnings?: string[]; willCreate?: undefined };
 
 /** Identifies one rotation's operation on a target: the rotation id is the idempotency token. */
 export interface OpContext {
   rotationId: string;
-  /** Fingerprint of the value being written. */
+  /** Fingerprint of the key this rotation writes (the new key), in every operation, restores included. */
   fingerprint: string;
   signal?: AbortSignal;
 }
 
-/**
- * What a write left behind, in the journal (never a value): a version id, a new secret name...
- * Passed back to verify/restore/finalize, including after a crash (resume reads it from the journal).
- */
-export type Receipt = Record<string, string | number | boolean | null | string[]>;
+/** Why a redeploy runs: to put the written key in service, or to put the restored one back. */
+export type RedeployPurpose = 'write' | 'restore';
 
 export interface VerifyResult {
   method: VerifyMethod;
   /** e.g. "read back matches", "version 7 tagged with this rotation", "deployment READY". */
   detail: string;
+}
+
+/**
+ * A target type's receipt: what a write leaves behind for verify/restore/finalize (a version id,
+ * a new secret's name; never a value). The engine journals it with its version, hands back only
+ * what the schema accepts, and upgrades (or refuses, with a clear message) receipts an older
+ * keyrot wrote.
+ */
+export interface ReceiptSpec<R> {
+  version: number;
+  schema: z.ZodType<R>;
+  /** Turns a receipt of an older `version` into the current shape; undefined = cannot. */
+  upgrade?(old: unknown, fromVersion: number): R | undefined;
 }
 
 /** Everything an adapter needs from the outside world; no module-level state. */
@@ -103,18 +126,18 @@ export interface TargetContext {
 
 /**
  * One configured target. Small and honest: everything the engine does goes through these methods.
- * Every method throws TargetError (already redacted, in product words) on failure.
+ * Every method throws TargetError (already redacted, in product words) on failure; a retryable
+ * one is retried by the engine, bounded.
  */
-export interface Target {
+export interface Target<R = unknown> {
   readonly id: TargetId;
   readonly name: string;
   /** Human location: "backend/.env", "default/openai-api-key[api-key]", "heroku app my-app". */
   readonly location: string;
-  readonly capabilities: Capabilities;
   /** Targets with the same lock key are written one at a time (two dotenv targets on one file). */
   readonly lockKey?: string;
 
-  /** Read-only checks: credentials, permission, existence; reads the current value. Never writes. */
+  /** Read-only: can keyrot write here, and what does it hold now. Never writes. */
   preflight(signal?: AbortSignal): Promise<PreflightResult>;
   /**
    * Before preflight, under the environment's lock: removes what an interrupted keyrot run left
@@ -123,37 +146,77 @@ export interface Target {
   removeStrays?(): Promise<string[]>;
   read(signal?: AbortSignal): Promise<ReadResult>;
   /** Idempotent: writing the value a target already holds (same rotation) changes nothing. */
-  write(value: Secret, op: OpContext): Promise<Receipt>;
+  write(value: Secret, op: OpContext): Promise<R>;
   /** Proves the target holds `value` (read back, or metadata for write-only stores). */
-  verify(value: Secret, op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult>;
-  /** Restart/redeploy consumers and wait until they run the written value. Only when capabilities.redeploy. */
-  redeploy?(op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult>;
+  verify(value: Secret, op: OpContext, receipt: R | undefined): Promise<VerifyResult>;
+  /**
+   * Present when running consumers only see a stored value after a restart/redeploy: restarts
+   * them and waits until they run the value stored now — the new key after a write (`purpose`
+   * `write`, the default), no longer the new key after a restore (`restore`): a rollback is not
+   * done while a deployment may still run the new key.
+   */
+  redeploy?(op: OpContext, receipt: R | undefined, purpose?: RedeployPurpose): Promise<VerifyResult>;
   /**
    * Undo this rotation's write: back to `previous` (the value read in preflight, or the
    * environment's old key for write-only targets; null when the target had no value).
-   * Versioned stores use their versions. Must be idempotent.
+   * Versioned stores use their versions. Must be idempotent, and work without a receipt (a crash
+   * can come before the journal recorded it). The engine redeploys afterwards when `redeploy` exists.
    */
-  restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void>;
-  /** After the old key is revoked: disable old versions, remove the old Docker secret. Idempotent. */
-  finalize?(op: OpContext, receipt: Receipt | undefined): Promise<void>;
+  restore(previous: Secret | null, op: OpContext, receipt: R | undefined): Promise<void>;
+  /** Present when something is left to clean up after revocation (old versions, old Docker secret). Idempotent. */
+  finalize?(op: OpContext, receipt: R | undefined): Promise<void>;
   /** Release clients, sockets, watchers. */
   close?(): Promise<void>;
+}
+
+/** Where `keyrot discover` searches, and with what: given by the command, never guessed. */
+export interface DiscoverContext extends TargetContext {
+  /** The variable names to look for (key.name and every target's `var:`). */
+  varNames: string[];
+  /** Credentials and endpoints as the inventory's targets of this type give them (may be empty: the ecosystem defaults then). */
+  configs: Array<CommonTargetConfig & Record<string, unknown>>;
+  signal?: AbortSignal;
+}
+
+/** One place a provider holds a variable of interest: where, the ready `targets.yaml` entry, and what it holds. */
+export interface DiscoveredPlace {
+  /** Human location, as `describe` would give it. */
+  location: string;
+  /** The `targets.yaml` entry that would rotate it (`type` included; no credential values). */
+  target: Record<string, unknown>;
+  /** What it holds: compared by fingerprint in memory, never printed. `unreadable` for write-only values. */
+  holds: ReadResult;
+}
+
+export interface DiscoverResult {
+  /** What was searched ("12 Heroku apps of the token's account"), for the report. */
+  scope: string;
+  count: number;
+  places: DiscoveredPlace[];
 }
 
 /**
  * The light half of a target, imported at start-up: its config schema and how to describe it.
  * `create` loads the implementation (and its SDK) only when an inventory uses the type.
  */
-export interface TargetDefinition<C extends object = object> {
+export interface TargetDefinition<C extends object = object, R = unknown> {
   readonly id: TargetId;
   /** A zod object of the type's own fields (common fields are added by the inventory). */
   readonly schema: z.ZodType<C>;
   readonly capabilities: Capabilities;
+  readonly receipt: ReceiptSpec<R>;
   /** Default concurrency cap for writes to this provider. */
   readonly concurrency: number;
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
-  create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target>;
+  create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
+  /**
+   * `keyrot discover`: every place of this provider the credentials reach that holds one of the
+   * variables (read-only, paced like rotations). Absent when the provider cannot be listed. Throws
+   * a TargetError of kind `auth` when credentials are missing or refused (the provider is then
+   * reported as skipped, with the reason).
+   */
+  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
 }
 
 /**
@@ -177,14 +240,19 @@ export function waitTimeoutMs(timeout: string | number | undefined, defaultMs: n
   return timeout === undefined ? defaultMs : (parseDuration(timeout) ?? defaultMs);
 }
 
-/** Helper so each target folder declares its definition with types inferred from its schema. */
-export function defineTarget<S extends z.ZodObject>(def: {
+/** The receipt of a target that needs none (its restore works from the previous value alone). */
+export const NO_RECEIPT: ReceiptSpec<Record<string, never>> = { version: 1, schema: z.object({}).strict() as z.ZodType<Record<string, never>> };
+
+/** Helper so each target folder declares its definition with types inferred from its schemas. */
+export function defineTarget<S extends z.ZodObject, R>(def: {
   id: TargetId;
   schema: S;
   capabilities: Capabilities;
+  receipt: ReceiptSpec<R>;
   concurrency?: number;
   describe(config: z.infer<S>): string;
-  create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target>;
-}): TargetDefinition<z.infer<S>> {
-  return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>>;
+  create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
+  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
+}): TargetDefinition<z.infer<S>, R> {
+  return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>, R>;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HerokuEmulator } from '../../emulators/heroku/emulator.ts';
-import { latestRotation } from '../../src/state/journal.ts';
+import { latestRotation } from '../../src/machine/state.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 

@@ -48,9 +48,11 @@ describe.concurrent('provider faults: deadlines and redirects', () => {
       // Warm up (clients, credentials, Key Vault's challenge) so only the write itself is faulted.
       // A first call can outlast the short deadline on a loaded machine (Google's client loads its
       // protos on it): a few tries.
-      let pf = await fx.target.preflight();
-      for (let i = 0; i < 4 && pf.status !== 'ready'; i++) pf = await fx.target.preflight();
-      ready.set(h.id, { fx, oldKey, preflight: pf.status === 'ready' ? undefined : (pf.reason ?? pf.status) });
+      // A transient failure is thrown (the engine would retry it): tried again here.
+      const attempt = () => fx.target.preflight().catch((e: Error) => ({ status: 'blocked' as const, reason: e.message }));
+      let pf = await attempt();
+      for (let i = 0; i < 4 && pf.status !== 'ready'; i++) pf = await attempt();
+      ready.set(h.id, { fx, oldKey, preflight: pf.status === 'ready' ? undefined : pf.reason });
     }
   }, 120_000);
   afterAll(async () => {

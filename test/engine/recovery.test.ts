@@ -6,13 +6,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { ExitError } from '../../src/core/errors.ts';
-import { Journal, journalPath, latestRotation, readJournal, replay, type JournalEvent } from '../../src/state/journal.ts';
+import { Journal, journalPath, readJournal, type JournalEvent } from '../../src/state/journal.ts';
+import { latestRotation, replay } from '../../src/machine/state.ts';
 import { lockPath } from '../../src/state/lock.ts';
-import { resume, revoke, rotate, type EngineOptions } from '../../src/machine/rotation.ts';
+import { resume } from '../../src/usecases/resume.ts';
+import { revoke } from '../../src/usecases/revoke.ts';
+import { rotate } from '../../src/usecases/rotate.ts';
+import { type EngineOptions } from '../../src/machine/run.ts';
 import { localState } from '../../src/state/local.ts';
 import type { KeyIssuer, MintedKey } from '../../src/keys/openai-admin.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
+import { messagesOf } from '../helpers/messages.ts';
 import { MemoryStore, memoryEngine, type FaultPlan, memoryInventory } from '../helpers/memory-target.ts';
 
 /**
@@ -86,6 +91,7 @@ describe('resume', () => {
     store.plans.set('t0', plan({ redeploy: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'verify' && e.target === 't0' && e.outcome === 'ok') && ev.some((e) => e.step === 'verify' && e.target === 't1'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 2), { rollback: false });
@@ -112,7 +118,7 @@ describe('resume', () => {
       { ...base, step: 'verify', target: 't0', outcome: 'ok', method: 'read-back' },
     ];
     const t = replay(ev)[0]!.targets.get('t0')!;
-    expect(t.verified).toBe(true);
+    expect(t.verified).toBeTruthy();
     expect(t.redeployed).toBe(false);
   });
 
@@ -129,6 +135,7 @@ describe('resume', () => {
     void rotate(engine(store, 3), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
     expect(store.values.get('t1')).toBe(newKey);
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const rep = await resume(engine(store, 3), { rollback: true });
@@ -144,11 +151,12 @@ describe('resume', () => {
     for (let i = 0; i < 2; i++) store.set(`t${i}`, oldKey);
     store.plans.set('t1', plan({ write: ['hang'] }));
     const issuer = fakeIssuer();
-    void rotate(engine(store, 2, { issuer: async () => issuer }), { mode: 'rotate', source: 'openai-admin', obtainKey: async () => minted(newKey) });
+    void rotate(engine(store, 2, { admin: async () => issuer }), { mode: 'rotate', source: 'openai-admin', obtainKey: async () => minted(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
-    const rep = await resume(engine(store, 2, { issuer: async () => issuer }), { rollback: true });
+    const rep = await resume(engine(store, 2, { admin: async () => issuer }), { rollback: true });
     expect(rep.outcome).toBe('rolled-back');
     expect(issuer.revoked).toEqual([{ keyId: 'key_test_minted', serviceAccountId: 'svc_test_minted' }]);
   });
@@ -161,6 +169,7 @@ describe('resume', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'emergency', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     const o = engine(store, 2, { interactive: true, yes: false, confirmRevocation: async () => false });
@@ -178,6 +187,7 @@ describe('resume', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
     store.plans.set('t1', plan({ preflightError: 'memory: credentials expired' }));
 
@@ -221,6 +231,7 @@ describe('resume races', () => {
     store.plans.set('t1', plan({ write: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     await until((ev) => ev.some((e) => e.step === 'write' && e.target === 't0'));
+    store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 
     // B (the scheduler resuming at start) read the journal; before it takes the lock, the operator's
@@ -283,7 +294,7 @@ describe('rotate', () => {
       const issuer = fakeIssuer();
       const { inventory, env } = memoryInventory(store, 2, { verify: true });
       const o: EngineOptions = {
-        ...engine(store, 2, { issuer: async () => issuer }),
+        ...engine(store, 2, { admin: async () => issuer }),
         inventory,
         env,
         processEnv: { OPENAI_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` },
@@ -350,7 +361,7 @@ describe('pending revocation', () => {
     await rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(testKey()) });
     const r2 = await rotate(engine(store, 2), { mode: 'emergency', source: 'stdin', obtainKey: async () => new Secret(testKey()) });
     expect(r2.outcome).toBe('awaiting-revocation');
-    expect(r2.messages.join('\n')).toContain(new Secret(k0).fingerprint);
+    expect(messagesOf(r2).join('\n')).toContain(new Secret(k0).fingerprint);
   });
 });
 

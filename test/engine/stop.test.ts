@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
-import { latestRotation } from '../../src/state/journal.ts';
-import { resume, rotate, silentReporter } from '../../src/machine/rotation.ts';
+import { latestRotation } from '../../src/machine/state.ts';
+import { resume } from '../../src/usecases/resume.ts';
+import { rotate } from '../../src/usecases/rotate.ts';
+import { silentReporter } from '../../src/machine/progress.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { PromptCancelled } from '../../src/core/errors.ts';
 import { testKey } from '../helpers/keys.ts';
+import { messagesOf } from '../helpers/messages.ts';
 import { MemoryStore, memoryEngine, memoryInventory } from '../helpers/memory-target.ts';
 
 /** SIGTERM mid-rotation: the current step finishes and is journaled, no rollback, then resume. */
@@ -31,7 +34,7 @@ it('a stop request ends the rotation after the current step; the next start resu
     const rep = await rotate({ ...base, signal: controller.signal }, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
     store.set = origSet;
     expect(rep.outcome).toBe('interrupted');
-    expect(rep.messages.join(' ')).toMatch(/Stopped on request/);
+    expect(messagesOf(rep).join(' ')).toMatch(/Stopped on request/);
     // Nothing was rolled back, nothing was verified, the journal has no end.
     const last = await latestRotation(stateDir, 'test');
     expect(last?.outcome).toBeUndefined();
@@ -67,7 +70,8 @@ it('a stop request during the verify step ends awaiting revocation without askin
   twoTargets(async (stateDir, store, newKey) => {
     const controller = new AbortController();
     let asked = false;
-    const reporter = { ...silentReporter, target: (_: string, phase: string) => phase === 'verifying' && controller.abort(new Error('SIGINT')) };
+    // The stop comes while the last target's verification is in flight: in-flight work finishes.
+    const reporter = { ...silentReporter, target: (name: string, phase: string) => name === 't1' && phase === 'verifying' && controller.abort(new Error('SIGINT')) };
     const o = memoryEngine(store, 2, stateDir, {
       reporter,
       signal: controller.signal,

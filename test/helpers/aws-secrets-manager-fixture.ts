@@ -4,6 +4,7 @@ import { awsSecretsManager } from '../../src/targets/aws-secrets-manager/index.t
 import type { AwsSecretsManagerConfig } from '../../src/targets/aws-secrets-manager/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { AwsSecretsManagerReceipt } from '../../src/targets/aws-secrets-manager/index.ts';
 
 export const SECRET = 'nomora-paw/openai-api-key';
 
@@ -28,7 +29,7 @@ export async function makeTarget(
   emu: AwsSecretsManagerEmulator,
   config: Partial<AwsSecretsManagerConfig> & { endpoint?: string | null } = {},
   env?: NodeJS.ProcessEnv,
-): Promise<Target> {
+): Promise<Target<AwsSecretsManagerReceipt>> {
   const { endpoint, ...rest } = config;
   const parsed = awsSecretsManager.schema.parse({ secret: SECRET, region: 'us-east-1', ...rest });
   return awsSecretsManager.create(

@@ -6,6 +6,7 @@ import { azureKeyVault, type AzureKeyVaultConfig } from '../../src/targets/azure
 import { STATIC_TOKEN_ENV } from '../../src/targets/azure-key-vault/adapter.ts';
 import type { CommonTargetConfig, Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { AzureKeyVaultReceipt } from '../../src/targets/azure-key-vault/index.ts';
 
 export const SECRET = 'openai-api-key';
 
@@ -21,12 +22,12 @@ export async function startKeyVault(opts: KeyVaultEmulatorOptions = {}) {
   const caFile = join(dir, 'emulator-ca.pem');
   await writeFile(caFile, emu.caPem, { mode: 0o600 });
   const env: NodeJS.ProcessEnv = { [STATIC_TOKEN_ENV]: emu.token, NODE_EXTRA_CA_CERTS: caFile };
-  const targets: Target[] = [];
+  const targets: Target<AzureKeyVaultReceipt>[] = [];
 
   async function target(
     config: Partial<AzureKeyVaultConfig & CommonTargetConfig> = {},
     envOverride: NodeJS.ProcessEnv = {},
-  ): Promise<Target> {
+  ): Promise<Target<AzureKeyVaultReceipt>> {
     const t = await azureKeyVault.create(
       { vault: `${emu.vaultUrl}/`, secret: SECRET, ...config },
       testContext({ env: { ...env, ...envOverride }, name: 'azure-key-vault' }),

@@ -2,13 +2,14 @@ import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emu
 import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { GcpSecretManagerReceipt } from '../../src/targets/gcp-secret-manager/index.ts';
 
 export const PROJECT = 'keyrot-test';
 export const SECRET = 'openai-api-key';
 
 export interface GcpFixture {
   emu: GcpSecretManagerEmulator;
-  target: Target;
+  target: Target<GcpSecretManagerReceipt>;
   close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { kubernetes, type KubernetesConfig } from '../../src/targets/kubernetes/index.ts';
 import type { Target, TargetContext } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { KubernetesReceipt } from '../../src/targets/kubernetes/index.ts';
 
 export const NS = 'default';
 export const SECRET = 'openai-api-key';
@@ -22,7 +23,7 @@ export async function k8sFixture(opts: { rolloutDelayMs?: number } = {}) {
   await emu.start();
   const kubeconfig = await emu.writeKubeconfig(join(dir, 'kubeconfig'));
   const ctx: TargetContext & { name: string } = { ...testContext({ baseDir: dir, name: 'k8s', env: { KUBECONFIG: kubeconfig } }), clock };
-  const make = (config: Partial<KubernetesConfig> = {}): Promise<Target> =>
+  const make = (config: Partial<KubernetesConfig> = {}): Promise<Target<KubernetesReceipt>> =>
     kubernetes.create({ namespace: NS, secret: SECRET, key: KEY, restart: ['deployment/api'], ...config }, ctx);
   return {
     dir,

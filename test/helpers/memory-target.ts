@@ -5,8 +5,9 @@ import type { Inventory, Environment, TargetSpec } from '../../src/inventory/loa
 import { InventoryConfig } from '../../src/inventory/schema.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
-import { silentReporter, type EngineOptions } from '../../src/machine/rotation.ts';
-import type { ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
+import { silentReporter } from '../../src/machine/progress.ts';
+import { type EngineOptions } from '../../src/machine/run.ts';
+import type { PreflightResult, ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
 
 /**
  * An in-memory target that obeys the Target contract and injects faults on demand, for the
@@ -19,6 +20,7 @@ export type OpFault =
   | 'fail-after-write' // the change happened, then the call failed (lost response)
   | 'rate-limit' // 429 with Retry-After
   | 'timeout' // retryable timeout
+  | 'unavailable' // 503, retryable
   | 'corrupt' // (write) stores something that is neither key, reports success
   | 'hang' // never answers (a crash of the keyrot process at this point)
   | 'hang-after-write'; // (write) the value is stored, then no answer: a crash after the provider applied it
@@ -33,6 +35,8 @@ export interface FaultPlan {
   redeploy?: OpFault[];
   /** When set, preflight fails with this reason (credentials expired, API down...). */
   preflightError?: string;
+  /** Consumed one per preflight call (transient answers before a real one). */
+  preflight?: OpFault[];
 }
 
 export class MemoryStore {
@@ -46,8 +50,23 @@ export class MemoryStore {
   /** Global count of operations, to crash at the Nth one. */
   ops = 0;
   crashAtOp = Infinity;
+  /**
+   * Bumped by `kill()`: targets created before it belong to a dead process, and their calls never
+   * answer again (a SIGKILLed keyrot does nothing more, even where a simulated crash left it able to).
+   */
+  generation = 0;
+
+  /** The "process" that created the current targets is gone: none of its calls reaches the store again. */
+  kill(): void {
+    this.generation++;
+    this.crashAtOp = Infinity;
+  }
   /** Completed redeploys per target. */
   readonly redeploys = new Map<string, number>();
+  /** What each redeployable target's running consumers use: the value stored at their last redeploy. */
+  readonly running = new Map<string, string | null>();
+  /** Preflight calls per target. */
+  readonly preflights = new Map<string, number>();
 
   set(name: string, v: string | null): void {
     this.values.set(name, v);
@@ -69,13 +88,16 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
   return {
     id: 'file', // never registered; the id only picks a concurrency bucket
     schema: MemoryConfig,
-    capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+    capabilities: { readBack: 'per-value', versioned: false },
+    receipt: { version: 1, schema: z.object({ wrote: z.boolean() }) },
     concurrency: 3,
     describe: (c) => `memory:${c.slot}`,
     async create(config, ctx): Promise<Target> {
       const name = ctx.name;
+      const generation = store.generation;
       const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
-      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy'): Promise<OpFault> => {
+      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy' | 'preflight'): Promise<OpFault> => {
+        if (generation !== store.generation) return never();
         store.ops++;
         if (store.ops >= store.crashAtOp) return never();
         await new Promise((r) => setImmediate(r));
@@ -83,6 +105,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         if (f === 'hang') return never();
         if (f === 'rate-limit') throw new TargetError('memory: 429 too many requests', { kind: 'rate-limited', retryAfterMs: 1000, status: 429 });
         if (f === 'timeout') throw new TargetError('memory: timed out', { kind: 'timeout' });
+        if (f === 'unavailable') throw new TargetError('memory: 503 service unavailable', { kind: 'unavailable', status: 503 });
         if (f === 'fail') throw new TargetError('memory: refused', { kind: 'invalid', retryable: false });
         return f;
       };
@@ -95,10 +118,11 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         id: 'file',
         name,
         location: `memory:${config.slot}`,
-        capabilities: { readBack: plan().readBack, redeploy: plan().redeploy !== undefined, versioned: false, finalize: false },
-        async preflight() {
+        async preflight(): Promise<PreflightResult> {
+          store.preflights.set(name, (store.preflights.get(name) ?? 0) + 1);
+          if (plan().preflight?.length) await step('preflight');
           const err = plan().preflightError;
-          if (err) return { status: 'error', reason: err, current: { kind: 'absent' } };
+          if (err) return { status: 'blocked', reason: err, current: { kind: 'unreadable', reason: err } };
           return { status: 'ready', current: await read() };
         },
         read,
@@ -137,6 +161,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
         target.redeploy = async () => {
           await step('redeploy');
           store.redeploys.set(name, (store.redeploys.get(name) ?? 0) + 1);
+          store.running.set(name, store.values.get(name) ?? null);
           return { method: 'redeploy', detail: 'memory: consumers restarted' };
         };
       }

@@ -4,6 +4,7 @@ import { RailwayEmulator, type RailwayEmulatorOptions } from '../../emulators/ra
 import { railway, type RailwayConfig } from '../../src/targets/railway/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { RailwayReceipt } from '../../src/targets/railway/index.ts';
 
 /** Real time, but waits between deployment polls are capped so lifecycle tests stay fast. */
 const quickClock: Clock = { now: () => Date.now(), sleep: (ms, signal) => systemClock.sleep(Math.min(ms, 25), signal) };
@@ -12,8 +13,8 @@ export interface RailwayFixture {
   emu: RailwayEmulator;
   token: string;
   ids: { project: string; environment: string; service: string; other: string; staging: string };
-  target: Target;
-  make(config?: Partial<RailwayConfig>, env?: NodeJS.ProcessEnv, clock?: Clock): Promise<Target>;
+  target: Target<RailwayReceipt>;
+  make(config?: Partial<RailwayConfig>, env?: NodeJS.ProcessEnv, clock?: Clock): Promise<Target<RailwayReceipt>>;
 }
 
 /**

@@ -4,6 +4,7 @@ import { VercelEmulator, type VercelEmulatorOptions, type VercelEnvSeed } from '
 import { vercel, type VercelConfig } from '../../src/targets/vercel/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import type { VercelReceipt } from '../../src/targets/vercel/index.ts';
 
 /** Real time, but waits between deployment polls are capped so lifecycle tests stay fast. */
 export const quickClock: Clock = { now: () => Date.now(), sleep: (ms, signal) => systemClock.sleep(Math.min(ms, 25), signal) };
@@ -11,9 +12,9 @@ export const quickClock: Clock = { now: () => Date.now(), sleep: (ms, signal) =>
 export interface VercelFixture {
   emu: VercelEmulator;
   token: string;
-  target: Target;
+  target: Target<VercelReceipt>;
   project: { id: string; name: string };
-  make(config?: Partial<VercelConfig>, env?: NodeJS.ProcessEnv, clock?: Clock): Promise<Target>;
+  make(config?: Partial<VercelConfig>, env?: NodeJS.ProcessEnv, clock?: Clock): Promise<Target<VercelReceipt>>;
 }
 
 /** An emulator with one project (and its envs), a token, and a target built from the definition. */

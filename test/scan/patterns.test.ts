@@ -5,7 +5,7 @@ import { isIgnored, parseGitignore } from '../../src/scan/ignore.ts';
 import { imageTexts, type HistoryEntry, type ImageInspect } from '../../src/scan/image.ts';
 import { knownKeysFromEvents } from '../../src/scan/known.ts';
 import { findCandidates, keyFormat, positions } from '../../src/scan/patterns.ts';
-import type { JournalEvent } from '../../src/state/journal.ts';
+import { type JournalEvent } from '../../src/state/journal.ts';
 import { testKey } from '../helpers/keys.ts';
 import { legacyKey } from './fixtures.ts';
 

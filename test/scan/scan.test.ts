@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseInventory } from '../../src/inventory/load.ts';
 import { fingerprint, hint } from '../../src/core/secret.ts';
 import { expectedFilesOf, knownKeysFromEvents, runScan, ScanUsageError } from '../../src/scan/index.ts';
-import type { JournalEvent } from '../../src/state/journal.ts';
+import { type JournalEvent } from '../../src/state/journal.ts';
 import { testKey } from '../helpers/keys.ts';
 import { legacyKey } from './fixtures.ts';
 

@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/runtime/logger.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { Journal } from '../../src/state/journal.ts';
 import { EXIT } from '../../src/core/errors.ts';
-import type { RotationReport } from '../../src/machine/rotation.ts';
+import { type RotationReport } from '../../src/machine/outcome.ts';
 import { parseInventory, type Environment } from '../../src/inventory/load.ts';
 import { checkDue, schedulePeriod, Scheduler, type SchedulerDeps } from '../../src/scheduler/scheduler.ts';
 import { localState } from '../../src/state/local.ts';
@@ -56,11 +56,11 @@ function harness(inv = inventory('  cron: "0 9 1 * *"\n  timezone: UTC')) {
       const rotation = await recordRotation(env.name, 'awaiting-revocation');
       // The operator revokes promptly: the next period finds a completed rotation.
       await new Journal(localState(dir), env.name, rotation).append({ step: 'end', outcome: 'completed' });
-      return { env: env.name, outcome: 'completed', exitCode: EXIT.ok, targets: [], messages: [], rotation } satisfies RotationReport;
+      return { env: env.name, outcome: 'completed', exitCode: EXIT.ok, targets: [], notices: [], rotation } satisfies RotationReport;
     },
     async resume(env: Environment) {
       calls.push({ kind: 'resume', env: env.name, at: new Date().toISOString() });
-      return { env: env.name, outcome: 'awaiting-revocation', exitCode: EXIT.ok, targets: [], messages: [] } satisfies RotationReport;
+      return { env: env.name, outcome: 'awaiting-revocation', exitCode: EXIT.ok, targets: [], notices: [] } satisfies RotationReport;
     },
     async remind(env: Environment) {
       calls.push({ kind: 'remind', env: env.name, at: new Date().toISOString() });

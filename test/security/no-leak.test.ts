@@ -14,7 +14,8 @@ import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emu
 import { KeyVaultEmulator } from '../../emulators/azure-key-vault/emulator.ts';
 import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { loadInventory, selectEnvironment } from '../../src/inventory/load.ts';
-import { closeAll, createTargets, preflightAll, type LiveTarget } from '../../src/machine/targets.ts';
+import { closeAll, createTargets, type LiveTarget } from '../../src/machine/live-targets.ts';
+import { preflightAll } from '../../src/machine/preflight.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { Secret } from '../../src/core/secret.ts';
@@ -362,7 +363,7 @@ describe('invariant 3: no key or credential in errors (providers echoing the req
   it('every provider translates an echoing error without the key, the old key or its token', async () => {
     const targets = await liveTargets();
     try {
-      const pre = await preflightAll(targets);
+      const pre = await preflightAll(targets, { clock: systemClock });
       for (const [name, r] of pre) expect(r.status, `${name}: ${r.reason}`).toBe('ready');
       const value = new Secret(newKey);
       const problems: string[] = [];
@@ -394,7 +395,7 @@ describe('invariant 3: no key or credential in errors (providers echoing the req
     const targets = await liveTargets();
     const hooks = providers.map((p) => intercept(p.server, () => true, (req) => p.error(echo(req, p))));
     try {
-      const pre = await preflightAll(targets);
+      const pre = await preflightAll(targets, { clock: systemClock });
       const problems: string[] = [];
       for (const [name, r] of pre) {
         for (const l of leaks(JSON.stringify(r) + (r.reason ?? ''), secrets)) problems.push(`${name}: ${l}`);

@@ -5,15 +5,16 @@ import { withRetry } from '../../src/runtime/retry.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import type { AwsSecretsManagerEmulator } from '../../emulators/aws-secrets-manager/emulator.ts';
 import { versionTokenFor } from '../../src/targets/aws-secrets-manager/version-token.ts';
-import type { Receipt, Target } from '../../src/targets/types.ts';
+import type { Target } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { SECRET, awsEnv, makeTarget, startEmulator } from '../helpers/aws-secrets-manager-fixture.ts';
+import { awsSecretsManager, type AwsSecretsManagerReceipt } from '../../src/targets/aws-secrets-manager/index.ts';
 
 let emu: AwsSecretsManagerEmulator;
 let n = 0;
 /** A fresh secret name per test (the emulator is shared by the file). */
 let name: string;
-const targets: Target[] = [];
+const targets: Target<AwsSecretsManagerReceipt>[] = [];
 
 beforeAll(async () => {
   emu = await startEmulator();
@@ -30,7 +31,7 @@ afterEach(async () => {
   vi.unstubAllEnvs();
 });
 
-async function target(config: Parameters<typeof makeTarget>[1] = {}, env?: NodeJS.ProcessEnv): Promise<Target> {
+async function target(config: Parameters<typeof makeTarget>[1] = {}, env?: NodeJS.ProcessEnv): Promise<Target<AwsSecretsManagerReceipt>> {
   const t = await makeTarget(emu, { secret: name, ...config }, env);
   targets.push(t);
   return t;
@@ -62,7 +63,9 @@ describe('aws-secrets-manager: staging and promotion', () => {
     expect(pf.status, pf.reason).toBe('ready');
     expect(pf.current.kind === 'value' && pf.current.value.reveal()).toBe(oldKey);
     expect(pf.notes?.join('\n')).toMatch(/AWSPENDING.*AWSCURRENT/);
-    expect(t.capabilities).toEqual({ readBack: true, redeploy: false, versioned: true, finalize: false });
+    expect(awsSecretsManager.capabilities).toEqual({ readBack: 'always', versioned: true });
+    expect(t.redeploy).toBeUndefined();
+    expect(t.finalize).toBeUndefined();
     expect(t.location).toBe(name);
   });
 
@@ -258,7 +261,7 @@ describe('aws-secrets-manager: AWSPENDING left by others', () => {
     emu.seed(name, testKey(), { versionId: foreign, stages: ['AWSPENDING'] });
     const t = await target();
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain(foreign);
     const err = await caught(t.write(new Secret(testKey()), op()));
     expect(err.kind).toBe('conflict');
@@ -326,7 +329,7 @@ describe('aws-secrets-manager: field of a JSON SecretString', () => {
     emu.seed(name, plain);
     const t = await target({ field: 'OPENAI_API_KEY' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/not valid JSON.*Remove field:/);
     expect(pf.reason).not.toContain(plain);
     const err = await caught(t.write(new Secret(testKey()), op()));
@@ -391,7 +394,7 @@ describe('aws-secrets-manager: errors in product words', () => {
 
     emu.denyAction('DescribeSecret', name);
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain('secretsmanager:DescribeSecret');
     emu.allowAction('DescribeSecret', name);
   });
@@ -421,7 +424,7 @@ describe('aws-secrets-manager: errors in product words', () => {
     expect(err.retryable).toBe(false);
     expect(err.message).toBe(`AWS rejected the credentials keyrot used for ${name} (us-east-1): the access key id is not valid (deleted, inactive, or from another account/partition)`);
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/rejected the credentials/);
   });
 
@@ -448,7 +451,7 @@ describe('aws-secrets-manager: errors in product words', () => {
   it('a missing secret is not-found, naming the secret and region', async () => {
     const t = await target({ secret: 'does/not-exist' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain('AWS Secrets Manager has no secret does/not-exist in us-east-1');
     const err = await caught(t.read());
     expect(err.kind).toBe('not-found');
@@ -531,7 +534,7 @@ describe('aws-secrets-manager: endpoint, region and credentials resolution', () 
     const bad = await makeTarget(emu, { secret: arn, region: 'eu-west-1' });
     targets.push(bad);
     const pf = await bad.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/ARN is in us-east-1 but region: says eu-west-1/);
   });
 
@@ -581,7 +584,7 @@ describe('aws-secrets-manager: endpoint, region and credentials resolution', () 
     emu.markDeleted(name);
     const t = await target();
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/scheduled for deletion/);
   });
 

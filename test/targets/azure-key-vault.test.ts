@@ -110,7 +110,7 @@ describe('azure-key-vault: target against the emulator', () => {
       other.emu.seed(SECRET, oldKey);
       const t = await other.target();
       const pf = await t.preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toMatch(/another resource than its own domain/);
       expect(other.emu.server.requests.length).toBeGreaterThan(0);
       expect(other.emu.server.requests.every((r) => r.headers.authorization === undefined)).toBe(true);
@@ -356,7 +356,7 @@ describe('azure-key-vault: target against the emulator', () => {
     const t = await kv.target();
     kv.emu.deny('get', 'access-policy');
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/access policies .* "get" permission/);
     expect(pf.reason).toMatch(/Get, List and Set/);
   });
@@ -365,7 +365,7 @@ describe('azure-key-vault: target against the emulator', () => {
     const t = await kv.target();
     kv.emu.deny('get');
     let pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain('Microsoft.KeyVault/vaults/secrets/getSecret/action');
     kv.emu.allow();
     kv.emu.deny('list');
@@ -402,7 +402,7 @@ describe('azure-key-vault: target against the emulator', () => {
   it('a missing token reference is an auth error before any request', async () => {
     const t = await kv.target({ token: { kind: 'env', name: 'NOPE_AZURE_TOKEN', raw: 'env:NOPE_AZURE_TOKEN' } });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/env:NOPE_AZURE_TOKEN is not set/);
     expect(kv.emu.server.requests).toHaveLength(0);
   });
@@ -410,14 +410,14 @@ describe('azure-key-vault: target against the emulator', () => {
   it('an untrusted certificate is reported as such', async () => {
     const t = await kv.target({}, { NODE_EXTRA_CA_CERTS: '' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/TLS certificate of vault .* is not trusted/);
   });
 
   it('a missing secret is not-found at preflight and write (keyrot never creates it)', async () => {
     const t = await kv.target({ secret: 'does-not-exist' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/does-not-exist in vault .* does not exist: create it first/);
     const newKey = testKey();
     const err = await failure(t.write(new Secret(newKey), opFor(newKey)));

@@ -6,6 +6,7 @@ import { fakeClock } from '../../src/runtime/clock.ts';
 import type { Target, TargetContext } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import type { DockerSecretReceipt } from '../../src/targets/docker-secret/index.ts';
 import {
   catInContainer,
   dockerEngine,
@@ -56,7 +57,7 @@ if (!skip) {
 }
 
 describe.skipIf(skip !== undefined)('docker-secret with running tasks (real Docker Engine)', () => {
-  let target: Target;
+  let target: Target<DockerSecretReceipt>;
   const make = (ctx: Partial<TargetContext> = {}, timeout = '60s') =>
     dockerSecret.create({ secret: base, services: [service], timeout }, { ...testContext({ env: d.env, name: 'docker-live' }), ...ctx });
 

@@ -11,6 +11,7 @@ import { testContext } from '../helpers/context.ts';
 import { dockerEngine, stopPrivateEngine, uniqueName, type TestDocker } from '../helpers/docker-engine.ts';
 import { startEngineProxy } from '../helpers/docker-secret-proxy.ts';
 import { demo } from '../../emulators/docker/demo.ts';
+import type { DockerSecretReceipt } from '../../src/targets/docker-secret/index.ts';
 
 /**
  * docker-secret against a REAL Docker Engine in swarm mode (test/helpers/docker-engine.ts starts
@@ -29,8 +30,8 @@ interface Fixture {
   worker: string;
   bystander: string;
   oldKey: string;
-  target: Target;
-  make(overrides?: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<Target>;
+  target: Target<DockerSecretReceipt>;
+  make(overrides?: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<Target<DockerSecretReceipt>>;
 }
 
 const errorOf = (p: Promise<unknown>) =>
@@ -47,7 +48,7 @@ const op = (rotationId: string, value: string, signal?: AbortSignal) => ({ rotat
 
 describe.skipIf(skip !== undefined)('docker-secret target (real Docker Engine)', () => {
   const d = docker as TestDocker;
-  const targets: Target[] = [];
+  const targets: Target<DockerSecretReceipt>[] = [];
   const prefixes: string[] = [];
 
   async function fixture(): Promise<Fixture> {
@@ -99,7 +100,9 @@ describe.skipIf(skip !== undefined)('docker-secret target (real Docker Engine)',
     expect(pf.notes!.join('\n')).toContain(`/run/secrets/openai_api_key (uid 1000, gid 1001, mode 0400)`);
     expect(pf.notes!.join('\n')).toContain(`write creates ${fx.base}_2`);
     expect(await fx.target.read()).toMatchObject({ kind: 'unreadable' });
-    expect(fx.target.capabilities).toEqual({ readBack: false, redeploy: false, versioned: true, finalize: true });
+    expect(dockerSecret.capabilities).toEqual({ readBack: 'never', versioned: true });
+    expect(fx.target.redeploy).toBeUndefined(); // swapping the secret IS the rolling restart, waited for by write
+    expect(fx.target.finalize).toBeTypeOf('function');
   });
 
   it('write creates <secret>_2 with the labels and swaps the reference keeping file name, uid, gid and mode; nothing else changes', async () => {
@@ -282,18 +285,18 @@ describe.skipIf(skip !== undefined)('docker-secret target (real Docker Engine)',
     const fx = await fixture();
     const missingSecret = await fx.make({ secret: `${fx.p}_nothere` });
     const pf1 = await missingSecret.preflight();
-    expect(pf1.status).toBe('error');
+    expect(pf1.status).toBe('blocked');
     expect(pf1.reason).toContain(`Docker secret ${fx.p}_nothere not found (nor any ${fx.p}_nothere_<n>)`);
     expect(pf1.reason).toContain(`docker secret create ${fx.p}_nothere -`);
 
     const missingService = await fx.make({ services: [fx.api, `${fx.p}-ghost`] });
     const pf2 = await missingService.preflight();
-    expect(pf2.status).toBe('error');
+    expect(pf2.status).toBe('blocked');
     expect(pf2.reason).toContain(`Docker service ${fx.p}-ghost not found in the swarm`);
 
     const notMounting = await fx.make({ services: [fx.api, fx.bystander] });
     const pf3 = await notMounting.preflight();
-    expect(pf3.status).toBe('error');
+    expect(pf3.status).toBe('blocked');
     expect(pf3.reason).toContain(`service ${fx.bystander} does not mount secret ${fx.base}`);
     expect(pf3.reason).toContain(`--secret-add source=${fx.base},target=${fx.base} ${fx.bystander}`);
     // The write refuses the same way, before creating anything.
@@ -316,7 +319,7 @@ describe.skipIf(skip !== undefined)('docker-secret target (real Docker Engine)',
       const target = await dockerSecret.create({ secret: 'openai_api_key', services: ['api'] }, testContext({ env: plain.env, name: 'docker' }));
       targets.push(target);
       const pf = await target.preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toContain(`the Docker Engine at ${plain.host} is not a swarm manager`);
       expect(pf.reason).toContain('docker swarm init');
       const key = testKey();
@@ -338,11 +341,11 @@ describe.skipIf(skip !== undefined)('docker-secret target (real Docker Engine)',
       testContext({ env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } }),
     );
     const pf = await gone.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain('cannot reach the Docker Engine at unix:///nonexistent/docker.sock (ENOENT)');
     const ssh = await dockerSecret.create({ secret: 'openai_api_key', services: ['api'] }, testContext({ env: { DOCKER_HOST: 'ssh://ops@manager' } }));
     const pf2 = await ssh.preflight();
-    expect(pf2.status).toBe('error');
+    expect(pf2.status).toBe('blocked');
     expect(pf2.reason).toContain('keyrot does not speak ssh');
     expect(pf2.reason).not.toContain('ops@');
   });

@@ -9,6 +9,7 @@ import { TargetError } from '../../src/core/errors.ts';
 import type { OpContext, Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
+import type { DotenvReceipt } from '../../src/targets/dotenv/index.ts';
 
 const VAR = 'OPENAI_API_KEY';
 
@@ -213,7 +214,7 @@ describe('dotenv target (adapter)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const make = (path = '.env', varName = VAR): Promise<Target> => dotenv.create({ path }, testContext({ baseDir: dir, varName, name: 'dotenv' }));
+  const make = (path = '.env', varName = VAR): Promise<Target<DotenvReceipt>> => dotenv.create({ path }, testContext({ baseDir: dir, varName, name: 'dotenv' }));
   const envPath = () => join(dir, '.env');
   const leftovers = async () => (await readdir(dir)).filter((f) => f.includes('keyrot') || f.endsWith('.tmp'));
 
@@ -222,7 +223,7 @@ describe('dotenv target (adapter)', () => {
     const t = await make();
     expect(t.id).toBe('dotenv');
     expect(t.location).toBe('.env');
-    expect(t.capabilities.readBack).toBe(true);
+    expect(dotenv.capabilities.readBack).toBe('always');
     expect(t.lockKey).toBe(`file:${envPath()}`);
     const r = await t.read();
     expect(r.kind).toBe('value');
@@ -407,7 +408,7 @@ describe('dotenv target (adapter)', () => {
   it('preflight error for a missing directory; write fails with a TargetError naming the path', async () => {
     const t = await make('no-such-dir/.env');
     const pre = await t.preflight();
-    expect(pre.status).toBe('error');
+    expect(pre.status).toBe('blocked');
     expect(pre.reason).toContain(join(dir, 'no-such-dir'));
     const key = new Secret(testKey());
     const err = await t.write(key, op(key)).catch((e: unknown) => e);
@@ -420,7 +421,7 @@ describe('dotenv target (adapter)', () => {
     await mkdir(envPath());
     const t = await make();
     const pre = await t.preflight();
-    expect(pre.status).toBe('error');
+    expect(pre.status).toBe('blocked');
     expect(pre.reason).toMatch(/not a regular file/);
   });
 

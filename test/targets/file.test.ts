@@ -8,12 +8,13 @@ import { TargetError } from '../../src/core/errors.ts';
 import type { OpContext, Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
+import type { FileReceipt } from '../../src/targets/file/index.ts';
 
 describe('file target', () => {
   let dir: string;
   const keyPath = () => join(dir, 'openai_api_key');
   const op = (key: Secret): OpContext => ({ rotationId: 'rot_test_file', fingerprint: key.fingerprint });
-  const make = (path = 'openai_api_key'): Promise<Target> => file.create({ path }, testContext({ baseDir: dir, name: 'file' }));
+  const make = (path = 'openai_api_key'): Promise<Target<FileReceipt>> => file.create({ path }, testContext({ baseDir: dir, name: 'file' }));
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keyrot-file-'));
@@ -118,7 +119,7 @@ describe('file target', () => {
     expect(await readdir(dir)).toEqual([]);
     const bad = await make('missing/dir/key');
     const pre2 = await bad.preflight();
-    expect(pre2.status).toBe('error');
+    expect(pre2.status).toBe('blocked');
     expect(pre2.reason).toContain(join(dir, 'missing', 'dir'));
     const key = new Secret(testKey());
     await expect(bad.write(key, op(key))).rejects.toBeInstanceOf(TargetError);

@@ -8,6 +8,7 @@ import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts'
 import { NO_GOOGLE_CREDENTIALS } from '../../src/targets/gcp-secret-manager/adapter.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
+import type { GcpSecretManagerReceipt } from '../../src/targets/gcp-secret-manager/index.ts';
 
 /**
  * On a Google Cloud host google-auth-library (gcp-metadata) decides "on GCE" from the BIOS vendor,
@@ -39,7 +40,7 @@ describe.skipIf(onGoogleCloud())('gcp-secret-manager without Google credentials 
   let home: string;
   let api: Awaited<ReturnType<typeof tripwire>>;
   let metadata: Awaited<ReturnType<typeof tripwire>>;
-  let target: Target;
+  let target: Target<GcpSecretManagerReceipt>;
   const rejections: unknown[] = [];
   const warnings: Error[] = [];
   const onRejection = (reason: unknown) => rejections.push(reason);
@@ -95,7 +96,7 @@ describe.skipIf(onGoogleCloud())('gcp-secret-manager without Google credentials 
 
   it('preflight is an error in product words: no stack trace, no unhandled rejection, nothing on the network', async () => {
     const pf = await target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toBe(NO_GOOGLE_CREDENTIALS);
     expect(pf.reason).toBe(
       'no Google credentials found: run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or give the target a token: env:VAR',
@@ -127,7 +128,7 @@ describe.skipIf(onGoogleCloud())('gcp-secret-manager without Google credentials 
     fs.writeFileSync(file, '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\nSEKRETSEKRET');
     vi.stubEnv('GOOGLE_APPLICATION_CREDENTIALS', file);
     const pf = await target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain(`cannot load Google credentials from GOOGLE_APPLICATION_CREDENTIALS (${file}): it is not valid JSON`);
     expect(pf.reason).not.toContain('SEKRET');
     await settle();

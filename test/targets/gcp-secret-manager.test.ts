@@ -7,7 +7,7 @@ import { fakeClock } from '../../src/runtime/clock.ts';
 import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
 import { gcpSecretManager, GcpSecretManagerConfig } from '../../src/targets/gcp-secret-manager/index.ts';
 import { parseEndpoint } from '../../src/targets/gcp-secret-manager/adapter.ts';
-import type { OpContext, Receipt } from '../../src/targets/types.ts';
+import type { OpContext } from '../../src/targets/types.ts';
 import type { EmuRequest, EmuResponse } from '../../emulators/server.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
@@ -83,7 +83,7 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
     fx.emu.seed(PROJECT, SECRET, oldKey);
     fx.emu.denyPermission('secretmanager.versions.disable');
     const pf = await fx.target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain(`secretmanager.versions.disable on ${RESOURCE}`);
     expect(pf.reason).toContain('roles/secretmanager.secretVersionManager');
     expect(pf.reason).not.toContain('secretmanager.versions.add');
@@ -91,7 +91,7 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
     const other = await gcpFixture({ secret: 'does-not-exist' });
     try {
       const pf2 = await other.target.preflight();
-      expect(pf2.status).toBe('error');
+      expect(pf2.status).toBe('blocked');
       expect(pf2.reason).toMatch(/has no projects\/keyrot-test\/secrets\/does-not-exist/);
     } finally {
       await other.close();
@@ -404,7 +404,7 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
     expect(err.message).not.toContain(goodToken);
     expect(err.message).not.toContain(newKey);
     const pf = await fx.target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/rejected the credentials/);
 
     // A missing token variable is an auth error before any request.
@@ -453,7 +453,7 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
     fx.emu.setState(PROJECT, SECRET, receipt.version as string, 'DISABLED');
     errors.push(await failure(fx.target.verify(key, opFor(newKey), receipt)));
     fx.emu.token = 'ya29.revoked';
-    errors.push(await failure(fx.target.restore(new Secret(oldKey), opFor(newKey), receipt as Receipt)));
+    errors.push(await failure(fx.target.restore(new Secret(oldKey), opFor(newKey), receipt)));
     expect(errors.map((e) => e.kind)).toEqual(['rate-limited', 'permission', 'mismatch', 'mismatch', 'conflict', 'auth']);
     for (const e of errors) {
       for (const v of [newKey, oldKey]) {
@@ -489,7 +489,7 @@ describe('gcp-secret-manager target (official client, REST transport, loopback e
       expect(err.message).toContain(`cannot reach Google Secret Manager at http://127.0.0.1:${port}`);
       expect(err.message).toContain('ECONNREFUSED');
       const pf = await t.preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
     } finally {
       await t.close?.();
     }

@@ -8,6 +8,7 @@ import { withRetry } from '../../src/runtime/retry.ts';
 import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
 
 const APP = 'nomora-api';
 /** Real time, but every poll sleeps at most 20 ms: release lifecycles run in real time in the emulator. */
@@ -172,7 +173,7 @@ describe('heroku target', () => {
     // The dynos still run the release before keyrot's.
     expect(emu.releases(APP).find((r) => r.current)!.configVars.OPENAI_API_KEY).toBe(oldKey);
 
-    await t.restore(new Secret(oldKey), op, receipt);
+    await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
     expect(emu.getVars(APP)).toStrictEqual({ ...others(), OPENAI_API_KEY: oldKey });
     const restoreRelease = emu.releases(APP).at(-1)!;
     expect(restoreRelease.status).toBe('succeeded');
@@ -180,7 +181,7 @@ describe('heroku target', () => {
     expect(restoreRelease.configVars.OPENAI_API_KEY).toBe(oldKey);
     // Idempotent: a second restore changes nothing and creates no release.
     const count = emu.releases(APP).length;
-    await t.restore(new Secret(oldKey), op, receipt);
+    await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
     expect(emu.releases(APP)).toHaveLength(count);
     expect(emu.getVars(APP)).toStrictEqual({ ...others(), OPENAI_API_KEY: oldKey });
   });
@@ -199,12 +200,12 @@ describe('heroku target', () => {
     const t = await makeTarget();
     const receipt = await t.write(new Secret(newKey), op);
     expect(receipt.created).toBe(true);
-    await t.restore(null, op, receipt);
+    await restoreAndRedeploy(t, null, op, receipt);
     expect(emu.getVars(APP)).toStrictEqual(others());
     const last = emu.server.calls('PATCH', `/apps/${APP}/config-vars`).at(-1)!;
     expect(JSON.parse(last.rawBody)).toStrictEqual({ OPENAI_API_KEY: null });
     expect(emu.releases(APP).at(-1)!.description).toBe('Remove OPENAI_API_KEY config vars');
-    await t.restore(null, op, receipt);
+    await restoreAndRedeploy(t, null, op, receipt);
     expect(emu.server.calls('PATCH', `/apps/${APP}/config-vars`)).toHaveLength(2);
   });
 
@@ -270,7 +271,7 @@ describe('heroku target', () => {
   it('a rejected token is an auth error in product words (preflight and write)', async () => {
     const t = await makeTarget({ env: { HEROKU_API_KEY: 'HRKU-00000000-0000-0000-0000-000000000000' } });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/^Heroku rejected the API token \(HEROKU_API_KEY\)/);
     expect(pf.reason).toMatch(/heroku authorizations:create/);
     expect(pf.reason).toContain('Invalid credentials provided.');
@@ -284,7 +285,7 @@ describe('heroku target', () => {
   it('a missing token names the variable to set', async () => {
     const t = await makeTarget({ env: {} });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/HEROKU_API_KEY/);
     expect(pf.reason).toMatch(/heroku authorizations:create/);
   });
@@ -293,7 +294,7 @@ describe('heroku target', () => {
     const readOnly = emu.addToken({ scopes: ['read', 'write'] });
     const t = await makeTarget({ env: { HEROKU_API_KEY: readOnly } });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/read-protected and write-protected scopes/);
     expect(pf.reason).toContain('The scope of this OAuth authorization does not allow access to this resource.');
     const err = await errorOf(t.write(new Secret(newKey), op));
@@ -303,7 +304,7 @@ describe('heroku target', () => {
   it('a variable name Heroku cannot hold is refused before any call', async () => {
     const t = await makeTarget({ varName: 'OPENAI-API-KEY' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/only letters, digits and underscores, not "OPENAI-API-KEY"/);
     expect(emu.server.requests).toHaveLength(0);
   });
@@ -311,7 +312,7 @@ describe('heroku target', () => {
   it('an unknown app is not-found naming it', async () => {
     const t = await makeTarget({ app: 'no-such-app' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/^Heroku app no-such-app not found/);
     expect(pf.reason).toMatch(/app:/);
   });

@@ -56,7 +56,7 @@ describe('kubernetes target: kubeconfig, context and in-cluster selection', () =
     const file = join(dir, 'two-contexts');
     await writeFile(file, twoContexts('bad'));
     const viaCurrent = await (await make({ KUBECONFIG: file })).preflight();
-    expect(viaCurrent.status).toBe('error');
+    expect(viaCurrent.status).toBe('blocked');
     expect(viaCurrent.reason).toContain('credentials of kubeconfig context "bad"');
     const t = await make({ KUBECONFIG: file }, { context: 'good' });
     expect(t.location).toBe('good:default/openai-api-key[api-key]');
@@ -69,7 +69,7 @@ describe('kubernetes target: kubeconfig, context and in-cluster selection', () =
     const file = join(dir, 'two-contexts-b');
     await writeFile(file, twoContexts('good'));
     const pf = await (await make({ KUBECONFIG: file }, { context: 'prod' })).preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toBe(`the kubeconfig (KUBECONFIG=${file}) has no context "prod" (it has: good, bad)`);
   });
 
@@ -97,7 +97,7 @@ describe('kubernetes target: kubeconfig, context and in-cluster selection', () =
     const home = join(dir, 'empty-home');
     await mkdir(home, { recursive: true });
     const pf = await (await make({ HOME: home })).preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain(`KUBECONFIG is not set, ${join(home, '.kube', 'config')} does not exist and keyrot is not running in a pod`);
     const missing = await (await make({ KUBECONFIG: join(dir, 'nope') })).preflight();
     expect(missing.reason).toContain('none of these files exists');
@@ -201,7 +201,7 @@ describe.skipIf(!haveOpenssl())('kubernetes target: in a pod (service account, H
       { serviceAccountDir: other },
     );
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/TLS verification of the Kubernetes API server https:\/\/127\.0\.0\.1:\d+ \(context "in-cluster"\) failed/);
   });
 

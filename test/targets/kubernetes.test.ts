@@ -6,6 +6,7 @@ import { ANNOTATIONS, MAX_CONFLICT_TRIES } from '../../src/targets/kubernetes/ad
 import { kubernetes } from '../../src/targets/kubernetes/index.ts';
 import { RESTARTED_AT, rolloutStatus } from '../../src/targets/kubernetes/rollout.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
 import { KEY, NS, SECRET, k8sFixture, type K8sFixture } from '../helpers/kubernetes-fixture.ts';
 
 const op = (rotationId = 'rot_k8s_1', value?: Secret) => ({ rotationId, fingerprint: value?.fingerprint ?? 'none' });
@@ -53,7 +54,9 @@ describe('kubernetes target', () => {
       { namespace: NS, verb: 'patch', group: 'apps', resource: 'deployments', name: 'api' },
     ]);
     expect(fx.emu.server.requests.filter((r) => r.method === 'PATCH' || r.method === 'PUT')).toHaveLength(0);
-    expect(t.capabilities).toEqual({ readBack: true, redeploy: true, versioned: false, finalize: false });
+    expect(kubernetes.capabilities).toEqual({ readBack: 'always', versioned: false });
+    expect(t.redeploy).toBeTypeOf('function');
+    expect(t.finalize).toBeUndefined();
     expect(t.location).toBe(`${NS}/${SECRET}[${KEY}]`);
   });
 
@@ -239,7 +242,7 @@ describe('kubernetes target', () => {
     const value = new Secret(newKey);
     const receipt = await t.write(value, op('rot_new', value));
     expect(fx.emu.getSecret(NS, SECRET)!.data).toEqual({ other: 'kept', [KEY]: newKey });
-    await t.restore(null, op('rot_new', value), receipt);
+    await restoreAndRedeploy(t, null, op('rot_new', value), receipt);
     const s = fx.emu.getSecret(NS, SECRET)!;
     expect(s.data).toEqual({ other: 'kept' });
     expect(s.annotations[ANNOTATIONS.fingerprint]).toBeUndefined();
@@ -256,7 +259,7 @@ describe('kubernetes target', () => {
     fx.emu.deny('patch', 'secrets');
     const t = await fx.make();
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain(`Kubernetes denied patch on secrets/${SECRET} in namespace ${NS}`);
     const value = new Secret(newKey);
     const err = await rejection(t.write(value, op('rot_403', value)));
@@ -282,7 +285,7 @@ describe('kubernetes target', () => {
     const t = await fx.make();
     fx.emu.revokeToken();
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toContain('Kubernetes rejected the credentials of kubeconfig context "keyrot-emulator" (401 Unauthorized)');
     const err = await rejection(t.write(new Secret(newKey), op()));
     expect(err.kind).toBe('auth');
@@ -294,7 +297,7 @@ describe('kubernetes target', () => {
     expect((await (await fx.make({ namespace: 'nope' })).preflight()).reason).toBe('Kubernetes namespace nope does not exist (context "keyrot-emulator")');
     expect((await (await fx.make({ secret: 'nope' })).preflight()).reason).toContain(`Kubernetes secret nope does not exist in namespace ${NS}`);
     const pf = await (await fx.make({ restart: ['deployment/api', 'deploy/nope'] })).preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toBe(`Kubernetes deployment/nope (listed in restart:) does not exist in namespace ${NS}`);
     const err = await rejection((await fx.make({ secret: 'nope' })).write(new Secret(newKey), op()));
     expect(err.kind).toBe('not-found');
@@ -403,13 +406,13 @@ describe('kubernetes target', () => {
     const t = await fx.make();
     await fx.emu.stop();
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toBe(`cannot reach the Kubernetes API server ${fx.emu.url} of context "keyrot-emulator" (ECONNREFUSED)`);
   });
 
   it('without restart: the instance does not redeploy', async () => {
     const t = await fx.make({ restart: undefined });
-    expect(t.capabilities.redeploy).toBe(false);
+    expect(t.redeploy).toBeUndefined();
     expect((await t.preflight()).notes ?? []).not.toContain(expect.stringContaining('restarts'));
   });
 

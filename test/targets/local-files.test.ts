@@ -27,7 +27,7 @@ const temps = async (d: string) => (await readdir(d)).filter((f) => f.includes('
 
 async function refusal(t: Target): Promise<{ reason: string; writeError: TargetError }> {
   const pre = await t.preflight();
-  expect(pre.status).toBe('error');
+  expect(pre.status).toBe('blocked');
   const key = new Secret(testKey());
   const writeError = (await t.write(key, op(key)).catch((e: unknown) => e)) as TargetError;
   expect(writeError).toBeInstanceOf(TargetError);

@@ -8,6 +8,8 @@ import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
+import type { NetlifyReceipt } from '../../src/targets/netlify/index.ts';
 
 /**
  * The deploy contexts a netlify target rotates: an omitted `context:` follows the variable's shape
@@ -62,7 +64,7 @@ describe('netlify target: deploy contexts', () => {
     emu.seedAccountVar(TEAM, VAR, [{ context: 'all', value: 'team-level-value' }]);
   }
 
-  async function makeTarget(opts: { context?: string | string[]; redeploy?: boolean } = {}): Promise<Target> {
+  async function makeTarget(opts: { context?: string | string[]; redeploy?: boolean } = {}): Promise<Target<NetlifyReceipt>> {
     const ctx = { ...testContext({ env: { NETLIFY_AUTH_TOKEN: token }, name: 'netlify-ctx' }), clock: quickClock };
     const config = NetlifyConfig.parse({ site: siteId, context: opts.context, redeploy: opts.redeploy ?? false });
     return netlify.create({ ...config, endpoint: emu.url }, ctx);
@@ -104,7 +106,7 @@ describe('netlify target: deploy contexts', () => {
       expect(emu.getVar(siteId, VAR)!.values.map((v) => [v.context, v.value])).toStrictEqual([['all', newKey]]);
       expect(untouched([])).toMatchObject({ others: before.others, team: before.team });
       expect(await t.verify(new Secret(newKey), op, receipt)).toMatchObject({ method: 'read-back' });
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(emu.getVar(siteId, VAR)!.values.map((v) => [v.context, v.value])).toStrictEqual([['all', oldKey]]);
       expect(untouched([])).toMatchObject({ others: before.others, team: before.team });
     });
@@ -144,7 +146,7 @@ describe('netlify target: deploy contexts', () => {
       const post = emu.server.calls('POST', `/api/v1/accounts/${TEAM}/env`);
       expect(JSON.parse(post[0]!.rawBody)).toStrictEqual([{ key: VAR, values: [{ context: 'all', value: newKey }] }]);
       expect(receipt).toMatchObject({ createdVar: true, added: ['all'] });
-      await t.restore(null, op, receipt);
+      await restoreAndRedeploy(t, null, op, receipt);
       expect(emu.getVar(siteId, VAR)).toBeUndefined();
       expect(untouched([])).toStrictEqual(before);
     });
@@ -156,7 +158,7 @@ describe('netlify target: deploy contexts', () => {
       ]);
       const t = await makeTarget();
       const pf = await t.preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toMatch(/has a value for all deploy contexts and separate values for production: keyrot will not guess/);
       expect((await errorOf(t.write(new Secret(newKey), op))).kind).toBe('invalid');
       expect(emu.writeCount(siteId)).toBe(0);
@@ -168,7 +170,7 @@ describe('netlify target: deploy contexts', () => {
         { context: 'deploy-preview', value: previewKey },
       ]);
       const pf = await (await makeTarget({ context: 'all' })).preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toMatch(/separate values per deploy context \(production, deploy-preview\): .* `context: \[production, deploy-preview\]`/);
       const prod = await (await makeTarget({ context: 'production' })).preflight();
       expect(prod.status).toBe('ready');
@@ -234,13 +236,13 @@ describe('netlify target: deploy contexts', () => {
       const receipt = await t.write(new Secret(newKey), op);
       // The engine passes preflight's single `current` (the first listed context's value).
       expect(pf.current.kind === 'value' && pf.current.value.equals(new Secret(oldKey))).toBe(true);
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(valueOf('production')).toBe(oldKey);
       expect(valueOf('deploy-preview')).toBe(previewKey);
       expect(emu.getVar(siteId, VAR)!.values).toStrictEqual(original);
       expect(untouched(LIST)).toStrictEqual(before);
       const n = emu.writeCount(siteId);
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(emu.writeCount(siteId)).toBe(n);
     });
 
@@ -333,12 +335,12 @@ describe('netlify target: deploy contexts', () => {
       const receipt = await t.write(new Secret(newKey), op);
       expect(receipt.added).toStrictEqual(['deploy-preview']);
       expect(valueOf('deploy-preview')).toBe(newKey);
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(valueOf('production')).toBe(oldKey);
       expect(valueOf('deploy-preview')).toBeUndefined();
       expect(untouched(LIST)).toStrictEqual(before);
       const n = emu.writeCount(siteId);
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(emu.writeCount(siteId)).toBe(n);
     });
 
@@ -359,7 +361,7 @@ describe('netlify target: deploy contexts', () => {
       const t = await makeTarget({ context: LIST });
       await t.preflight();
       const receipt = await t.write(new Secret(newKey), op);
-      await t.restore(new Secret(oldKey), op, receipt);
+      await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
       expect(valueOf('production')).toBe(oldKey);
       // Netlify never showed keyrot the deploy-preview secret (previewKey): it gets the environment's
       // old key, the only one keyrot has (README: secrets in several contexts should share one key).
@@ -384,17 +386,17 @@ describe('netlify target: deploy contexts', () => {
     it('redeploy is refused for a list with nothing keyrot can build', async () => {
       seed(perContext());
       const pf = await (await makeTarget({ context: ['deploy-preview', 'branch-deploy'], redeploy: true })).preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toMatch(/cannot trigger a deploy-preview and branch-deploy deploy/);
       const two = await (await makeTarget({ context: ['branch:a', 'branch:b'], redeploy: true })).preflight();
-      expect(two.status).toBe('error');
+      expect(two.status).toBe('blocked');
       expect(two.reason).toMatch(/one build per rotation/);
     });
 
     it('a secret list that includes dev is refused (Netlify secrets take no dev value)', async () => {
       seed(perContext().filter((v) => v.context !== 'dev'), true);
       const pf = await (await makeTarget({ context: ['production', 'dev'] })).preflight();
-      expect(pf.status).toBe('error');
+      expect(pf.status).toBe('blocked');
       expect(pf.reason).toMatch(/is a secret, and Netlify secrets take values only in non-dev contexts/);
     });
   });

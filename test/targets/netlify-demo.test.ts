@@ -31,7 +31,7 @@ describe('netlify demo', () => {
         const receipt = await t.write(new Secret(newKey), op);
         expect(receipt.contexts).toEqual(['production', 'deploy-preview']);
         expect((await t.verify(new Secret(newKey), op, receipt)).method).toBe('metadata');
-        if (t.capabilities.redeploy) expect((await t.redeploy!(op, receipt)).method).toBe('redeploy');
+        if (t.redeploy) expect((await t.redeploy(op, receipt)).method).toBe('redeploy');
       }
     } finally {
       await setup.stop();

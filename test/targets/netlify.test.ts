@@ -8,6 +8,8 @@ import { fakeClock, type Clock } from '../../src/runtime/clock.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
+import type { NetlifyReceipt } from '../../src/targets/netlify/index.ts';
 
 /** Real time, but every poll sleeps at most 20 ms: deploy lifecycles run in real time in the emulator. */
 const quickClock: Clock = {
@@ -61,7 +63,7 @@ describe('netlify target', () => {
     return site;
   }
 
-  async function makeTarget(opts: { env?: NodeJS.ProcessEnv; clock?: Clock; context?: string; redeploy?: boolean; account?: string; site?: string; timeout?: string } = {}): Promise<Target> {
+  async function makeTarget(opts: { env?: NodeJS.ProcessEnv; clock?: Clock; context?: string; redeploy?: boolean; account?: string; site?: string; timeout?: string } = {}): Promise<Target<NetlifyReceipt>> {
     const ctx = { ...testContext({ env: opts.env ?? { NETLIFY_AUTH_TOKEN: token }, name: 'netlify-test' }), clock: opts.clock ?? quickClock };
     return netlify.create(
       {
@@ -117,7 +119,7 @@ describe('netlify target', () => {
     const pf = await t.preflight();
     expect(pf.status).toBe('ready');
     expect(pf.current.kind).toBe('unreadable');
-    expect(t.capabilities.readBack).toBe(false);
+    expect((await t.read()).kind).toBe('unreadable'); // a secret: per-value read-back says no
     expect(pf.notes!.join('\n')).toMatch(/secret \(write-only\): verified by metadata .* and by the new deploy reaching ready/);
     expect(pf.notes!.join('\n')).toMatch(/starts a production build and waits until its deploy is ready/);
   });
@@ -184,7 +186,7 @@ describe('netlify target', () => {
   it('redeploy builds and waits for ready; the deploy snapshot holds the new key', async () => {
     seed({ secret: true });
     const t = await makeTarget({ redeploy: true });
-    expect(t.capabilities.redeploy).toBe(true);
+    expect(t.redeploy).toBeTypeOf('function');
     await t.preflight();
     // A deploy started before the write keeps the old value: builds snapshot the environment.
     await fetch(`${emu.url}/api/v1/sites/${siteId}/builds`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
@@ -214,7 +216,7 @@ describe('netlify target', () => {
     expect(err.kind).toBe('unavailable');
     expect(err.message).toMatch(/deploy [0-9a-f]+ of site nomora-web .* ended in state error \(Build script returned non-zero exit code: 2\)/);
 
-    await t.restore(new Secret(oldKey), op, receipt);
+    await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
     expect(emu.getVar(siteId, 'OPENAI_API_KEY')!.values.find((v) => v.context === 'production')!.value).toBe(oldKey);
     expect(untouched()).toStrictEqual(before);
     const last = emu.deploys(siteId).at(-1)!;
@@ -223,7 +225,7 @@ describe('netlify target', () => {
     // Idempotent: nothing left to change, no new write, no new build.
     const n = emu.writeCount(siteId);
     const builds = emu.deploys(siteId).length;
-    await t.restore(new Secret(oldKey), op, receipt);
+    await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
     expect(emu.writeCount(siteId)).toBe(n);
     expect(emu.deploys(siteId)).toHaveLength(builds);
   });
@@ -233,8 +235,8 @@ describe('netlify target', () => {
     const t = await makeTarget({ redeploy: true });
     const receipt = await t.write(new Secret(newKey), op);
     emu.failNextDeploy(siteId);
-    await errorOf(t.restore(new Secret(oldKey), op, receipt));
-    await t.restore(new Secret(oldKey), op, receipt);
+    await errorOf(restoreAndRedeploy(t, new Secret(oldKey), op, receipt));
+    await restoreAndRedeploy(t, new Secret(oldKey), op, receipt);
     const last = emu.deploys(siteId).at(-1)!;
     expect(last.state).toBe('ready');
     expect(last.env.OPENAI_API_KEY).toBe(oldKey);
@@ -253,10 +255,10 @@ describe('netlify target', () => {
     const post = emu.server.calls('POST', `/api/v1/accounts/${TEAM}/env`);
     expect(JSON.parse(post[0]!.rawBody)).toStrictEqual([{ key: 'OPENAI_API_KEY', values: [{ context: 'production', value: newKey }] }]);
     expect(await t.verify(new Secret(newKey), op, receipt)).toMatchObject({ method: 'read-back' });
-    await t.restore(null, op, receipt);
+    await restoreAndRedeploy(t, null, op, receipt);
     expect(emu.getVar(siteId, 'OPENAI_API_KEY')).toBeUndefined();
     expect(untouched()).toStrictEqual(before);
-    await t.restore(null, op, receipt);
+    await restoreAndRedeploy(t, null, op, receipt);
     expect(emu.getVar(siteId, 'OPENAI_API_KEY')).toBeUndefined();
   });
 
@@ -267,7 +269,7 @@ describe('netlify target', () => {
     expect((await t.preflight()).notes!.join('\n')).toMatch(/has no production value yet/);
     const receipt = await t.write(new Secret(newKey), op);
     expect(receipt).toMatchObject({ createdVar: false, addedValue: true });
-    await t.restore(null, op, receipt);
+    await restoreAndRedeploy(t, null, op, receipt);
     expect(emu.getVar(siteId, 'OPENAI_API_KEY')!.values).toStrictEqual(before.siblings);
     expect(emu.server.calls('DELETE', /\/value\//)).toHaveLength(1);
   });
@@ -276,7 +278,7 @@ describe('netlify target', () => {
     seed({ key: [{ context: 'all', value: oldKey }] });
     const prod = await makeTarget();
     const pf = await prod.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/one value for all deploy contexts: set `context: all`/);
     expect((await errorOf(prod.write(new Secret(newKey), op))).kind).toBe('invalid');
     expect(emu.writeCount(siteId)).toBe(0);
@@ -305,7 +307,7 @@ describe('netlify target', () => {
   it('refuses redeploy for contexts keyrot cannot build', async () => {
     seed();
     const pf = await (await makeTarget({ context: 'deploy-preview', redeploy: true })).preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/cannot trigger a deploy-preview deploy/);
   });
 
@@ -348,7 +350,7 @@ describe('netlify target', () => {
     seed();
     const t = await makeTarget({ env: { NETLIFY_AUTH_TOKEN: 'nfp_not-a-real-token-at-all-0000000000000' } });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/^Netlify rejected the access token \(NETLIFY_AUTH_TOKEN\): create a personal access token/);
     expect(pf.reason).toMatch(/\(Netlify said: Access Denied\)$/);
     const err = await errorOf(t.write(new Secret(newKey), op));
@@ -371,11 +373,11 @@ describe('netlify target', () => {
   it('an unknown site or the wrong team is named', async () => {
     seed();
     const pf = await (await makeTarget({ site: '00000000-0000-0000-0000-000000000000' })).preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/^Netlify site 00000000-0000-0000-0000-000000000000 not found/);
     emu.addAccount('other-team');
     const wrong = await (await makeTarget({ account: 'other-team' })).preflight();
-    expect(wrong.status).toBe('error');
+    expect(wrong.status).toBe('blocked');
     expect(wrong.reason).toMatch(/belongs to team nomora-team, not other-team/);
   });
 

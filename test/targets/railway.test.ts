@@ -5,6 +5,7 @@ import { withRetry } from '../../src/runtime/retry.ts';
 import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
 import { RailwayConfig } from '../../src/targets/railway/index.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
 import { railwayFixture, type RailwayFixture } from '../helpers/railway-setup.ts';
 
 const VAR = 'OPENAI_API_KEY';
@@ -147,7 +148,7 @@ describe('railway target', () => {
     expect(deps[0]!.status).toBe('SLEEPING');
     expect(deps[0]!.snapshot[VAR]).toBe(next);
     // It went live: restore deploys the old key again.
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     expect(fx.emu.deployments(fx.ids.service, fx.ids.environment)).toHaveLength(3);
     expect(fx.emu.deployments(fx.ids.service, fx.ids.environment)[0]!.snapshot[VAR]).toBe(old);
   });
@@ -160,7 +161,7 @@ describe('railway target', () => {
       expect(pf.status).toBe('ready');
       expect(pf.current.kind).toBe('unreadable');
       expect(pf.notes!.join('\n')).toMatch(/sealed: Railway never returns the value; verified by metadata/);
-      expect(fx.target.capabilities.readBack).toBe(false);
+      expect((await fx.target.read()).kind).toBe('unreadable');
       const receipt = await fx.target.write(new Secret(next), op(next));
       expect(receipt.sealed).toBe(true);
       expect(fx.emu.getVariables(fx.ids.project, fx.ids.environment, fx.ids.service)[VAR]).toEqual({ value: next, sealed: true });
@@ -193,7 +194,7 @@ describe('railway target', () => {
     expect(e.retryable).toBe(false);
     expect(e.message).toMatch(/ended FAILED/);
     expect(e.message).not.toContain(next);
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     expect(fx.emu.getVariables(fx.ids.project, fx.ids.environment, fx.ids.service)[VAR]!.value).toBe(old);
     const deps = fx.emu.deployments(fx.ids.service, fx.ids.environment);
     expect(deps).toHaveLength(2);
@@ -208,7 +209,7 @@ describe('railway target', () => {
     fx.emu.failNextDeploy('CRASHED');
     const e = await rejection(fx.target.redeploy!(op(next), receipt));
     expect(e.message).toMatch(/ended CRASHED/);
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     const deps = fx.emu.deployments(fx.ids.service, fx.ids.environment);
     expect(deps).toHaveLength(3);
     expect(deps[0]!.status).toBe('SUCCESS');
@@ -221,8 +222,8 @@ describe('railway target', () => {
     fx = await railwayFixture({ vars: { [VAR]: old } });
     const receipt = await fx.target.write(new Secret(next), op(next));
     await fx.target.redeploy!(op(next), receipt);
-    await fx.target.restore(new Secret(old), op(next), receipt);
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     const deps = fx.emu.deployments(fx.ids.service, fx.ids.environment);
     expect(deps).toHaveLength(3);
     expect(deps[0]!.snapshot[VAR]).toBe(old);
@@ -240,7 +241,7 @@ describe('railway target', () => {
     expect(pf.notes!.join('\n')).toMatch(/creates OPENAI_API_KEY/);
     const receipt = await fx.target.write(new Secret(next), op(next));
     expect(receipt.created).toBe(true);
-    await fx.target.restore(null, op(next), receipt);
+    await restoreAndRedeploy(fx.target, null, op(next), receipt);
     expect(everything(fx)).toBe(before);
   });
 
@@ -271,7 +272,7 @@ describe('railway target', () => {
     fx = await railwayFixture({ vars: { [VAR]: testKey() } });
     fx.emu.revokeToken(fx.token);
     const pf = await fx.target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/Railway rejected the token from env:RAILWAY_API_TOKEN/);
     const e = await rejection(fx.target.write(new Secret(next), op(next)));
     expect(e.kind).toBe('auth');
@@ -295,7 +296,7 @@ describe('railway target', () => {
     expect(last.headers.authorization).toBeUndefined();
     const wrong = await fx.make({}, { RAILWAY_TOKEN: 'ptoken-staging' });
     const pf2 = await wrong.preflight();
-    expect(pf2.status).toBe('error');
+    expect(pf2.status).toBe('blocked');
     expect(pf2.reason).toMatch(/belongs to project .* environment .*, not/);
     const gone = await fx.make({}, { RAILWAY_TOKEN: 'ptoken-revoked' });
     const e = await rejection(gone.write(new Secret(next), op(next)));
@@ -308,7 +309,7 @@ describe('railway target', () => {
     fx = await railwayFixture();
     const t = await fx.make({ service: '00000000-0000-0000-0000-000000000000' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/service 00000000-0000-0000-0000-000000000000 is not in project nomora \(services: api=.*, worker=/);
   });
 

@@ -6,6 +6,7 @@ import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
 import { VercelConfig } from '../../src/targets/vercel/index.ts';
 import type { VercelEnvRecord } from '../../emulators/vercel/server.ts';
 import { testKey } from '../helpers/keys.ts';
+import { restoreAndRedeploy } from '../helpers/restore.ts';
 import { vercelFixture, type VercelFixture } from '../helpers/vercel-setup.ts';
 
 const VAR = 'OPENAI_API_KEY';
@@ -106,7 +107,7 @@ describe('vercel target', () => {
     expect(fx.emu.getEnv('nomora-paw', VAR).map((e) => e.value)).toEqual([next, next]);
     await fx.target.verify(new Secret(next), op(next), receipt);
     // Restore puts each entry back to its own previous value, not one value everywhere.
-    await fx.target.restore(new Secret(prodPreview), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(prodPreview), op(next), receipt);
     const restored = fx.emu.getEnv('nomora-paw', VAR);
     expect(restored.find((e) => e.target.includes('production'))!.value).toBe(prodPreview);
     expect(restored.find((e) => e.target.includes('development'))!.value).toBe(dev);
@@ -129,10 +130,10 @@ describe('vercel target', () => {
     const made = after.find((e) => e.target.includes('production'))!;
     expect(made).toMatchObject({ value: next, type: 'encrypted', target: ['production'] });
     expect(JSON.stringify(after.find((e) => e.id === before[0]!.id))).toBe(JSON.stringify(before[0]));
-    await fx.target.restore(null, op(next), receipt);
+    await restoreAndRedeploy(fx.target, null, op(next), receipt);
     expect(JSON.stringify(fx.emu.getEnv('nomora-paw'))).toBe(JSON.stringify(before));
     // Idempotent.
-    await fx.target.restore(null, op(next), receipt);
+    await restoreAndRedeploy(fx.target, null, op(next), receipt);
     expect(JSON.stringify(fx.emu.getEnv('nomora-paw'))).toBe(JSON.stringify(before));
   });
 
@@ -191,7 +192,7 @@ describe('vercel target', () => {
       expect(pf.status).toBe('ready');
       expect(pf.current.kind).toBe('unreadable');
       expect(pf.notes?.join('\n')).toMatch(/verified by metadata only/);
-      expect(fx.target.capabilities.readBack).toBe(false);
+      expect((await fx.target.read()).kind).toBe('unreadable');
       const receipt = await fx.target.write(new Secret(next), op(next));
       expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.value).toBe(next);
       expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.type).toBe('sensitive');
@@ -237,7 +238,7 @@ describe('vercel target', () => {
         ],
         config: { redeploy: true },
       });
-      expect(fx.target.capabilities.redeploy).toBe(true);
+      expect(fx.target.redeploy).toBeTypeOf('function');
       const pf = await fx.target.preflight();
       expect(pf.notes?.join('\n')).toMatch(/then by the production redeploy/);
       expect(pf.notes?.join('\n')).toMatch(/redeploys the latest production deployment/);
@@ -274,7 +275,7 @@ describe('vercel target', () => {
     expect(e.retryable).toBe(false);
     expect(e.message).toMatch(/ended ERROR/);
     expect(e.message).not.toContain(next);
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.value).toBe(old);
     // The failed deployment never served: no restore deployment needed.
     expect(fx.emu.deployments('nomora-paw')).toHaveLength(2);
@@ -294,7 +295,7 @@ describe('vercel target', () => {
     expect(e.retryable).toBe(false);
     expect(e.message).toMatch(/is BLOCKED/);
     expect(fx.emu.deployments('nomora-paw')[0]!.readyState).toBe('BLOCKED');
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.value).toBe(old);
     expect(fx.emu.deployments('nomora-paw')).toHaveLength(2);
   });
@@ -305,7 +306,7 @@ describe('vercel target', () => {
     fx = await vercelFixture({ envs: [{ key: VAR, value: old, type: 'sensitive', target: ['production'] }], config: { redeploy: true } });
     const receipt = await fx.target.write(new Secret(next), op(next));
     await fx.target.redeploy!(op(next), receipt);
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     const deps = fx.emu.deployments('nomora-paw');
     expect(deps).toHaveLength(3);
     expect(deps[0]!.readyState).toBe('READY');
@@ -313,7 +314,7 @@ describe('vercel target', () => {
     expect(fx.emu.getEnv('nomora-paw', VAR)[0]!.value).toBe(old);
     // Idempotent: a second restore neither writes nor deploys.
     const count = fx.emu.mutations;
-    await fx.target.restore(new Secret(old), op(next), receipt);
+    await restoreAndRedeploy(fx.target, new Secret(old), op(next), receipt);
     expect(fx.emu.deployments('nomora-paw')).toHaveLength(3);
     expect(fx.emu.mutations).toBe(count);
   });
@@ -370,7 +371,7 @@ describe('vercel target', () => {
     fx = await vercelFixture({ envs: [{ key: VAR, value: testKey(), target: ['production'] }] });
     fx.emu.revokeToken(fx.token);
     const pf = await fx.target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/Vercel rejected the token from env:VERCEL_TOKEN/);
     const e = await rejection(fx.target.write(new Secret(next), op(next)));
     expect(e.kind).toBe('auth');
@@ -398,7 +399,7 @@ describe('vercel target', () => {
     expect((await fx.target.preflight()).status).toBe('ready');
     const outsider = await fx.make({ team: 'acme' });
     const pf = await outsider.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/denied .* team acme/);
     const e = await rejection(outsider.read());
     expect(e.kind).toBe('permission');
@@ -408,15 +409,15 @@ describe('vercel target', () => {
     fx = await vercelFixture({ envs: [] });
     const t = await fx.make({ project: 'no-such-app' });
     const pf = await t.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/Vercel project no-such-app was not found/);
   });
 
   it('redeploy: true without production is refused at preflight', async () => {
     fx = await vercelFixture({ envs: [], config: { redeploy: true, targets: ['preview'] } });
     const pf = await fx.target.preflight();
-    expect(pf.status).toBe('error');
+    expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/redeploy: true redeploys production/);
-    expect(fx.target.capabilities.redeploy).toBe(false);
+    expect(fx.target.redeploy).toBeUndefined();
   });
 });

@@ -2,7 +2,8 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Journal, journalPath, latestRotation, newRotationId, readJournal, replay, type JournalEvent, type TargetStartInfo } from '../../src/state/journal.ts';
+import { Journal, journalPath, newRotationId, readJournal, type JournalEvent, type TargetStartInfo } from '../../src/state/journal.ts';
+import { latestRotation, replay } from '../../src/machine/state.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 
@@ -28,9 +29,9 @@ describe('journal replay', () => {
     expect(r).toMatchObject({ id: 'rot_1', env: 'production', mode: 'rotate', source: 'stdin', oldFingerprint: OLD, allVerified: false });
     expect(r!.outcome).toBeUndefined();
     expect([...r!.targets.keys()]).toEqual(targets.map((t) => t.name));
-    expect(r!.targets.get('dotenv:.env')).toMatchObject({ holds: OLD, written: false, verified: false });
+    expect(r!.targets.get('dotenv:.env')).toMatchObject({ holds: OLD, written: false, verified: undefined });
     expect(r!.targets.get('file:key')!.holds).toBeNull();
-    expect(r!.targets.get('docker')!.holds).toBeNull();
+    expect(r!.targets.get('docker')!.holds).toBe('unknown'); // write-only: never read
   });
 
   it('key, write, verify, redeploy, verified-all, revoke, finalize, end', () => {
@@ -53,10 +54,10 @@ describe('journal replay', () => {
     expect(r!.newFingerprint).toBe(NEW);
     expect(r!.newHint).toBe('sk-...NEW1');
     const d = r!.targets.get('dotenv:.env')!;
-    expect(d).toMatchObject({ written: true, verified: true, verifyMethod: 'read-back', holds: NEW, receipt: { createdFile: false } });
+    expect(d).toMatchObject({ written: true, verified: 'read-back', holds: NEW, receipt: { version: 1, data: { createdFile: false } } });
     // A write without its own fingerprint holds the rotation's new key.
-    expect(r!.targets.get('file:key')).toMatchObject({ written: true, holds: NEW, receipt: { createdFile: true } });
-    expect(r!.targets.get('docker')).toMatchObject({ redeployed: true, verified: true, verifyMethod: 'metadata', finalized: true });
+    expect(r!.targets.get('file:key')).toMatchObject({ written: true, holds: NEW, receipt: { version: 1, data: { createdFile: true } } });
+    expect(r!.targets.get('docker')).toMatchObject({ redeployed: true, verified: 'metadata', finalized: true });
     expect(r!.allVerified).toBe(true);
     expect(r!.revokedAt).toBe(events[10]!.at);
     expect(r!.revokedFirst).toBe(false);
@@ -81,7 +82,7 @@ describe('journal replay', () => {
       ev({ step: 'write', outcome: 'ok', target: 'dotenv:.env', fingerprint: NEW }),
       ev({ step: 'verify', outcome: 'failed', target: 'dotenv:.env', detail: 'read-back mismatch' }),
     ]);
-    expect(r!.targets.get('dotenv:.env')).toMatchObject({ written: true, verified: false, holds: NEW, lastError: 'read-back mismatch' });
+    expect(r!.targets.get('dotenv:.env')).toMatchObject({ written: true, verified: undefined, holds: NEW, lastError: 'read-back mismatch' });
   });
 
   it('restore: back to the old value (its own, or the environment old key for write-only targets)', () => {
@@ -97,7 +98,7 @@ describe('journal replay', () => {
       ev({ step: 'restore', outcome: 'ok', target: 'docker' }),
       ev({ step: 'end', outcome: 'rolled-back' }),
     ]);
-    expect(r!.targets.get('dotenv:.env')).toMatchObject({ restored: true, written: false, verified: false, holds: OLD });
+    expect(r!.targets.get('dotenv:.env')).toMatchObject({ restored: true, written: false, verified: undefined, holds: OLD });
     expect(r!.targets.get('file:key')).toMatchObject({ restored: true, holds: null });
     expect(r!.targets.get('docker')).toMatchObject({ restored: true, holds: OLD });
     expect(r!.outcome).toBe('rolled-back');
@@ -167,9 +168,9 @@ describe('journal on disk', () => {
     await appendFile(journalPath(stateDir, 'production'), '{"v":1,"rotation":"rot_x","env":"production","step":"verify","outc');
     const events = await readJournal(stateDir, 'production');
     expect(events.map((e) => e.step)).toEqual(['start', 'write']);
-    expect(events[0]).toMatchObject({ v: 1, rotation: 'rot_x', env: 'production', at: '2026-03-01T09:00:00.000Z' });
+    expect(events[0]).toMatchObject({ v: 2, rotation: 'rot_x', env: 'production', at: '2026-03-01T09:00:00.000Z' });
     const r = await latestRotation(stateDir, 'production');
-    expect(r!.targets.get('dotenv:.env')).toMatchObject({ written: true, verified: false, holds: NEW });
+    expect(r!.targets.get('dotenv:.env')).toMatchObject({ written: true, verified: undefined, holds: NEW });
   });
 
   it('no journal: no events, no rotation', async () => {

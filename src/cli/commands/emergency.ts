@@ -1,24 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { appendAudit } from '../../state/audit-log.ts';
-import { alsoRevokeText, revoke, rotate, type RotationReport } from '../../machine/rotation.ts';
+import { revoke } from '../../usecases/revoke.ts';
+import { rotate } from '../../usecases/rotate.ts';
+import { next, type RotationReport } from '../../machine/outcome.ts';
+import { issuerFor } from '../../issuers/index.ts';
 import { EXIT, ExitError, TargetError, toTargetError } from '../../core/errors.ts';
 import type { Environment } from '../../inventory/load.ts';
-import { liveCheck, openaiEndpoint, OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
+import { OPENAI_KEYS_PAGE } from '../../keys/kinds.ts';
 import type { Secret } from '../../core/secret.ts';
 import {
   adminIssuer,
   commandContext,
+  commandFlags,
   engineOptions,
   environment,
   keySourceResolved,
   notifyReport,
   obtainNewKey,
+  refusalError,
   startChangingCommand,
   type CommandContext,
   type CommonFlags,
 } from '../context.ts';
 import { watchInterrupts } from '../interrupt.ts';
-import { nextCommand } from '../next-step.ts';
+import { keyrotCommand as nextCommand } from '../../render/command.ts';
 import { typedAnswer } from '../prompt.ts';
 import { journalMark, whereThingsStand } from '../where-things-stand.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
@@ -152,8 +157,9 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   let report: RotationReport;
   try {
     report = await emergencyRotation(ctx, env, source, flags, findings, progress);
-  } catch (err) {
+  } catch (raw) {
     await stopIfRequested();
+    const err = refusalError(ctx, env, raw);
     await appendAudit(ctx.state, { event: 'incident.update', env: env.name, details: { incident, rotation: 'failed to start', error: (err as Error).message } });
     throw err;
   }
@@ -172,7 +178,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     rotation: report.rotation,
     details: { incident, outcome: report.outcome, checklist },
   });
-  printRotationReport(ctx.out, report, { incident, checklist });
+  printRotationReport(ctx.out, report, commandFlags(ctx), { incident, checklist });
   await notifyReport(ctx, report, 'emergency');
   if (!ctx.out.json) {
     const c = ctx.out.color;
@@ -234,15 +240,16 @@ async function emergencyRotation(
         : undefined,
       deferRevocation: !flags.revokeFirst,
       inspectOldKey: async (old) => {
-        // "Detects a key OpenAI has already disabled": the old key answers 401.
-        if (!old || env.key.kind !== 'openai') return [];
+        // "Detects a key the issuer has already disabled": the old key answers 401.
+        const issuer = issuerFor(env.key, { processEnv: ctx.processEnv, clock: ctx.clock });
+        if (!old || !issuer.liveCheck) return [];
         try {
-          await liveCheck(old, openaiEndpoint(env.key.endpoint, ctx.processEnv), ctx.clock);
+          await issuer.liveCheck(old);
           return [];
         } catch (err) {
           if (err instanceof TargetError && err.status === 401) {
             findings.oldKeyDisabled = true;
-            return [`OpenAI already rejects the old key ${old.hint} (401): it has been disabled or revoked. Apps still holding it are failing now; the rotation fixes them.`];
+            return [{ code: 'old-key-rejected' as const, old: { hint: old.hint, fingerprint: old.fingerprint }, issuer: issuer.title }];
           }
           return [];
         }
@@ -322,12 +329,11 @@ async function revocationAfterReview(
 ): Promise<RotationReport> {
   const admin = ctx.inventory.config.revoke.mode === 'openai-admin';
   if (!admin && (!ctx.interactive || yes)) {
+    const issuer = issuerFor(env.key, { processEnv: ctx.processEnv, clock: ctx.clock });
+    if (!report.old) return report;
     return {
       ...report,
-      messages: [
-        ...report.messages,
-        `Revoke the old key ${report.old?.hint ?? ''} (${report.old?.fingerprint ?? '?'}) in ${OPENAI_KEYS_PAGE} NOW, then run: ${nextCommand(ctx.flags, 'revoke', '-e', env.name)}.${alsoRevokeText(report.alsoRevoke ?? [])}`,
-      ],
+      notices: [...report.notices, { code: 'awaiting-revocation', old: report.old, revokeAt: issuer.revokeAt, also: report.alsoRevoke ?? [], next: next('revoke', env.name) }],
     };
   }
   if (f.usage?.ok && f.usage.requests > 0) {
@@ -336,9 +342,10 @@ async function revocationAfterReview(
   const o = await engineOptions(ctx, env);
   try {
     const r = await revoke(o);
-    return { ...report, outcome: r.outcome, exitCode: r.exitCode, messages: [...report.messages, ...r.messages] };
-  } catch (err) {
-    return { ...report, messages: [...report.messages, `The revocation step failed: ${toTargetError(err).message}. Run \`${nextCommand(ctx.flags, 'revoke', '-e', env.name)}\`.`] };
+    return { ...report, outcome: r.outcome, exitCode: r.exitCode, cancelled: r.cancelled, notices: [...report.notices, ...r.notices] };
+  } catch (raw) {
+    const err = refusalError(ctx, env, raw);
+    return { ...report, notices: [...report.notices, { code: 'revocation-step-failed', error: toTargetError(err).message, next: next('revoke', env.name) }] };
   } finally {
     o.done();
   }

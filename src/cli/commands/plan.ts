@@ -2,8 +2,10 @@ import { execFile } from 'node:child_process';
 import { childEnv } from '../../core/redact.ts';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { closeAll, createTargets, preflightAll } from '../../machine/targets.ts';
-import { latestRotation } from '../../state/journal.ts';
+import { closeAll, createTargets } from '../../machine/live-targets.ts';
+import { preflightAll } from '../../machine/preflight.ts';
+import { latestRotation } from '../../machine/state.ts';
+import type { Capabilities, ReadResult } from '../../targets/types.ts';
 import { EXIT } from '../../core/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
@@ -15,7 +17,7 @@ export interface PlanTarget {
   name: string;
   type: string;
   location: string;
-  status: 'ready' | 'unknown' | 'error';
+  status: 'ready' | 'blocked';
   reason?: string;
   current: { hint: string; fingerprint: string } | 'absent' | 'unreadable';
   writes: string;
@@ -49,6 +51,13 @@ async function gitExposure(path: string): Promise<string | undefined> {
   }
 }
 
+/** How a rotation will prove this target holds the new key. */
+function verificationOf(caps: Capabilities, redeploy: boolean, current: ReadResult | undefined): PlanTarget['verification'] {
+  // A target not reached says nothing about its value: its declared capability stands.
+  const readable = caps.readBack === 'always' || (caps.readBack === 'per-value' && current?.kind !== 'unreadable');
+  return readable ? 'read-back' : redeploy ? 'redeploy' : 'metadata';
+}
+
 function localPath(spec: TargetSpec, baseDir: string): string | undefined {
   if (spec.type !== 'dotenv' && spec.type !== 'file') return undefined;
   const p = String(spec.config.path);
@@ -64,17 +73,17 @@ export async function plan(flags: CommonFlags): Promise<number> {
   const targets = await createTargets(rt);
   try {
     const [pf, exposures, last, lock] = await Promise.all([
-      preflightAll(targets),
+      preflightAll(targets, { clock: ctx.clock }),
       Promise.all(env.targets.map((s) => (localPath(s, ctx.inventory.baseDir) ? gitExposure(localPath(s, ctx.inventory.baseDir)!) : undefined))),
       latestRotation(ctx.state, env.name),
       ctx.state.readLock(env.name),
     ]);
     const rows: PlanTarget[] = targets.map((lt, i) => {
       const p = pf.get(lt.spec.name)!;
-      const caps = lt.target?.capabilities ?? lt.spec.definition.capabilities;
+      const caps = lt.spec.definition.capabilities;
+      const redeploy = Boolean(lt.target?.redeploy);
       const notes = [...(p.notes ?? [])];
       if (exposures[i]) notes.push(exposures[i]!);
-      const unreadable = p.current.kind === 'unreadable';
       return {
         name: lt.spec.name,
         type: lt.spec.type,
@@ -84,9 +93,8 @@ export async function plan(flags: CommonFlags): Promise<number> {
         current: p.current.kind === 'value' ? { hint: p.current.value.hint, fingerprint: p.current.value.fingerprint } : p.current.kind,
         writes: lt.spec.config.var ?? env.key.name,
         willCreate: Boolean(p.willCreate),
-        redeploy: caps.redeploy,
-        // A target not reached says nothing about its value: its declared capability stands.
-        verification: caps.readBack && !(unreadable && p.status !== 'error') ? 'read-back' : caps.redeploy ? 'redeploy' : 'metadata',
+        redeploy,
+        verification: verificationOf(caps, redeploy, p.status === 'ready' ? p.current : undefined),
         notes,
         warnings: p.warnings ?? [],
       };
@@ -94,12 +102,14 @@ export async function plan(flags: CommonFlags): Promise<number> {
     const fps = new Set(rows.flatMap((r) => (typeof r.current === 'object' ? [r.current.fingerprint] : [])));
     const drift = fps.size > 1;
     const problems: string[] = [];
-    const errors = rows.filter((r) => r.status === 'error');
-    if (errors.length) problems.push(`${errors.length} of ${rows.length} targets are not ready`);
-    if (drift) problems.push(`drift: targets hold ${fps.size} different keys (${[...fps].join(', ')})`);
+    const blocked = rows.filter((r) => r.status !== 'ready');
+    if (blocked.length) problems.push(`${blocked.length} of ${rows.length} targets are not ready: a rotation would write nothing`);
     const exposed = exposures.filter(Boolean).length;
     if (exposed) problems.push(`${exposed} local secret file(s) could be committed to git`);
     const warnings: string[] = [];
+    // Drift is what a rotation fixes (every key held is named for revocation): `rotate` goes
+    // ahead with it, so the plan warns rather than calling it not ready.
+    if (drift) warnings.push(`drift: targets hold ${fps.size} different keys (${[...fps].join(', ')}); a rotation gives them all the new key and names every old one for revocation`);
     // `keyrot rotate` refuses in both cases: the plan is not ready either.
     if (last && last.outcome === undefined) problems.push(`rotation ${last.id} was interrupted: run \`keyrot resume -e ${env.name}\` (or --rollback) before rotating`);
     if (last?.outcome === 'awaiting-revocation') problems.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): revoke it, then \`keyrot revoke -e ${env.name}\` before rotating`);
@@ -118,13 +128,13 @@ export async function plan(flags: CommonFlags): Promise<number> {
       const t = [['', 'TARGET', 'TYPE', 'LOCATION', 'CURRENT KEY', 'WRITES', 'THEN', 'VERIFIED BY']];
       for (const r of rows) {
         t.push([
-          r.status === 'ready' ? green('✓', c) : r.status === 'unknown' ? yellow('?', c) : red('✗', c),
+          r.status === 'ready' ? green('✓', c) : red('✗', c),
           clip(r.name),
           r.type,
           clip(r.location),
           typeof r.current === 'object'
             ? `${r.current.hint} ${dim(r.current.fingerprint, c)}`
-            : r.status === 'error'
+            : r.status !== 'ready'
               ? dim('(unknown)', c)
               : r.current === 'absent'
                 ? dim('(none)', c)

@@ -1,4 +1,4 @@
-import { resume } from '../../machine/rotation.ts';
+import { resume } from '../../usecases/resume.ts';
 import { obtainKey } from '../../keys/sources.ts';
 import { commandContext, environment, keySourceContext, runEngineCommand, startChangingCommand, type CommonFlags } from '../context.ts';
 import { paused } from '../output.ts';

@@ -1,4 +1,4 @@
-import { revoke } from '../../machine/rotation.ts';
+import { revoke } from '../../usecases/revoke.ts';
 import { commandContext, environment, runEngineCommand, startChangingCommand, type CommonFlags } from '../context.ts';
 
 export async function revokeCommand(flags: CommonFlags): Promise<number> {

@@ -1,4 +1,4 @@
-import { rotate } from '../../machine/rotation.ts';
+import { rotate } from '../../usecases/rotate.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
 import { commandContext, environment, keySourceResolved, obtainNewKey, runEngineCommand, startChangingCommand, usage, type CommonFlags } from '../context.ts';
 import { paused } from '../output.ts';

@@ -1,10 +1,13 @@
 import { createLogger, type Logger } from '../../runtime/logger.ts';
 import { EXIT } from '../../core/errors.ts';
-import { resume, rotate, type Reporter, type RotationReport } from '../../machine/rotation.ts';
-import type { RotationState } from '../../state/journal.ts';
+import type { Reporter } from '../../machine/progress.ts';
+import type { RotationReport } from '../../machine/outcome.ts';
+import type { RotationState } from '../../machine/state.ts';
+import { resume } from '../../usecases/resume.ts';
+import { rotate } from '../../usecases/rotate.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
-import { adminIssuer, commandContext, notifyReport, obtainNewKey, type CommandContext, type CommonFlags } from '../context.ts';
+import { adminIssuer, commandContext, notifyReport, obtainNewKey, refusalError, unattendedNewKey, type CommandContext, type CommonFlags } from '../context.ts';
 import { table } from '../output.ts';
 
 /** In daemon mode every step is a structured log line. */
@@ -26,7 +29,7 @@ function engineFor(ctx: CommandContext, env: Environment, logger: Logger, signal
     logger,
     state: ctx.state,
     reporter: logReporter(logger, env.name),
-    issuer: adminIssuer(ctx, env),
+    admin: adminIssuer(ctx, env),
     interactive: false,
     yes: true,
     signal,
@@ -43,7 +46,7 @@ function reportFromState(last: RotationState): RotationReport {
     old: last.oldFingerprint ? { hint: last.oldHint ?? '', fingerprint: last.oldFingerprint } : null,
     new: last.newFingerprint ? { hint: last.newHint ?? '', fingerprint: last.newFingerprint } : null,
     targets: [],
-    messages: [],
+    notices: [],
   };
 }
 
@@ -77,12 +80,18 @@ export async function schedule(flags: CommonFlags & { once?: boolean }): Promise
         mode: 'rotate',
         source,
         obtainKey: (at) => obtainNewKey(ctx, env, source, at, false),
-      });
+      }).catch((err) => Promise.reject(refusalError(ctx, env, err)));
       await notifyReport(ctx, report, 'rotate', logger);
       return report;
     },
     async resume(env, signal) {
-      const report = await resume(engineFor(ctx, env, logger, signal), { rollback: false });
+      // Unattended recovery needs no person: the new key from the inventory's own source when it
+      // is env:/file:, and when it cannot be had at all, the rotation is undone instead.
+      const report = await resume(engineFor(ctx, env, logger, signal), {
+        rollback: false,
+        newKey: unattendedNewKey(ctx, env),
+        rollbackWhenNewKeyUnavailable: true,
+      }).catch((err) => Promise.reject(refusalError(ctx, env, err)));
       await notifyReport(ctx, report, 'rotate', logger);
       return report;
     },

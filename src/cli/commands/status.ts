@@ -1,11 +1,12 @@
 import { readAudit } from '../../state/audit-log.ts';
 import { EXIT } from '../../core/errors.ts';
-import { currentKey, latestStanding, readJournal, replay, type AlsoRevoke } from '../../state/journal.ts';
+import { readJournal, type AlsoRevoke } from '../../state/journal.ts';
+import { currentKey, latestStanding, replay } from '../../machine/state.ts';
 import { scheduleInfo } from '../../scheduler/scheduler.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
-import { nextCommand } from '../next-step.ts';
+import { keyrotCommand as nextCommand } from '../../render/command.ts';
 
 export interface EnvStatus {
   env: string;

@@ -1,8 +1,14 @@
 import { appendAudit } from '../../state/audit-log.ts';
 import { EXIT, toTargetError } from '../../core/errors.ts';
-import { currentKey, latestRotation, readJournal, replay } from '../../state/journal.ts';
+import { readJournal } from '../../state/journal.ts';
+import { currentKey, latestRotation, replay } from '../../machine/state.ts';
 import { scheduleInfo } from '../../scheduler/scheduler.ts';
-import { closeAll, createTargets, preflightAll } from '../../machine/targets.ts';
+import { closeAll, createTargets } from '../../machine/live-targets.ts';
+import { preflightAll } from '../../machine/preflight.ts';
+import { decodeReceipt } from '../../machine/live-targets.ts';
+import { next } from '../../machine/outcome.ts';
+import { issuerFor } from '../../issuers/index.ts';
+import type { TargetDefinition } from '../../targets/types.ts';
 import { withRetry } from '../../runtime/retry.ts';
 import { liveCheck, openaiEndpoint } from '../../keys/kinds.ts';
 import { Secret } from '../../core/secret.ts';
@@ -26,7 +32,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
   const targets = await createTargets({ inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger });
   try {
     out.err(dim(`Reading ${targets.length} targets of "${env.name}"...`, out.color));
-    const pf = await preflightAll(targets);
+    const pf = await preflightAll(targets, { clock: ctx.clock });
     const values = [...pf.values()].flatMap((p) => (p.current.kind === 'value' ? [p.current.value] : []));
     const counts = new Map<string, { v: Secret; n: number }>();
     for (const v of values) counts.set(v.fingerprint, { v, n: (counts.get(v.fingerprint)?.n ?? 0) + 1 });
@@ -38,7 +44,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
     for (const lt of targets) {
       const p = pf.get(lt.spec.name)!;
       const base = { name: lt.spec.name, type: lt.spec.type };
-      if (p.status === 'error') {
+      if (p.status !== 'ready') {
         rows.push({ ...base, holds: 'error', matches: false, method: 'none', detail: p.reason });
       } else if (p.current.kind === 'value') {
         rows.push({
@@ -53,7 +59,13 @@ export async function verify(flags: CommonFlags): Promise<number> {
         rows.push({ ...base, holds: 'unreadable', matches: false, method: 'none', detail: 'write-only, and no readable target to compare with' });
       } else {
         // Write-only: ask the target to prove it holds the expected key by its metadata.
-        const receipt = last?.targets.get(lt.spec.name)?.receipt;
+        const rec = last?.targets.get(lt.spec.name);
+        let receipt: unknown;
+        try {
+          receipt = rec ? decodeReceipt(lt.spec.definition as TargetDefinition<object, unknown>, rec, next('resume', env.name)) : undefined;
+        } catch {
+          receipt = undefined; // written by another keyrot version: verified without it
+        }
         try {
           const v = await lt.target!.verify(expected, { rotationId: last?.id ?? 'verify', fingerprint: expected.fingerprint }, receipt);
           rows.push({ ...base, holds: 'unreadable', matches: true, method: 'metadata', detail: v.detail });
@@ -65,9 +77,10 @@ export async function verify(flags: CommonFlags): Promise<number> {
     const drift = rows.some((r) => !r.matches);
     let live: { ok: boolean; detail: string } | undefined;
     const cfg = env.key;
-    if (expected && cfg.kind === 'openai' && cfg.verify) {
+    const issuer = issuerFor(cfg, { processEnv: ctx.processEnv, clock: ctx.clock });
+    if (expected && issuer.liveCheck && cfg.verify) {
       try {
-        const r = await withRetry(() => liveCheck(expected, openaiEndpoint(cfg.endpoint, ctx.processEnv), ctx.clock), {
+        const r = await withRetry(() => issuer.liveCheck!(expected), {
           clock: ctx.clock,
           policy: { attempts: 3 },
         });

@@ -13,8 +13,8 @@ import { Secret, registerSensitive } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
 import { waitTimeoutMs } from '../types.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deadlinePassed, deadlineSignal } from '../../runtime/deadline.ts';
-import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AwsSecretsManagerConfig } from './index.ts';
+import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { AwsSecretsManagerConfig, AwsSecretsManagerReceipt } from './index.ts';
 import { awsError, type SmAction } from './aws-errors.ts';
 import { JsonFieldError, getJsonField, newJsonWithField, setJsonField } from './json-field.ts';
 import { isKeyrotVersion, versionTokenFor } from './version-token.ts';
@@ -85,7 +85,7 @@ function envCredentials(env: NodeJS.ProcessEnv): { accessKeyId: string; secretAc
 export function createAwsSecretsManagerTarget(
   config: AwsSecretsManagerConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
-): Target {
+): Target<AwsSecretsManagerReceipt> {
   const secretId = config.secret;
   const field = config.field;
   const arnRegion = regionOfArn(secretId);
@@ -214,7 +214,7 @@ export function createAwsSecretsManagerTarget(
     return undefined;
   }
 
-  function receiptFor(arn: string | undefined, token: string, previous: string | null, promoted: boolean): Receipt {
+  function receiptFor(arn: string | undefined, token: string, previous: string | null, promoted: boolean): AwsSecretsManagerReceipt {
     return { secretArn: arn ?? null, versionId: token, previousVersionId: previous, promoted };
   }
 
@@ -236,7 +236,7 @@ export function createAwsSecretsManagerTarget(
     }
   }
 
-  async function write(value: Secret, op: { rotationId: string; signal?: AbortSignal }): Promise<Receipt> {
+  async function write(value: Secret, op: { rotationId: string; signal?: AbortSignal }): Promise<AwsSecretsManagerReceipt> {
     const signal = op.signal;
     const token = versionTokenFor(op.rotationId);
     const d = await describe('write', signal);
@@ -296,9 +296,9 @@ export function createAwsSecretsManagerTarget(
     return receiptFor(d.ARN, token, labels.current ?? null, false);
   }
 
-  async function verify(value: Secret, op: { rotationId: string; signal?: AbortSignal }, receipt: Receipt | undefined): Promise<VerifyResult> {
+  async function verify(value: Secret, op: { rotationId: string; signal?: AbortSignal }, receipt: AwsSecretsManagerReceipt | undefined): Promise<VerifyResult> {
     const signal = op.signal;
-    const token = typeof receipt?.versionId === 'string' ? receipt.versionId : versionTokenFor(op.rotationId);
+    const token = receipt?.versionId ?? versionTokenFor(op.rotationId);
     const d = await describe('verify', signal);
     const labels = labelsOf(d);
     const mineStages = labels.stagesOf(token);
@@ -348,18 +348,16 @@ export function createAwsSecretsManagerTarget(
     return { method: 'read-back', detail: `AWSCURRENT of ${where} is version ${token} and holds the new key; the old version is AWSPREVIOUS` };
   }
 
-  async function restore(previous: Secret | null, op: { rotationId: string; signal?: AbortSignal }, receipt: Receipt | undefined): Promise<void> {
+  async function restore(previous: Secret | null, op: { rotationId: string; signal?: AbortSignal }, receipt: AwsSecretsManagerReceipt | undefined): Promise<void> {
     const signal = op.signal;
-    const token = typeof receipt?.versionId === 'string' ? receipt.versionId : versionTokenFor(op.rotationId);
+    const token = receipt?.versionId ?? versionTokenFor(op.rotationId);
     const d = await describe('restore', signal);
     const labels = labelsOf(d);
     const mineStages = labels.stagesOf(token);
 
     if (mineStages.includes(CURRENT)) {
       let back: string | null | undefined =
-        receipt && 'previousVersionId' in receipt && (typeof receipt.previousVersionId === 'string' || receipt.previousVersionId === null)
-          ? receipt.previousVersionId
-          : undefined;
+        receipt ? receipt.previousVersionId : undefined;
       if (back === undefined) {
         // No receipt (crash before the journal recorded it): the version promotion displaced is
         // AWSPREVIOUS. Check it holds the value preflight read before moving AWSCURRENT onto it.
@@ -398,7 +396,7 @@ export function createAwsSecretsManagerTarget(
     if (config.token) notes.push('token: is not used by aws-secrets-manager: credentials come from the AWS default chain');
     if (config.region && arnRegion && config.region !== arnRegion) {
       return {
-        status: 'error',
+        status: 'blocked',
         reason: `the secret ARN is in ${arnRegion} but region: says ${config.region}: remove region: or fix it`,
         current: { kind: 'unreadable', reason: 'region mismatch' },
       };
@@ -407,7 +405,7 @@ export function createAwsSecretsManagerTarget(
       const d = await describe('preflight', signal);
       if (d.DeletedDate) {
         return {
-          status: 'error',
+          status: 'blocked',
           reason: `${secretId} is scheduled for deletion (${d.DeletedDate.toISOString()}): restore it (aws secretsmanager restore-secret --secret-id ${secretId}) or point keyrot at another secret`,
           current: { kind: 'unreadable', reason: 'scheduled for deletion' },
         };
@@ -417,7 +415,7 @@ export function createAwsSecretsManagerTarget(
       if (labels.pending && labels.pending !== labels.current) {
         if (!isKeyrotVersion(labels.pending)) {
           return {
-            status: 'error',
+            status: 'blocked',
             reason:
               `AWSPENDING is on version ${labels.pending} of ${secretId}, which keyrot did not create: a rotation (an AWS rotation Lambda?) seems to be in progress. ` +
               `Let it finish, or remove the label (aws secretsmanager update-secret-version-stage --secret-id ${secretId} --version-stage AWSPENDING --remove-from-version-id ${labels.pending})`,
@@ -436,8 +434,9 @@ export function createAwsSecretsManagerTarget(
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
       const e = err instanceof TargetError ? err : fail(err, 'DescribeSecret', 'preflight');
-      const transient = e.kind === 'rate-limited' || e.kind === 'unavailable' || e.kind === 'timeout';
-      return { status: transient ? 'unknown' : 'error', reason: e.message, current: { kind: 'unreadable', reason: e.message }, notes };
+      // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
+      if (e.retryable) throw e;
+      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message }, notes };
     }
   }
 
@@ -445,7 +444,6 @@ export function createAwsSecretsManagerTarget(
     id: 'aws-secrets-manager',
     name: ctx.name,
     location: where,
-    capabilities: { readBack: true, redeploy: false, versioned: true, finalize: false },
     lockKey: `aws-secrets-manager:${region ?? ''}:${secretId}`,
     preflight,
     read,

@@ -20,10 +20,20 @@ export const AwsSecretsManagerConfig = z.object({
 });
 export type AwsSecretsManagerConfig = z.infer<typeof AwsSecretsManagerConfig>;
 
+/** The version this rotation staged (its token), the one it displaced, and whether verify promoted it. */
+export const AwsSecretsManagerReceipt = z.object({
+  secretArn: z.string().nullable(),
+  versionId: z.string(),
+  previousVersionId: z.string().nullable(),
+  promoted: z.boolean(),
+});
+export type AwsSecretsManagerReceipt = z.infer<typeof AwsSecretsManagerReceipt>;
+
 export const awsSecretsManager = defineTarget({
   id: 'aws-secrets-manager',
   schema: AwsSecretsManagerConfig,
-  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: false },
+  capabilities: { readBack: 'always', versioned: true },
+  receipt: { version: 1, schema: AwsSecretsManagerReceipt },
   // PutSecretValue + UpdateSecretVersionStage share 50 TPS per account and region.
   concurrency: 4,
   describe: (c) => `${c.secret}${c.field ? `[${c.field}]` : ''}`,

@@ -12,8 +12,8 @@ import { formatDuration } from '../../inventory/duration.ts';
 import { waitTimeoutMs } from '../types.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
-import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AzureKeyVaultConfig } from './index.ts';
+import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { AzureKeyVaultConfig, AzureKeyVaultReceipt } from './index.ts';
 
 /**
  * Azure Key Vault secrets through @azure/keyvault-secrets 4.11 and @azure/identity 4.13.
@@ -96,7 +96,7 @@ const loopbackLookup = ((hostname: string, options: { all?: boolean }, callback:
   else callback(null, '127.0.0.1', 4);
 }) as unknown as LookupFunction;
 
-export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target {
+export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<AzureKeyVaultReceipt> {
   // `endpoint` means the vault URL itself for this target (PRODUCT.md).
   const vaultUrl = (config.endpoint ?? config.vault).replace(/\/+$/, '');
   const url = URL.canParse(vaultUrl) ? new URL(vaultUrl) : undefined;
@@ -410,7 +410,6 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
     id: 'azure-key-vault',
     name: ctx.name,
     location: `${host}/secrets/${secretName}`,
-    capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
     lockKey: `azure-key-vault:${host}/${secretName.toLowerCase()}`,
 
     async preflight(signal) {
@@ -418,7 +417,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
         const l = await latest('preflight', signal);
         if (l.kind === 'absent') {
           return {
-            status: 'error',
+            status: 'blocked',
             reason: `${where} does not exist: create it first (keyrot adds versions to an existing secret, it never creates one)`,
             current: { kind: 'absent' },
           } satisfies PreflightResult;
@@ -445,13 +444,15 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
         return { status: 'ready', current: l.kind === 'value' ? { kind: 'value', value: new Secret(l.value) } : { kind: 'absent' }, notes };
       } catch (err) {
         const te = err instanceof TargetError ? err : translate(err, 'preflight', 'get');
-        return { status: te.retryable ? 'unknown' : 'error', reason: te.message, current: { kind: 'unreadable', reason: te.message } };
+        // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (te.retryable) throw te;
+        return { status: 'blocked', reason: te.message, current: { kind: 'unreadable', reason: te.message } };
       }
     },
 
     read,
 
-    async write(value, op): Promise<Receipt> {
+    async write(value, op): Promise<AzureKeyVaultReceipt> {
       const l = await latest('write', op.signal);
       if (l.kind === 'absent') {
         throw new TargetError(`${where} does not exist: create it first; keyrot only adds versions to an existing secret`, {
@@ -469,11 +470,11 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
           version: l.secret.properties.version!,
           previousVersion: curTags[TAGS.previousVersion] ?? null,
           previousFingerprint: curTags[TAGS.previousFingerprint] ?? null,
-        } satisfies Receipt;
+        } satisfies AzureKeyVaultReceipt;
       }
       // The vault already holds this exact key (set by hand or by an earlier run): a new version would change nothing.
       if (l.kind === 'value' && l.value === value.reveal()) {
-        return { version: l.secret.properties.version!, previousVersion: null, previousFingerprint: null, unchanged: true } satisfies Receipt;
+        return { version: l.secret.properties.version!, previousVersion: null, previousFingerprint: null, unchanged: true } satisfies AzureKeyVaultReceipt;
       }
       const previousVersion = cur?.properties.version ?? null;
       const previousFingerprint = l.kind === 'value' ? fingerprint(l.value) : null;
@@ -491,11 +492,11 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
       // The contentType (and the user's own tags) carry over: only the value changes.
       const written = await setValue('write', value.reveal(), tags, cur?.properties.contentType, op.signal);
       ctx.logger.debug(`azure-key-vault: wrote version ${short(written.properties.version ?? '')} of ${secretName}`);
-      return { version: written.properties.version!, previousVersion, previousFingerprint } satisfies Receipt;
+      return { version: written.properties.version!, previousVersion, previousFingerprint } satisfies AzureKeyVaultReceipt;
     },
 
     async verify(value, op, receipt): Promise<VerifyResult> {
-      const version = typeof receipt?.version === 'string' ? receipt.version : undefined;
+      const version = receipt?.version;
       const mismatch = (what: string) =>
         new TargetError(`read-back mismatch: ${what}, not the new key (${value.fingerprint})`, { target: ctx.name, op: 'verify', kind: 'mismatch', retryable: false });
       if (version) {
@@ -538,7 +539,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
       const ours = curTags[TAGS.rotation] === op.rotationId;
       // A versioned store: the exact old value comes from the vault's own previous version when known;
       // the value read at preflight is the fallback (e.g. no receipt and the current version is not ours).
-      const prevVersion = (typeof receipt?.previousVersion === 'string' && receipt.previousVersion) || (ours ? curTags[TAGS.previousVersion] : undefined);
+      const prevVersion = receipt?.previousVersion || (ours ? curTags[TAGS.previousVersion] : undefined);
       let old: string | null = null;
       if (prevVersion) {
         try {

@@ -23,10 +23,21 @@ export const AzureKeyVaultConfig = z.object({
 });
 export type AzureKeyVaultConfig = z.infer<typeof AzureKeyVaultConfig>;
 
+/** The version this rotation wrote, and the one (and key) it replaced: what restore and finalize act on. */
+export const AzureKeyVaultReceipt = z.object({
+  version: z.string(),
+  previousVersion: z.string().nullable(),
+  previousFingerprint: z.string().nullable(),
+  /** The vault already held the key: no version was added. */
+  unchanged: z.boolean().optional(),
+});
+export type AzureKeyVaultReceipt = z.infer<typeof AzureKeyVaultReceipt>;
+
 export const azureKeyVault = defineTarget({
   id: 'azure-key-vault',
   schema: AzureKeyVaultConfig,
-  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
+  capabilities: { readBack: 'always', versioned: true },
+  receipt: { version: 1, schema: AzureKeyVaultReceipt },
   concurrency: 4,
   describe: (c) => `${URL.canParse(c.vault) ? new URL(c.vault).host : c.vault}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAzureKeyVaultTarget(config, ctx),

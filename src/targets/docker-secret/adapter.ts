@@ -7,7 +7,6 @@ import type {
   OpContext,
   PreflightResult,
   ReadResult,
-  Receipt,
   Target,
   TargetContext,
   VerifyResult,
@@ -15,7 +14,7 @@ import type {
 import { DockerApiError, DockerEngine, parseDockerHost } from './engine.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
-import type { DockerSecretConfig } from './index.ts';
+import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
  * Docker Swarm secrets are immutable (provider-apis.md §6.1): a rotation creates `<secret>_<n>`,
@@ -146,11 +145,10 @@ function describeFile(ref: SecretReference): string {
 export function createDockerSecretTarget(
   config: DockerSecretConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
-): Target {
+): Target<DockerSecretReceipt> {
   const base = config.secret;
   const hostSetting = config.endpoint ?? ctx.env.DOCKER_HOST;
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
-  const caps = { readBack: false, redeploy: false, versioned: true, finalize: true };
   let engine: DockerEngine | undefined;
 
   /** Created on first use, so an unsupported DOCKER_HOST is reported by preflight, not at load. */
@@ -222,8 +220,8 @@ export function createDockerSecretTarget(
     });
   }
 
-  async function findNew(op: OpContext, receipt: Receipt | undefined, family: SecretObject[]): Promise<SecretObject | undefined> {
-    const id = typeof receipt?.newSecretId === 'string' ? receipt.newSecretId : undefined;
+  async function findNew(op: OpContext, receipt: DockerSecretReceipt | undefined, family: SecretObject[]): Promise<SecretObject | undefined> {
+    const id = receipt?.newSecretId;
     return (id ? family.find((s) => s.ID === id) : undefined) ?? findOurs(family, op.rotationId, op.fingerprint);
   }
 
@@ -421,18 +419,18 @@ export function createDockerSecretTarget(
           swarm.LocalNodeState === 'locked'
             ? 'the swarm is locked: unlock it with docker swarm unlock'
             : `it is not part of a swarm (${swarm.LocalNodeState ?? 'inactive'}): Docker secrets need swarm mode. On a single host run "docker swarm init"; otherwise point DOCKER_HOST at a manager node`;
-        return { status: 'error', reason: `the Docker Engine at ${eng().host.display} is not a swarm manager: ${how}`, current: unreadable, notes };
+        return { status: 'blocked', reason: `the Docker Engine at ${eng().host.display} is not a swarm manager: ${how}`, current: unreadable, notes };
       }
       if (!swarm.ControlAvailable) {
         return {
-          status: 'error',
+          status: 'blocked',
           reason: `the Docker Engine at ${eng().host.display} is a swarm worker, not a manager: point DOCKER_HOST at a manager node (docker node ls on a manager lists them) or promote this node (docker node promote)`,
           current: unreadable,
           notes,
         };
       }
       const family = await listFamily(signal);
-      if (family.length === 0) return { status: 'error', reason: missingSecret().message, current: unreadable, notes };
+      if (family.length === 0) return { status: 'blocked', reason: missingSecret().message, current: unreadable, notes };
 
       const problems: string[] = [];
       const current = new Map<string, { secret: SecretObject; services: string[] }>();
@@ -459,7 +457,7 @@ export function createDockerSecretTarget(
           : 'created outside keyrot: no fingerprint label';
         notes.push(`current secret ${secret.Spec.Name} (${label}), mounted by ${services.join('; ')}`);
       }
-      if (problems.length) return { status: 'error', reason: problems.join('; '), current: unreadable, notes };
+      if (problems.length) return { status: 'blocked', reason: problems.join('; '), current: unreadable, notes };
       notes.push(
         `write creates ${nextSecretName(base, family.map((s) => s.Spec.Name))} and points ${config.services.join(', ')} at it (a rolling restart of their tasks; waits up to ${formatDuration(timeoutMs)} each)`,
         'finalize removes the old secret once no service mounts it',
@@ -467,11 +465,13 @@ export function createDockerSecretTarget(
       return { status: 'ready', current: unreadable, notes };
     } catch (err) {
       const e = toTargetError(err, ctx.name, 'preflight');
-      return { status: e.retryable ? 'unknown' : 'error', reason: e.message, current: unreadable };
+      // Transient (Engine busy, socket reset, timeout): not an answer; the engine retries it, bounded.
+      if (e.retryable) throw e;
+      return { status: 'blocked', reason: e.message, current: unreadable };
     }
   }
 
-  async function write(value: Secret, op: OpContext): Promise<Receipt> {
+  async function write(value: Secret, op: OpContext): Promise<DockerSecretReceipt> {
     const signal = op.signal;
     let family = await listFamily(signal);
     const services = [];
@@ -525,7 +525,7 @@ export function createDockerSecretTarget(
     };
   }
 
-  async function verify(value: Secret, op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
+  async function verify(value: Secret, op: OpContext, receipt: DockerSecretReceipt | undefined): Promise<VerifyResult> {
     const signal = op.signal;
     const family = await listFamily(signal);
     const created = await findNew({ ...op, fingerprint: value.fingerprint }, receipt, family);
@@ -552,7 +552,7 @@ export function createDockerSecretTarget(
     };
   }
 
-  async function restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void> {
+  async function restore(previous: Secret | null, op: OpContext, receipt: DockerSecretReceipt | undefined): Promise<void> {
     const signal = op.signal;
     let family = await listFamily(signal);
     const created = await findNew(op, receipt, family);
@@ -564,10 +564,13 @@ export function createDockerSecretTarget(
     for (const name of config.services) {
       try {
         const svc = await getService(name, signal);
-        if (!refsOf(svc.Spec).some((r) => r.SecretID === created.ID)) continue;
-        const prevId =
-          labels[LABELS.previousOf(svc.Spec.Name)] ?? labels[LABELS.previousId] ?? (typeof receipt?.oldSecretId === 'string' ? receipt.oldSecretId : undefined);
+        const prevId = labels[LABELS.previousOf(svc.Spec.Name)] ?? labels[LABELS.previousId] ?? receipt?.oldSecretId ?? undefined;
         let back = prevId ? family.find((s) => s.ID === prevId) : undefined;
+        if (!refsOf(svc.Spec).some((r) => r.SecretID === created.ID)) {
+          // Swapped back already (a restore interrupted while its tasks rolled): wait for them too.
+          if (back && refsOf(svc.Spec).some((r) => r.SecretID === back!.ID)) await waitForUpdate(name, back, signal);
+          continue;
+        }
         if (!back) {
           if (!previous) {
             throw fail(
@@ -591,7 +594,7 @@ export function createDockerSecretTarget(
     }
   }
 
-  async function finalize(op: OpContext, receipt: Receipt | undefined): Promise<void> {
+  async function finalize(op: OpContext, receipt: DockerSecretReceipt | undefined): Promise<void> {
     const signal = op.signal;
     const family = await listFamily(signal);
     const created = await findNew(op, receipt, family);
@@ -599,7 +602,7 @@ export function createDockerSecretTarget(
     for (const [k, v] of Object.entries(created?.Spec.Labels ?? {})) {
       if (k === LABELS.previousId || k.startsWith(`${LABELS.previous}.`)) oldIds.add(v);
     }
-    if (typeof receipt?.oldSecretId === 'string') oldIds.add(receipt.oldSecretId);
+    if (receipt?.oldSecretId) oldIds.add(receipt.oldSecretId);
     if (created) oldIds.delete(created.ID);
     const olds = family.filter((s) => oldIds.has(s.ID));
     if (olds.length === 0) return; // already removed (finalize is idempotent)
@@ -627,7 +630,6 @@ export function createDockerSecretTarget(
     id: 'docker-secret',
     name: ctx.name,
     location: `swarm secret ${base} (${config.services.join(', ')})`,
-    capabilities: caps,
     lockKey: `docker-secret:${hostSetting ?? 'default'}:${base}`,
     preflight,
     read: async () => unreadable,

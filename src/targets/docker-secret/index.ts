@@ -25,13 +25,24 @@ export const DockerSecretConfig = z.object({
 });
 export type DockerSecretConfig = z.infer<typeof DockerSecretConfig>;
 
+/** The secret this rotation created and the one it replaced (both also in the new secret's labels). */
+export const DockerSecretReceipt = z.object({
+  newSecret: z.string(),
+  newSecretId: z.string(),
+  oldSecret: z.string().nullable(),
+  oldSecretId: z.string().nullable(),
+  services: z.array(z.string()),
+});
+export type DockerSecretReceipt = z.infer<typeof DockerSecretReceipt>;
+
 export const dockerSecret = defineTarget({
   id: 'docker-secret',
   schema: DockerSecretConfig,
   // Write-only store (the Engine never returns secret data), versioned by name (the old secret stays
   // until finalize), no separate redeploy: swapping the reference IS the rolling restart, and write
   // waits for it.
-  capabilities: { readBack: false, redeploy: false, versioned: true, finalize: true },
+  capabilities: { readBack: 'never', versioned: true },
+  receipt: { version: 1, schema: DockerSecretReceipt },
   // Service updates on one swarm are cheap but each waits for a rolling update: a few at a time.
   concurrency: 2,
   describe: (c) => `${c.secret}@${c.services.join(',')}`,

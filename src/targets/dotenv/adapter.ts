@@ -3,11 +3,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../../core/secret.ts';
 import { localPreflight, readTextOrNull, removeLocalStrays, writeLocalFile } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
-import type { ReadResult, Receipt, Target, TargetContext } from '../types.ts';
-import type { DotenvConfig } from './index.ts';
+import type { ReadResult, Target, TargetContext } from '../types.ts';
+import type { DotenvConfig, DotenvReceipt } from './index.ts';
 import { getVar, parseDotenv, removeVar, setVar } from './parse.ts';
 
-export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { name: string }): Target {
+export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { name: string }): Target<DotenvReceipt> {
   const path = isAbsolute(config.path) ? config.path : resolve(ctx.baseDir, config.path);
   const varName = ctx.varName;
   const where = `${config.path} ${varName}`;
@@ -26,7 +26,6 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
     id: 'dotenv',
     name: ctx.name,
     location: config.path,
-    capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
     lockKey: `file:${path}`,
     removeStrays: () => removeLocalStrays(path),
     async preflight() {
@@ -48,7 +47,7 @@ export function createDotenvTarget(config: DotenvConfig, ctx: TargetContext & { 
       const before = getVar(text, varName);
       const next = setVar(text, varName, value.reveal());
       if (next !== text) await save(next);
-      const receipt: Receipt = { createdFile: raw === null, addedVar: before === null };
+      const receipt: DotenvReceipt = { createdFile: raw === null, addedVar: before === null };
       // What a restore to "no value" must give back exactly: an empty assignment, a missing final newline.
       if (before === '') receipt.emptyVar = true;
       if (before === null && raw && !raw.endsWith('\n')) receipt.addedEol = true;

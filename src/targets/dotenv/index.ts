@@ -7,10 +7,20 @@ export const DotenvConfig = z.object({
 });
 export type DotenvConfig = z.infer<typeof DotenvConfig>;
 
+/** What a restore to "no value" must give back exactly: no file, no variable, an empty one, no final newline. */
+export const DotenvReceipt = z.object({
+  createdFile: z.boolean(),
+  addedVar: z.boolean(),
+  emptyVar: z.boolean().optional(),
+  addedEol: z.boolean().optional(),
+});
+export type DotenvReceipt = z.infer<typeof DotenvReceipt>;
+
 export const dotenv = defineTarget({
   id: 'dotenv',
   schema: DotenvConfig,
-  capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+  capabilities: { readBack: 'always', versioned: false },
+  receipt: { version: 1, schema: DotenvReceipt },
   concurrency: 8,
   describe: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createDotenvTarget(config, ctx),

@@ -4,11 +4,10 @@ import { Secret } from '../../core/secret.ts';
 import { fsError, localPreflight, readTextOrNull, removeLocalStrays, writeLocalFile } from '../local.ts';
 import { verifyByReadBack } from '../common.ts';
 import type { ReadResult, Target, TargetContext } from '../types.ts';
-import type { FileConfig } from './index.ts';
+import type { FileConfig, FileReceipt } from './index.ts';
 
-export function createFileTarget(config: FileConfig, ctx: TargetContext & { name: string }): Target {
+export function createFileTarget(config: FileConfig, ctx: TargetContext & { name: string }): Target<FileReceipt> {
   const path = isAbsolute(config.path) ? config.path : resolve(ctx.baseDir, config.path);
-  const caps = { readBack: true, redeploy: false, versioned: false, finalize: false };
 
   const readRaw = () => readTextOrNull(path, ctx.name);
 
@@ -31,7 +30,6 @@ export function createFileTarget(config: FileConfig, ctx: TargetContext & { name
     id: 'file',
     name: ctx.name,
     location: config.path,
-    capabilities: caps,
     lockKey: `file:${path}`,
     removeStrays: () => removeLocalStrays(path),
     preflight: () => localPreflight(path, read, 'the file'),

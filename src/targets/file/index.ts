@@ -7,10 +7,15 @@ export const FileConfig = z.object({
 });
 export type FileConfig = z.infer<typeof FileConfig>;
 
+/** Whether keyrot created the file (a restore to "no value" removes it again). */
+export const FileReceipt = z.object({ createdFile: z.boolean() });
+export type FileReceipt = z.infer<typeof FileReceipt>;
+
 export const file = defineTarget({
   id: 'file',
   schema: FileConfig,
-  capabilities: { readBack: true, redeploy: false, versioned: false, finalize: false },
+  capabilities: { readBack: 'always', versioned: false },
+  receipt: { version: 1, schema: FileReceipt },
   concurrency: 8,
   describe: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createFileTarget(config, ctx),

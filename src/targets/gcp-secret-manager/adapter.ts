@@ -4,8 +4,8 @@ import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
 import { waitTimeoutMs } from '../types.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineError, deadlineSignal, raceDeadline } from '../../runtime/deadline.ts';
-import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext } from '../types.ts';
-import type { GcpSecretManagerConfig } from './index.ts';
+import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext } from '../types.ts';
+import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts';
 import { crc32c } from './crc32c.ts';
 import { gcpError, parseGoogleError, roleHint, type GrpcStatus } from './errors.ts';
 
@@ -203,7 +203,7 @@ function decode(data: Buffer): string {
 export function createGcpSecretManagerTarget(
   config: GcpSecretManagerConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
-): Target {
+): Target<GcpSecretManagerReceipt> {
   const endpoint = config.endpoint ? parseEndpoint(config.endpoint) : undefined;
   const endpointText = endpoint ? `${endpoint.protocol}://${endpoint.host}:${endpoint.port}` : 'secretmanager.googleapis.com';
   const parent = `projects/${config.project}/secrets/${config.secret}`;
@@ -384,7 +384,6 @@ export function createGcpSecretManagerTarget(
     id: 'gcp-secret-manager',
     name: ctx.name,
     location: parent,
-    capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
     lockKey: `gcp-secret-manager:${endpointText}/${parent}`,
 
     async preflight(signal) {
@@ -397,7 +396,7 @@ export function createGcpSecretManagerTarget(
         const missing = PERMISSIONS.filter((p) => !held.has(p));
         if (missing.length) {
           return {
-            status: 'error',
+            status: 'blocked',
             reason: `Google Cloud does not grant ${missing.join(', ')} on ${parent} to the account keyrot runs as (${credential}): grant ${missing
               .map((p) => `${p}${roleHint(p)}`)
               .join('; ')}. Google answers the same way when the secret does not exist`,
@@ -412,7 +411,9 @@ export function createGcpSecretManagerTarget(
         return out;
       } catch (err) {
         const e = err instanceof TargetError ? err : gcpError(err, { target: ctx.name, op: 'preflight', secret: parent, credential, endpoint: endpointText });
-        return { status: e.retryable ? 'unknown' : 'error', reason: e.message, current: { kind: 'absent' } };
+        // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (e.retryable) throw e;
+        return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
       }
     },
 
@@ -433,7 +434,7 @@ export function createGcpSecretManagerTarget(
           previousVersion: prev?.version ?? null,
           previousFingerprint: prev?.fingerprint ?? null,
           added: false,
-        } satisfies Receipt;
+        } satisfies GcpSecretManagerReceipt;
       }
       const version = await addVersion(value, 'write', op.signal);
       return {
@@ -441,12 +442,12 @@ export function createGcpSecretManagerTarget(
         previousVersion: latest.kind === 'value' ? latest.version : null,
         previousFingerprint: latest.kind === 'value' ? latest.value.fingerprint : null,
         added: true,
-      } satisfies Receipt;
+      } satisfies GcpSecretManagerReceipt;
     },
 
     async verify(value, op, receipt) {
       op.signal?.throwIfAborted();
-      const version = typeof receipt?.version === 'string' && receipt.version ? receipt.version : 'latest';
+      const version = receipt?.version || 'latest';
       const got = await accessOrThrow(version, 'verify', op.signal);
       const text = decode(got.data);
       if (text !== value.reveal()) {
@@ -489,7 +490,7 @@ export function createGcpSecretManagerTarget(
       // the same state again is keyrot's version(s) disabled, so `latest` is unreadable as before.
       const versions = await listVersions('restore', op.signal);
       const candidates = versions.filter(
-        (v) => v.state === 'ENABLED' && (typeof receipt?.version === 'string' ? v.version === receipt.version : true),
+        (v) => v.state === 'ENABLED' && (receipt ? v.version === receipt.version : true),
       );
       for (const v of candidates) {
         const got = await accessOrThrow(v.version, 'restore', op.signal);
@@ -512,7 +513,7 @@ export function createGcpSecretManagerTarget(
       // disabled: the receipt's previousVersion and any older copy (an earlier restore, a manual
       // re-add). Versions holding other, older keys are not keyrot's to touch. Never destroyed:
       // disabling is reversible (`gcloud secrets versions enable`).
-      let oldFp: string | null | undefined = receipt && 'previousFingerprint' in receipt ? (receipt.previousFingerprint as string | null) : undefined;
+      let oldFp: string | null | undefined = receipt ? receipt.previousFingerprint : undefined;
       if (oldFp === null) return; // nothing readable was there before keyrot
       const older = (await listVersions('finalize', op.signal))
         .filter((v) => v.state === 'ENABLED' && Number(v.version) < Number(latest.version))

@@ -16,10 +16,20 @@ export const GcpSecretManagerConfig = z.object({
 });
 export type GcpSecretManagerConfig = z.infer<typeof GcpSecretManagerConfig>;
 
+/** The version this rotation added (or found holding the key), and the one (and key) it replaced. */
+export const GcpSecretManagerReceipt = z.object({
+  version: z.string(),
+  previousVersion: z.string().nullable(),
+  previousFingerprint: z.string().nullable(),
+  added: z.boolean(),
+});
+export type GcpSecretManagerReceipt = z.infer<typeof GcpSecretManagerReceipt>;
+
 export const gcpSecretManager = defineTarget({
   id: 'gcp-secret-manager',
   schema: GcpSecretManagerConfig,
-  capabilities: { readBack: true, redeploy: false, versioned: true, finalize: true },
+  capabilities: { readBack: 'always', versioned: true },
+  receipt: { version: 1, schema: GcpSecretManagerReceipt },
   // AddSecretVersion is limited to 2 qps per secret and 600/min per project [S57]: stay modest.
   concurrency: 4,
   describe: (c) => `projects/${c.project}/secrets/${c.secret}`,

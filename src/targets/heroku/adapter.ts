@@ -7,8 +7,8 @@ import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';
-import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { HerokuConfig } from './index.ts';
+import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { HerokuConfig, HerokuReceipt } from './index.ts';
 
 /**
  * Heroku Platform API, spoken directly (no SDK). Facts relied on (provider-apis.md §1, §11.1):
@@ -45,7 +45,7 @@ interface HerokuRelease {
 
 type ConfigVars = Record<string, string | null>;
 
-export type HerokuTarget = Target & {
+export type HerokuTarget = Target<HerokuReceipt> & {
   /** The last `RateLimit-Remaining` Heroku reported for this token (undefined before the first call). */
   readonly rateLimitRemaining: number | undefined;
 };
@@ -63,7 +63,6 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const ref = credentialOrDefault(config.token, ['HEROKU_API_KEY'], ctx.env);
   const credName = credentialName(ref);
-  const caps = { readBack: true, redeploy: true, versioned: false, finalize: false };
   let remaining: number | undefined;
 
   function fail(message: string, op: string, kind: TargetError['kind'], extra: { retryable?: boolean; cause?: unknown } = {}): TargetError {
@@ -178,7 +177,6 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     id: 'heroku',
     name: ctx.name,
     location: `heroku app ${app}`,
-    capabilities: caps,
     // Releases are per app: two targets on one app (two variables) must not interleave their releases.
     lockKey: `heroku:${base}:${app}`,
     get rateLimitRemaining() {
@@ -189,7 +187,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
       // Heroku config var names match ^\w+$ (platform-api schema, config-var definitions).
       if (!/^\w+$/.test(varName)) {
         const reason = `Heroku config var names may contain only letters, digits and underscores, not ${JSON.stringify(varName)}: change \`var:\` (or key.name)`;
-        return { status: 'error', reason, current: { kind: 'unreadable', reason } };
+        return { status: 'blocked', reason, current: { kind: 'unreadable', reason } };
       }
       try {
         await http.json({ op: 'preflight', path: appPath, signal });
@@ -203,7 +201,9 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
         return { status: 'ready', current, willCreate: current.kind === 'absent', notes } satisfies PreflightResult;
       } catch (err) {
         const e = toTargetError(err, ctx.name, 'preflight');
-        return { status: e.retryable ? 'unknown' : 'error', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+        // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (e.retryable) throw e;
+        return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
       }
     },
 
@@ -221,15 +221,15 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
         created: before === undefined || before === null,
         releaseId: rel?.id ?? null,
         releaseVersion: rel?.version ?? null,
-      } satisfies Receipt;
+      } satisfies HerokuReceipt;
     },
 
     verify: (value) => verifyByReadBack(read, value, ctx.name, where),
 
-    async redeploy(op, receipt): Promise<VerifyResult> {
-      // The release the write created; after a crash (no receipt) or a no-op write, the newest one.
-      let ref: string | number | undefined =
-        (typeof receipt?.releaseId === 'string' && receipt.releaseId) || (typeof receipt?.releaseVersion === 'number' ? receipt.releaseVersion : undefined);
+    async redeploy(op, receipt, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
+      // After a write: the release it created. After a restore, a crash (no receipt) or a no-op
+      // write: the newest one (a restore's own release).
+      let ref: string | number | undefined = purpose === 'write' ? (receipt?.releaseId ?? receipt?.releaseVersion ?? undefined) : undefined;
       if (ref === undefined) {
         const newest = await newestRelease('redeploy', op.signal);
         if (!newest) throw fail(`Heroku app ${app} has no release to watch`, 'redeploy', 'not-found', { retryable: false });
@@ -244,19 +244,9 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
           { retryable: false },
         );
       }
-      // Prove the release the dynos now run carries the new key (compared by fingerprint, in memory).
-      const snap = (await http.json<ConfigVars>({ op: 'redeploy', path: `${appPath}/releases/${encodeURIComponent(rel.id)}/config-vars`, signal: op.signal })).body;
-      const v = snap?.[varName];
-      if (typeof v !== 'string' || fingerprint(v) !== op.fingerprint) {
-        const found = typeof v === 'string' ? `a different key (${fingerprint(v)})` : 'no value';
-        throw fail(
-          `Heroku release v${rel.version} of app ${app} runs ${found} for ${varName}, not the new key (${op.fingerprint}): another config change was released after keyrot's`,
-          'redeploy',
-          'mismatch',
-          { retryable: false },
-        );
-      }
-      return { method: 'redeploy', detail: `release v${rel.version} of ${app} succeeded with the new key; Heroku restarted the dynos` };
+      await checkReleaseRuns(rel, op.fingerprint, purpose, op.signal);
+      const what = purpose === 'write' ? 'the new key' : 'the old value again';
+      return { method: 'redeploy', detail: `release v${rel.version} of ${app} succeeded with ${what}; Heroku restarted the dynos` };
     },
 
     async restore(previous, op) {
@@ -273,6 +263,25 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
       if (rel) await settleRestore(rel, op.signal);
     },
   };
+
+  /**
+   * Proves what the release the dynos now run carries, by fingerprint in memory: the new key after
+   * a write; anything but the new key after a restore.
+   */
+  async function checkReleaseRuns(rel: HerokuRelease, newFp: string, purpose: RedeployPurpose, signal?: AbortSignal): Promise<void> {
+    const snap = (await http.json<ConfigVars>({ op: 'redeploy', path: `${appPath}/releases/${encodeURIComponent(rel.id)}/config-vars`, signal })).body;
+    const v = snap?.[varName];
+    const holds = typeof v === 'string' && v !== '' ? fingerprint(v) : '';
+    if (purpose === 'write' ? holds === newFp : holds !== newFp) return;
+    const found = holds ? (holds === newFp ? 'the new key' : `a different key (${holds})`) : 'no value';
+    const want = purpose === 'write' ? `the new key (${newFp})` : 'the old value';
+    throw fail(
+      `Heroku release v${rel.version} of app ${app} runs ${found} for ${varName}, not ${want}: another config change was released after keyrot's`,
+      'redeploy',
+      'mismatch',
+      { retryable: false },
+    );
+  }
 
   async function settleRestore(rel: HerokuRelease, signal?: AbortSignal): Promise<void> {
     const done = await watchRelease(rel.id, 'restore-release', signal);

@@ -10,12 +10,23 @@ export const HerokuConfig = z.object({
 });
 export type HerokuConfig = z.infer<typeof HerokuConfig>;
 
+/** The release the write created (what redeploy watches), or none when the value was already set. */
+export const HerokuReceipt = z.object({
+  app: z.string(),
+  changed: z.boolean(),
+  created: z.boolean(),
+  releaseId: z.string().nullable(),
+  releaseVersion: z.number().nullable(),
+});
+export type HerokuReceipt = z.infer<typeof HerokuReceipt>;
+
 export const heroku = defineTarget({
   id: 'heroku',
   schema: HerokuConfig,
   // Heroku has no write-only config vars: the value reads back. Every config change creates a
   // release that restarts the dynos; keyrot waits for it (redeploy).
-  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  capabilities: { readBack: 'always', versioned: false },
+  receipt: { version: 1, schema: HerokuReceipt },
   // The account's token bucket holds 4500 requests and refills at ~75/minute (provider-apis.md §1.5).
   // One target costs ~6 requests to write plus a few polls of its release; 4 apps at once stay far
   // inside the bucket, while writes to ONE app are serialised by the lock key (releases are per app).

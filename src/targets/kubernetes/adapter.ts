@@ -4,8 +4,8 @@ import { Secret } from '../../core/secret.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { verifyByReadBack } from '../common.ts';
-import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { KubernetesConfig } from './index.ts';
+import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { KubernetesConfig, KubernetesReceipt } from './index.ts';
 import { loadKubeConfig, type LoadedKubeConfig } from './kubeconfig.ts';
 import { k8sError, type Call } from './errors.ts';
 import { manualRedirectLibrary } from './transport.ts';
@@ -46,7 +46,7 @@ export async function createKubernetesTarget(
   config: KubernetesConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
   internals: KubernetesInternals = {},
-): Promise<Target> {
+): Promise<Target<KubernetesReceipt>> {
   const k8s = await import('@kubernetes/client-node');
   const httpApi = manualRedirectLibrary(k8s);
   const requestTimeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
@@ -59,7 +59,6 @@ export async function createKubernetesTarget(
   const secretLabel = `secret ${secretName}`;
   const where = `Kubernetes secret ${ns}/${secretName} key ${key}`;
   const immutable = `${where}: the secret is immutable (immutable: true), so its data cannot change; make it mutable or point the workloads at a new secret`;
-  const capabilities = { readBack: true, redeploy: workloads.length > 0, versioned: false, finalize: false };
 
   let clients: Clients | undefined;
   function connect(): Clients {
@@ -311,11 +310,7 @@ export async function createKubernetesTarget(
 
   async function preflight(signal?: AbortSignal): Promise<PreflightResult> {
     const notes: string[] = [];
-    const error = (reason: string, retryable = false): PreflightResult => ({
-      status: retryable ? 'unknown' : 'error',
-      reason,
-      current: { kind: 'unreadable', reason },
-    });
+    const error = (reason: string): PreflightResult => ({ status: 'blocked', reason, current: { kind: 'unreadable', reason } });
     try {
       let s: K8s.V1Secret;
       try {
@@ -355,21 +350,22 @@ export async function createKubernetesTarget(
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
       const e = toTargetError(err, ctx.name, 'preflight');
-      return error(e.message, e.retryable);
+      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+      if (e.retryable) throw e;
+      return error(e.message);
     }
   }
 
   // ------------------------------------------------------------------ the target
 
-  return {
+  const target: Target<KubernetesReceipt> = {
     id: 'kubernetes',
     name: ctx.name,
     location: `${config.context ? `${config.context}:` : ''}${ns}/${secretName}[${key}]`,
-    capabilities,
     lockKey: `kubernetes:${config.context ?? ''}:${ns}/${secretName}`,
     preflight,
     read,
-    async write(value, op): Promise<Receipt> {
+    async write(value, op): Promise<KubernetesReceipt> {
       const { secret, changed } = await setKey(value.reveal(), value.fingerprint, op, 'write');
       return {
         context: connect().loaded.context,
@@ -381,13 +377,6 @@ export async function createKubernetesTarget(
       };
     },
     verify: (value, op) => verifyByReadBack(() => read(op.signal), value, ctx.name, `secret ${ns}/${secretName} key ${key}`),
-    async redeploy(op): Promise<VerifyResult> {
-      if (workloads.length === 0) return { method: 'redeploy', detail: 'no workloads listed in restart:' };
-      const after = writtenBy(await readSecret('redeploy', op.signal), op);
-      const restarted = await restartAndWait(after, after === null, 'redeploy', op.signal);
-      const skipped = workloads.length - restarted.length;
-      return { method: 'redeploy', detail: `${workloads.map((w) => w.label).join(', ')} rolled out${skipped ? ` (${skipped} already restarted for this write)` : ''}` };
-    },
     async restore(previous, op) {
       const { secret, changed } = await setKey(previous ? previous.reveal() : null, previous ? previous.fingerprint : null, op, 'restore');
       if (workloads.length === 0) return;
@@ -399,4 +388,15 @@ export async function createKubernetesTarget(
       await restartAndWait(after, changed, 'restore', op.signal);
     },
   };
+  // Pods read a Secret at start: with workloads listed in restart:, they are restarted (after a
+  // write, and again after a restore) and the rollouts waited for. Without, there is no redeploy.
+  if (workloads.length) target.redeploy = redeploy;
+  return target;
+
+  async function redeploy(op: OpContext): Promise<VerifyResult> {
+    const after = writtenBy(await readSecret('redeploy', op.signal), op);
+    const restarted = await restartAndWait(after, after === null, 'redeploy', op.signal);
+    const skipped = workloads.length - restarted.length;
+    return { method: 'redeploy', detail: `${workloads.map((w) => w.label).join(', ')} rolled out${skipped ? ` (${skipped} already restarted for this change)` : ''}` };
+  }
 }

@@ -23,10 +23,22 @@ export const KubernetesConfig = z.object({
 });
 export type KubernetesConfig = z.infer<typeof KubernetesConfig>;
 
+/** Where the key was written and the Secret's resourceVersion after the write. */
+export const KubernetesReceipt = z.object({
+  context: z.string(),
+  namespace: z.string(),
+  secret: z.string(),
+  key: z.string(),
+  resourceVersion: z.string().nullable(),
+  changed: z.boolean(),
+});
+export type KubernetesReceipt = z.infer<typeof KubernetesReceipt>;
+
 export const kubernetes = defineTarget({
   id: 'kubernetes',
   schema: KubernetesConfig,
-  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  capabilities: { readBack: 'always', versioned: false },
+  receipt: { version: 1, schema: KubernetesReceipt },
   concurrency: 4,
   describe: (c) => `${c.context ? `${c.context}:` : ''}${c.namespace}/${c.secret}${c.key ? `[${c.key}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createKubernetesTarget(config, ctx),

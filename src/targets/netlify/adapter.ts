@@ -7,8 +7,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import type { CommonTargetConfig, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import { netlifyContexts, type NetlifyConfig } from './index.ts';
+import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
+import { netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './index.ts';
 
 /**
  * Netlify API (`/api/v1`), spoken directly (no SDK). Facts relied on (provider-apis.md §3, §11.1;
@@ -101,14 +101,14 @@ type Before = { kind: 'value'; value: Secret } | { kind: 'absent' } | { kind: 'u
 interface Progress {
   updatedAt: string | null;
   ids: Map<string, string | null>;
-  receipt?: Receipt;
+  receipt?: NetlifyReceipt;
 }
 
 function credentialName(ref: CredentialRef): string {
   return ref.kind === 'env' ? ref.name : ref.raw;
 }
 
-export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target {
+export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<NetlifyReceipt> {
   const base = `${(config.endpoint ?? 'https://api.netlify.com').replace(/\/+$/, '')}/api/v1`;
   const siteId = config.site;
   const varName = ctx.varName;
@@ -120,8 +120,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const ref = credentialOrDefault(config.token, ['NETLIFY_AUTH_TOKEN'], ctx.env);
   const credName = credentialName(ref);
-  // readBack turns false once keyrot sees the variable is a secret (write-only outside `dev`).
-  const caps = { readBack: true, redeploy: redeployWanted, versioned: false, finalize: false };
   let account = config.account;
   let siteLabel = siteId;
   /** Writes this process made, per rotation and key: a repeated (secret) write is recognised without reading the value. */
@@ -136,7 +134,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   /** Builds started per rotation: a retried redeploy watches the same build instead of starting another. */
   const builds = new Map<string, Build>();
   /** Rotations whose restore still owes a successful rebuild (an earlier restore's build failed). */
-  const restoreBuildOwed = new Set<string>();
 
   function fail(message: string, op: string, kind: TargetError['kind'], extra: { retryable?: boolean; cause?: unknown } = {}): TargetError {
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
@@ -208,7 +205,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     const acct = await accountId(op, signal);
     const res = await http.json<EnvVar>({ op, path: envPath(acct), signal }).catch(absentOn404);
     const v = res?.body;
-    if (v) caps.readBack = !isWriteOnly(v);
     return v;
   }
 
@@ -315,18 +311,18 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   }
 
   /** The contexts a receipt says were written (older receipts name one `context`). */
-  function receiptContexts(receipt: Receipt | undefined): Ctx[] | undefined {
-    if (Array.isArray(receipt?.contexts) && receipt.contexts.length) return receipt.contexts.map(parseCtx);
-    return typeof receipt?.context === 'string' && receipt.context ? [parseCtx(receipt.context)] : undefined;
+  function receiptContexts(receipt: NetlifyReceipt | undefined): Ctx[] | undefined {
+    if (receipt?.contexts?.length) return receipt.contexts.map(parseCtx);
+    return receipt?.context ? [parseCtx(receipt.context)] : undefined;
   }
 
-  function receiptIds(receipt: Receipt, ctxs: Ctx[]): Array<string | null> {
-    if (Array.isArray(receipt.valueIds)) return ctxs.map((_, i) => (receipt.valueIds as string[])[i] || null);
-    return ctxs.map((_, i) => (i === 0 && typeof receipt.valueId === 'string' ? receipt.valueId : null));
+  function receiptIds(receipt: NetlifyReceipt, ctxs: Ctx[]): Array<string | null> {
+    if (receipt.valueIds) return ctxs.map((_, i) => receipt.valueIds![i] || null);
+    return ctxs.map((_, i) => (i === 0 ? (receipt.valueId ?? null) : null));
   }
 
-  function receiptAdded(receipt: Receipt | undefined, c: Ctx): boolean {
-    if (Array.isArray(receipt?.added)) return receipt.added.includes(c.name);
+  function receiptAdded(receipt: NetlifyReceipt | undefined, c: Ctx): boolean {
+    if (receipt?.added) return receipt.added.includes(c.name);
     return receipt?.addedValue === true;
   }
 
@@ -439,21 +435,20 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
     return notes;
   }
 
-  const target: Target = {
+  const target: Target<NetlifyReceipt> = {
     id: 'netlify',
     name: ctx.name,
     location: `netlify site ${siteId} ${explicit ? labels(explicit) : '(context as the variable has it: all or production)'}`,
-    capabilities: caps,
     // One site's variable and builds: serialise targets on the same site.
     lockKey: `netlify:${base}:${siteId}`,
 
-    async preflight(signal) {
+    async preflight(signal): Promise<PreflightResult> {
       try {
         const site = await getSite('preflight', signal);
         const owner = site.account_slug || site.account_id;
         if (config.account && config.account !== site.account_slug && config.account !== site.account_id) {
           return {
-            status: 'error',
+            status: 'blocked',
             reason: `Netlify site ${siteLabel} belongs to team ${owner}, not ${config.account}: fix \`account:\` or leave it out`,
             current: { kind: 'unreadable', reason: 'team mismatch' },
           };
@@ -462,12 +457,12 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
         const v = await getVar('preflight', signal);
         const { ctxs, problem } = resolve(v);
         const cur = current(v, ctxs);
-        if (problem) return { status: 'error', reason: problem, current: cur };
+        if (problem) return { status: 'blocked', reason: problem, current: cur };
         if (redeployWanted && !build) {
           const cannot = (explicit ?? []).filter((c) => !['production', 'all', 'branch'].includes(c.context));
           const branches = (explicit ?? []).filter((c) => c.context === 'branch');
           return {
-            status: 'error',
+            status: 'blocked',
             reason: cannot.length
               ? `keyrot cannot trigger a ${labels(cannot)} deploy of Netlify site ${siteLabel} (those come from pull requests or local runs): set \`redeploy: false\` or use context production, all or branch:NAME`
               : `keyrot starts one build per rotation, and the ${labels(branches)} deploys are ${branches.length} builds: set \`redeploy: false\`, add production to \`context:\`, or use one target per branch`,
@@ -480,7 +475,9 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
         return { status: 'ready', current: cur, willCreate, notes: planNotes(v, ctxs) } satisfies PreflightResult;
       } catch (err) {
         const e = toTargetError(err, ctx.name, 'preflight');
-        return { status: e.retryable ? 'unknown' : 'error', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+        // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (e.retryable) throw e;
+        return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
       }
     },
 
@@ -496,7 +493,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       const acct = await accountId('write', op.signal);
       const prior = beforeFor(op.rotationId, v, ctxs);
       const secret = !!v && isWriteOnly(v);
-      const receiptOf = (after: EnvVar | undefined, changed: boolean, createdVar: boolean): Receipt => {
+      const receiptOf = (after: EnvVar | undefined, changed: boolean, createdVar: boolean): NetlifyReceipt => {
         const added = ctxs.filter((c) => prior.get(c.name)?.kind === 'absent').map((c) => c.name);
         // Fingerprints and ids only, never a value.
         return {
@@ -609,9 +606,12 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       };
     },
 
-    async redeploy(op): Promise<VerifyResult> {
-      const d = await triggerAndWait(op, 'redeploy');
-      return { method: 'redeploy', detail: `deploy ${d.id} of ${siteLabel} is ready, built after the new ${varName} was set` };
+    async redeploy(op, _receipt, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
+      // After a restore the live deploy may run the new key (its build happened, or a crash hides
+      // whether it did): build again so the site runs the restored value.
+      const d = await triggerAndWait(op, purpose === 'write' ? 'redeploy' : 'restore');
+      const what = purpose === 'write' ? `the new ${varName}` : `${varName} back to its old value`;
+      return { method: 'redeploy', detail: `deploy ${d.id} of ${siteLabel} is ready, built after ${what} was set` };
     },
 
     async restore(previous, op, receipt) {
@@ -622,7 +622,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
       if (problem) throw fail(`cannot restore: ${problem}`, 'restore', 'invalid', { retryable: false });
       ctxs ??= resolve(v).ctxs;
       const prior = before && (before.rotation === undefined || before.rotation === op.rotationId) ? before.map : undefined;
-      const newFp = typeof receipt?.fingerprint === 'string' ? receipt.fingerprint : op.fingerprint;
+      const newFp = receipt?.fingerprint ?? op.fingerprint;
       // What each context goes back to: its own old value, nothing (keyrot added it), or for a
       // secret the environment's old key (`previous`), which Netlify never showed keyrot.
       const wants = ctxs.map((c) => {
@@ -638,7 +638,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
           { retryable: false },
         );
       });
-      let changed = false;
       const acct = await accountId('restore', op.signal);
       // Deletions first (contexts keyrot added): the PATCHes after them then record the final updated_at.
       const drop = v ? wants.filter((w) => w.want === null).flatMap((w) => entryFor(v, w.c) ?? []) : [];
@@ -652,7 +651,6 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
             if (e.id) await http.json({ op: 'restore', method: 'DELETE', path: envPath(acct, `/value/${encodeURIComponent(e.id)}`), signal: op.signal }).catch(absentOn404);
           }
         }
-        changed = true;
       }
       const puts = wants.filter((w): w is { c: Ctx; want: Secret } => w.want !== null);
       const rkey = `restore:${op.rotationId}`;
@@ -668,27 +666,18 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
         const after = await createVar(pending.map(({ c, want }) => ({ c, value: want.reveal() })), 'restore', op.signal);
         rm.updatedAt = after.updated_at ?? null;
         for (const { c, want } of pending) rm.ids.set(c.name, `${entryFor(after, c)?.id ?? ''}:${want.fingerprint}`);
-        changed = true;
       } else {
         for (const { c, want } of pending) {
           const after = await patch(c, want.reveal(), 'restore', op.signal);
           rm.updatedAt = after.updated_at ?? null;
           rm.ids.set(c.name, `${entryFor(after, c)?.id ?? ''}:${want.fingerprint}`);
-          changed = true;
-        }
+          }
       }
-      // The live deploy may run the new key (redeploy happened, or a crash hides whether it did):
-      // build again so the site runs the restored value.
-      if (!redeployWanted) return;
-      if (changed) restoreBuildOwed.add(op.rotationId);
-      if (restoreBuildOwed.has(op.rotationId)) {
-        await triggerAndWait(op, 'restore');
-        restoreBuildOwed.delete(op.rotationId);
-        builds.delete(`restore:${op.rotationId}`);
-      }
+      // The engine builds again afterwards (redeploy, purpose restore) when redeploy: true.
     },
   };
 
+  if (!redeployWanted) delete (target as Partial<typeof target>).redeploy;
   return target;
 }
 

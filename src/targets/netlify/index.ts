@@ -44,12 +44,36 @@ export function netlifyContexts(c: { context?: string | string[] }): string[] | 
   return c.context === undefined ? undefined : Array.isArray(c.context) ? c.context : [c.context];
 }
 
+/**
+ * What the write left: the contexts written, their value ids, the variable's updated_at after the
+ * last write (a secret's proof), and which contexts keyrot added. `context`, `valueId` and
+ * `addedValue` are the one-context fields of the first receipts, still read.
+ */
+export const NetlifyReceipt = z.object({
+  site: z.string(),
+  account: z.string(),
+  context: z.string().optional(),
+  contexts: z.array(z.string()).optional(),
+  secret: z.boolean(),
+  fingerprint: z.string(),
+  changed: z.boolean(),
+  createdVar: z.boolean().optional(),
+  added: z.array(z.string()).optional(),
+  addedValue: z.boolean().optional(),
+  valueId: z.string().nullable().optional(),
+  valueIds: z.array(z.string()).optional(),
+  updatedAt: z.string().nullable(),
+});
+export type NetlifyReceipt = z.infer<typeof NetlifyReceipt>;
+
 export const netlify = defineTarget({
   id: 'netlify',
   schema: NetlifyConfig,
   // Non-secret values read back; `is_secret` values do not (the instance says so after preflight)
   // and are verified by metadata plus, with `redeploy: true`, the new deploy reaching `ready`.
-  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // Secret variables are write-only outside `dev`: verified by metadata and the build instead.
+  capabilities: { readBack: 'per-value', versioned: false },
+  receipt: { version: 1, schema: NetlifyReceipt },
   // 500 API requests/minute, but only 3 deploys/minute (provider-apis.md §3.6): two sites building
   // at once stay under the deploy limit even when a retry adds a build.
   concurrency: 2,

@@ -7,8 +7,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { RailwayConfig } from './index.ts';
+import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { RailwayConfig, RailwayReceipt } from './index.ts';
 
 /**
  * A Railway service variable over the public GraphQL API (provider-apis.md §4), with plain fetch.
@@ -36,6 +36,11 @@ const FAILED: readonly Status[] = ['FAILED', 'CRASHED', 'REMOVED', 'SKIPPED'];
  * deploying may never be seen as SUCCESS between two polls.
  */
 const LIVE: readonly Status[] = ['SUCCESS', 'SLEEPING'];
+/**
+ * Ended without ever serving: the deployment before it kept running. CRASHED did serve, then
+ * died; REMOVED may have served before it was replaced (conservatively: it did).
+ */
+const NEVER_LIVE: readonly Status[] = ['FAILED', 'SKIPPED'];
 
 /**
  * Railway's cadence for waits, gentler than the default: every look spends the token's hourly
@@ -57,7 +62,7 @@ const Q = {
   redeploy: 'mutation KeyrotRedeploy($environmentId: String!, $serviceId: String!) { serviceInstanceRedeploy(environmentId: $environmentId, serviceId: $serviceId) }',
 } as const;
 
-export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target {
+export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<RailwayReceipt> {
   const endpoint = config.endpoint ?? ENDPOINT;
   // Railway's conventions (CLI consts.rs / client.rs): RAILWAY_API_TOKEN is an account or workspace
   // token (Authorization: Bearer), RAILWAY_TOKEN a project token (Project-Access-Token header).
@@ -70,13 +75,10 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
 
   const credential = lazyCredential(ctx, tokenRef);
   let pauseUntil = 0;
-  let sealedSeen = false;
   /** Per rotation: the value this process wrote (fingerprint), what the variable held before, the deployments it started. */
   const written = new Map<string, string>();
   const before = new Map<string, { exists: boolean; value: string | null }>();
   const triggered = new Map<string, string>();
-
-  const capabilities = (): Capabilities => ({ readBack: !sealedSeen, redeploy: true, versioned: false, finalize: false });
 
   function fail(message: string, kind: TargetErrorKind, op: string, extra: { retryAfterMs?: number; status?: number; retryable?: boolean } = {}): TargetError {
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
@@ -156,7 +158,6 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
     if (!Object.hasOwn(vars, ctx.varName)) return { exists: false, value: null };
     const value = vars[ctx.varName] ?? null;
     // Sealed variables come back with a null value: set, but unreadable by anyone (§4.1, S33).
-    if (value === null) sealedSeen = true;
     return { exists: true, value };
   }
 
@@ -239,9 +240,6 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
     id: 'railway',
     name: ctx.name,
     location: `${where} ${ctx.varName}`,
-    get capabilities() {
-      return capabilities();
-    },
     lockKey: `railway:${config.project}/${config.environment}/${config.service}/${ctx.varName}`,
 
     async preflight(signal) {
@@ -252,7 +250,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
           const t = await http.graphql<{ projectToken: { project: { id: string; name: string }; environment: { id: string; name: string } } }>('preflight', Q.projectToken, {}, signal);
           if (t.projectToken.project.id !== config.project || t.projectToken.environment.id !== config.environment) {
             return {
-              status: 'error',
+              status: 'blocked',
               reason: `the project token from ${tokenRef.raw} belongs to project ${t.projectToken.project.id} environment ${t.projectToken.environment.id}, not ${config.project} / ${config.environment}: use a token of that environment`,
               current: { kind: 'absent' },
             };
@@ -271,7 +269,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
             const missing = !env
               ? `environment ${config.environment} is not in project ${p.project.name} (environments: ${p.project.environments.edges.map((e) => `${e.node.name}=${e.node.id}`).join(', ')})`
               : `service ${config.service} is not in project ${p.project.name} (services: ${p.project.services.edges.map((e) => `${e.node.name}=${e.node.id}`).join(', ')})`;
-            return { status: 'error', reason: `Railway: ${missing}`, current: { kind: 'absent' } };
+            return { status: 'blocked', reason: `Railway: ${missing}`, current: { kind: 'unreadable', reason: missing } };
           }
           label = `service ${svc.name} in ${p.project.name}/${env.name}`;
         }
@@ -301,13 +299,15 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
         return { status: 'ready', current: cur, willCreate: !c.exists, notes } satisfies PreflightResult;
       } catch (e) {
         const err = toTargetError(e, ctx.name, 'preflight');
-        return { status: 'error', reason: err.message, current: { kind: 'absent' } };
+        // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (err.retryable) throw err;
+        return { status: 'blocked', reason: err.message, current: { kind: 'unreadable', reason: err.message } };
       }
     },
 
     read: () => read(),
 
-    async write(value: Secret, op: OpContext): Promise<Receipt> {
+    async write(value: Secret, op: OpContext): Promise<RailwayReceipt> {
       const c = await current('write');
       const sealed = c.exists && c.value === null;
       // Idempotent: the same value already there (or, sealed, written by this rotation) → no upsert.
@@ -324,7 +324,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
       return { upserted: !already, created: !already && !c.exists, sealed, deploymentBefore: latest?.id ?? null };
     },
 
-    async verify(value: Secret, op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
+    async verify(value: Secret, op: OpContext, receipt: RailwayReceipt | undefined): Promise<VerifyResult> {
       const c = await current('verify');
       if (!c.exists) throw fail(`${ctx.varName} is missing on ${where} after the write`, 'mismatch', 'verify', { retryable: false });
       if (c.value !== null) {
@@ -340,19 +340,19 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
       };
     },
 
-    async redeploy(op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
-      const since = receipt && (typeof receipt.deploymentBefore === 'string' || receipt.deploymentBefore === null) ? receipt.deploymentBefore : undefined;
-      const d = await ensureDeployment('redeploy', `write:${op.rotationId}`, since, op.signal);
+    async redeploy(op: OpContext, receipt: RailwayReceipt | undefined, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
+      if (purpose === 'restore') return redeployRestored(op, receipt);
+      const d = await ensureDeployment('redeploy', `write:${op.rotationId}`, receipt ? receipt.deploymentBefore : undefined, op.signal);
       if (!d) return { method: 'metadata', detail: `${where} has never been deployed: its first deployment uses the new key` };
       return { method: 'redeploy', detail: `deployment ${d.id} of ${where} reached ${d.status} after the upsert` };
     },
 
-    async restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void> {
+    async restore(previous: Secret | null, op: OpContext, receipt: RailwayReceipt | undefined): Promise<void> {
       const c = await current('restore');
       const prior = before.get(op.rotationId);
       // This process's memory of the value before the write wins (exact); else the engine's `previous`.
       const target = prior ? (prior.exists ? (prior.value ?? previous?.reveal() ?? null) : null) : (previous?.reveal() ?? null);
-      let changed = false;
+      // Only the variable: the engine redeploys afterwards (redeploy with purpose 'restore').
       if (target === null) {
         // Nothing was there before this rotation: remove only what it created.
         const createdHere = prior?.exists === false || receipt?.created === true || (receipt === undefined && prior === undefined && previous === null);
@@ -360,36 +360,37 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
           await http.graphql('restore', Q.delete, { input: { ...ids, name: ctx.varName } }).catch((e: unknown) => {
             if (!(e instanceof TargetError && e.kind === 'not-found')) throw e;
           });
-          changed = true;
         }
       } else if (c.value !== target && !(c.value === null && written.get(`restore:${op.rotationId}`) === fingerprint(target))) {
         await upsert('restore', target);
         written.set(`restore:${op.rotationId}`, fingerprint(target));
-        changed = true;
       }
-      // Deploy again only if the running service was switched to the new key: this rotation's
-      // deployment (or any created after the write) is live or going live; a FAILED build never was.
-      const latest = await latestDeployment('restore', op.signal);
-      if (!latest) return;
-      const mine = triggered.get(`write:${op.rotationId}`);
-      const since = typeof receipt?.deploymentBefore === 'string' || receipt?.deploymentBefore === null ? receipt.deploymentBefore : undefined;
-      const switched = mine !== undefined || (since !== undefined ? latest.id !== since : changed) || triggered.has(`restore:${op.rotationId}`);
-      if (!switched) return;
-      if (!mine && latest.status === 'FAILED') return; // the newest build failed: it never went live
-      if (mine && !triggered.has(`restore:${op.rotationId}`)) {
-        let status = (await http.graphql<{ deployment: DeploymentNode }>('restore', Q.deployment, { id: mine }, op.signal)).deployment.status;
-        if (![...LIVE, ...FAILED].includes(status)) {
-          status = await watch('restore', mine, op.signal).then(
-            (d) => d.status,
-            (e: unknown) => {
-              if (e instanceof TargetError && e.kind === 'unavailable') return 'FAILED';
-              throw e;
-            },
-          );
-        }
-        if (status === 'FAILED' || status === 'SKIPPED') return;
-      }
-      await ensureDeployment('restore', `restore:${op.rotationId}`, undefined, op.signal);
     },
   };
+
+  /**
+   * After a restore: a deployment created after the write snapshotted the new key, so unless none
+   * of those went live (a FAILED build never served), the service is deployed again (and waited
+   * for) to run the restored value. Read from Railway, so it works after a crash too.
+   */
+  async function redeployRestored(op: OpContext, receipt: RailwayReceipt | undefined): Promise<VerifyResult> {
+    const since = await deploymentsAfter(receipt?.deploymentBefore, op.signal);
+    if (since === null) return { method: 'metadata', detail: `${where} has never been deployed: nothing runs the new key` };
+    const wentLive = since.some((d) => !NEVER_LIVE.includes(d.status));
+    if (!wentLive) return { method: 'redeploy', detail: `no deployment of ${where} since the write went live: it still runs the old value` };
+    const d = await ensureDeployment('redeploy', `restore:${op.rotationId}`, undefined, op.signal);
+    return { method: 'redeploy', detail: `deployment ${d?.id ?? '?'} of ${where} reached ${d?.status ?? '?'} with the restored value` };
+  }
+
+  /**
+   * The deployments created after `before` (the one live before the write), newest first; all the
+   * recent ones when `before` is unknown (no receipt: assume they may run the new key). null: never deployed.
+   */
+  async function deploymentsAfter(before: string | null | undefined, signal?: AbortSignal): Promise<DeploymentNode[] | null> {
+    const d = await http.graphql<{ deployments: { edges: Array<{ node: DeploymentNode }> } }>('redeploy', Q.deployments, { input: ids, first: 20 }, signal);
+    const all = d.deployments.edges.map((e) => e.node);
+    if (!all.length) return null;
+    const cut = before ? all.findIndex((x) => x.id === before) : -1;
+    return cut >= 0 ? all.slice(0, cut) : all;
+  }
 }

@@ -20,11 +20,22 @@ export const RailwayConfig = z.object({
 });
 export type RailwayConfig = z.infer<typeof RailwayConfig>;
 
+/** Whether the write changed (or created) the variable, and the deployment live before it. */
+export const RailwayReceipt = z.object({
+  upserted: z.boolean(),
+  created: z.boolean(),
+  sealed: z.boolean(),
+  deploymentBefore: z.string().nullable(),
+});
+export type RailwayReceipt = z.infer<typeof RailwayReceipt>;
+
 export const railway = defineTarget({
   id: 'railway',
   schema: RailwayConfig,
   // readBack is refined per instance: a sealed variable cannot be read back.
-  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // Sealed variables come back without a value: verified by metadata and the redeploy instead.
+  capabilities: { readBack: 'per-value', versioned: false },
+  receipt: { version: 1, schema: RailwayReceipt },
   // Railway's public API allows 100 requests/hour on Free/Trial and 1000/hour on Hobby per token
   // (docs public-api; §4.5), and watching a deployment costs a request per poll: two services at a
   // time keeps a whole rotation inside a Free plan's hourly budget.

@@ -7,8 +7,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import type { Capabilities, CommonTargetConfig, OpContext, PreflightResult, ReadResult, Receipt, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { VercelConfig } from './index.ts';
+import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
+import type { VercelConfig, VercelReceipt } from './index.ts';
 
 /**
  * Vercel project environment variables over the REST API with plain fetch (httpJson): the
@@ -89,7 +89,7 @@ function creationMarker(rotationId: string): string {
   return `created by keyrot rotation ${rotationId}`;
 }
 
-export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target {
+export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<VercelReceipt> {
   const base = (config.endpoint ?? BASE_URL).replace(/\/+$/, '');
   const wanted: EnvTarget[] = [...new Set<EnvTarget>(config.targets ?? ['production'])];
   const tokenRef = credentialOrDefault(config.token, ['VERCEL_TOKEN'], ctx.env);
@@ -102,15 +102,12 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   const credential = lazyCredential(ctx, tokenRef);
   let projectP: Promise<{ id: string; name: string }> | undefined;
   let pauseUntil = 0;
-  let sensitiveSeen = false;
   /** Sensitive entries this process wrote: entry id → fingerprint and the updatedAt Vercel returned. */
   const written = new Map<string, { fingerprint: string; updatedAt: number }>();
   /** Per rotation: what each entry held before keyrot touched it (undefined = unreadable). */
   const before = new Map<string, Map<string, string | undefined>>();
   /** Per rotation: the deployment keyrot triggered. */
   const triggered = new Map<string, string>();
-
-  const capabilities = (): Capabilities => ({ readBack: !sensitiveSeen, redeploy: redeployOn, versioned: false, finalize: false });
 
   function fail(message: string, kind: TargetErrorKind, op: string, extra: { retryAfterMs?: number; status?: number; retryable?: boolean; cause?: unknown } = {}): TargetError {
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
@@ -238,7 +235,6 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     // Sensitive entries come back without `value` (getprojectenvop.ts GetProjectEnvResponseBody1);
     // an entry marked decrypted:false still holds ciphertext: neither is a readable value.
     const readable = entry.type !== 'sensitive' && typeof entry.value === 'string' && entry.decrypted !== false;
-    if (!readable) sensitiveSeen = true;
     return { entry, value: readable ? entry.value! : null };
   }
 
@@ -341,14 +337,11 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     return m;
   }
 
-  function stampsOf(receipt: Receipt | undefined): Map<string, number> {
+  function stampsOf(receipt: VercelReceipt | undefined): Map<string, number> {
     const out = new Map<string, number>();
-    const raw = receipt?.stamps;
-    if (Array.isArray(raw)) {
-      for (const s of raw) {
-        const at = s.lastIndexOf('@');
-        if (at > 0) out.set(s.slice(0, at), Number(s.slice(at + 1)));
-      }
+    for (const s of receipt?.stamps ?? []) {
+      const at = s.lastIndexOf('@');
+      if (at > 0) out.set(s.slice(0, at), Number(s.slice(at + 1)));
     }
     return out;
   }
@@ -364,19 +357,16 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
     return typeof r.body.updatedAt === 'number' ? r.body.updatedAt : ctx.clock.now();
   }
 
-  return {
+  const target: Target<VercelReceipt> = {
     id: 'vercel',
     name: ctx.name,
     location: `${where} ${ctx.varName} (${wanted.join(', ')})`,
-    get capabilities() {
-      return capabilities();
-    },
     lockKey: `vercel:${config.team ?? ''}/${config.project}/${ctx.varName}`,
 
     async preflight() {
       if (config.redeploy && !wanted.includes('production')) {
         return {
-          status: 'error',
+          status: 'blocked',
           reason: `${where}: redeploy: true redeploys production, but targets is ${wanted.join(', ')}; add production or drop redeploy`,
           current: { kind: 'absent' },
         };
@@ -435,13 +425,15 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
         return { status: 'ready', current, willCreate: uncovered.length > 0, notes } satisfies PreflightResult;
       } catch (e) {
         const err = toTargetError(e, ctx.name, 'preflight');
-        return { status: 'error', reason: err.message, current: { kind: 'absent' } };
+        // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+        if (err.retryable) throw err;
+        return { status: 'blocked', reason: err.message, current: { kind: 'unreadable', reason: err.message } };
       }
     },
 
     read: () => read(),
 
-    async write(value: Secret, op: OpContext): Promise<Receipt> {
+    async write(value: Secret, op: OpContext): Promise<VercelReceipt> {
       const p = await project('write');
       const { covering, uncovered } = select(await listEntries('write', p.id));
       checkTypes(covering, 'write');
@@ -505,10 +497,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
         if (!made) throw fail(`Vercel answered ${r.status} but created no ${ctx.varName} entry on ${where}`, 'invalid', 'write', { retryable: false });
         created.push(made.id);
         const updatedAt = made.updatedAt ?? ctx.clock.now();
-        if (type === 'sensitive') {
-          sensitive = true;
-          sensitiveSeen = true;
-        }
+        if (type === 'sensitive') sensitive = true;
         written.set(made.id, { fingerprint: value.fingerprint, updatedAt });
         stamps.push(`${made.id}@${updatedAt}`);
       }
@@ -524,7 +513,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       };
     },
 
-    async verify(value: Secret, op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
+    async verify(value: Secret, op: OpContext, receipt: VercelReceipt | undefined): Promise<VerifyResult> {
       const p = await project('verify');
       const { covering, uncovered } = select(await listEntries('verify', p.id));
       if (uncovered.length) {
@@ -561,28 +550,28 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
       };
     },
 
-    async redeploy(op: OpContext, receipt: Receipt | undefined): Promise<VerifyResult> {
-      if (!redeployOn) return { method: 'metadata', detail: 'redeploy disabled for this target' };
+    async redeploy(op: OpContext, receipt: VercelReceipt | undefined, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
+      if (purpose === 'restore') return redeployRestored(op, receipt);
       const p = await project('redeploy');
       const d = await ensureDeployment('redeploy', p.id, p.name, 'keyrotRotation', op.rotationId, op.signal);
       if (!d) return { method: 'metadata', detail: `${where} has no READY production deployment: the next deployment uses the new key` };
       // The deployment's environment is taken when it is created: it must postdate the write.
-      const writtenAt = typeof receipt?.writtenAt === 'number' ? receipt.writtenAt : undefined;
+      const writtenAt = receipt?.writtenAt ?? undefined;
       if (writtenAt !== undefined && d.createdAt < writtenAt) {
         throw fail(`${where}: deployment ${d.id} was created before keyrot’s write: it cannot hold the new key`, 'mismatch', 'redeploy', { retryable: false });
       }
       return { method: 'redeploy', detail: `production deployment ${d.id} of ${where} is READY, built after the write` };
     },
 
-    async restore(previous: Secret | null, op: OpContext, receipt: Receipt | undefined): Promise<void> {
+    async restore(previous: Secret | null, op: OpContext, receipt: VercelReceipt | undefined): Promise<void> {
       const p = await project('restore');
       const { covering } = select(await listEntries('restore', p.id));
       const marker = creationMarker(op.rotationId);
       const prior = before.get(op.rotationId);
-      const createdIds = new Set<string>([...(Array.isArray(receipt?.created) ? receipt.created : []), ...covering.filter((e) => e.comment === marker).map((e) => e.id)]);
+      const createdIds = new Set<string>([...(receipt?.created ?? []), ...covering.filter((e) => e.comment === marker).map((e) => e.id)]);
       // The entries the write set: from the receipt and this process's memory; with neither (a
       // resumed restore after a crash before the journal got the receipt) every covering entry.
-      const known = new Set<string>([...(Array.isArray(receipt?.entries) ? receipt.entries : []), ...(prior?.keys() ?? [])]);
+      const known = new Set<string>([...(receipt?.entries ?? []), ...(prior?.keys() ?? [])]);
       const trustKnown = receipt !== undefined || prior !== undefined;
       for (const e of covering) {
         if (createdIds.has(e.id)) {
@@ -605,20 +594,39 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
         const updatedAt = await patchValue('restore', p.id, e.id, target);
         if (current === null) written.set(e.id, { fingerprint: fingerprint(target), updatedAt });
       }
-      if (!redeployOn) return;
-      // The running app was switched only if this rotation's redeploy got somewhere: then deploy
-      // again with the old value back (an ERROR/CANCELED/BLOCKED one never served traffic).
-      const recent = await deploymentsList('restore', p.id, { limit: '20' });
-      const ours = recent.find((d) => d.meta.keyrotRotation === op.rotationId);
-      if (!ours || NEVER_LIVE.includes(ours.readyState)) return;
-      if (ours.readyState !== 'READY') {
-        await watch('restore', ours.id, op.signal).catch((err: unknown) => {
-          if (!(err instanceof TargetError && err.kind === 'unavailable')) throw err;
-        });
-        const now = await http.json({ op: 'restore', path: `/v13/deployments/${encodeURIComponent(ours.id)}` });
-        if (toDeployment(now.body).readyState !== 'READY') return;
-      }
-      await ensureDeployment('restore', p.id, p.name, 'keyrotRestore', op.rotationId, op.signal);
     },
   };
+  // Redeploying is what a config asks for (redeploy: true): then it is there, after writes and restores.
+  if (!redeployOn) delete (target as Partial<typeof target>).redeploy;
+  return target;
+
+  /**
+   * After a restore: production may run the new key if this rotation's redeploy went live, or if
+   * any deployment was built after keyrot's write (a deployment takes its environment when it is
+   * created); then production is deployed again with the old value back. Read from Vercel (the
+   * deployment's meta, its createdAt), so it works after a crash too.
+   */
+  async function redeployRestored(op: OpContext, receipt: VercelReceipt | undefined): Promise<VerifyResult> {
+    const p = await project('redeploy');
+    const recent = await deploymentsList('redeploy', p.id, { limit: '20' });
+    const ours = recent.find((d) => d.meta.keyrotRotation === op.rotationId);
+    const [liveNow] = await deploymentsList('redeploy', p.id, { state: 'READY', limit: '1' });
+    const builtAfterWrite = Boolean(liveNow && receipt?.writtenAt != null && liveNow.createdAt >= receipt.writtenAt);
+    if (!builtAfterWrite && !(ours && (await wentLive(ours, op.signal)))) {
+      return { method: 'redeploy', detail: `no deployment of ${where} ran the new key: production still runs the old value` };
+    }
+    const d = await ensureDeployment('redeploy', p.id, p.name, 'keyrotRestore', op.rotationId, op.signal);
+    return { method: 'redeploy', detail: `production deployment ${d?.id ?? '?'} of ${where} is READY with the old value back` };
+  }
+
+  /** Did this deployment serve traffic (READY, or READY once it settles)? ERROR/CANCELED/BLOCKED never did. */
+  async function wentLive(d: Deployment, signal?: AbortSignal): Promise<boolean> {
+    if (NEVER_LIVE.includes(d.readyState)) return false;
+    if (d.readyState === 'READY') return true;
+    await watch('redeploy', d.id, signal).catch((err: unknown) => {
+      if (!(err instanceof TargetError && err.kind === 'unavailable')) throw err;
+    });
+    const now = await http.json({ op: 'redeploy', path: `/v13/deployments/${encodeURIComponent(d.id)}`, signal });
+    return toDeployment(now.body).readyState === 'READY';
+  }
 }

@@ -20,12 +20,26 @@ export const VercelConfig = z.object({
 });
 export type VercelConfig = z.infer<typeof VercelConfig>;
 
+/** The entries the write set (patched or created), their updatedAt stamps (`id@ms`), and when. */
+export const VercelReceipt = z.object({
+  project: z.string(),
+  entries: z.array(z.string()),
+  patched: z.array(z.string()),
+  created: z.array(z.string()),
+  stamps: z.array(z.string()),
+  writtenAt: z.number().nullable(),
+  sensitive: z.boolean(),
+});
+export type VercelReceipt = z.infer<typeof VercelReceipt>;
+
 export const vercel = defineTarget({
   id: 'vercel',
   schema: VercelConfig,
   // readBack/redeploy are refined per instance: a `sensitive` entry cannot be read back, and the
   // redeploy only happens with `redeploy: true`.
-  capabilities: { readBack: true, redeploy: true, versioned: false, finalize: false },
+  // Sensitive entries never return their value: verified by metadata and the redeploy instead.
+  capabilities: { readBack: 'per-value', versioned: false },
+  receipt: { version: 1, schema: VercelReceipt },
   // Vercel's API limits are per endpoint and unpublished in numbers; deployments are capped per
   // day (100/day on Hobby) and Hobby builds one deployment at a time (docs: rest-api/errors,
   // community answer on build limits, provider-apis.md §2.6). Two projects at once keeps bursts

@@ -1,9 +1,11 @@
 import type { Environment, Inventory, TargetSpec } from '../inventory/load.ts';
 import { resolveCredential } from '../inventory/credentials.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { PreflightResult, Target } from '../targets/types.ts';
+import type { Target, TargetDefinition } from '../targets/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { TargetError, toTargetError } from '../core/errors.ts';
+import { Refusal, type NextStep } from './outcome.ts';
+import type { TargetRecord } from './state.ts';
 
 /** A target of the environment: its spec, and the adapter once created (or why it could not be). */
 export interface LiveTarget {
@@ -43,25 +45,6 @@ export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
   );
 }
 
-/** Read-only checks of every target, concurrently; a failure is a result, never a crash. */
-export async function preflightAll(targets: LiveTarget[], signal?: AbortSignal): Promise<Map<string, PreflightResult>> {
-  const out = new Map<string, PreflightResult>();
-  await Promise.all(
-    targets.map(async (lt) => {
-      if (!lt.target) {
-        out.set(lt.spec.name, { status: 'error', reason: lt.createError?.message ?? 'could not be set up', current: { kind: 'absent' } });
-        return;
-      }
-      try {
-        out.set(lt.spec.name, await lt.target.preflight(signal));
-      } catch (err) {
-        out.set(lt.spec.name, { status: 'error', reason: toTargetError(err, lt.spec.name, 'preflight').message, current: { kind: 'absent' } });
-      }
-    }),
-  );
-  return out;
-}
-
 /**
  * Under the environment's lock, before preflight: each target removes what an interrupted keyrot
  * run left behind (temp files holding a copy of a key). A failure is reported, never a crash.
@@ -82,4 +65,25 @@ export async function removeStrays(targets: LiveTarget[]): Promise<{ removed: st
 
 export async function closeAll(targets: LiveTarget[]): Promise<void> {
   await Promise.all(targets.map((t) => t.target?.close?.().catch(() => {})));
+}
+
+/** A write's receipt as the journal keeps it: only what the type's schema accepts, with its version. */
+export function encodeReceipt(def: TargetDefinition<object, unknown>, receipt: unknown): { receipt: unknown; receiptVersion: number } {
+  return { receipt: def.receipt.schema.parse(receipt ?? {}), receiptVersion: def.receipt.version };
+}
+
+/**
+ * The journal's receipt for a target, as its type reads it today: the current version as is, an
+ * older one upgraded, anything else refused (a newer keyrot wrote it, or no upgrade exists).
+ */
+export function decodeReceipt(def: TargetDefinition<object, unknown>, rec: TargetRecord, undo: NextStep): unknown {
+  if (!rec.receipt) return undefined;
+  const { version, data } = rec.receipt;
+  const spec = def.receipt;
+  const upgraded = version === spec.version ? data : spec.upgrade?.(data, version);
+  const parsed = upgraded === undefined ? undefined : spec.schema.safeParse(upgraded);
+  if (!parsed?.success) {
+    throw new Refusal({ code: 'receipt-version', target: rec.info.name, found: version, supported: spec.version, next: undo }, undo.env);
+  }
+  return parsed.data;
 }

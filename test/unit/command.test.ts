@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { nextCommand } from '../../src/cli/next-step.ts';
+import { keyrotCommand as nextCommand } from '../../src/render/command.ts';
 
 it('a printed next step keeps the -c and --state-dir given, quoted for the shell when needed', () => {
   expect(nextCommand({ config: 'targets.yaml' }, 'resume', '-e', 'prod')).toBe('keyrot resume -e prod');

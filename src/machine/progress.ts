@@ -1,0 +1,22 @@
+/** Progress of a rotation, for the live display (TTY) or plain lines. */
+export type TargetPhase =
+  | 'preflight'
+  | 'ready'
+  | 'writing'
+  | 'written'
+  | 'verifying'
+  | 'redeploying'
+  | 'verified'
+  | 'restoring'
+  | 'restored'
+  | 'failed'
+  | 'finalized';
+
+export interface Reporter {
+  step(name: string, detail?: string): void;
+  target(name: string, phase: TargetPhase, detail?: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export const silentReporter: Reporter = { step() {}, target() {}, info() {}, warn() {} };
