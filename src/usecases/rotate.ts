@@ -10,6 +10,7 @@ import { Run, type EngineOptions } from '../machine/run.ts';
 import { latestStanding, rotationsOf, type RotationState } from '../machine/state.ts';
 import { recordRevoked } from '../machine/steps/revocation.ts';
 import { failpoint } from '../runtime/failpoints.ts';
+import { appendAudit } from '../state/audit-log.ts';
 import { withRetry } from '../runtime/retry.ts';
 import { newRotationId, type AlsoRevoke, type MintedIds, type TargetStartInfo } from '../state/journal.ts';
 import { observedKeys } from './observe.ts';
@@ -43,7 +44,7 @@ export async function rotate(o: EngineOptions, r: RotateOptions): Promise<Rotati
     const carried = await checkNoRotationInTheWay(run, r.mode);
     await run.setupTargets();
     const blocked = [...run.preflight].filter(([, p]) => !isReady(p)).map(([n]) => n);
-    if (blocked.length) return preflightRefused(run, blocked);
+    if (blocked.length) return await preflightRefused(run, blocked);
 
     const observed = observedKeys(run);
     const also = retiredAlongside(observed.old, observed.distinct, carried.also);
@@ -115,8 +116,13 @@ function keyRef(hint: string | null | undefined, fingerprint: string | null | un
   return fingerprint ? { hint: hint ?? '(hint unknown)', fingerprint } : null;
 }
 
-function preflightRefused(run: Run, blocked: string[]): RotationReport {
+async function preflightRefused(run: Run, blocked: string[]): Promise<RotationReport> {
   const summary = [...run.preflight].map(([name, p]) => ({ name, status: p.status, reason: p.status === 'blocked' ? p.reason : undefined }));
+  await appendAudit(run.o.state, {
+    event: 'rotation.refused',
+    env: run.env,
+    details: { reason: 'preflight', targets: summary.filter((p) => p.status !== 'ready').map((p) => ({ target: p.name, reason: p.reason })) },
+  });
   return {
     env: run.env,
     outcome: 'refused',
