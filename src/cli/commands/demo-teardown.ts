@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { constants } from 'node:os';
+import { currentInterruption } from '../interrupt.ts';
 
 /**
  * The demo's teardown, run once whichever way the demo ends: its normal end or a thrown error (the
@@ -15,6 +16,10 @@ export function demoTeardown(workDir: string, keep: boolean, stop: () => Promise
     if (!keep) rmSync(workDir, { recursive: true, force: true });
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    // During a step that changes things (rotate, revoke) that step handles the signal itself
+    // (cli/interrupt.ts): it stops after the write in flight and returns 130/143, which ends the
+    // demo through its `finally`. Between such steps the signal ends the demo here.
+    if (currentInterruption() && !started) return;
     const code = 128 + (constants.signals[signal] ?? 0);
     if (started) {
       removeNow();
