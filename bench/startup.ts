@@ -2,14 +2,18 @@
  * `npm run bench`: start-up time and memory of the CLI against a bare `node -e 0`, and the
  * engine's cost per target. Prints figures and ratios; asserts nothing (a slow machine is not a
  * failure). Targets of issue #2: `keyrot --help` within 0.15 s and `keyrot plan -e local` within
- * 0.4 s of wall time on Node 24.
+ * 0.4 s of wall time on Node 24. Both as the clone runs them (TypeScript sources, type stripping)
+ * and as an installed package runs them (`npm pack`, then `npm install -g` of the tarball into a
+ * temp prefix: the compiled dist/); BENCH_INSTALLED=0 skips the installed package (pack + install
+ * take a minute or two).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { envWithNode, run } from '../test/helpers/npm.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin/keyrot.js');
@@ -51,21 +55,25 @@ async function main(): Promise<void> {
     // Warm: Node's compile cache (enabled by bin/keyrot.js) holds the compiled modules, as on every
     // run after the first. Cold: the cache is off, as on the very first run after `npm install`.
     const cold = { KEYROT_NO_COMPILE_CACHE: '1' };
-    const rows: Array<[string, ReturnType<typeof measure>, number | null]> = [
-      ['node -e 0', base, null],
-      ['keyrot --help', measure([bin, '--help'], dir), 150],
-      ['keyrot --help (cold)', measure([bin, '--help'], dir, cold), null],
-      ['keyrot plan -e local', measure([bin, 'plan', '-e', 'local'], dir), 400],
-      ['keyrot plan (cold)', measure([bin, 'plan', '-e', 'local'], dir, cold), null],
-      ['keyrot status', measure([bin, 'status'], dir), null],
-    ];
-    console.log('command                   median    min     ×node   peak RSS  ×node   budget');
+    const rows: Array<[string, ReturnType<typeof measure>, number | null]> = [['node -e 0', base, null]];
+    const installed = process.env.BENCH_INSTALLED === '0' ? [] : [['installed', await installPackage(dir)] as const];
+    for (const [label, entry] of [['', bin] as const, ...installed]) {
+      const name = (s: string) => (label ? `${s} [${label}]` : s);
+      rows.push(
+        [name('keyrot --help'), measure([entry, '--help'], dir), 150],
+        [name('keyrot --help (cold)'), measure([entry, '--help'], dir, cold), null],
+        [name('keyrot plan -e local'), measure([entry, 'plan', '-e', 'local'], dir), 400],
+        [name('keyrot plan (cold)'), measure([entry, 'plan', '-e', 'local'], dir, cold), null],
+        [name('keyrot status'), measure([entry, 'status'], dir), null],
+      );
+    }
+    console.log('command                              median    min     ×node   peak RSS  ×node   budget');
     for (const [name, m, budget] of rows) {
       const ratio = (m.medianMs / base.medianMs).toFixed(2);
       const rssRatio = base.rssKb ? (m.rssKb / base.rssKb).toFixed(2) : '—';
       const verdict = budget === null ? '' : m.medianMs <= budget ? `≤ ${budget} ms ok` : `> ${budget} ms OVER`;
       console.log(
-        `${name.padEnd(24)} ${m.medianMs.toFixed(0).padStart(5)} ms ${m.minMs.toFixed(0).padStart(5)} ms  ${ratio.padStart(6)}  ${(m.rssKb / 1024).toFixed(1).padStart(6)} MB  ${rssRatio.padStart(5)}   ${verdict}`,
+        `${name.padEnd(35)} ${m.medianMs.toFixed(0).padStart(5)} ms ${m.minMs.toFixed(0).padStart(5)} ms  ${ratio.padStart(6)}  ${(m.rssKb / 1024).toFixed(1).padStart(6)} MB  ${rssRatio.padStart(5)}   ${verdict}`,
       );
     }
 
@@ -81,6 +89,19 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** `npm pack`, then the tarball installed globally into a temp prefix; returns the installed bin. */
+async function installPackage(dir: string): Promise<string> {
+  const env = envWithNode(dirname(process.execPath));
+  const pack = await run('npm', ['pack', '--pack-destination', dir], { cwd: root, env });
+  if (pack.code !== 0) throw new Error(`npm pack failed: ${pack.stderr}`);
+  const tarball = join(dir, pack.stdout.trim().split('\n').pop()!);
+  const install = await run('npm', ['install', '-g', '--prefix', join(dir, 'global'), '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
+  if (install.code !== 0) throw new Error(`npm install -g failed: ${install.stderr}`);
+  const size = (await stat(tarball)).size;
+  console.log(`installed package: ${tarball} (${(size / 1e6).toFixed(1)} MB packed)\n`);
+  return join(dir, 'global', 'lib', 'node_modules', 'keyrot', 'bin', 'keyrot.js');
 }
 
 await main();

@@ -1,25 +1,31 @@
 #!/usr/bin/env node
-// keyrot runs its TypeScript sources directly through Node's type stripping, so a fresh clone
-// works right after `npm install` with no build step (start-up cost: see `npm run bench`).
-import { spawnSync } from 'node:child_process';
+// keyrot's entry point, in plain JavaScript so that any Node can at least say what it needs.
+// Installed (npm install -g, a project dependency, npx, the container image), the package holds the
+// code compiled to JavaScript in dist/ (made by `npm pack`), which any Node >= 22.12 runs: Node
+// never strips types under node_modules. In a clone, src/ is present and runs directly through
+// Node's type stripping, so `npx keyrot` works right after `npm install` with no build step.
+import { existsSync } from 'node:fs';
 
-const [major] = process.versions.node.split('.').map(Number);
-if (major < 22) {
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+const inClone = existsSync(sources);
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 12)) {
   process.stderr.write(
     `keyrot needs Node >= 22.12 (found ${process.versions.node}).\n` +
-      'Run it through npm (`npx keyrot ...`), which uses the Node 24 pinned in devDependencies.\n',
+      (inClone
+        ? 'In this clone, run it through npm (`npx keyrot ...`): npm puts the Node pinned in devDependencies first on PATH.\n'
+        : 'Install Node 22.12 or later (https://nodejs.org/, or `nvm install 24`), then run keyrot again.\n'),
   );
   process.exit(2);
 }
-if (!process.features.typescript) {
+if (inClone && !process.features.typescript) {
   // Node 22.12–22.17 strip types only behind a flag: run once more with it.
-  const r = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', ...process.argv.slice(1)], {
-    stdio: 'inherit',
-  });
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
-// Cache compiled code (and stripped TypeScript) on disk: start-up is dominated by loading modules.
+// Cache compiled code on disk: start-up is dominated by loading modules.
 // KEYROT_NO_COMPILE_CACHE=1 turns it off (the bench measures both).
 if (!process.env.KEYROT_NO_COMPILE_CACHE) (await import('node:module')).enableCompileCache?.();
-const { main } = await import('../src/cli/main.ts');
+const { main } = inClone ? await import('../src/cli/main.ts') : await import('../dist/src/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));

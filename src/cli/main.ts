@@ -4,6 +4,7 @@ import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelle
 import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
+import { ignoreClosedPipes } from './closed-pipe.ts';
 
 /**
  * The CLI: commands declared as data, each loaded only when it runs (so `--help` and `plan`
@@ -228,6 +229,7 @@ function reportStrayRejections(): void {
 
 export async function main(argv: string[]): Promise<number> {
   reportStrayRejections();
+  ignoreClosedPipes();
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {

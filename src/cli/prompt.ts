@@ -9,8 +9,10 @@ import { promptWhileHeld } from './keystrokes.ts';
  */
 export async function promptHidden(message: string): Promise<string> {
   const { default: password } = await import('@inquirer/password');
-  // toggleMask: false: no ctrl+t to show the key on screen (invariant 3: never on stderr).
-  return ask((signal) => password({ message, mask: false, toggleMask: false }, { output: process.stderr, signal }));
+  // mask: false echoes nothing. @inquirer/password 4.x (engines >=18, so it installs on Node 22.12
+  // without warnings) has no ctrl+t reveal; 5.x added one (`toggleMask`), which must stay off if
+  // it is ever upgraded (invariant 3: a key is never on stderr).
+  return ask((signal) => password({ message, mask: false }, { output: process.stderr, signal }));
 }
 
 export async function confirmYesNo(message: string, def = false): Promise<boolean> {

@@ -9,6 +9,7 @@ import { fingerprint, hint } from '../../core/secret.ts';
 import { EXIT, ExitError } from '../../core/errors.ts';
 import { newKeyMaterial } from '../../state/state-key.ts';
 import { bold, createOut, dim, green, red, yellow } from '../output.ts';
+import { demoTeardown } from './demo-teardown.ts';
 
 /**
  * Provider emulators that join the demo: each module exports `demo: DemoSetup`. The local targets
@@ -42,7 +43,6 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
   const c = out.color;
   // The narration is the demo's own output: stdout, in order with the commands' results (stderr under --json).
   const say = (s: string) => out.human(s);
-  const workDir = await mkdtemp(join(tmpdir(), 'keyrot-demo-'));
   const varName = 'OPENAI_API_KEY';
   const oldKey = generateKey();
   const newKey = generateKey();
@@ -53,6 +53,13 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
   const skipped: string[] = [];
   const steps: Step[] = [];
   const savedEnv = { ...process.env };
+  const workDir = await mkdtemp(join(tmpdir(), 'keyrot-demo-'));
+  const teardown = demoTeardown(workDir, Boolean(flags.keep), async () => {
+    for (const p of providers) await p.stop().catch(() => {});
+    await openai.stop();
+    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
+    if (savedEnv.XDG_CONFIG_HOME !== undefined) process.env.XDG_CONFIG_HOME = savedEnv.XDG_CONFIG_HOME;
+  });
   try {
     await openai.start();
     say(bold('keyrot demo', c) + dim(`  (everything runs on 127.0.0.1; work dir ${workDir})`, c));
@@ -173,10 +180,6 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
     if (out.json) out.result({ ok, workDir: flags.keep ? workDir : undefined, targets: targets.length, skipped, steps });
     return ok ? EXIT.ok : EXIT.failed;
   } finally {
-    for (const p of providers) await p.stop().catch(() => {});
-    await openai.stop();
-    for (const k of Object.keys(process.env)) if (!(k in savedEnv)) delete process.env[k];
-    if (savedEnv.XDG_CONFIG_HOME !== undefined) process.env.XDG_CONFIG_HOME = savedEnv.XDG_CONFIG_HOME;
-    if (!flags.keep) await rm(workDir, { recursive: true, force: true });
+    await teardown();
   }
 }

@@ -8,6 +8,7 @@ import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target
 import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts';
 import { crc32c } from './crc32c.ts';
 import { gcpError, parseGoogleError, roleHint, type GrpcStatus } from './errors.ts';
+import { dropMetadataLookupWarnings } from './metadata-warning.ts';
 
 /**
  * Google Cloud Secret Manager through the official client (@google-cloud/secret-manager 6.3.0).
@@ -60,6 +61,7 @@ export const NO_GOOGLE_CREDENTIALS =
  * turns off). It reads process.env itself (in the CLI ctx.env is process.env).
  */
 async function applicationDefaultCredentials(project: string, timeoutMs: number): Promise<AuthClient> {
+  dropMetadataLookupWarnings();
   // projectId: the library otherwise looks the project up (env, `gcloud config`, the metadata
   // server) just to cache it; keyrot names the project in every call.
   const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM], projectId: project, clientOptions: { transporterOptions: transporterOptions(timeoutMs) } });
