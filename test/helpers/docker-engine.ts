@@ -1,6 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, copyFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { DockerEngine, parseDockerHost } from '../../src/targets/docker-secret/e
  * `dockerd --bridge=none --iptables=false --ip6tables=false` with its own data-root, exec-root,
  * pidfile, socket and an empty config file under /var/lib/keyrot-test-docker/<name>/ (never the
  * developer's /var/run/docker.sock, whose swarm state tests must not change). It is left running
- * for the next test file or run (vitest workers share it; a second start is ~2 s), and initialised
+ * for the next test file or run (vitest workers share it); each start begins from an empty data-root
+ * (see startDockerd), and the Engine is initialised
  * as a single-node swarm (`swarm init --advertise-addr 127.0.0.1`, through the API).
  *
  * Services are created with `Replicas: 0` from an image that does not exist anywhere: through the
@@ -136,6 +137,7 @@ function paths(name: string) {
     config: join(root, 'daemon.json'),
     data: join(root, 'data'),
     exec: join(root, 'exec'),
+    lock: join(root, 'start.lock'),
   };
 }
 
@@ -157,44 +159,108 @@ async function ensurePrivateEngine(name: string): Promise<{ socket: string } | {
   if (!dockerd) return { skip: 'dockerd is not installed (Debian: apt-get install -y docker.io)' };
   if (process.getuid?.() !== 0) return { skip: `dockerd needs root to start here (running as uid ${process.getuid?.()})` };
   mkdirSync(p.root, { recursive: true });
-  let exited: number | null | undefined;
-  if (!alive(p.pidfile)) {
-    // An empty config file: a host /etc/docker/daemon.json (hosts, data-root...) must not apply.
-    writeFileSync(p.config, '{}\n');
-    const log = openSync(p.log, 'a');
-    const child = spawn(
-      dockerd,
-      [
-        `--config-file=${p.config}`,
-        `--data-root=${p.data}`,
-        `--exec-root=${p.exec}`,
-        `--pidfile=${p.pidfile}`,
-        `--host=unix://${p.socket}`,
-        // No bridge, no iptables: nothing here needs container networking, and sandboxes often lack netfilter.
-        '--bridge=none',
-        '--iptables=false',
-        '--ip6tables=false',
-      ],
-      { detached: true, stdio: ['ignore', log, log] },
-    );
-    closeSync(log);
-    child.on('exit', (code) => {
-      exited = code;
-    });
-    child.on('error', () => {
-      exited = -1;
-    });
-    child.unref();
+  const exit: DockerdExit = {};
+  const starting = !alive(p.pidfile) && takeStartLock(p.lock);
+  try {
+    if (starting) startDockerd(dockerd, p, exit);
+    return await waitForEngine(p, exit);
+  } finally {
+    if (starting) releaseStartLock(p.lock);
   }
-  const deadline = Date.now() + 60_000;
+}
+
+/**
+ * Starts a dockerd on a FRESH data-root. Nothing keeps test state from one Engine to the next, and
+ * an Engine killed uncleanly (a session's end) leaves containers and network sandboxes that the
+ * next start replays one by one: 4 GB and ~400 stale sandboxes made a start take minutes and
+ * failed CI. Only called when no dockerd of this root is alive, so no test is using the data.
+ */
+function startDockerd(dockerd: string, p: ReturnType<typeof paths>, exit: DockerdExit): void {
+  unmountLeftovers(p.root);
+  rmSync(p.data, { recursive: true, force: true });
+  rmSync(p.exec, { recursive: true, force: true });
+  // An empty config file: a host /etc/docker/daemon.json (hosts, data-root...) must not apply.
+  writeFileSync(p.config, '{}\n');
+  const log = openSync(p.log, 'w');
+  const child = spawn(
+    dockerd,
+    [
+      `--config-file=${p.config}`,
+      `--data-root=${p.data}`,
+      `--exec-root=${p.exec}`,
+      `--pidfile=${p.pidfile}`,
+      `--host=unix://${p.socket}`,
+      // No bridge, no iptables: nothing here needs container networking, and sandboxes often lack netfilter.
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
+  closeSync(log);
+  child.on('exit', (code) => (exit.code = code));
+  child.on('error', () => (exit.code = -1));
+  child.unref();
+}
+
+/**
+ * dockerd bind-mounts its data-root onto itself and mounts network namespaces under its exec-root;
+ * a dockerd that was killed leaves those mounts behind, and a mounted directory cannot be removed.
+ * Deepest first, lazily (nothing uses them: no dockerd of this root is alive).
+ */
+function unmountLeftovers(root: string): void {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((point) => point.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) {
+    try {
+      execFileSync('umount', ['-l', point], { stdio: 'ignore' });
+    } catch {
+      // Already gone, or not ours to unmount: rmSync below reports what is left.
+    }
+  }
+}
+
+interface DockerdExit {
+  code?: number | null;
+}
+
+/** Waits for the Engine's socket to answer while a dockerd of this root is alive (or starting). */
+async function waitForEngine(p: ReturnType<typeof paths>, exit: DockerdExit): Promise<{ socket: string } | { skip: string }> {
+  // A loaded machine can take well over a minute to bring a swarm manager up; a dead dockerd ends the wait early.
+  const deadline = Date.now() + 240_000;
+  const graceUntil = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (await ping(p.socket)) return { socket: p.socket };
-    // Another worker may have won the race to start it: keep waiting while a dockerd is alive.
-    if (exited !== undefined && !alive(p.pidfile)) break;
+    if (Date.now() > graceUntil && !alive(p.pidfile) && !lockHeld(p.lock)) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   const tail = existsSync(p.log) ? readFileSync(p.log, 'utf8').split('\n').filter(Boolean).slice(-8).join('\n  ') : '(no log)';
-  return { skip: `dockerd did not start (exit ${exited ?? 'none'}); ${p.log} ends with:\n  ${tail}` };
+  return { skip: `dockerd did not start (exit ${exit.code ?? 'none'}); ${p.log} ends with:\n  ${tail}` };
+}
+
+/** One test worker starts the Engine; the others wait for its socket. A lock older than 5 minutes is stale. */
+function takeStartLock(lock: string): boolean {
+  try {
+    mkdirSync(lock);
+    return true;
+  } catch {
+    if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 300_000) {
+      rmSync(lock, { recursive: true, force: true });
+      return takeStartLock(lock);
+    }
+    return false;
+  }
+}
+
+function releaseStartLock(lock: string): void {
+  rmSync(lock, { recursive: true, force: true });
+}
+
+function lockHeld(lock: string): boolean {
+  return existsSync(lock);
 }
 
 /** Stops a private Engine this helper started (by the pid in its pidfile). */
