@@ -180,8 +180,10 @@ export function reportError(err: unknown, json = false): number {
 
 function describeError(err: unknown, write: (s: string) => void): number {
   if (err instanceof ConfigErrors) {
-    write(`keyrot: the inventory has ${err.errors.length === 1 ? 'an error' : `${err.errors.length} errors`}:`);
+    const total = err.errors.length + err.omitted;
+    write(`keyrot: the inventory has ${total === 1 ? 'an error' : `${total} errors`}${err.omitted ? `; the first ${err.errors.length}:` : ':'}`);
     for (const e of err.errors) write(`  ${e.format()}`);
+    if (err.omitted) write(`  ... and ${err.omitted} more`);
     return EXIT.usage;
   }
   if (err instanceof ConfigError) {

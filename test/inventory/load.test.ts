@@ -187,7 +187,7 @@ describe('parseInventory: every mistake names file:line:column and the field', (
   it('duplicate YAML keys', () => {
     const text = `version: 1\n${dotenvTargets('\n        path: other/.env')}`;
     const e = onlyError(text);
-    expect(e.message).toMatch(/YAML syntax: .*unique/i);
+    expect(e.message).toMatch(/^duplicate key "path" \(first at line 6\)/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'path: other') });
   });
 
