@@ -169,14 +169,14 @@ export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promi
   let issuer: Promise<import('../keys/openai-admin.ts').KeyIssuer> | undefined;
   return () =>
     (issuer ??= (async () => {
-      const [{ createOpenAIIssuer }, { resolveCredential }, { openaiEndpoint }] = await Promise.all([
+      const [{ createOpenAIIssuer }, { resolveCredential }, { adminEndpoint }] = await Promise.all([
         import('../keys/openai-admin.ts'),
         import('../inventory/credentials.ts'),
         import('../keys/kinds.ts'),
       ]);
       const adminKey = await resolveCredential(admin.token, ctx.inventory.baseDir, ctx.processEnv);
       return createOpenAIIssuer({
-        endpoint: (admin.endpoint ?? openaiEndpoint(env.key.endpoint, ctx.processEnv)).replace(/\/+$/, ''),
+        endpoint: adminEndpoint(admin.endpoint),
         adminKey,
         project: admin.project,
         clock: ctx.clock,

@@ -27,8 +27,18 @@ export function checkFormat(kind: 'openai' | 'generic', key: Secret): { ok: true
   return { ok: true };
 }
 
+/** The API of the live check: `key.endpoint`, else OPENAI_BASE_URL, else the public API. Never the Admin API's. */
 export function openaiEndpoint(configured: string | undefined, env: NodeJS.ProcessEnv): string {
   return (configured ?? env.OPENAI_BASE_URL ?? OPENAI_DEFAULT_ENDPOINT).replace(/\/+$/, '');
+}
+
+/**
+ * The Admin API, which takes the organisation's admin key: `key.admin.endpoint` when set, else
+ * https://api.openai.com/v1. Never `key.endpoint` or OPENAI_BASE_URL: those often name a proxy
+ * (a gateway, an Azure OpenAI front) that is trusted with project keys, not with the admin key.
+ */
+export function adminEndpoint(configured: string | undefined): string {
+  return (configured ?? OPENAI_DEFAULT_ENDPOINT).replace(/\/+$/, '');
 }
 
 export type LiveCheckResult = { status: 'valid'; detail: string } | { status: 'restricted'; detail: string };
