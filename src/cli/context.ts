@@ -8,6 +8,7 @@ import type { CommandFlags } from '../render/command.ts';
 import { renderRefusal } from '../render/refusals.ts';
 import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
+import { environmentEndpointProblems } from '../inventory/endpoints.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import { useFingerprintsOf } from '../state/trust.ts';
@@ -61,6 +62,9 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const out = createOut(Boolean(flags.json));
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
+  // Endpoints left to the environment follow targets.yaml's rule (https unless loopback), before anything is contacted.
+  const endpointProblems = environmentEndpointProblems(inventory, process.env);
+  if (endpointProblems.length) throw new ExitError(EXIT.usage, endpointProblems.join('\n'));
   const stateDir = resolveStateDir(flags, configPath);
   const state = await openState(inventory, stateDir, process.env);
   // kind: generic keys are fingerprinted under the state key (from here on, in this process).

@@ -6,6 +6,7 @@ import { quoteInput } from '../core/printable.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
 import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';
+import { endpointProblem } from './endpoints.ts';
 import { MAX_INVENTORY_BYTES, readInventoryText } from './read.ts';
 import { parseYaml, type Path, type YamlTree } from './yaml.ts';
 
@@ -115,6 +116,11 @@ export function parseInventory(text: string, file: string): Inventory {
         return;
       }
       const cfg = parsed.data as Record<string, unknown> & CommonTargetConfig;
+      const endpointIssue = cfg.endpoint === undefined ? undefined : endpointProblem(cfg.endpoint, def.endpoint?.form);
+      if (endpointIssue) {
+        errors.add(() => new ConfigError(endpointIssue, nodePos(tree, [...base, 'endpoint']), fieldName([...base, 'endpoint'])));
+        return;
+      }
       const name = cfg.name ?? `${def.id}:${def.describe(cfg)}`;
       const position = nodePos(tree, base);
       const prev = seen.get(name);

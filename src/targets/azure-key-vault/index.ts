@@ -35,6 +35,8 @@ export type AzureKeyVaultReceipt = z.infer<typeof AzureKeyVaultReceipt>;
 
 export const azureKeyVault = defineTarget({
   id: 'azure-key-vault',
+  // `endpoint:` replaces the vault URL (plan names it); Entra ID tokens are requested from AZURE_AUTHORITY_HOST.
+  endpoint: { env: ['AZURE_AUTHORITY_HOST'] },
   schema: AzureKeyVaultConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AzureKeyVaultReceipt },

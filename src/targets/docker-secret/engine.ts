@@ -4,6 +4,7 @@ import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { kindForStatus, redirectRefused } from '../../runtime/http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { formatDuration } from '../../inventory/duration.ts';
+import { DEFAULT_DOCKER_HOST } from './index.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain
@@ -14,7 +15,7 @@ import { formatDuration } from '../../inventory/duration.ts';
  * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/), provider-apis.md §6.
  */
 
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+export { DEFAULT_DOCKER_HOST };
 
 /**
  * Below API 1.30 the daemon itself resolves image digests against the registry on every service

@@ -8,7 +8,7 @@ import { credentialOrDefault, type CredentialRef } from '../../inventory/credent
 import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { HerokuConfig, HerokuReceipt } from './index.ts';
+import { HEROKU_API, type HerokuConfig, type HerokuReceipt } from './index.ts';
 
 /**
  * Heroku Platform API, spoken directly (no SDK). Facts relied on (provider-apis.md §1, §11.1):
@@ -55,7 +55,7 @@ function credentialName(ref: CredentialRef): string {
 }
 
 export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): HerokuTarget {
-  const base = (config.endpoint ?? 'https://api.heroku.com').replace(/\/+$/, '');
+  const base = (config.endpoint ?? HEROKU_API).replace(/\/+$/, '');
   const app = config.app;
   const appPath = `/apps/${encodeURIComponent(app)}`;
   const varName = ctx.varName;

@@ -20,8 +20,12 @@ export const HerokuReceipt = z.object({
 });
 export type HerokuReceipt = z.infer<typeof HerokuReceipt>;
 
+/** The Platform API (devcenter.heroku.com/articles/platform-api-reference). */
+export const HEROKU_API = 'https://api.heroku.com';
+
 export const heroku = defineTarget({
   id: 'heroku',
+  endpoint: { default: HEROKU_API },
   schema: HerokuConfig,
   // Heroku has no write-only config vars: the value reads back. Every config change creates a
   // release that restarts the dynos; keyrot waits for it (redeploy).

@@ -29,8 +29,12 @@ export const RailwayReceipt = z.object({
 });
 export type RailwayReceipt = z.infer<typeof RailwayReceipt>;
 
+/** Railway's public GraphQL API (docs.railway.com/reference/public-api). */
+export const RAILWAY_API = 'https://backboard.railway.com/graphql/v2';
+
 export const railway = defineTarget({
   id: 'railway',
+  endpoint: { default: RAILWAY_API },
   schema: RailwayConfig,
   // readBack is refined per instance: a sealed variable cannot be read back.
   // Sealed variables come back without a value: verified by metadata and the redeploy instead.

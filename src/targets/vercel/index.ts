@@ -32,8 +32,12 @@ export const VercelReceipt = z.object({
 });
 export type VercelReceipt = z.infer<typeof VercelReceipt>;
 
+/** The Vercel REST API (vercel.com/docs/rest-api). */
+export const VERCEL_API = 'https://api.vercel.com';
+
 export const vercel = defineTarget({
   id: 'vercel',
+  endpoint: { default: VERCEL_API },
   schema: VercelConfig,
   // readBack/redeploy are refined per instance: a `sensitive` entry cannot be read back, and the
   // redeploy only happens with `redeploy: true`.
