@@ -9,6 +9,8 @@ import { renderRefusal } from '../render/refusals.ts';
 import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
 import { environmentEndpointProblems } from '../inventory/endpoints.ts';
+import { credentialVariables } from '../inventory/credentials.ts';
+import { keyrotEnv, withholdFromChildren } from '../core/withheld-env.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import { useFingerprintsOf } from '../state/trust.ts';
@@ -27,6 +29,9 @@ export interface CommonFlags {
   stateDir?: string;
   json?: boolean;
   yes?: boolean;
+  /** rotate, emergency, resume: where the new (old) key comes from. */
+  newKey?: string;
+  oldKey?: string;
 }
 
 export interface CommandContext {
@@ -62,11 +67,15 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const out = createOut(Boolean(flags.json));
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
+  // Before anything can start a child (a kubeconfig exec plugin, credential_process...): no key or
+  // credential keyrot reads stays in process.env for it to inherit.
+  withholdFromChildren(credentialVariables(inventory, [flags.newKey, flags.oldKey]));
+  const processEnv = keyrotEnv();
   // Endpoints left to the environment follow targets.yaml's rule (https unless loopback), before anything is contacted.
-  const endpointProblems = environmentEndpointProblems(inventory, process.env);
+  const endpointProblems = environmentEndpointProblems(inventory, processEnv);
   if (endpointProblems.length) throw new ExitError(EXIT.usage, endpointProblems.join('\n'));
   const stateDir = resolveStateDir(flags, configPath);
-  const state = await openState(inventory, stateDir, process.env);
+  const state = await openState(inventory, stateDir, processEnv);
   // kind: generic keys are fingerprinted under the state key (from here on, in this process).
   await useFingerprintsOf(inventory.config.key.kind, state.trust, true);
   return {
@@ -78,7 +87,7 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
     state,
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
-    processEnv: process.env,
+    processEnv,
     interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
   };
 }

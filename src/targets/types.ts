@@ -220,6 +220,11 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
   discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
   /** What `endpoint:` means for the type, and the provider's public one (`plan` shows any other). */
   readonly endpoint?: TargetEndpoint;
+  /**
+   * The ecosystem's variables keyrot reads the target's token from when `token:` is not given
+   * (HEROKU_API_KEY...). Like every credential keyrot reads, they are withheld from child processes.
+   */
+  readonly credentialEnv?: readonly string[];
 }
 
 /**
@@ -269,6 +274,7 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
   discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
   endpoint?: TargetEndpoint;
+  credentialEnv?: readonly string[];
 }): TargetDefinition<z.infer<S>, R> {
   return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>, R>;
 }

@@ -13,7 +13,7 @@ import { waitTimeoutMs } from '../types.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AzureKeyVaultConfig, AzureKeyVaultReceipt } from './index.ts';
+import { STATIC_TOKEN_ENV, type AzureKeyVaultConfig, type AzureKeyVaultReceipt } from './index.ts';
 
 /**
  * Azure Key Vault secrets through @azure/keyvault-secrets 4.11 and @azure/identity 4.13.
@@ -23,11 +23,12 @@ import type { AzureKeyVaultConfig, AzureKeyVaultReceipt } from './index.ts';
  */
 
 /**
- * A static bearer token instead of DefaultAzureCredential: for emulators and tests (and, if you
- * must, a short-lived token from `az account get-access-token --resource https://vault.azure.net`).
- * The target's `token: env:VAR | file:PATH` does the same; this is its default variable.
+ * STATIC_TOKEN_ENV: a static bearer token instead of DefaultAzureCredential, for emulators and tests
+ * (and, if you must, a short-lived token from `az account get-access-token --resource
+ * https://vault.azure.net`). The target's `token: env:VAR | file:PATH` does the same; this is its
+ * default variable.
  */
-export const STATIC_TOKEN_ENV = 'KEYROT_AZURE_KEYVAULT_STATIC_TOKEN';
+export { STATIC_TOKEN_ENV };
 
 export const TAGS = {
   /** The rotation that wrote this version (the idempotency token). */
