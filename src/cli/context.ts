@@ -11,6 +11,7 @@ import { loadInventory, selectEnvironment, type Environment, type Inventory } fr
 import { environmentEndpointProblems } from '../inventory/endpoints.ts';
 import { credentialVariables } from '../inventory/credentials.ts';
 import { keyrotEnv, withholdFromChildren } from '../core/withheld-env.ts';
+import { printable } from '../core/printable.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import { useFingerprintsOf } from '../state/trust.ts';
@@ -109,10 +110,10 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
 
 export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags): Promise<boolean> {
   process.stderr.write(
-    `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
+    printable(`\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
       `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${where(p.revokeAt)}\n` +
       (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
-      '\n',
+      '\n'),
   );
   return confirmYesNo(`Have you revoked the old key? (No = keep it; finish later with \`${nextCommand(flags, 'revoke', '-e', p.env)}\`)`, false);
 }

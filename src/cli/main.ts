@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { redact } from '../core/redact.ts';
+import { printable, printableJson } from '../core/printable.ts';
 import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelled, TargetError } from '../core/errors.ts';
 import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
@@ -169,12 +169,12 @@ export function buildProgram(onRun: (code: number) => void): Command {
 export function reportError(err: unknown, json = false): number {
   const lines: string[] = [];
   const write = (s: string) => {
-    lines.push(redact(s));
-    process.stderr.write(redact(s) + '\n');
+    lines.push(printable(s));
+    process.stderr.write(printable(s) + '\n');
   };
   const code = describeError(err, write);
   // Scripts reading --json get a JSON document on stdout in failure too.
-  if (json) process.stdout.write(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2) + '\n');
+  if (json) process.stdout.write(printableJson(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2)) + '\n');
   return code;
 }
 
@@ -224,8 +224,8 @@ function reportStrayRejections(): void {
   strayHandler = true;
   process.on('unhandledRejection', (reason) => {
     const e = reason as Error;
-    process.stderr.write(redact(`keyrot: warning: ignored an error nothing was waiting for (a bug in keyrot or a library it uses, please report it): ${e?.message ?? String(reason)}`) + '\n');
-    if (process.env.KEYROT_DEBUG) process.stderr.write(redact(String(e?.stack ?? '')) + '\n');
+    process.stderr.write(printable(`keyrot: warning: ignored an error nothing was waiting for (a bug in keyrot or a library it uses, please report it): ${e?.message ?? String(reason)}`) + '\n');
+    if (process.env.KEYROT_DEBUG) process.stderr.write(printable(String(e?.stack ?? '')) + '\n');
   });
 }
 

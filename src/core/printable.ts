@@ -71,3 +71,13 @@ export const PROVIDER_TEXT_MAX = 300;
 export function providerText(message: string, max = PROVIDER_TEXT_MAX): string {
   return cut(redact(stripControls(message.replace(/\s+/g, ' ')).trim()), max);
 }
+
+/** Text on its way to the terminal or a log: redacted, and free of control sequences but keyrot's colours. */
+export function printable(text: string): string {
+  return terminalSafe(redact(text));
+}
+
+/** A JSON document on its way out (--json, JSON log lines): redacted, C1 and bidi controls escaped. */
+export function printableJson(json: string): string {
+  return jsonSafe(redact(json));
+}

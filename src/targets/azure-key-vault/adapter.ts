@@ -3,7 +3,6 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import * as tls from 'node:tls';
 import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure/keyvault-secrets';
-import { redact } from '../../core/redact.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 import { redirectRefused } from '../../runtime/http.ts';
@@ -14,6 +13,7 @@ import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import { STATIC_TOKEN_ENV, type AzureKeyVaultConfig, type AzureKeyVaultReceipt } from './index.ts';
+import { providerText } from '../../core/printable.ts';
 
 /**
  * Azure Key Vault secrets through @azure/keyvault-secrets 4.11 and @azure/identity 4.13.
@@ -298,8 +298,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
     }
     if (status === 408) return new TargetError(`vault ${host} timed out (408)`, { ...init, kind: 'timeout', retryable: true });
     if (status === 400 || status === 409) {
-      // Redacted before it is cut: a key across the cut would otherwise survive in part.
-      const msg = redact((e.details?.error?.message ?? '').split(/\r?\n/)[0]!).slice(0, 200);
+      const msg = providerText((e.details?.error?.message ?? '').split(/\r?\n/)[0]!, 200);
       return new TargetError(`vault ${host} refused the request for ${secretName} (${status} ${svcCode ?? ''}${msg ? `: ${msg}` : ''})`, {
         ...init,
         kind: status === 409 ? 'conflict' : 'invalid',
