@@ -141,7 +141,7 @@ export function buildProgram(onRun: (code: number) => void): Command {
     .description('Rotate an API key everywhere it lives, together: write every target, verify every target, then revoke the old key.')
     .version('0.1.0', '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s)) })
     .exitOverride()
     .addHelpText(
       'after',

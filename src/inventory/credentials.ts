@@ -64,7 +64,7 @@ const ALWAYS_WITHHELD = ['OPENAI_ADMIN_KEY'];
 
 /**
  * Every environment variable that holds a key or credential keyrot may read: `env:` key sources
- * (the inventory's and `--new-key`/`--old-key`), `key.admin.token`, `notify.webhook`, each
+ * (the inventory's and `--new-key`/`--old-key`), `key.admin.token`, `notify.webhook`, `state_key`, each
  * target's `token:`, the default token variables of every target type, and the variables named
  * like the key (`key.name`, targets' `var`), which hold the current key by convention. None of
  * them is for a child process (see core/withheld-env.ts). The providers' own SDK credentials
@@ -74,10 +74,11 @@ export function credentialVariables(inv: Inventory, keySources: ReadonlyArray<st
   const names = new Set<string>([...ALWAYS_WITHHELD, ...Object.values(TARGETS).flatMap((d: TargetDefinition<any>) => d.credentialEnv ?? [])]);
   const fromSource = (s: string | undefined) => s?.startsWith('env:') && names.add(s.slice(4));
   const fromRef = (r: CredentialRef | undefined) => r?.kind === 'env' && names.add(r.name);
-  const { key, notify } = inv.config;
+  const { key, notify, state_key: stateKey } = inv.config;
   [key.source, ...keySources].forEach(fromSource);
   fromRef(key.admin?.token);
   fromRef(notify?.webhook);
+  fromRef(stateKey);
   names.add(key.name);
   for (const env of inv.environments.values()) {
     fromSource(env.keySource);

@@ -599,7 +599,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
       options: async () => options(await connect()),
       failure: async (err, verb, resource, object, op) => failure(await connect(), err, verb, resource, object, op),
       statusCode,
-      notice: opts.notice ?? ((m) => process.stderr.write(`keyrot: ${m}\n`)),
+      notice: opts.notice ?? ((m) => process.stderr.write(printable(`keyrot: ${m}`) + '\n')),
     },
     { keySecret: opts.keySecret ?? `${name}-state-key`, anchorConfigMap: `${name}-anchor` },
     { ref: opts.stateKey, baseDir: opts.baseDir ?? process.cwd(), env: opts.env },

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ const oldKey = testKey();
 const newKey = testKey();
 const adminKey = testKey('sk-admin-');
 const herokuToken = `HRKU-${testKey('')}`;
+const stateKey = randomBytes(32).toString('hex');
 const sameKeyElsewhere = 'MY_COPY_OF_THE_NEW_KEY';
 
 /** A script that dumps its environment to `dump` and prints `output`. */
@@ -63,6 +65,7 @@ beforeAll(async () => {
     stringify({
       version: 1,
       key: { source: 'env:KEYROT_NEW_KEY', verify: false, admin: { project: 'proj_x', token: 'env:OPENAI_ADMIN_KEY' } },
+      state_key: 'env:KEYROT_STATE_KEY',
       environments: {
         prod: {
           targets: [
@@ -95,6 +98,7 @@ describe('child processes started by the SDKs get no key and no credential keyro
         OPENAI_ADMIN_KEY: adminKey,
         OPENAI_API_KEY: oldKey,
         HEROKU_API_KEY: herokuToken,
+        KEYROT_STATE_KEY: stateKey,
         KEYROT_CHILD_ENV_MARKER: 'visible',
       },
     });
@@ -103,8 +107,8 @@ describe('child processes started by the SDKs get no key and no credential keyro
     for (const dump of ['exec-plugin.env', 'credential-process.env']) {
       const env = await readFile(join(dir, dump), 'utf8'); // the child ran
       expect(env, dump).toContain('KEYROT_CHILD_ENV_MARKER=visible'); // with keyrot's environment
-      for (const [what, value] of Object.entries({ newKey, adminKey, oldKey, herokuToken })) expect(env, `${what} in ${dump}`).not.toContain(value);
-      for (const name of ['KEYROT_NEW_KEY', sameKeyElsewhere, 'OPENAI_ADMIN_KEY', 'OPENAI_API_KEY', 'HEROKU_API_KEY']) expect(env, `${name} in ${dump}`).not.toMatch(new RegExp(`^${name}=`, 'm'));
+      for (const [what, value] of Object.entries({ newKey, adminKey, oldKey, herokuToken, stateKey })) expect(env, `${what} in ${dump}`).not.toContain(value);
+      for (const name of ['KEYROT_NEW_KEY', sameKeyElsewhere, 'OPENAI_ADMIN_KEY', 'OPENAI_API_KEY', 'HEROKU_API_KEY', 'KEYROT_STATE_KEY']) expect(env, `${name} in ${dump}`).not.toMatch(new RegExp(`^${name}=`, 'm'));
     }
   });
 });
