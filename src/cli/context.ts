@@ -8,6 +8,10 @@ import type { CommandFlags } from '../render/command.ts';
 import { renderRefusal } from '../render/refusals.ts';
 import { where } from '../render/notices.ts';
 import { loadInventory, selectEnvironment, type Environment, type Inventory } from '../inventory/load.ts';
+import { environmentEndpointProblems } from '../inventory/endpoints.ts';
+import { credentialVariables } from '../inventory/credentials.ts';
+import { keyrotEnv, withholdFromChildren } from '../core/withheld-env.ts';
+import { printable } from '../core/printable.ts';
 import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import { useFingerprintsOf } from '../state/trust.ts';
@@ -26,6 +30,9 @@ export interface CommonFlags {
   stateDir?: string;
   json?: boolean;
   yes?: boolean;
+  /** rotate, emergency, resume: where the new (old) key comes from. */
+  newKey?: string;
+  oldKey?: string;
 }
 
 export interface CommandContext {
@@ -61,8 +68,15 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
   const out = createOut(Boolean(flags.json));
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
+  // Before anything can start a child (a kubeconfig exec plugin, credential_process...): no key or
+  // credential keyrot reads stays in process.env for it to inherit.
+  withholdFromChildren(credentialVariables(inventory, [flags.newKey, flags.oldKey]));
+  const processEnv = keyrotEnv();
+  // Endpoints left to the environment follow targets.yaml's rule (https unless loopback), before anything is contacted.
+  const endpointProblems = environmentEndpointProblems(inventory, processEnv);
+  if (endpointProblems.length) throw new ExitError(EXIT.usage, endpointProblems.join('\n'));
   const stateDir = resolveStateDir(flags, configPath);
-  const state = await openState(inventory, stateDir, process.env);
+  const state = await openState(inventory, stateDir, processEnv);
   // kind: generic keys are fingerprinted under the state key (from here on, in this process).
   await useFingerprintsOf(inventory.config.key.kind, state.trust, true);
   return {
@@ -74,7 +88,7 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
     state,
     clock: systemClock,
     logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
-    processEnv: process.env,
+    processEnv,
     interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
   };
 }
@@ -96,10 +110,10 @@ export function keySourceContext(ctx: CommandContext, label?: string): KeySource
 
 export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags): Promise<boolean> {
   process.stderr.write(
-    `\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
+    printable(`\nEvery target of "${p.env}" now holds the new key and was verified.\n` +
       `Revoke the OLD key now:\n  key          ${p.oldHint}\n  fingerprint  ${p.oldFingerprint}\n  where        ${where(p.revokeAt)}\n` +
       (p.also?.length ? `Revoke these retired keys too:\n${p.also.map((a) => `  ${a.hint}  ${a.fingerprint}  (${a.why})`).join('\n')}\n` : '') +
-      '\n',
+      '\n'),
   );
   return confirmYesNo(`Have you revoked the old key? (No = keep it; finish later with \`${nextCommand(flags, 'revoke', '-e', p.env)}\`)`, false);
 }
@@ -169,14 +183,14 @@ export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promi
   let issuer: Promise<import('../keys/openai-admin.ts').KeyIssuer> | undefined;
   return () =>
     (issuer ??= (async () => {
-      const [{ createOpenAIIssuer }, { resolveCredential }, { openaiEndpoint }] = await Promise.all([
+      const [{ createOpenAIIssuer }, { resolveCredential }, { adminEndpoint }] = await Promise.all([
         import('../keys/openai-admin.ts'),
         import('../inventory/credentials.ts'),
         import('../keys/kinds.ts'),
       ]);
       const adminKey = await resolveCredential(admin.token, ctx.inventory.baseDir, ctx.processEnv);
       return createOpenAIIssuer({
-        endpoint: (admin.endpoint ?? openaiEndpoint(env.key.endpoint, ctx.processEnv)).replace(/\/+$/, ''),
+        endpoint: adminEndpoint(admin.endpoint),
         adminKey,
         project: admin.project,
         clock: ctx.clock,

@@ -1,5 +1,6 @@
 import { EXIT, ExitError } from '../core/errors.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
+import { printable } from '../core/printable.ts';
 
 export type StopCause = 'SIGINT' | 'SIGTERM' | 'prompt';
 
@@ -27,7 +28,7 @@ export class Interruption {
   /** Where things stand now, in one line; the command sets it once it knows how to tell. */
   whereThingsStand: () => Promise<string> = async () => 'nothing was written';
   /** Shows a notice (the live display sets it so the two do not draw over each other). */
-  say: (line: string) => void = (line) => process.stderr.write(line + '\n');
+  say: (line: string) => void = (line) => process.stderr.write(printable(line) + '\n');
   /** A prompt is open: the stop cancels it at once, so no "stopping" notice is due. */
   prompting = false;
 
@@ -68,7 +69,7 @@ export class Interruption {
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), FORCE_LOOKUP_MS).unref()),
     ]);
     releaseKeystrokes();
-    process.stderr.write(`\nkeyrot: forced quit: ${line ?? 'run `keyrot status` to see where the rotation stands'}\n`);
+    process.stderr.write(printable(`\nkeyrot: forced quit: ${line ?? 'run `keyrot status` to see where the rotation stands'}`) + '\n');
     process.exit(this.#code);
   }
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { redact } from '../core/redact.ts';
+import { printable, printableJson } from '../core/printable.ts';
 import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelled, TargetError } from '../core/errors.ts';
 import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
@@ -141,7 +141,7 @@ export function buildProgram(onRun: (code: number) => void): Command {
     .description('Rotate an API key everywhere it lives, together: write every target, verify every target, then revoke the old key.')
     .version('0.1.0', '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .configureOutput({ writeErr: (s) => process.stderr.write(printable(s)) })
     .exitOverride()
     .addHelpText(
       'after',
@@ -169,19 +169,21 @@ export function buildProgram(onRun: (code: number) => void): Command {
 export function reportError(err: unknown, json = false): number {
   const lines: string[] = [];
   const write = (s: string) => {
-    lines.push(redact(s));
-    process.stderr.write(redact(s) + '\n');
+    lines.push(printable(s));
+    process.stderr.write(printable(s) + '\n');
   };
   const code = describeError(err, write);
   // Scripts reading --json get a JSON document on stdout in failure too.
-  if (json) process.stdout.write(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2) + '\n');
+  if (json) process.stdout.write(printableJson(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2)) + '\n');
   return code;
 }
 
 function describeError(err: unknown, write: (s: string) => void): number {
   if (err instanceof ConfigErrors) {
-    write(`keyrot: the inventory has ${err.errors.length === 1 ? 'an error' : `${err.errors.length} errors`}:`);
+    const total = err.errors.length + err.omitted;
+    write(`keyrot: the inventory has ${total === 1 ? 'an error' : `${total} errors`}${err.omitted ? `; the first ${err.errors.length}:` : ':'}`);
     for (const e of err.errors) write(`  ${e.format()}`);
+    if (err.omitted) write(`  ... and ${err.omitted} more`);
     return EXIT.usage;
   }
   if (err instanceof ConfigError) {
@@ -222,8 +224,8 @@ function reportStrayRejections(): void {
   strayHandler = true;
   process.on('unhandledRejection', (reason) => {
     const e = reason as Error;
-    process.stderr.write(redact(`keyrot: warning: ignored an error nothing was waiting for (a bug in keyrot or a library it uses, please report it): ${e?.message ?? String(reason)}`) + '\n');
-    if (process.env.KEYROT_DEBUG) process.stderr.write(redact(String(e?.stack ?? '')) + '\n');
+    process.stderr.write(printable(`keyrot: warning: ignored an error nothing was waiting for (a bug in keyrot or a library it uses, please report it): ${e?.message ?? String(reason)}`) + '\n');
+    if (process.env.KEYROT_DEBUG) process.stderr.write(printable(String(e?.stack ?? '')) + '\n');
   });
 }
 

@@ -1,4 +1,5 @@
-import { redact } from '../core/redact.ts';
+import { printable, printableJson } from '../core/printable.ts';
+import { redactValue } from '../core/redact.ts';
 import type { RotationReport } from '../machine/outcome.ts';
 import type { Reporter, TargetPhase } from '../machine/progress.ts';
 import type { CommandFlags } from '../render/command.ts';
@@ -24,9 +25,10 @@ export function createOut(json: boolean): Out {
     json,
     tty,
     color,
-    human: (t) => (json ? process.stderr : process.stdout).write(redact(t) + '\n'),
-    err: (t) => process.stderr.write(redact(t) + '\n'),
-    result: (v) => process.stdout.write(redact(JSON.stringify(v, null, 2)) + '\n'),
+    // The output boundary: every line keyrot prints passes here (or through reportError).
+    human: (t) => (json ? process.stderr : process.stdout).write(printable(t) + '\n'),
+    err: (t) => process.stderr.write(printable(t) + '\n'),
+    result: (v) => process.stdout.write(printableJson(JSON.stringify(redactValue(v), null, 2)) + '\n'),
   };
 }
 
@@ -123,7 +125,7 @@ export async function createReporter(out: Out): Promise<LiveReporter> {
       const secs = busy.has(s.phase) ? dim(` ${Math.round((Date.now() - s.since) / 1000)}s`, out.color) : '';
       return [mark, name, PHASE_LABEL[s.phase] + secs, s.detail ? dim(s.detail.slice(0, 100), out.color) : ''];
     });
-    update(redact(`${bold(step, out.color)}\n${table(rows)}`));
+    update(printable(`${bold(step, out.color)}\n${table(rows)}`));
   };
   let live = true;
   let finished = false;

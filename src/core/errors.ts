@@ -1,4 +1,13 @@
 import { redact } from './redact.ts';
+import { cut, stripControls } from './printable.ts';
+
+/**
+ * What an error says, made safe at construction: no control characters (an error can quote a
+ * provider's answer or a file), no key or token, and a bounded length.
+ */
+function safeMessage(message: string, max: number): string {
+  return cut(redact(stripControls(message)), max);
+}
 
 /**
  * Exit codes of the product contract. `interrupted` and `terminated` follow the shell's 128 + signal
@@ -20,7 +29,7 @@ export class ConfigError extends Error {
   readonly position: SourcePosition | undefined;
   readonly field: string | undefined;
   constructor(message: string, position?: SourcePosition, field?: string) {
-    super(redact(message));
+    super(safeMessage(message, 600));
     this.position = position;
     this.field = field;
   }
@@ -36,9 +45,36 @@ export class ConfigError extends Error {
 export class ConfigErrors extends Error {
   override name = 'ConfigErrors';
   readonly errors: ConfigError[];
-  constructor(errors: ConfigError[]) {
-    super(errors.map((e) => e.format()).join('\n'));
+  /** Mistakes found past the reported ones (only counted). */
+  readonly omitted: number;
+  constructor(errors: ConfigError[], omitted = 0) {
+    super([...errors.map((e) => e.format()), ...(omitted ? [`... and ${omitted} more`] : [])].join('\n'));
     this.errors = errors;
+    this.omitted = omitted;
+  }
+}
+
+/**
+ * Collects inventory mistakes. Past the first MAX_REPORTED it only counts them: an input with
+ * 50,000 bad keys gives 20 readable lines and a count, and the cost of locating each mistake
+ * (making the ConfigError) is paid only for those shown.
+ */
+export class ConfigErrorList {
+  static readonly MAX_REPORTED = 20;
+  readonly list: ConfigError[] = [];
+  omitted = 0;
+  add(make: () => ConfigError): void {
+    if (this.list.length < ConfigErrorList.MAX_REPORTED) this.list.push(make());
+    else this.omitted++;
+  }
+  get empty(): boolean {
+    return this.list.length === 0;
+  }
+  toError(): ConfigErrors {
+    return new ConfigErrors(this.list, this.omitted);
+  }
+  throwIfAny(): void {
+    if (!this.empty) throw this.toError();
   }
 }
 
@@ -81,7 +117,7 @@ export class TargetError extends Error {
   readonly status: number | undefined;
 
   constructor(message: string, init: TargetErrorInit) {
-    super(redact(message));
+    super(safeMessage(message, 2000));
     this.target = init.target;
     this.op = init.op;
     this.kind = init.kind;
@@ -97,7 +133,7 @@ export class TargetError extends Error {
 export class LockedError extends Error {
   override name = 'LockedError';
   constructor(message: string) {
-    super(redact(message));
+    super(safeMessage(message, 2000));
   }
 }
 
@@ -106,7 +142,7 @@ export class ExitError extends Error {
   override name = 'ExitError';
   readonly code: ExitCode;
   constructor(code: ExitCode, message: string) {
-    super(redact(message));
+    super(safeMessage(message, 4000));
     this.code = code;
   }
 }

@@ -1,4 +1,5 @@
 import { fingerprint, hint, knownSecretValues } from './secret.ts';
+import { findKnownValues } from './wire-forms.ts';
 
 /**
  * The one place every error message, log line and provider error body passes through before it
@@ -23,32 +24,19 @@ function mask(value: string): string {
   return `[redacted ${hint(value)} ${fingerprint(value)}]`;
 }
 
-/**
- * The wire forms of a value other than clear text: base64 and base64url (Kubernetes Secret data,
- * Google Secret Manager payloads, Docker secret Data). A provider error quoting the request body
- * quotes these. Only the 3-byte-aligned part is taken (what any base64 of a text starting with
- * the value begins with), without padding.
- */
-const encodedCache = new Map<string, string[]>();
-function encodedForms(v: string): string[] {
-  let forms = encodedCache.get(v);
-  if (!forms) {
-    const bytes = Buffer.from(v, 'utf8');
-    const aligned = bytes.subarray(0, bytes.length - (bytes.length % 3));
-    forms = aligned.length >= 6 ? [...new Set([aligned.toString('base64'), aligned.toString('base64url')])] : [];
-    encodedCache.set(v, forms);
+/** Every known value in any of its wire forms (clear, base64, hex, percent- or JSON-escaped, split across lines). */
+function maskKnownValues(text: string): string {
+  let out = '';
+  let at = 0;
+  for (const f of findKnownValues(text, knownSecretValues())) {
+    out += text.slice(at, f.start) + mask(f.value);
+    at = f.end;
   }
-  return forms;
+  return out + text.slice(at);
 }
 
 export function redact(text: string): string {
-  let out = text;
-  for (const v of knownSecretValues()) {
-    if (out.includes(v)) out = out.split(v).join(mask(v));
-    for (const enc of encodedForms(v)) {
-      if (out.includes(enc)) out = out.split(enc).join(mask(v));
-    }
-  }
+  let out = maskKnownValues(text);
   for (const re of PATTERNS) {
     out = out.replace(re, (m: string, ...rest: unknown[]) => {
       // Patterns without a capture group get the match offset (a number) here, not a group.
@@ -61,9 +49,21 @@ export function redact(text: string): string {
   return out;
 }
 
-/** Deep-redacts a JSON-able value (journal/audit records, provider error bodies). */
+/**
+ * Deep-redacts a JSON-able value (journal/audit records, provider error bodies, --json results):
+ * each string on its own, before serialising (JSON.stringify would escape a JSON-escaped key a
+ * second time, out of the redactor's reach), then the serialised text as a whole.
+ */
 export function redactValue<T>(value: T): T {
-  return JSON.parse(redact(JSON.stringify(value ?? null))) as T;
+  const walk = (v: unknown): unknown =>
+    typeof v === 'string'
+      ? redact(v)
+      : Array.isArray(v)
+        ? v.map(walk)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [redact(k), walk(x)]))
+          : v;
+  return JSON.parse(redact(JSON.stringify(walk(JSON.parse(JSON.stringify(value ?? null)))))) as T;
 }
 
 /** Variable names that hold credentials by convention (OPENAI_API_KEY, HEROKU_API_KEY, VERCEL_TOKEN...). */

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { Secret, registerSensitive } from '../core/secret.ts';
 import { TargetError } from '../core/errors.ts';
+import type { Inventory } from './load.ts';
+import { TARGETS } from '../targets/index.ts';
+import type { TargetDefinition } from '../targets/types.ts';
 
 /**
  * A reference to a credential: `env:VAR` or `file:PATH`, never the secret itself.
@@ -50,8 +53,39 @@ export async function resolveCredential(ref: CredentialRef, baseDir: string, env
 }
 
 /** `token:` if given, else the first of the ecosystem's variables that is set. */
-export function credentialOrDefault(ref: CredentialRef | undefined, envNames: string[], env: NodeJS.ProcessEnv): CredentialRef {
+export function credentialOrDefault(ref: CredentialRef | undefined, envNames: readonly string[], env: NodeJS.ProcessEnv): CredentialRef {
   if (ref) return ref;
   const name = envNames.find((n) => env[n]) ?? envNames[0]!;
   return { kind: 'env', name, raw: `env:${name}` };
+}
+
+/** The admin key's conventional variable: withheld from children even when the inventory does not use it. */
+const ALWAYS_WITHHELD = ['OPENAI_ADMIN_KEY'];
+
+/**
+ * Every environment variable that holds a key or credential keyrot may read: `env:` key sources
+ * (the inventory's and `--new-key`/`--old-key`), `key.admin.token`, `notify.webhook`, `state_key`, each
+ * target's `token:`, the default token variables of every target type, and the variables named
+ * like the key (`key.name`, targets' `var`), which hold the current key by convention. None of
+ * them is for a child process (see core/withheld-env.ts). The providers' own SDK credentials
+ * (AWS_*, AZURE_*, GOOGLE_*) are not among them: the SDKs and the helpers they start need them.
+ */
+export function credentialVariables(inv: Inventory, keySources: ReadonlyArray<string | undefined>): string[] {
+  const names = new Set<string>([...ALWAYS_WITHHELD, ...Object.values(TARGETS).flatMap((d: TargetDefinition<any>) => d.credentialEnv ?? [])]);
+  const fromSource = (s: string | undefined) => s?.startsWith('env:') && names.add(s.slice(4));
+  const fromRef = (r: CredentialRef | undefined) => r?.kind === 'env' && names.add(r.name);
+  const { key, notify, state_key: stateKey } = inv.config;
+  [key.source, ...keySources].forEach(fromSource);
+  fromRef(key.admin?.token);
+  fromRef(notify?.webhook);
+  fromRef(stateKey);
+  names.add(key.name);
+  for (const env of inv.environments.values()) {
+    fromSource(env.keySource);
+    for (const t of env.targets) {
+      fromRef(t.config.token);
+      if (t.config.var) names.add(t.config.var);
+    }
+  }
+  return [...names];
 }

@@ -1,11 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, visit } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, ConfigErrors, type SourcePosition } from '../core/errors.ts';
+import { ConfigError, ConfigErrorList, ConfigErrors, type SourcePosition } from '../core/errors.ts';
+import { quoteInput } from '../core/printable.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
 import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';
+import { endpointProblem } from './endpoints.ts';
+import { MAX_INVENTORY_BYTES, readInventoryText } from './read.ts';
+import { parseYaml, type Path, type YamlTree } from './yaml.ts';
 
 export interface TargetSpec {
   type: string;
@@ -32,8 +35,6 @@ export interface Inventory {
   environments: Map<string, Environment>;
 }
 
-type Path = ReadonlyArray<string | number | symbol | PropertyKey>;
-
 /** Values that look like live credentials: refused anywhere in targets.yaml. */
 const KEY_LIKE: Array<[RegExp, string]> = [
   [/sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}/, 'an OpenAI API key'],
@@ -46,63 +47,44 @@ const KEY_LIKE: Array<[RegExp, string]> = [
 ];
 
 /**
- * Reads and validates targets.yaml. Every mistake is reported at once, each with
- * file:line:column and the field, and the whole load fails with exit 2 (ConfigErrors).
+ * Reads and validates targets.yaml. Every mistake is reported at once (the first 20, and a count),
+ * each with file:line:column and the field, and the whole load fails with exit 2 (ConfigErrors).
+ * Any input, however large, malformed or hostile, is answered in time linear in its size.
  */
 export async function loadInventory(path: string): Promise<Inventory> {
   const abs = resolve(path);
-  let text: string;
-  try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigErrors([
-      new ConfigError(
-        code === 'ENOENT'
-          ? `no inventory at ${abs}: create a targets.yaml (see README "targets.yaml reference") or pass -c PATH`
-          : `cannot read the inventory ${abs} (${code})`,
-      ),
-    ]);
-  }
-  return parseInventory(text, abs);
+  return parseInventory(await readInventoryText(abs), abs);
 }
 
 export function parseInventory(text: string, file: string): Inventory {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const pos = (offset: number | undefined): SourcePosition => {
-    const p = lc.linePos(offset ?? 0);
-    return { file, line: p.line, column: p.col };
-  };
-  const errors: ConfigError[] = [];
-
-  for (const e of doc.errors) {
-    errors.push(new ConfigError(`YAML syntax: ${e.message.split('\n')[0]}`, pos(e.pos[0])));
+  if (Buffer.byteLength(text, 'utf8') > MAX_INVENTORY_BYTES) {
+    throw new ConfigErrors([new ConfigError('the inventory is larger than 1 MiB, which no targets.yaml is', { file, line: 1, column: 1 })]);
   }
-  if (errors.length) throw new ConfigErrors(errors);
+  const tree = parseYaml(text, file);
+  const { doc, pos } = tree;
+  const errors = new ConfigErrorList();
 
   // Secrets have no place in the inventory, whatever the field.
   visit(doc, {
     Scalar(_key, node) {
       if (typeof node.value !== 'string') return;
-      for (const [re, what] of KEY_LIKE) {
-        if (re.test(node.value)) {
-          errors.push(
+      const found = KEY_LIKE.find(([re]) => re.test(node.value as string));
+      if (found) {
+        errors.add(
+          () =>
             new ConfigError(
-              `this value looks like ${what}: keep secrets out of targets.yaml and reference them with env:VAR or file:PATH (then revoke that credential: it may be in git history)`,
+              `this value looks like ${found[1]}: keep secrets out of targets.yaml and reference them with env:VAR or file:PATH (then revoke that credential: it may be in git history)`,
               pos(node.range?.[0]),
             ),
-          );
-          break;
-        }
+        );
       }
     },
   });
 
-  const data = doc.toJS() as unknown;
+  const data = tree.data;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    errors.push(new ConfigError('expected a mapping with version, key and environments', pos(0)));
-    throw new ConfigErrors(errors);
+    errors.add(() => new ConfigError('expected a mapping with version, key and environments', pos(0)));
+    throw errors.toError();
   }
 
   /** Validates one environment's targets against their type's schema; errors go to `errors`. */
@@ -116,34 +98,40 @@ export function parseInventory(text: string, file: string): Inventory {
       const def = targetDefinition(type);
       if (!def) {
         const known = (TARGET_IDS as readonly string[]).includes(type);
-        errors.push(
-          new ConfigError(
-            known
-              ? `target type "${type}" is not available in this version of keyrot; available: ${REGISTERED_IDS.join(', ')}`
-              : `unknown target type "${type}"; valid types: ${REGISTERED_IDS.join(', ')}`,
-            nodePos(doc, pos, [...base, 'type']),
-            fieldName([...base, 'type']),
-          ),
+        errors.add(
+          () =>
+            new ConfigError(
+              known
+                ? `target type ${quoteInput(type)} is not available in this version of keyrot; available: ${REGISTERED_IDS.join(', ')}`
+                : `unknown target type ${quoteInput(type)}; valid types: ${REGISTERED_IDS.join(', ')}`,
+              nodePos(tree, [...base, 'type']),
+              fieldName([...base, 'type']),
+            ),
         );
         return;
       }
-      const schema = (def.schema as z.ZodObject).extend(CommonTargetFields).strict();
-      const parsed = schema.safeParse(raw);
+      const parsed = targetSchema(def).safeParse(raw);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) errors.push(issueToError(doc, pos, issue, base, def.id));
+        for (const issue of parsed.error.issues) errors.add(() => issueToError(tree, issue, base, def.id));
         return;
       }
       const cfg = parsed.data as Record<string, unknown> & CommonTargetConfig;
+      const endpointIssue = cfg.endpoint === undefined ? undefined : endpointProblem(cfg.endpoint, def.endpoint?.form);
+      if (endpointIssue) {
+        errors.add(() => new ConfigError(endpointIssue, nodePos(tree, [...base, 'endpoint']), fieldName([...base, 'endpoint'])));
+        return;
+      }
       const name = cfg.name ?? `${def.id}:${def.describe(cfg)}`;
-      const position = nodePos(doc, pos, base);
+      const position = nodePos(tree, base);
       const prev = seen.get(name);
       if (prev) {
-        errors.push(
-          new ConfigError(
-            `duplicate target name "${name}" (first at line ${prev.line}): give one of them a distinct name`,
-            nodePos(doc, pos, cfg.name ? [...base, 'name'] : base),
-            fieldName(cfg.name ? [...base, 'name'] : base),
-          ),
+        errors.add(
+          () =>
+            new ConfigError(
+              `duplicate target name ${quoteInput(name)} (first at line ${prev.line}): give one of them a distinct name`,
+              nodePos(tree, cfg.name ? [...base, 'name'] : base),
+              fieldName(cfg.name ? [...base, 'name'] : base),
+            ),
         );
         return;
       }
@@ -155,7 +143,7 @@ export function parseInventory(text: string, file: string): Inventory {
 
   const top = InventoryConfig.safeParse(data);
   if (!top.success) {
-    for (const issue of top.error.issues) errors.push(issueToError(doc, pos, issue, []));
+    for (const issue of top.error.issues) errors.add(() => issueToError(tree, issue, []));
     // Check the targets too, so every mistake is reported in one pass.
     const rawEnvs = (data as { environments?: unknown }).environments;
     if (rawEnvs && typeof rawEnvs === 'object' && !Array.isArray(rawEnvs)) {
@@ -164,7 +152,7 @@ export function parseInventory(text: string, file: string): Inventory {
         if (Array.isArray(targets)) checkTargets(envName, targets);
       }
     }
-    throw new ConfigErrors(errors);
+    throw errors.toError();
   }
   const config = top.data;
   const environments = new Map<string, Environment>();
@@ -179,43 +167,52 @@ export function parseInventory(text: string, file: string): Inventory {
       schedule: env.schedule ?? config.schedule,
     });
   }
-  if (errors.length) throw new ConfigErrors(errors);
+  errors.throwIfAny();
   return { path: file, baseDir: dirname(file), config, environments };
+}
+
+const targetSchemas = new WeakMap<TargetDefinition<any>, z.ZodType>();
+/** A type's schema with the common fields, built once per type (zod compiles each schema it builds). */
+function targetSchema(def: TargetDefinition<any>): z.ZodType {
+  let schema = targetSchemas.get(def);
+  if (!schema) targetSchemas.set(def, (schema = (def.schema as z.ZodObject).extend(CommonTargetFields).strict()));
+  return schema;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** `environments.production.targets[2].type`; a segment that is not a plain name is quoted (and cut). */
 function fieldName(path: Path): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  return path.reduce<string>((acc, p) => {
+    if (typeof p === 'number') return `${acc}[${p}]`;
+    const seg = /^[A-Za-z0-9_.-]{1,64}$/.test(String(p)) ? String(p) : quoteInput(String(p), 40);
+    return acc ? `${acc}.${seg}` : seg;
+  }, '');
 }
 
 /** The position of the node at `path`, or of its closest existing ancestor. */
-function nodePos(doc: Document, pos: (o: number | undefined) => SourcePosition, path: Path): SourcePosition {
+function nodePos(tree: YamlTree, path: Path): SourcePosition {
   for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n) as unknown[], true) as Node | undefined;
-    if (node && (node as Node).range) return pos((node as Node).range![0]);
+    const node = tree.nodeAt(path.slice(0, n));
+    if (node?.range) return tree.pos(node.range[0]);
   }
-  return pos(0);
+  return tree.pos(0);
 }
 
 /** The position of a mapping's key (for unrecognized fields). */
-function keyPos(doc: Document, pos: (o: number | undefined) => SourcePosition, path: Path, key: string): SourcePosition {
-  const parent = path.length ? doc.getIn(path as unknown[], true) : doc.contents;
-  if (isMap(parent)) {
-    const pair = parent.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
-    if (pair && isScalar(pair.key) && pair.key.range) return pos(pair.key.range[0]);
-  }
-  return nodePos(doc, pos, path);
+function keyPos(tree: YamlTree, path: Path, key: string): SourcePosition {
+  const node = tree.keyAt(path, key);
+  return node?.range ? tree.pos(node.range[0]) : nodePos(tree, path);
 }
 
-function describeExpected(issue: z.core.$ZodIssue, path: Path, doc: Document): string {
+function describeExpected(issue: z.core.$ZodIssue, path: Path, tree: YamlTree): string {
   if (issue.code === 'invalid_type') {
     const expected = issue.expected === 'array' ? 'a list' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : issue.expected;
-    const node = doc.getIn(path as unknown[], true);
+    const node = tree.nodeAt(path);
     if (node === undefined) return `required field missing: expected ${expected}`;
-    const got = isSeq(node) ? 'a list' : isMap(node) ? 'a mapping' : isScalar(node) ? JSON.stringify(node.value) : 'something else';
+    const got = isSeq(node) ? 'a list' : isMap(node) ? 'a mapping' : isScalar(node) ? quoteInput(node.value) : 'something else';
     return `expected ${expected}, got ${got}`;
   }
   if (issue.code === 'invalid_value') {
@@ -225,34 +222,31 @@ function describeExpected(issue: z.core.$ZodIssue, path: Path, doc: Document): s
   return issue.message;
 }
 
-function issueToError(
-  doc: Document,
-  pos: (o: number | undefined) => SourcePosition,
-  issue: z.core.$ZodIssue,
-  base: Path,
-  type?: string,
-): ConfigError {
+function issueToError(tree: YamlTree, issue: z.core.$ZodIssue, base: Path, type?: string): ConfigError {
   const path: Path = [...base, ...issue.path];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     const where = type ? `a ${type} target` : fieldName(path) || 'the top level';
+    const shown = issue.keys.slice(0, 5).map((k) => quoteInput(k, 40));
+    const more = issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : '';
     return new ConfigError(
-      `unknown field "${issue.keys.join('", "')}" in ${where}${type ? ` (see src/targets/${type}/README.md)` : ''}`,
-      keyPos(doc, pos, path, key),
+      `unknown field ${shown.join(', ')}${more} in ${where}${type ? ` (see src/targets/${type}/README.md)` : ''}`,
+      keyPos(tree, path, key),
       fieldName([...path, key]),
     );
   }
-  return new ConfigError(describeExpected(issue, path, doc), nodePos(doc, pos, path), fieldName(path));
+  return new ConfigError(describeExpected(issue, path, tree), nodePos(tree, path), fieldName(path));
 }
 
 /** Picks the environment: `-e NAME`, or the only one. */
 export function selectEnvironment(inv: Inventory, name: string | undefined): Environment {
   const names = [...inv.environments.keys()];
+  const listed = names.slice(0, 10).join(', ') + (names.length > 10 ? `, ... (${names.length - 10} more)` : '');
   if (name) {
     const env = inv.environments.get(name);
-    if (!env) throw new ConfigError(`no environment "${name}" in ${inv.path}; environments: ${names.join(', ')}`);
+    if (!env) throw new ConfigError(`no environment ${quoteInput(name, 60)} in ${inv.path}; environments: ${listed}`);
     return env;
   }
   if (names.length === 1) return inv.environments.get(names[0]!)!;
-  throw new ConfigError(`${inv.path} has ${names.length} environments (${names.join(', ')}): choose one with -e NAME`);
+  throw new ConfigError(`${inv.path} has ${names.length} environments (${listed}): choose one with -e NAME`);
 }

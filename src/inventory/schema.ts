@@ -3,6 +3,7 @@ import { validateDetailed } from 'node-cron';
 import { parseCredentialRef } from './credentials.ts';
 import { parseDuration } from './duration.ts';
 import { RequestTimeout } from '../targets/types.ts';
+import { EndpointUrlField } from './endpoints.ts';
 
 /** `env:VAR` or `file:PATH`: where a credential lives, never the credential. */
 export const CredentialRefField = z
@@ -41,12 +42,14 @@ export const KeyConfig = z
     kind: z.enum(['openai', 'generic']).default('openai'),
     source: KeySourceField.default('prompt'),
     verify: z.boolean().default(true),
-    endpoint: z.url({ message: 'expected a URL such as https://api.openai.com/v1' }).optional(),
+    /** The live check's API (default OPENAI_BASE_URL, else https://api.openai.com/v1). */
+    endpoint: EndpointUrlField.optional(),
     admin: z
       .object({
         project: z.string().min(1),
         token: CredentialRefField,
-        endpoint: z.url().optional(),
+        /** The Admin API: https://api.openai.com/v1 unless set here; never key.endpoint or OPENAI_BASE_URL. */
+        endpoint: EndpointUrlField.optional(),
         expires: DurationField.optional(),
       })
       .strict()
@@ -146,7 +149,7 @@ export const InventoryConfig = z
             .object({
               source: KeySourceField.optional(),
               verify: z.boolean().optional(),
-              endpoint: z.url({ message: 'expected a URL such as https://api.openai.com/v1' }).optional(),
+              endpoint: EndpointUrlField.optional(),
             })
             .strict()
             .optional(),

@@ -1,6 +1,7 @@
 import type { Clock } from '../runtime/clock.ts';
 import { httpJson } from '../runtime/http.ts';
-import { TargetError } from '../core/errors.ts';
+import { EXIT, ExitError, TargetError } from '../core/errors.ts';
+import { environmentEndpointProblem } from '../inventory/endpoints.ts';
 import type { Secret } from '../core/secret.ts';
 
 export const OPENAI_DEFAULT_ENDPOINT = 'https://api.openai.com/v1';
@@ -27,8 +28,24 @@ export function checkFormat(kind: 'openai' | 'generic', key: Secret): { ok: true
   return { ok: true };
 }
 
+/**
+ * The API of the live check: `key.endpoint` (checked by the inventory), else OPENAI_BASE_URL (the
+ * openai SDKs' variable, checked here: https unless loopback), else the public API. Never used for
+ * the Admin API (see `adminEndpoint`).
+ */
 export function openaiEndpoint(configured: string | undefined, env: NodeJS.ProcessEnv): string {
+  const problem = configured ? undefined : environmentEndpointProblem('OPENAI_BASE_URL', env.OPENAI_BASE_URL);
+  if (problem) throw new ExitError(EXIT.usage, problem);
   return (configured ?? env.OPENAI_BASE_URL ?? OPENAI_DEFAULT_ENDPOINT).replace(/\/+$/, '');
+}
+
+/**
+ * The Admin API, which takes the organisation's admin key: `key.admin.endpoint` when set, else
+ * https://api.openai.com/v1. Never `key.endpoint` or OPENAI_BASE_URL: those often name a proxy
+ * (a gateway, an Azure OpenAI front) that is trusted with project keys, not with the admin key.
+ */
+export function adminEndpoint(configured: string | undefined): string {
+  return (configured ?? OPENAI_DEFAULT_ENDPOINT).replace(/\/+$/, '');
 }
 
 export type LiveCheckResult = { status: 'valid'; detail: string } | { status: 'restricted'; detail: string };

@@ -1,4 +1,4 @@
-import { redact } from '../core/redact.ts';
+import { providerText } from '../core/printable.ts';
 import type { Clock } from './clock.ts';
 import { TargetError, type TargetErrorKind } from '../core/errors.ts';
 import { retryAfterFromHeaders } from './retry.ts';
@@ -110,9 +110,9 @@ export async function httpJson<T = unknown>(req: HttpRequest, ctx: HttpContext):
   const parsed = parseBody(text, res.headers);
   if (res.status >= 200 && res.status < 300) return { status: res.status, headers: res.headers, body: parsed as T, rateLimit };
   const shape = (ctx.errorShape ?? commonErrorShape)(parsed);
-  // Redacted before it is cut: a key across the cut would otherwise survive in part.
-  const providerMessage = shape.message ? redact(shape.message.replace(/\s+/g, ' ').trim()).slice(0, 300) : '';
-  const providerCode = shape.code ? redact(shape.code).slice(0, 80) : undefined;
+  // One line, no control characters, redacted, then cut (core/printable.ts); a code is a token or nothing.
+  const providerMessage = shape.message ? providerText(shape.message) : '';
+  const providerCode = errorCode(shape.code);
   const said = providerMessage || providerCode;
   throw new HttpError(`${ctx.provider} answered ${res.status}${said ? `: ${said}` : ''}`, {
     kind: kindForStatus(res.status),
@@ -204,6 +204,11 @@ export const commonErrorShape: ErrorShape = (body) => {
   }
   return { message: str(b.message), code: str(b.id) ?? str(b.code) };
 };
+
+/** An error code is a short token (invalid_api_key, forbidden, 401), never free text. */
+export function errorCode(code: string | undefined): string | undefined {
+  return code !== undefined && /^[A-Za-z0-9_.:-]{1,64}$/.test(code) ? code : undefined;
+}
 
 /** A URL without credentials or query string, for messages. */
 export function safeUrl(url: string): string {

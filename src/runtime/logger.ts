@@ -1,4 +1,5 @@
-import { redact } from '../core/redact.ts';
+import { printable, printableJson } from '../core/printable.ts';
+import { redactValue } from '../core/redact.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -21,10 +22,10 @@ export function createLogger(opts: { level?: LogLevel; json?: boolean; write?: (
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (order[level] < min) return;
     if (opts.json) {
-      write(redact(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })));
+      write(printableJson(JSON.stringify(redactValue({ time: new Date().toISOString(), level, msg, ...fields }))));
     } else {
-      const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
-      write(redact(`${level === 'info' ? '' : level + ': '}${msg}${extra}`));
+      const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(redactValue(fields)) : '';
+      write(printable(`${level === 'info' ? '' : level + ': '}${msg}${extra}`));
     }
   };
   return {

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.ts';
-import { redact } from '../core/redact.ts';
+import { providerText } from '../core/printable.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../core/errors.ts';
 import { HttpError, httpJson, kindForStatus, type ErrorShape, type HttpResponse, type RateLimit } from './http.ts';
 
@@ -28,7 +28,7 @@ export interface ProviderRequest<A = undefined> {
 export interface ProviderFailure<A = undefined> {
   op: string;
   status: number;
-  /** The provider's message from its known error shape, redacted and cut ('' when none). */
+  /** The provider's message from its known error shape, redacted and cut; else its error code ('' when neither). */
   message: string;
   code: string | undefined;
   /** The parsed body, for flags (Vercel's `invalidToken`): never quote it. */
@@ -112,7 +112,8 @@ export function createProviderHttp<A = undefined>(o: ProviderHttpOptions<A>): Pr
       const failure: ProviderFailure<A> = {
         op: req.op,
         status: err.status!,
-        message: err.providerMessage,
+        // A body with a code but no message (an unknown shape) says its code: the most keyrot prints of it.
+        message: err.providerMessage || (err.providerCode ?? ''),
         code: err.providerCode,
         body: err.body,
         rateLimit: err.rateLimit,
@@ -129,7 +130,7 @@ export function createProviderHttp<A = undefined>(o: ProviderHttpOptions<A>): Pr
     const errors = Array.isArray(res.body?.errors) ? res.body.errors : [];
     if (errors.length) {
       // Redacted before it is cut: a key across the cut would otherwise survive in part.
-      const message = redact(String(errors[0]?.message ?? 'unknown error')).slice(0, 300);
+      const message = providerText(String(errors[0]?.message ?? 'unknown error'));
       throw error(o.describeGraphQL?.(message, op) ?? `${o.provider} refused ${op}: ${message}`, { op, kind: 'invalid', retryable: false, cause: undefined });
     }
     if (!res.body || res.body.data === undefined || res.body.data === null) {

@@ -9,6 +9,7 @@ import { redactValue } from '../core/redact.ts';
 import { resolveCredential, type CredentialRef } from '../inventory/credentials.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { registerSensitive } from '../core/secret.ts';
+import { endpointProblem, hostOf } from '../inventory/endpoints.ts';
 
 export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
@@ -121,6 +122,12 @@ export async function sendNotification(
     opts.logger.warn(`notify.webhook ${webhook.raw}: ${toTargetError(err).message}; no notification sent`);
     return false;
   }
+  // Checked at start for env:VAR (a usage error); a file: reference is only read now.
+  const problem = endpointProblem(url, 'url', `the URL (host ${hostOf(url)})`);
+  if (problem) {
+    opts.logger.warn(`notify.webhook ${webhook.raw}: ${problem}; no notification sent`);
+    return false;
+  }
   try {
     await withRetry(
       () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook', endpointHint: 'point notify.webhook at the webhook’s own URL' }),
@@ -134,10 +141,3 @@ export async function sendNotification(
   }
 }
 
-function hostOf(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid URL)';
-  }
-}

@@ -13,6 +13,7 @@ import { loadKubeConfig, SERVICE_ACCOUNT_DIR, type LoadedKubeConfig } from '../t
 import type { StateStore } from './store.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
 import { kubernetesTrust } from './kubernetes-trust.ts';
+import { printable } from '../core/printable.ts';
 
 /**
  * `state: kubernetes`: keyrot's journal, audit log and per-environment lock in the cluster, so
@@ -221,7 +222,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
   const clock = opts.clock ?? systemClock;
   const leaseSeconds = Math.max(1, Math.round(opts.leaseSeconds ?? DEFAULT_LEASE_SECONDS));
   const renewEveryMs = opts.renewEveryMs ?? Math.max(200, Math.floor((leaseSeconds * 1000) / 3));
-  const warn = opts.warn ?? ((m: string) => process.stderr.write(`keyrot: warning: ${m}\n`));
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(printable(`keyrot: warning: ${m}`) + '\n'));
   const cmName = `${name}-state`;
   const where = `ConfigMap ${ns}/${cmName} (Leases ${name}-<env>)`;
   const journalKey = (env: string) => `journal.${env}.ndjson`;
@@ -598,7 +599,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
       options: async () => options(await connect()),
       failure: async (err, verb, resource, object, op) => failure(await connect(), err, verb, resource, object, op),
       statusCode,
-      notice: opts.notice ?? ((m) => process.stderr.write(`keyrot: ${m}\n`)),
+      notice: opts.notice ?? ((m) => process.stderr.write(printable(`keyrot: ${m}`) + '\n')),
     },
     { keySecret: opts.keySecret ?? `${name}-state-key`, anchorConfigMap: `${name}-anchor` },
     { ref: opts.stateKey, baseDir: opts.baseDir ?? process.cwd(), env: opts.env },

@@ -3,6 +3,7 @@ import type { CredentialRef } from '../inventory/credentials.ts';
 import { useKeyedFingerprints } from '../core/secret.ts';
 import { localAnchors, type AnchorStore, type AnchorUpdate } from './anchor.ts';
 import { configDir, configuredStateKey, localKeyFile, type StateKey } from './state-key.ts';
+import { printable } from '../core/printable.ts';
 
 /**
  * What makes a state verifiable, kept outside it: the state key (HMAC) and the anchor of the
@@ -28,7 +29,7 @@ export function memoKey(find: (create: boolean) => Promise<StateKey | null>): (c
   };
 }
 
-const noticeToStderr = (m: string) => process.stderr.write(`keyrot: ${m}\n`);
+const noticeToStderr = (m: string) => process.stderr.write(printable(`keyrot: ${m}`) + '\n');
 
 /** Local mode: `state_key` when configured, else `<config dir>/state.key`; anchors beside it. */
 export function localTrust(opts: {
@@ -61,7 +62,9 @@ export async function advanceAnchor(trust: StateTrust, u: AnchorUpdate): Promise
     if (warned) return;
     warned = true;
     process.stderr.write(
-      `keyrot: warning: could not record the state's head at ${trust.anchors.where} (${(err as Error).message}): a log cut short will not be detected. Make it writable (or set XDG_CONFIG_HOME).\n`,
+      printable(
+        `keyrot: warning: could not record the state's head at ${trust.anchors.where} (${(err as Error).message}): a log cut short will not be detected. Make it writable (or set XDG_CONFIG_HOME).`,
+      ) + '\n',
     );
   }
 }

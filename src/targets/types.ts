@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../inventory/duration.ts';
 import type { Secret } from '../core/secret.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
+import type { EndpointForm } from '../inventory/endpoints.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/logger.ts';
 
@@ -217,6 +218,25 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
    * reported as skipped, with the reason).
    */
   discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
+  /** What `endpoint:` means for the type, and the provider's public one (`plan` shows any other). */
+  readonly endpoint?: TargetEndpoint;
+  /**
+   * The ecosystem's variables keyrot reads the target's token from when `token:` is not given
+   * (HEROKU_API_KEY...). Like every credential keyrot reads, they are withheld from child processes.
+   */
+  readonly credentialEnv?: readonly string[];
+}
+
+/**
+ * `form`: how `endpoint:` is written (default an https:// URL; loopback may be http://), checked
+ * when the inventory loads. `default`: the provider's public endpoint; a target configured with
+ * another one is named by `plan`, since that host receives the target's credentials.
+ */
+export interface TargetEndpoint {
+  form?: EndpointForm;
+  default?: string;
+  /** Variables the provider's client takes its endpoint from when `endpoint:` is not set (checked by the same rule). */
+  env?: readonly string[];
 }
 
 /**
@@ -253,6 +273,8 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   describe(config: z.infer<S>): string;
   create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
   discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
+  endpoint?: TargetEndpoint;
+  credentialEnv?: readonly string[];
 }): TargetDefinition<z.infer<S>, R> {
   return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>, R>;
 }

@@ -25,6 +25,7 @@ key:
   admin:
     project: ${PROJECT}
     token: env:OPENAI_ADMIN_KEY
+    endpoint: ${emu.endpoint}
     expires: 90d
 revoke:
   mode: ${revokeMode}

@@ -170,6 +170,7 @@ key:
   admin:
     project: ${PROJECT}
     token: env:OPENAI_ADMIN_KEY
+    endpoint: ${emu.endpoint}
 revoke:
   mode: openai-admin
   disuse: { margin: 0s, limit: 1s, poll: 100ms }

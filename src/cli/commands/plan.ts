@@ -9,6 +9,9 @@ import type { Capabilities, ReadResult } from '../../targets/types.ts';
 import { EXIT } from '../../core/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
+import type { Environment } from '../../inventory/load.ts';
+import { OPENAI_DEFAULT_ENDPOINT, openaiEndpoint } from '../../keys/kinds.ts';
+import { safeUrl } from '../../runtime/http.ts';
 import { bold, clip, dim, green, red, table, yellow } from '../output.ts';
 
 const run = promisify(execFile);
@@ -24,6 +27,8 @@ export interface PlanTarget {
   willCreate: boolean;
   redeploy: boolean;
   verification: 'read-back' | 'metadata' | 'redeploy';
+  /** Where the target's credentials go, when that is not the provider's public endpoint. */
+  endpoint?: string;
   notes: string[];
   /** Risks that do not block the rotation (a key file others can read, temp files a crash left). */
   warnings: string[];
@@ -58,10 +63,40 @@ function verificationOf(caps: Capabilities, redeploy: boolean, current: ReadResu
   return readable ? 'read-back' : redeploy ? 'redeploy' : 'metadata';
 }
 
+
+/**
+ * The endpoint a target talks to when it is not the provider's public one: from `endpoint:`, or
+ * from a variable the provider's client reads (AWS_ENDPOINT_URL...). That host receives the
+ * target's credentials, so plan names it (targets.yaml is code: README "Security model").
+ */
+export function nonDefaultEndpoint(spec: TargetSpec, env: NodeJS.ProcessEnv): { url: string; from: string } | undefined {
+  const ep = spec.definition.endpoint;
+  const variable = spec.config.endpoint ? undefined : ep?.env?.find((v) => env[v]);
+  const raw = spec.config.endpoint ?? (variable ? env[variable] : undefined);
+  if (!raw || (ep?.default && trimSlash(raw) === trimSlash(ep.default))) return undefined;
+  return { url: /^https?:\/\//i.test(raw) ? safeUrl(raw) : raw, from: variable ?? 'endpoint:' };
+}
+
+const trimSlash = (u: string) => u.trim().replace(/\/+$/, '').toLowerCase();
+
 function localPath(spec: TargetSpec, baseDir: string): string | undefined {
   if (spec.type !== 'dotenv' && spec.type !== 'file') return undefined;
   const p = String(spec.config.path);
   return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+/** The OpenAI endpoints of the environment that are not the public API (the live check's, the Admin API's). */
+function openaiEndpoints(env: Environment, admin: string | undefined, processEnv: NodeJS.ProcessEnv) {
+  const found: Array<{ what: string; url: string; from: string; receives: string }> = [];
+  if (env.key.kind === 'openai' && env.key.verify) {
+    const url = openaiEndpoint(env.key.endpoint, processEnv);
+    const from = env.key.endpoint ? 'key.endpoint' : 'OPENAI_BASE_URL';
+    if (url !== OPENAI_DEFAULT_ENDPOINT) found.push({ what: 'live check', url: safeUrl(url), from, receives: 'the new key' });
+  }
+  if (admin && trimSlash(admin) !== trimSlash(OPENAI_DEFAULT_ENDPOINT)) {
+    found.push({ what: 'Admin API', url: safeUrl(admin), from: 'key.admin.endpoint', receives: 'the admin key' });
+  }
+  return found;
 }
 
 export async function plan(flags: CommonFlags): Promise<number> {
@@ -84,6 +119,11 @@ export async function plan(flags: CommonFlags): Promise<number> {
       const redeploy = Boolean(lt.target?.redeploy);
       const notes = [...(p.notes ?? [])];
       if (exposures[i]) notes.push(exposures[i]!);
+      const endpoint = nonDefaultEndpoint(lt.spec, ctx.processEnv);
+      if (endpoint) {
+        const usual = lt.spec.definition.endpoint?.default;
+        notes.push(`talks to ${endpoint.url} (${endpoint.from}), ${usual ? `not ${usual}` : "not the provider's public endpoint"}: that host receives this target's credentials`);
+      }
       return {
         name: lt.spec.name,
         type: lt.spec.type,
@@ -95,6 +135,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
         willCreate: Boolean(p.willCreate),
         redeploy,
         verification: verificationOf(caps, redeploy, p.status === 'ready' ? p.current : undefined),
+        ...(endpoint ? { endpoint: endpoint.url } : {}),
         notes,
         warnings: p.warnings ?? [],
       };
@@ -119,9 +160,10 @@ export async function plan(flags: CommonFlags): Promise<number> {
       );
     }
     const keySource = env.keySource;
+    const keyEndpoints = openaiEndpoints(env, ctx.inventory.config.key.admin?.endpoint, ctx.processEnv);
 
     if (out.json) {
-      out.result({ env: env.name, keySource, keyName: env.key.name, drift, problems, warnings, targets: rows });
+      out.result({ env: env.name, keySource, keyName: env.key.name, ...(keyEndpoints.length ? { keyEndpoints } : {}), drift, problems, warnings, targets: rows });
     } else {
       const c = out.color;
       const lines = [bold(`Plan for "${env.name}"`, c) + dim(`  (${ctx.configPath})`, c), ''];
@@ -151,6 +193,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
         for (const w of r.warnings) lines.push(yellow(`  warning: ${r.name}: ${w}`, c));
       }
       lines.push('', `New key from: ${keySource}${env.key.kind === 'openai' && env.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
+      for (const k of keyEndpoints) lines.push(yellow(`${k.what}: ${k.url} (${k.from}), not ${OPENAI_DEFAULT_ENDPOINT}: that host receives ${k.receives}`, c));
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
       if (problems.length) lines.push(red(`Not ready: ${problems.join('; ')}.`, c));
       else lines.push(green('Ready: `keyrot rotate' + (ctx.flags.env ? ` -e ${env.name}` : '') + '` would write every target above. Nothing was written.', c));

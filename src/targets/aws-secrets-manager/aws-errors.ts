@@ -2,6 +2,7 @@ import { redact } from '../../core/redact.ts';
 import { TargetError } from '../../core/errors.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { redirectRefused } from '../../runtime/http.ts';
+import { providerText } from '../../core/printable.ts';
 
 /** The IAM actions keyrot calls; permission errors name the one AWS denied. */
 export type SmAction = 'DescribeSecret' | 'GetSecretValue' | 'PutSecretValue' | 'UpdateSecretVersionStage';
@@ -63,10 +64,10 @@ interface SdkErrorLike {
   cause?: { code?: string };
 }
 
-/** The provider's own words, made safe to show: one line, redacted, bounded. */
+/** The provider's own words, made safe to show: one line, no control characters, redacted, bounded. */
 function said(message: string | undefined): string {
   if (!message) return '';
-  return ` (AWS said: ${redact(message.replace(/\s+/g, ' ').trim()).slice(0, 300)})`;
+  return ` (AWS said: ${providerText(message)})`;
 }
 
 /**

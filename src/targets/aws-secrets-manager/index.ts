@@ -31,6 +31,8 @@ export type AwsSecretsManagerReceipt = z.infer<typeof AwsSecretsManagerReceipt>;
 
 export const awsSecretsManager = defineTarget({
   id: 'aws-secrets-manager',
+  // No single public endpoint (one per region): any `endpoint:` is named by plan.
+  endpoint: { env: ['AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL'] },
   schema: AwsSecretsManagerConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AwsSecretsManagerReceipt },

@@ -3,7 +3,6 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import * as tls from 'node:tls';
 import { SecretClient, type KeyVaultSecret, type SecretProperties } from '@azure/keyvault-secrets';
-import { redact } from '../../core/redact.ts';
 import { TargetError, toTargetError } from '../../core/errors.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 import { redirectRefused } from '../../runtime/http.ts';
@@ -13,7 +12,8 @@ import { waitTimeoutMs } from '../types.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AzureKeyVaultConfig, AzureKeyVaultReceipt } from './index.ts';
+import { STATIC_TOKEN_ENV, type AzureKeyVaultConfig, type AzureKeyVaultReceipt } from './index.ts';
+import { providerText } from '../../core/printable.ts';
 
 /**
  * Azure Key Vault secrets through @azure/keyvault-secrets 4.11 and @azure/identity 4.13.
@@ -23,11 +23,12 @@ import type { AzureKeyVaultConfig, AzureKeyVaultReceipt } from './index.ts';
  */
 
 /**
- * A static bearer token instead of DefaultAzureCredential: for emulators and tests (and, if you
- * must, a short-lived token from `az account get-access-token --resource https://vault.azure.net`).
- * The target's `token: env:VAR | file:PATH` does the same; this is its default variable.
+ * STATIC_TOKEN_ENV: a static bearer token instead of DefaultAzureCredential, for emulators and tests
+ * (and, if you must, a short-lived token from `az account get-access-token --resource
+ * https://vault.azure.net`). The target's `token: env:VAR | file:PATH` does the same; this is its
+ * default variable.
  */
-export const STATIC_TOKEN_ENV = 'KEYROT_AZURE_KEYVAULT_STATIC_TOKEN';
+export { STATIC_TOKEN_ENV };
 
 export const TAGS = {
   /** The rotation that wrote this version (the idempotency token). */
@@ -297,8 +298,7 @@ export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTa
     }
     if (status === 408) return new TargetError(`vault ${host} timed out (408)`, { ...init, kind: 'timeout', retryable: true });
     if (status === 400 || status === 409) {
-      // Redacted before it is cut: a key across the cut would otherwise survive in part.
-      const msg = redact((e.details?.error?.message ?? '').split(/\r?\n/)[0]!).slice(0, 200);
+      const msg = providerText((e.details?.error?.message ?? '').split(/\r?\n/)[0]!, 200);
       return new TargetError(`vault ${host} refused the request for ${secretName} (${status} ${svcCode ?? ''}${msg ? `: ${msg}` : ''})`, {
         ...init,
         kind: status === 409 ? 'conflict' : 'invalid',

@@ -33,8 +33,14 @@ export const AzureKeyVaultReceipt = z.object({
 });
 export type AzureKeyVaultReceipt = z.infer<typeof AzureKeyVaultReceipt>;
 
+/** A bearer token for the vault, used instead of Entra ID when set (emulators, tokens minted elsewhere). */
+export const STATIC_TOKEN_ENV = 'KEYROT_AZURE_KEYVAULT_STATIC_TOKEN';
+
 export const azureKeyVault = defineTarget({
   id: 'azure-key-vault',
+  credentialEnv: [STATIC_TOKEN_ENV],
+  // `endpoint:` replaces the vault URL (plan names it); Entra ID tokens are requested from AZURE_AUTHORITY_HOST.
+  endpoint: { env: ['AZURE_AUTHORITY_HOST'] },
   schema: AzureKeyVaultConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AzureKeyVaultReceipt },

@@ -1,9 +1,10 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { redact } from '../../core/redact.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { kindForStatus, redirectRefused } from '../../runtime/http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { formatDuration } from '../../inventory/duration.ts';
+import { DEFAULT_DOCKER_HOST } from './index.ts';
+import { providerText } from '../../core/printable.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain
@@ -14,7 +15,7 @@ import { formatDuration } from '../../inventory/duration.ts';
  * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/), provider-apis.md §6.
  */
 
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+export { DEFAULT_DOCKER_HOST };
 
 /**
  * Below API 1.30 the daemon itself resolves image digests against the registry on every service
@@ -224,9 +225,8 @@ export class DockerEngine {
 
   #apiError(res: RawResponse, method: string, path: string): DockerApiError {
     const parsed = parseJson(res.body) as { message?: unknown } | undefined;
-    const dockerMessage = redact(
-      typeof parsed?.message === 'string' ? parsed.message : res.body.toString('utf8').trim(),
-    ).slice(0, 500);
+    // The Engine's errors are {"message": ...}; any other body (a proxy's page) is not printed.
+    const dockerMessage = typeof parsed?.message === 'string' ? providerText(parsed.message, 500) : '';
     const where = `${method} ${path.split('?')[0]}`;
     // node:http never follows a redirect; a socket proxy that answers one gets an error naming it.
     if (res.status >= 300 && res.status < 400) {

@@ -35,8 +35,12 @@ export const DockerSecretReceipt = z.object({
 });
 export type DockerSecretReceipt = z.infer<typeof DockerSecretReceipt>;
 
+/** Where the Engine listens when neither `endpoint:` nor DOCKER_HOST says otherwise. */
+export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+
 export const dockerSecret = defineTarget({
   id: 'docker-secret',
+  endpoint: { form: 'docker-host', default: DEFAULT_DOCKER_HOST, env: ['DOCKER_HOST'] },
   schema: DockerSecretConfig,
   // Write-only store (the Engine never returns secret data), versioned by name (the old secret stays
   // until finalize), no separate redeploy: swapping the reference IS the rolling restart, and write

@@ -9,6 +9,7 @@ import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts
 import { crc32c } from './crc32c.ts';
 import { gcpError, parseGoogleError, roleHint, type GrpcStatus } from './errors.ts';
 import { dropMetadataLookupWarnings } from './metadata-warning.ts';
+import { providerText } from '../../core/printable.ts';
 
 /**
  * Google Cloud Secret Manager through the official client (@google-cloud/secret-manager 6.3.0).
@@ -91,7 +92,7 @@ function adcError(err: unknown): TargetError {
       ? 'it is not valid JSON'
       : typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)
         ? `it cannot be read (${e.code})`
-        : message.replace(/\s+/g, ' ').trim().slice(0, 200);
+        : providerText(message, 200);
   return new TargetError(
     `cannot load Google credentials from ${source}: ${why}. Fix it, run \`gcloud auth application-default login\` again, or give the target a token: env:VAR`,
     { kind: 'auth', retryable: false, cause: err },

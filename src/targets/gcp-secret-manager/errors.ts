@@ -1,7 +1,7 @@
-import { redact } from '../../core/redact.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 import { redirectRefused } from '../../runtime/http.ts';
+import { providerText } from '../../core/printable.ts';
 
 /**
  * Google API errors → TargetError, in product words. No SDK import here (pure parsing), so the
@@ -170,8 +170,7 @@ export function parseGoogleError(err: unknown, now = Date.now()): GoogleErrorInf
   }
   if (!out.permission && out.message) out.permission = PERMISSION_IN_MESSAGE.exec(out.message)?.[1];
   // Redacted before it is cut: a key (or its base64 payload) across the cut would survive in part.
-  if (out.message) out.message = redact(out.message);
-  if (out.message && out.message.length > 240) out.message = `${out.message.slice(0, 240)}...`;
+  if (out.message) out.message = providerText(out.message, 240);
   return out;
 }
 

@@ -27,6 +27,7 @@ export type GcpSecretManagerReceipt = z.infer<typeof GcpSecretManagerReceipt>;
 
 export const gcpSecretManager = defineTarget({
   id: 'gcp-secret-manager',
+  endpoint: { form: 'host:port', default: 'secretmanager.googleapis.com:443' },
   schema: GcpSecretManagerConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: GcpSecretManagerReceipt },

@@ -8,7 +8,7 @@ import { credentialOrDefault, type CredentialRef } from '../../inventory/credent
 import { formatDuration } from '../../inventory/duration.ts';
 import { lazyCredential, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { HerokuConfig, HerokuReceipt } from './index.ts';
+import { HEROKU_API, HEROKU_TOKEN_ENV, type HerokuConfig, type HerokuReceipt } from './index.ts';
 
 /**
  * Heroku Platform API, spoken directly (no SDK). Facts relied on (provider-apis.md §1, §11.1):
@@ -55,13 +55,13 @@ function credentialName(ref: CredentialRef): string {
 }
 
 export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): HerokuTarget {
-  const base = (config.endpoint ?? 'https://api.heroku.com').replace(/\/+$/, '');
+  const base = (config.endpoint ?? HEROKU_API).replace(/\/+$/, '');
   const app = config.app;
   const appPath = `/apps/${encodeURIComponent(app)}`;
   const varName = ctx.varName;
   const where = `Heroku app ${app} ${varName}`;
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
-  const ref = credentialOrDefault(config.token, ['HEROKU_API_KEY'], ctx.env);
+  const ref = credentialOrDefault(config.token, HEROKU_TOKEN_ENV, ctx.env);
   const credName = credentialName(ref);
   let remaining: number | undefined;
 

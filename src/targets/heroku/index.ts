@@ -20,8 +20,16 @@ export const HerokuReceipt = z.object({
 });
 export type HerokuReceipt = z.infer<typeof HerokuReceipt>;
 
+/** The Platform API (devcenter.heroku.com/articles/platform-api-reference). */
+export const HEROKU_API = 'https://api.heroku.com';
+
+/** Where the token is read from without `token:` (the provider CLI's own variable). */
+export const HEROKU_TOKEN_ENV = ['HEROKU_API_KEY'];
+
 export const heroku = defineTarget({
   id: 'heroku',
+  endpoint: { default: HEROKU_API },
+  credentialEnv: HEROKU_TOKEN_ENV,
   schema: HerokuConfig,
   // Heroku has no write-only config vars: the value reads back. Every config change creates a
   // release that restarts the dynos; keyrot waits for it (redeploy).

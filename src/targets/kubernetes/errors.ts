@@ -3,6 +3,7 @@ import { formatDuration } from '../../inventory/duration.ts';
 import { isAbortOrTimeout } from '../../runtime/deadline.ts';
 import { retryAfterFromHeaders } from '../../runtime/retry.ts';
 import { redirectRefused } from '../../runtime/http.ts';
+import { providerText } from '../../core/printable.ts';
 
 /** The API call that failed, in the words the user knows it by. */
 export interface Call {
@@ -62,7 +63,7 @@ function statusOf(body: unknown): StatusBody {
 
 /** A Status message may quote a value ("Invalid value: ..."): drop anything that looks like encoded data. */
 function sanitize(message: string): string {
-  return message.replace(/[A-Za-z0-9+/=_-]{24,}/g, '[…]').slice(0, 300);
+  return providerText(message.replace(/[A-Za-z0-9+/=_-]{24,}/g, '[…]'));
 }
 
 const TLS_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID|CERT_NOT_YET_VALID)$/;

@@ -8,7 +8,7 @@ import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import { netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './index.ts';
+import { NETLIFY_API, NETLIFY_TOKEN_ENV, netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './index.ts';
 
 /**
  * Netlify API (`/api/v1`), spoken directly (no SDK). Facts relied on (provider-apis.md §3, §11.1;
@@ -109,7 +109,7 @@ function credentialName(ref: CredentialRef): string {
 }
 
 export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<NetlifyReceipt> {
-  const base = `${(config.endpoint ?? 'https://api.netlify.com').replace(/\/+$/, '')}/api/v1`;
+  const base = `${(config.endpoint ?? NETLIFY_API).replace(/\/+$/, '')}/api/v1`;
   const siteId = config.site;
   const varName = ctx.varName;
   /** The configured contexts; undefined = follow the variable's shape (`all` or production). */
@@ -118,7 +118,7 @@ export function createNetlifyTarget(config: NetlifyConfig & CommonTargetConfig, 
   /** The one build keyrot starts: production for production/all (and the default), else a single branch:NAME's deploy. */
   const build = buildFor(explicit ?? [PRODUCTION]);
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
-  const ref = credentialOrDefault(config.token, ['NETLIFY_AUTH_TOKEN'], ctx.env);
+  const ref = credentialOrDefault(config.token, NETLIFY_TOKEN_ENV, ctx.env);
   const credName = credentialName(ref);
   let account = config.account;
   let siteLabel = siteId;

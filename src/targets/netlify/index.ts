@@ -66,8 +66,16 @@ export const NetlifyReceipt = z.object({
 });
 export type NetlifyReceipt = z.infer<typeof NetlifyReceipt>;
 
+/** The Netlify API (docs.netlify.com/api/get-started): `/api/v1` is added to it. */
+export const NETLIFY_API = 'https://api.netlify.com';
+
+/** Where the token is read from without `token:` (the provider CLI's own variable). */
+export const NETLIFY_TOKEN_ENV = ['NETLIFY_AUTH_TOKEN'];
+
 export const netlify = defineTarget({
   id: 'netlify',
+  endpoint: { default: NETLIFY_API },
+  credentialEnv: NETLIFY_TOKEN_ENV,
   schema: NetlifyConfig,
   // Non-secret values read back; `is_secret` values do not (the instance says so after preflight)
   // and are verified by metadata plus, with `redeploy: true`, the new deploy reaching `ready`.

@@ -8,7 +8,7 @@ import { poll } from '../../runtime/poll.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { RailwayConfig, RailwayReceipt } from './index.ts';
+import { RAILWAY_API, type RailwayConfig, type RailwayReceipt } from './index.ts';
 
 /**
  * A Railway service variable over the public GraphQL API (provider-apis.md §4), with plain fetch.
@@ -19,7 +19,6 @@ import type { RailwayConfig, RailwayReceipt } from './index.ts';
  * then deploy deliberately — here exactly one `serviceInstanceRedeploy`, watched to SUCCESS.
  */
 
-const ENDPOINT = 'https://backboard.railway.com/graphql/v2';
 
 type Status = string;
 interface DeploymentNode {
@@ -63,7 +62,7 @@ const Q = {
 } as const;
 
 export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<RailwayReceipt> {
-  const endpoint = config.endpoint ?? ENDPOINT;
+  const endpoint = config.endpoint ?? RAILWAY_API;
   // Railway's conventions (CLI consts.rs / client.rs): RAILWAY_API_TOKEN is an account or workspace
   // token (Authorization: Bearer), RAILWAY_TOKEN a project token (Project-Access-Token header).
   const envName = ctx.env.RAILWAY_API_TOKEN ? 'RAILWAY_API_TOKEN' : ctx.env.RAILWAY_TOKEN ? 'RAILWAY_TOKEN' : 'RAILWAY_API_TOKEN';

@@ -29,8 +29,14 @@ export const RailwayReceipt = z.object({
 });
 export type RailwayReceipt = z.infer<typeof RailwayReceipt>;
 
+/** Railway's public GraphQL API (docs.railway.com/reference/public-api). */
+export const RAILWAY_API = 'https://backboard.railway.com/graphql/v2';
+
 export const railway = defineTarget({
   id: 'railway',
+  endpoint: { default: RAILWAY_API },
+  // An account/workspace token, or a project token (see tokenType above).
+  credentialEnv: ['RAILWAY_API_TOKEN', 'RAILWAY_TOKEN'],
   schema: RailwayConfig,
   // readBack is refined per instance: a sealed variable cannot be read back.
   // Sealed variables come back without a value: verified by metadata and the redeploy instead.

@@ -8,7 +8,7 @@ import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { VercelConfig, VercelReceipt } from './index.ts';
+import { VERCEL_API, VERCEL_TOKEN_ENV, type VercelConfig, type VercelReceipt } from './index.ts';
 
 /**
  * Vercel project environment variables over the REST API with plain fetch (httpJson): the
@@ -20,7 +20,6 @@ import type { VercelConfig, VercelReceipt } from './index.ts';
  * (vercel/vercel packages/cli/src/commands/redeploy/index.ts).
  */
 
-const BASE_URL = 'https://api.vercel.com';
 const TARGETS = ['production', 'preview', 'development'] as const;
 type EnvTarget = (typeof TARGETS)[number];
 
@@ -90,9 +89,9 @@ function creationMarker(rotationId: string): string {
 }
 
 export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<VercelReceipt> {
-  const base = (config.endpoint ?? BASE_URL).replace(/\/+$/, '');
+  const base = (config.endpoint ?? VERCEL_API).replace(/\/+$/, '');
   const wanted: EnvTarget[] = [...new Set<EnvTarget>(config.targets ?? ['production'])];
-  const tokenRef = credentialOrDefault(config.token, ['VERCEL_TOKEN'], ctx.env);
+  const tokenRef = credentialOrDefault(config.token, VERCEL_TOKEN_ENV, ctx.env);
   const scopeQuery: Record<string, string> = config.team ? (config.team.startsWith('team_') ? { teamId: config.team } : { slug: config.team }) : {};
   const scopeWords = config.team ? `team ${config.team}` : 'the token owner’s personal account';
   const where = `Vercel project ${config.project}${config.team ? ` (team ${config.team})` : ''}`;

@@ -32,8 +32,16 @@ export const VercelReceipt = z.object({
 });
 export type VercelReceipt = z.infer<typeof VercelReceipt>;
 
+/** The Vercel REST API (vercel.com/docs/rest-api). */
+export const VERCEL_API = 'https://api.vercel.com';
+
+/** Where the token is read from without `token:` (the provider CLI's own variable). */
+export const VERCEL_TOKEN_ENV = ['VERCEL_TOKEN'];
+
 export const vercel = defineTarget({
   id: 'vercel',
+  endpoint: { default: VERCEL_API },
+  credentialEnv: VERCEL_TOKEN_ENV,
   schema: VercelConfig,
   // readBack/redeploy are refined per instance: a `sensitive` entry cannot be read back, and the
   // redeploy only happens with `redeploy: true`.
