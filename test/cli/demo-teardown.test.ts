@@ -50,4 +50,4 @@ it.each([
   expect({ code: r.code, signal: r.signal }).toEqual({ code: expected, signal: null });
   expect(demoDirs(r.root)).toEqual([]);
   expect(r.stderr).not.toMatch(/at .*\.(ts|js):\d+/);
-}, 60_000);
+}, 180_000);

@@ -59,8 +59,11 @@ environments:
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  // Never rotated by keyrot: due at start. Wait until the Heroku release is being watched.
-  for (let i = 0; i < 200 && !/"phase":"redeploying"/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+  // Never rotated by keyrot: due at start. Wait until the Heroku release is being watched (no
+  // wall-clock bound of its own: on a loaded machine start-up alone can take seconds).
+  let ended = false;
+  void exited.then(() => (ended = true));
+  while (!ended && !/"phase":"redeploying"/.test(out)) await new Promise((r) => setTimeout(r, 25));
   expect(out, stderr).toMatch(/"phase":"redeploying"/);
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
@@ -83,4 +86,4 @@ environments:
   expect((await readFile(join(dir, 'app.key'), 'utf8')).trim()).toBe(newKey);
   expect(heroku.getVars('api').OPENAI_API_KEY).toBe(newKey);
   expect(heroku.getVars('api').LOG_LEVEL).toBe('info');
-}, 60_000);
+}, 120_000);

@@ -48,4 +48,4 @@ it('two environments holding the same key are flagged by status and verify', asy
   expect(v.code).toBe(1);
   expect(v.stdout).toMatch(/environment "production" uses the same key/);
   for (const r of [s, v]) expect(r.stdout + r.stderr).not.toContain(shared);
-});
+}, 90_000); // four CLI runs: seconds each on a loaded machine

@@ -90,7 +90,14 @@ describe('resume', () => {
     // t0 needs a restart to take the new key; the process dies while it redeploys.
     store.plans.set('t0', plan({ redeploy: ['hang'] }));
     void rotate(engine(store, 2), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
-    await until((ev) => ev.some((e) => e.step === 'verify' && e.target === 't0' && e.outcome === 'ok') && ev.some((e) => e.step === 'verify' && e.target === 't1'));
+    // ...and its redeploy call has started (took the 'hang' fault): killing before that would
+    // leave the fault to the resumed run, which would then hang instead.
+    await until(
+      (ev) =>
+        ev.some((e) => e.step === 'verify' && e.target === 't0' && e.outcome === 'ok') &&
+        ev.some((e) => e.step === 'verify' && e.target === 't1') &&
+        store.plans.get('t0')!.redeploy!.length === 0,
+    );
     store.kill(); // the abandoned run is dead: none of its calls reaches the store any more
     await deadLock();
 

@@ -29,8 +29,12 @@ export function envWithNode(nodeDir: string, extra: Record<string, string> = {})
 /** Runs a command to its end; never rejects on a non-zero exit (the caller asserts on it). */
 export function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 240_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const timeoutMs = opts.timeoutMs ?? 240_000;
+    execFile(cmd, args, { cwd: opts.cwd, env: opts.env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+      if (err && (err as { killed?: boolean }).killed) {
+        return reject(new Error(`${cmd} ${args.join(' ')} was stopped after ${timeoutMs / 1000} s (a loaded machine?); its output:\n${stdout}\n${stderr}`));
+      }
       if (err && typeof code !== 'number') return reject(err);
       resolve({ code, stdout, stderr });
     });

@@ -49,7 +49,7 @@ function npmWarnings(stderr: string): string[] {
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'keyrot-package-'));
   const node24 = envWithNode(dirname(process.execPath));
-  const [dir, pack] = await Promise.all([nodeRelease(OLDEST_NODE), run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, env: node24 })]);
+  const [dir, pack] = await Promise.all([nodeRelease(OLDEST_NODE), run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, env: node24, timeoutMs: 600_000 })]);
   expect(pack.code, pack.stderr).toBe(0);
   nodeDir = dir;
   packed = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('\n[') + 1))[0];

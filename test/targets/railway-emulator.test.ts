@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RailwayEmulator } from '../../emulators/railway/server.ts';
 import { demo } from '../../emulators/railway/demo.ts';
 import { railway } from '../../src/targets/railway/index.ts';
@@ -73,25 +73,31 @@ describe('railway emulator', () => {
   });
 
   it('a redeploy goes INITIALIZING → BUILDING → DEPLOYING → SUCCESS, or SLEEPING once App Sleeping puts it to sleep', async () => {
-    // Phases long enough to be seen on a loaded machine (a 40 ms phase could pass between two polls).
-    emu = await RailwayEmulator.start({ phaseMs: 150 });
-    const s = seed();
-    const env = s.environments.production!;
-    const svc = s.services.api!;
-    const redeploy = 'mutation($e: String!, $s: String!) { serviceInstanceRedeploy(environmentId: $e, serviceId: $s) }';
-    const status = async () => (await gql('query($i: DeploymentListInput!) { deployments(input: $i, first: 1) { edges { node { id status } } } }', { i: { serviceId: svc, environmentId: env } })).body.data.deployments.edges[0].node.status as string;
-    expect((await gql(redeploy, { e: env, s: svc })).body.data.serviceInstanceRedeploy).toBe(true);
-    const seen = new Set<string>();
-    for (let i = 0; i < 400 && !seen.has('SUCCESS'); i++) {
-      seen.add(await status());
-      await new Promise((r) => setTimeout(r, 5));
+    // Only Date is faked: the emulator derives a deployment's status from its age, and the test
+    // moves time itself instead of polling against a loaded machine's scheduler.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      emu = await RailwayEmulator.start({ phaseMs: 150 });
+      const s = seed();
+      const env = s.environments.production!;
+      const svc = s.services.api!;
+      const redeploy = 'mutation($e: String!, $s: String!) { serviceInstanceRedeploy(environmentId: $e, serviceId: $s) }';
+      const status = async () => (await gql('query($i: DeploymentListInput!) { deployments(input: $i, first: 1) { edges { node { id status } } } }', { i: { serviceId: svc, environmentId: env } })).body.data.deployments.edges[0].node.status as string;
+      expect((await gql(redeploy, { e: env, s: svc })).body.data.serviceInstanceRedeploy).toBe(true);
+      const seen = [await status()];
+      for (let phase = 1; phase <= 3; phase++) {
+        vi.setSystemTime(Date.now() + 150);
+        seen.push(await status());
+      }
+      expect(seen).toEqual(['INITIALIZING', 'BUILDING', 'DEPLOYING', 'SUCCESS']);
+      emu.sleepNextDeploy();
+      await gql(redeploy, { e: env, s: svc });
+      vi.setSystemTime(Date.now() + 3 * 150 + 1);
+      expect(await status()).toBe('SLEEPING');
+      expect(emu.deployments(svc, env)[1]!.status).toBe('REMOVED');
+    } finally {
+      vi.useRealTimers();
     }
-    expect([...seen]).toEqual(expect.arrayContaining(['INITIALIZING', 'BUILDING', 'DEPLOYING', 'SUCCESS']));
-    emu.sleepNextDeploy();
-    await gql(redeploy, { e: env, s: svc });
-    await new Promise((r) => setTimeout(r, 3 * 150 + 100));
-    expect(await status()).toBe('SLEEPING');
-    expect(emu.deployments(svc, env)[1]!.status).toBe('REMOVED');
   });
 
   it('429 carries Retry-After and the X-RateLimit headers', async () => {
