@@ -112,8 +112,12 @@ export const COMMANDS: CommandSpec[] = [
     name: 'schedule',
     summary: 'the daemon: rotate each environment on its cron schedule (or --once: what is due)',
     description:
-      "Runs each scheduled environment's rotation on schedule.cron in schedule.timezone (node-cron). At start it resumes an interrupted rotation and catches up a run missed while it was down (last rotation older than the schedule's period, or never rotated by keyrot). Unattended runs take the key from env:VAR, file:PATH or openai-admin, never a prompt, and end awaiting revocation unless revoke.mode is openai-admin; notify.webhook says what to revoke. The daemon logs JSON lines on stdout (--once: a summary table, --json for JSON). SIGTERM/SIGINT finish the current step, journal it and exit; the next start resumes. --once runs what is due and exits (for cron or a Kubernetes CronJob).",
-    options: [{ flags: '--once', description: 'run what is due now and exit' }],
+      "Runs each scheduled environment's rotation on schedule.cron in schedule.timezone (node-cron). At start it resumes an interrupted rotation and catches up a run missed while it was down (last rotation older than the schedule's period, or never rotated by keyrot). Unattended runs take the key from env:VAR, file:PATH or openai-admin, never a prompt, and end awaiting revocation unless revoke.mode is openai-admin; notify.webhook says what to revoke. The daemon logs JSON lines on stdout (--once: a summary table, --json for JSON). --listen serves /metrics and /healthz; --pushgateway pushes the metrics after --once. SIGTERM/SIGINT finish the current step, journal it and exit; the next start resumes. --once runs what is due and exits (for cron or a Kubernetes CronJob).",
+    options: [
+      { flags: '--once', description: 'run what is due now and exit' },
+      { flags: '--listen <addr>', description: 'serve /metrics (Prometheus) and /healthz on PORT (127.0.0.1) or HOST:PORT' },
+      { flags: '--pushgateway <url>', description: 'with --once: push the same metrics to this Prometheus Pushgateway when done' },
+    ],
     run: async (f) => (await import('./commands/schedule.ts')).schedule(f),
   },
   {

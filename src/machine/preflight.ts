@@ -1,4 +1,4 @@
-import { toTargetError } from '../core/errors.ts';
+import { toTargetError, type TargetError } from '../core/errors.ts';
 import { withRetry, type RetryPolicy } from '../runtime/retry.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { PreflightResult } from '../targets/types.ts';
@@ -9,7 +9,9 @@ export interface PreflightOptions {
   retry?: Partial<RetryPolicy>;
   random?: () => number;
   signal?: AbortSignal;
-  onRetry?: (name: string, info: { attempt: number; delayMs: number; message: string }) => void;
+  onRetry?: (name: string, info: { attempt: number; delayMs: number; message: string; error: TargetError }) => void;
+  /** A preflight that failed for good (after its retries). */
+  onFailure?: (name: string, error: TargetError) => void;
 }
 
 /**
@@ -36,10 +38,11 @@ async function preflightOne(lt: LiveTarget, o: PreflightOptions): Promise<Prefli
       policy: o.retry,
       random: o.random,
       signal: o.signal,
-      onRetry: ({ attempt, delayMs, error }) => o.onRetry?.(lt.spec.name, { attempt, delayMs, message: error.message }),
+      onRetry: ({ attempt, delayMs, error }) => o.onRetry?.(lt.spec.name, { attempt, delayMs, message: error.message, error }),
     });
   } catch (err) {
     const e = toTargetError(err, lt.spec.name, 'preflight');
+    if (!o.signal?.aborted) o.onFailure?.(lt.spec.name, e);
     return { status: 'blocked', reason: e.retryable ? `${e.message} (still failing after retries)` : e.message, current: { kind: 'unreadable', reason: e.message } };
   }
 }

@@ -1,4 +1,4 @@
-import { EXIT, ExitError, type ExitCode } from '../core/errors.ts';
+import { EXIT, ExitError, toTargetError, type ExitCode, type TargetError } from '../core/errors.ts';
 import type { Secret } from '../core/secret.ts';
 import { issuerFor, type AdminApi, type KeyIssuer } from '../issuers/index.ts';
 import { Limiter } from '../runtime/concurrency.ts';
@@ -42,6 +42,8 @@ export interface EngineOptions extends RuntimeContext {
   admin?: () => Promise<AdminApi>;
   /** The key's issuer; by default the one `key.kind` names. */
   keyIssuer?: KeyIssuer;
+  /** Every failed provider call (retried or final), by target type: the daemon counts them for /metrics. */
+  onProviderError?: (targetType: string, error: TargetError) => void;
 }
 
 /** Restores get more patience than writes: they are what stands between a failure and an outage. */
@@ -114,7 +116,11 @@ export class Run {
       retry: this.o.retry,
       random: this.o.random,
       signal: this.o.signal,
-      onRetry: (name, r) => this.reporter.target(name, 'preflight', `retry ${r.attempt} in ${Math.round(r.delayMs)}ms: ${r.message}`),
+      onRetry: (name, r) => {
+        this.o.onProviderError?.(this.typeOf(name), r.error);
+        this.reporter.target(name, 'preflight', `retry ${r.attempt} in ${Math.round(r.delayMs)}ms: ${r.message}`);
+      },
+      onFailure: (name, error) => this.o.onProviderError?.(this.typeOf(name), error),
     });
     for (const [name, r] of this.preflight) {
       this.reporter.target(name, r.status === 'ready' ? 'ready' : 'failed', r.status === 'ready' ? undefined : r.reason);
@@ -168,13 +174,25 @@ export class Run {
 
   /** Runs a provider call with the engine's bounded retries, reporting each retry on the target's line. */
   retrying<T>(name: string, phase: TargetPhase, fn: () => Promise<T>, policy?: Partial<RetryPolicy>): Promise<T> {
+    const failed = (error: TargetError) => this.o.onProviderError?.(this.typeOf(name), error);
     return withRetry(fn, {
       clock: this.o.clock,
       policy: { ...this.o.retry, ...policy },
       random: this.o.random,
       signal: this.o.signal,
-      onRetry: ({ attempt, delayMs, error }) => this.reporter.target(name, phase, `retry ${attempt} in ${Math.round(delayMs)}ms: ${error.message}`),
+      onRetry: ({ attempt, delayMs, error }) => {
+        failed(error);
+        this.reporter.target(name, phase, `retry ${attempt} in ${Math.round(delayMs)}ms: ${error.message}`);
+      },
+    }).catch((err: unknown) => {
+      if (!this.o.signal?.aborted) failed(toTargetError(err));
+      throw err;
     });
+  }
+
+  /** The target type of a target of this environment (its provider). */
+  typeOf(name: string): string {
+    return this.o.env.targets.find((t) => t.name === name)?.type ?? 'unknown';
   }
 
   retryingRestore<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -18,6 +18,8 @@ export interface SchedulerDeps {
   resume(env: Environment, signal: AbortSignal): Promise<RotationReport>;
   /** A reminder that a revocation still waits (no new rotation starts meanwhile). */
   remind(env: Environment, last: RotationState): Promise<void>;
+  /** Each time an environment is checked for a due run (the daemon's last-tick metric). */
+  onCheck?(env: Environment, check: DueCheck, now: number): void;
 }
 
 export type DueReason = 'interrupted' | 'never-rotated' | 'overdue' | 'awaiting-revocation' | 'not-due';
@@ -165,6 +167,7 @@ export class Scheduler {
     if (this.signal.aborted) return { env: env.name, action: 'skipped', detail: 'stopping' };
     const now = this.deps.clock.now();
     const check = await checkDue(this.deps, env, now);
+    this.deps.onCheck?.(env, check, now);
     // No double run: a tick right after a rotation (a catch-up at start just before the firing, a
     // duplicate firing) is skipped when the key was rotated in within the last hour (or quarter
     // period, for frequent schedules).

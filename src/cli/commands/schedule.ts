@@ -5,10 +5,13 @@ import type { RotationReport } from '../../machine/outcome.ts';
 import type { RotationState } from '../../machine/state.ts';
 import { resume } from '../../usecases/resume.ts';
 import { rotate } from '../../usecases/rotate.ts';
-import type { Environment } from '../../inventory/load.ts';
 import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
 import { adminIssuer, commandContext, notifyReport, obtainNewKey, refusalError, unattendedNewKey, type CommandContext, type CommonFlags } from '../context.ts';
 import { table } from '../output.ts';
+import { selectEnvironment, type Environment, type Inventory } from '../../inventory/load.ts';
+import { DaemonMetrics } from '../../ops/metrics.ts';
+import { parseListen } from '../../ops/listen.ts';
+import { observe, push, pushgatewayUrl, serveMetrics } from '../../ops/observe.ts';
 
 /** In daemon mode every step is a structured log line. */
 function logReporter(logger: Logger, env: string): Reporter {
@@ -50,33 +53,66 @@ function reportFromState(last: RotationState): RotationReport {
   };
 }
 
+export interface ScheduleFlags extends CommonFlags {
+  once?: boolean;
+  listen?: string;
+  pushgateway?: string;
+}
+
 /**
  * `keyrot schedule`: the daemon (node-cron, one task per scheduled environment, catch-up at start,
  * JSON log lines on stdout), or `--once`: run what is due and exit (for cron / a Kubernetes CronJob).
  * SIGTERM/SIGINT let the current step finish and be journaled; the next start resumes.
+ * `--listen` serves /metrics and /healthz meanwhile; `--pushgateway` pushes them after `--once`.
  */
-export async function schedule(flags: CommonFlags & { once?: boolean }): Promise<number> {
+export async function schedule(flags: ScheduleFlags): Promise<number> {
+  // Flags are checked before anything else: a bad one is a usage error (exit 2) that changes nothing.
+  const listen = flags.listen !== undefined ? parseListen(flags.listen) : null;
+  const pushgateway = flags.pushgateway !== undefined ? pushgatewayUrl(flags.pushgateway, flags.once) : null;
   const ctx = await commandContext(flags);
-  const daemon = !flags.once;
-  const logger = daemon
-    ? createLogger({ json: true, level: 'info', write: (l) => process.stdout.write(l + '\n') })
-    : createLogger({ json: Boolean(flags.json), level: 'info' });
-  const only = flags.env ? [flags.env] : undefined;
-  if (only && !ctx.inventory.environments.has(only[0]!)) {
-    const { selectEnvironment } = await import('../../inventory/load.ts');
-    selectEnvironment(ctx.inventory, only[0]); // throws the usage error naming the environments
+  const logger = flags.once
+    ? createLogger({ json: Boolean(flags.json), level: 'info' })
+    : createLogger({ json: true, level: 'info', write: (l) => process.stdout.write(l + '\n') });
+  const inventory = scheduledInventory(ctx, flags.env);
+  const metrics = new DaemonMetrics();
+  const scheduler = createScheduler(ctx, inventory, logger, metrics);
+  if (!scheduler.scheduledEnvs().length) {
+    logger.warn(`no environment of ${ctx.configPath} has a schedule: add schedule.cron (top level or per environment)`);
+    return EXIT.usage;
   }
-  const inventory = only
-    ? { ...ctx.inventory, environments: new Map([...ctx.inventory.environments].filter(([n]) => only.includes(n))) }
-    : ctx.inventory;
-  const scheduler = new Scheduler({
+  const observability = observe(ctx, inventory, metrics);
+  const server = listen ? await serveMetrics(observability, listen, logger) : null;
+  try {
+    stopOnSignals(scheduler, logger);
+    if (flags.once) {
+      const results = await scheduler.runDue();
+      printResults(ctx, results);
+      if (pushgateway) await push(observability, pushgateway, logger);
+      return results.some((r) => r.action === 'error' || r.action === 'refused' || (r.report && r.report.exitCode !== EXIT.ok)) ? EXIT.failed : EXIT.ok;
+    }
+    return await runDaemon(ctx, scheduler, logger);
+  } finally {
+    await server?.close();
+  }
+}
+
+/** The inventory, or only the environment -e names (a usage error naming the others if it has no such one). */
+function scheduledInventory(ctx: CommandContext, only: string | undefined): Inventory {
+  if (!only) return ctx.inventory;
+  selectEnvironment(ctx.inventory, only);
+  return { ...ctx.inventory, environments: new Map([...ctx.inventory.environments].filter(([n]) => n === only)) };
+}
+
+function createScheduler(ctx: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): Scheduler {
+  const engine = (env: Environment, signal: AbortSignal) => ({ ...engineFor(ctx, env, logger, signal), onProviderError: metrics.countProviderError });
+  return new Scheduler({
     inventory,
     state: ctx.state,
     clock: ctx.clock,
     logger,
     async rotate(env, signal) {
       const source = env.keySource;
-      const report = await rotate(engineFor(ctx, env, logger, signal), {
+      const report = await rotate(engine(env, signal), {
         mode: 'rotate',
         source,
         obtainKey: (at) => obtainNewKey(ctx, env, source, at, false),
@@ -87,7 +123,7 @@ export async function schedule(flags: CommonFlags & { once?: boolean }): Promise
     async resume(env, signal) {
       // Unattended recovery needs no person: the new key from the inventory's own source when it
       // is env:/file:, and when it cannot be had at all, the rotation is undone instead.
-      const report = await resume(engineFor(ctx, env, logger, signal), {
+      const report = await resume(engine(env, signal), {
         rollback: false,
         newKey: unattendedNewKey(ctx, env),
         rollbackWhenNewKeyUnavailable: true,
@@ -98,12 +134,13 @@ export async function schedule(flags: CommonFlags & { once?: boolean }): Promise
     async remind(_env, last) {
       await notifyReport(ctx, reportFromState(last), 'rotate', logger);
     },
+    onCheck: (_env, _check, now) => {
+      metrics.lastTick = now;
+    },
   });
-  if (!scheduler.scheduledEnvs().length) {
-    logger.warn(`no environment of ${ctx.configPath} has a schedule: add schedule.cron (top level or per environment)`);
-    return EXIT.usage;
-  }
+}
 
+function stopOnSignals(scheduler: Scheduler, logger: Logger): void {
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
     if (stopping) return;
@@ -113,12 +150,9 @@ export async function schedule(flags: CommonFlags & { once?: boolean }): Promise
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
 
-  if (!daemon) {
-    const results = await scheduler.runDue();
-    printResults(ctx, results);
-    return results.some((r) => r.action === 'error' || r.action === 'refused' || (r.report && r.report.exitCode !== EXIT.ok)) ? EXIT.failed : EXIT.ok;
-  }
+async function runDaemon(ctx: CommandContext, scheduler: Scheduler, logger: Logger): Promise<number> {
   logger.info('keyrot scheduler started', { config: ctx.configPath, environments: scheduler.scheduledEnvs().map((e) => e.name) });
   await scheduler.start();
   // Runs until a signal (which may already have come during the catch-up): node-cron's timers keep

@@ -1,36 +1,9 @@
-import { readAudit } from '../../state/audit-log.ts';
 import { EXIT } from '../../core/errors.ts';
-import { readJournal, type AlsoRevoke } from '../../state/journal.ts';
-import { currentKey, latestStanding, replay } from '../../machine/state.ts';
-import { scheduleInfo } from '../../scheduler/scheduler.ts';
+import { readStatus } from '../../usecases/status.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { commandContext, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
 import { keyrotCommand as nextCommand } from '../../render/command.ts';
-
-export interface EnvStatus {
-  env: string;
-  key: { hint: string | null; fingerprint: string; since: string; ageDays: number } | null;
-  lastRotation: { id: string; outcome: string; mode: string; startedAt: string; endedAt?: string } | null;
-  pendingRevocation: { rotation: string; hint: string | null; fingerprint: string | null; since: string; also: AlsoRevoke[] } | null;
-  interrupted: string | null;
-  /** `overdue`: the schedule has fired since the key was rotated in (older than the schedule's period). */
-  schedule: { cron: string; timezone: string; nextRun: string | null; overdue: boolean } | null;
-  lastVerify: { at: string; ok: boolean; drift: boolean } | null;
-  sharedWith: string[];
-  lock: { pid: number; host: string; at: string; stale: boolean } | null;
-}
-
-async function scheduleStatus(cron: string, timezone: string, rotatedAt: number | null): Promise<NonNullable<EnvStatus['schedule']>> {
-  const now = Date.now();
-  const info = await scheduleInfo(cron, timezone, now);
-  return {
-    cron,
-    timezone,
-    nextRun: info.nextRun ? new Date(info.nextRun).toISOString() : null,
-    overdue: rotatedAt !== null && info.firstFiringAfter(rotatedAt) <= now,
-  };
-}
 
 /** Per environment, from the state directory only (no provider is contacted). */
 export async function status(flags: CommonFlags): Promise<number> {
@@ -41,40 +14,7 @@ export async function status(flags: CommonFlags): Promise<number> {
     const { selectEnvironment } = await import('../../inventory/load.ts');
     selectEnvironment(ctx.inventory, flags.env); // throws the usage error listing environments
   }
-  const audit = await readAudit(ctx.state);
-  const all: EnvStatus[] = [];
-  for (const name of [...ctx.inventory.environments.keys()]) {
-    const env = ctx.inventory.environments.get(name)!;
-    const rotations = replay(await readJournal(ctx.state, name));
-    const last = rotations[rotations.length - 1];
-    const verifyEntry = [...audit.entries].reverse().find((e) => e.env === name && e.event.startsWith('verify.'));
-    const lock = await ctx.state.readLock(name);
-    const cur = currentKey(rotations);
-    const standing = latestStanding(rotations);
-    let key: EnvStatus['key'] = cur ? { hint: cur.hint, fingerprint: cur.fingerprint, since: new Date(cur.since).toISOString(), ageDays: (Date.now() - cur.since) / 86_400_000 } : null;
-    const vKey = verifyEntry?.details?.key as string | undefined;
-    if (!key && vKey && verifyEntry) key = { hint: null, fingerprint: vKey, since: verifyEntry.at, ageDays: NaN };
-    all.push({
-      env: name,
-      key,
-      lastRotation: last ? { id: last.id, outcome: last.outcome ?? 'interrupted', mode: last.mode, startedAt: last.startedAt, endedAt: last.endedAt } : null,
-      // A later failed or rolled-back rotation leaves an earlier pending revocation standing.
-      pendingRevocation:
-        standing?.outcome === 'awaiting-revocation'
-          ? { rotation: standing.id, hint: standing.oldHint, fingerprint: standing.oldFingerprint, since: standing.endedAt ?? standing.startedAt, also: standing.alsoRevoke }
-          : null,
-      interrupted: last && last.outcome === undefined ? last.id : null,
-      schedule: env.schedule ? await scheduleStatus(env.schedule.cron, env.schedule.timezone, cur?.since ?? null) : null,
-      lastVerify: verifyEntry ? { at: verifyEntry.at, ok: verifyEntry.event === 'verify.ok', drift: Boolean(verifyEntry.details?.drift) } : null,
-      sharedWith: [],
-      lock: lock ? { pid: lock.pid, host: lock.host, at: lock.at, stale: ctx.state.isStale(lock) } : null,
-    });
-  }
-  // The seed: "use separate keys for different environments".
-  for (const s of all) {
-    if (!s.key) continue;
-    s.sharedWith = all.filter((o) => o !== s && o.key?.fingerprint === s.key!.fingerprint).map((o) => o.env);
-  }
+  const { environments: all, audit } = await readStatus(ctx.inventory, ctx.state, Date.now());
   const shown = all.filter((s) => names.includes(s.env));
   const problems = shown.filter((s) => s.interrupted || s.sharedWith.length || s.schedule?.overdue || (s.lastVerify && !s.lastVerify.ok));
   if (out.json) {
