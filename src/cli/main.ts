@@ -97,6 +97,17 @@ export const COMMANDS: CommandSpec[] = [
     run: async (f) => (await import('./commands/history.ts')).history(f),
   },
   {
+    name: 'report',
+    summary: 'rotation history and key ages per environment: HTML (SVG timeline), Markdown, CSV or JSON',
+    description:
+      "Builds a report from keyrot's own state (journal and audit log, verified; no provider is contacted): per environment the key's age against its schedule, a timeline of rotations (started, outcome, emergency, revoked), drift and shared-key warnings, pending revocations, and the audit chain's verification. -o FILE writes it (format from the extension: .html, .md, .csv, .json); without -o it goes to stdout as Markdown. HTML is one self-contained file (no script, no network). Keys appear as hints and fingerprints only. Exit 1 when the audit log fails verification.",
+    options: [
+      { flags: '-o, --output <file>', description: 'write the report to this file (default: stdout)' },
+      { flags: '--format <format>', description: 'html, md, csv or json (default: from the -o extension, else md)' },
+    ],
+    run: async (f) => (await import('./commands/report.ts')).report(f),
+  },
+  {
     name: 'scan',
     args: '[paths...]',
     summary: 'leak scan: OpenAI key patterns and retired keys in files, git history, images (exit 1 on findings)',
