@@ -10,6 +10,7 @@ import { heroku } from './heroku/index.ts';
 import { netlify } from './netlify/index.ts';
 import { vercel } from './vercel/index.ts';
 import { railway } from './railway/index.ts';
+import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -28,6 +29,7 @@ export const TARGETS = {
   netlify,
   vercel,
   railway,
+  'aws-ssm-parameter': awsSsmParameter,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

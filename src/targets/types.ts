@@ -19,6 +19,7 @@ export const TARGET_IDS = [
   'railway',
   'vercel',
   'netlify',
+  'aws-ssm-parameter',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
