@@ -57,3 +57,11 @@ export function matchesVarName(key: string, varNames: string[]): boolean {
   const last = norm(key.split('/').filter(Boolean).at(-1) ?? '');
   return last !== '' && varNames.some((v) => norm(v) === last);
 }
+
+/** Refused credentials or permissions make a provider "skipped" in `keyrot discover`: an `auth` error. */
+export function asDiscoverAuth(err: unknown): never {
+  if (err instanceof TargetError && err.kind === 'permission') {
+    throw new TargetError(err.message, { target: err.target, op: 'discover', kind: 'auth', retryable: false, cause: err });
+  }
+  throw err;
+}

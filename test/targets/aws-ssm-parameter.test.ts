@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
-import { TargetError } from '../../src/core/errors.ts';
 import { withRetry } from '../../src/runtime/retry.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { AwsSsmParameterEmulator } from '../../emulators/aws-ssm-parameter/emulator.ts';
 import { awsSsmParameter, type AwsSsmParameterReceipt } from '../../src/targets/aws-ssm-parameter/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
+import { targetErrorOf } from '../helpers/errors.ts';
 import { testContext } from '../helpers/context.ts';
 
 let emu: AwsSsmParameterEmulator;
@@ -42,15 +42,6 @@ async function target(config: Record<string, unknown> = {}, env = awsEnv()): Pro
 }
 
 const op = (key: string, rotationId = `rot_ssm_${n}`) => ({ rotationId, fingerprint: new Secret(key).fingerprint });
-
-async function caught(p: Promise<unknown>): Promise<TargetError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TargetError);
-  return err as TargetError;
-}
 
 describe('aws-ssm-parameter: write, verify, restore', () => {
   it('preflight is ready, reads the latest version decrypted, and says what the write does', async () => {
@@ -125,7 +116,7 @@ describe('aws-ssm-parameter: write, verify, restore', () => {
     const t = await target();
     const receipt = await t.write(new Secret(newKey), op(newKey));
     emu.seed(name, theirs);
-    const err = await caught(t.restore(new Secret(oldKey), op(newKey), receipt));
+    const err = await targetErrorOf(t.restore(new Secret(oldKey), op(newKey), receipt));
     expect(err.kind).toBe('conflict');
     expect(err.message).toMatch(/changed since keyrot wrote it/);
     for (const k of [oldKey, newKey, theirs]) expect(err.message).not.toContain(k);
@@ -138,7 +129,7 @@ describe('aws-ssm-parameter: write, verify, restore', () => {
     const t = await target();
     const receipt = await t.write(new Secret(newKey), op(newKey));
     emu.seed(name, theirs);
-    const err = await caught(t.verify(new Secret(newKey), op(newKey), receipt));
+    const err = await targetErrorOf(t.verify(new Secret(newKey), op(newKey), receipt));
     expect(err.kind).toBe('mismatch');
     expect(err.message).toMatch(/latest version is version 3/);
     expect(err.message).not.toContain(theirs);
@@ -216,7 +207,7 @@ describe('aws-ssm-parameter: preflight refusals and the 100-version limit', () =
     expect(blocked.status).toBe('blocked');
     expect(blocked.reason).toMatch(/oldest \(1\) has the label pinned.*label-parameter-version/);
     // A write that gets there anyway (no preflight) fails in the same words, naming what to do.
-    const err = await caught(t.write(new Secret(testKey()), op('x')));
+    const err = await targetErrorOf(t.write(new Secret(testKey()), op('x')));
     expect(err.kind).toBe('invalid');
     expect(err.message).toMatch(/keeps 100 versions .* oldest has a label/);
   });
@@ -231,7 +222,7 @@ describe('aws-ssm-parameter: errors', () => {
     expect(pf.status).toBe('blocked');
     expect(pf.reason).toMatch(/rejected the credentials.*signature does not match/);
     emu.denyAction('PutParameter');
-    const err = await caught((await target()).write(new Secret(newKey), op(newKey)));
+    const err = await targetErrorOf((await target()).write(new Secret(newKey), op(newKey)));
     expect(err.kind).toBe('permission');
     expect(err.message).toContain(`AWS denied ssm:PutParameter on ${name} (us-east-1)`);
     expect(err.message).not.toContain(newKey);
@@ -248,7 +239,7 @@ describe('aws-ssm-parameter: errors', () => {
   it('an unknown kms_key is invalid and names the field', async () => {
     emu.seed(name, testKey());
     const newKey = testKey();
-    const err = await caught((await target({ kms_key: 'alias/nope' })).write(new Secret(newKey), op(newKey)));
+    const err = await targetErrorOf((await target({ kms_key: 'alias/nope' })).write(new Secret(newKey), op(newKey)));
     expect(err.kind).toBe('invalid');
     expect(err.message).toMatch(/check kms_key: in targets.yaml/);
   });
@@ -260,7 +251,7 @@ describe('aws-ssm-parameter: errors', () => {
     emu.throttleNext(1, 'GetParameterHistory');
     await expect(t.preflight()).rejects.toMatchObject({ kind: 'rate-limited', retryable: true });
     emu.failNext({ action: 'PutParameter' });
-    const e = await caught(t.write(new Secret(newKey), op(newKey)));
+    const e = await targetErrorOf(t.write(new Secret(newKey), op(newKey)));
     expect(e).toMatchObject({ kind: 'unavailable', retryable: true });
     emu.throttleNext(2);
     let attempts = 0;
@@ -279,7 +270,7 @@ describe('aws-ssm-parameter: errors', () => {
     emu.seed(name, testKey());
     emu.failNext({ action: 'PutParameter', type: 'TooManyUpdates' });
     const newKey = testKey();
-    const e = await caught((await target()).write(new Secret(newKey), op(newKey)));
+    const e = await targetErrorOf((await target()).write(new Secret(newKey), op(newKey)));
     expect(e).toMatchObject({ kind: 'rate-limited', retryable: true });
   });
 
@@ -293,7 +284,7 @@ describe('aws-ssm-parameter: errors', () => {
 
   it('an unreachable endpoint names it, without a key', async () => {
     const t = await target({ endpoint: 'http://127.0.0.1:9' });
-    const e = await caught(t.write(new Secret(testKey()), op('x')));
+    const e = await targetErrorOf(t.write(new Secret(testKey()), op('x')));
     expect(e.kind).toBe('unavailable');
     expect(e.message).toContain('cannot reach AWS Systems Manager Parameter Store at http://127.0.0.1:9');
   });

@@ -1,8 +1,7 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Secret } from '../../core/secret.ts';
-import { TargetError } from '../../core/errors.ts';
 import { awsSetup, envRegion } from '../aws-client.ts';
-import { matchesVarName } from '../common.ts';
+import { asDiscoverAuth, matchesVarName } from '../common.ts';
 import type { CommonTargetConfig, DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
 import { PARAMETER_STORE } from './errors.ts';
 import { parametersByPath } from './store.ts';
@@ -60,7 +59,7 @@ async function searchPath(ctx: DiscoverContext, source: Source, path: string): P
   let pages = 0;
   try {
     do {
-      const page = await parametersByPath(client, aws, path, next, ctx.signal).catch(asAuth);
+      const page = await parametersByPath(client, aws, path, next, ctx.signal).catch(asDiscoverAuth);
       for (const p of page.Parameters ?? []) {
         count++;
         if (!p.Name || !matchesVarName(p.Name, ctx.varNames)) continue;
@@ -73,12 +72,4 @@ async function searchPath(ctx: DiscoverContext, source: Source, path: string): P
     client.destroy();
   }
   return { count, places, truncated: Boolean(next) };
-}
-
-/** Refused credentials or permissions make the provider "skipped" in discover: an `auth` error. */
-function asAuth(err: unknown): never {
-  if (err instanceof TargetError && err.kind === 'permission') {
-    throw new TargetError(err.message, { target: err.target, op: 'discover', kind: 'auth', retryable: false, cause: err });
-  }
-  throw err;
 }
