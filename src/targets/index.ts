@@ -11,6 +11,7 @@ import { netlify } from './netlify/index.ts';
 import { vercel } from './vercel/index.ts';
 import { railway } from './railway/index.ts';
 import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
+import { vault } from './vault/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -30,6 +31,7 @@ export const TARGETS = {
   vercel,
   railway,
   'aws-ssm-parameter': awsSsmParameter,
+  vault,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

@@ -20,6 +20,7 @@ export const TARGET_IDS = [
   'vercel',
   'netlify',
   'aws-ssm-parameter',
+  'vault',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

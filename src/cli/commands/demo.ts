@@ -26,6 +26,7 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['vercel', () => import('../../../emulators/vercel/demo.ts')],
   ['railway', () => import('../../../emulators/railway/demo.ts')],
   ['aws-ssm-parameter', () => import('../../../emulators/aws-ssm-parameter/demo.ts')],
+  ['vault', () => import('../../../emulators/vault/demo.ts')],
 ];
 
 interface Step {
