@@ -1,4 +1,4 @@
-import { redact } from '../core/redact.ts';
+import { providerText } from '../core/printable.ts';
 import { TargetError } from '../core/errors.ts';
 import { formatDuration } from '../inventory/duration.ts';
 import { redirectRefused } from '../runtime/http.ts';
@@ -86,10 +86,10 @@ export interface SdkErrorLike {
   cause?: { code?: string };
 }
 
-/** The provider's own words, made safe to show: one line, redacted, bounded. */
+/** The provider's own words, made safe to show: one line, no control characters, redacted, bounded. */
 export function awsSaid(message: string | undefined): string {
   if (!message) return '';
-  return ` (AWS said: ${redact(message.replace(/\s+/g, ' ').trim()).slice(0, 300)})`;
+  return ` (AWS said: ${providerText(message)})`;
 }
 
 /**

@@ -48,6 +48,8 @@ export type AwsSsmParameterReceipt = z.infer<typeof AwsSsmParameterReceipt>;
 
 export const awsSsmParameter = defineTarget({
   id: 'aws-ssm-parameter',
+  // No single public endpoint (one per region): any `endpoint:` (or these variables) is named by plan.
+  endpoint: { env: ['AWS_ENDPOINT_URL_SSM', 'AWS_ENDPOINT_URL'] },
   schema: AwsSsmParameterConfig,
   // Versions are read back decrypted: the value itself is compared. Restore writes a version (or
   // moves the label back), never deletes one.

@@ -7,7 +7,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { lazyCredential } from '../common.ts';
 import { waitTimeoutMs, type TargetContext } from '../types.ts';
-import { vaultAddressProblem } from './index.ts';
+import { endpointProblem, environmentEndpointProblem } from '../../inventory/endpoints.ts';
+import { VAULT_TOKEN_ENV } from './index.ts';
 
 /**
  * Vault's HTTP API for KV version 2, spoken directly (HashiCorp publishes no official Node
@@ -164,9 +165,10 @@ export function vaultAtFrom(
 ): VaultAt | { problem: string } {
   const address = config.address ?? config.endpoint ?? ctx.env.VAULT_ADDR;
   if (!address) return { problem: 'no Vault address: set address: in targets.yaml or VAULT_ADDR' };
-  const problem = vaultAddressProblem(address);
-  if (problem) return { problem: config.address || config.endpoint ? problem : `VAULT_ADDR: ${problem}` };
-  const ref = credentialOrDefault(config.token, ['VAULT_TOKEN'], ctx.env);
+  const fromYaml = Boolean(config.address || config.endpoint);
+  const problem = fromYaml ? endpointProblem(address) : environmentEndpointProblem('VAULT_ADDR', address);
+  if (problem) return { problem };
+  const ref = credentialOrDefault(config.token, VAULT_TOKEN_ENV, ctx.env);
   const tokenName = ref.kind === 'env' ? ref.name : ref.raw;
   return {
     address,

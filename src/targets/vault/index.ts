@@ -1,37 +1,13 @@
 import { z } from 'zod';
-import { defineTarget } from '../types.ts';
+import { EndpointUrlField, defineTarget } from '../types.ts';
 
 /** Path segments of a mount or a secret: no leading or trailing slash, no empty segment, no `..`. */
 const SEGMENTS = /^(?!.*(^|\/)\.\.?(\/|$))[^/\s]+(\/[^/\s]+)*$/;
 
-/**
- * `https://`, or `http://` to a loopback address only (127.0.0.0/8, [::1], localhost): the address
- * receives the Vault token and the key.
- */
-export function vaultAddressProblem(raw: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return `${JSON.stringify(raw)} is not a URL (expected https://vault.example.com:8200)`;
-  }
-  if (u.username || u.password) return 'credentials do not belong in the Vault address: use token: env:VAR or file:PATH';
-  if (u.protocol === 'https:') return undefined;
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (u.protocol === 'http:' && (host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) return undefined;
-  return `${JSON.stringify(raw)}: plain http:// is allowed only to a loopback address (127.0.0.0/8, [::1], localhost): the token and the key would travel in clear; use https://`;
-}
-
 /** One field of a HashiCorp Vault / OpenBao KV version 2 secret. */
 export const VaultConfig = z.object({
-  /** The Vault server (`VAULT_ADDR` when omitted). */
-  address: z
-    .string()
-    .superRefine((v, ctx) => {
-      const problem = vaultAddressProblem(v);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    })
-    .optional(),
+  /** The Vault server (`VAULT_ADDR` when omitted). It receives the token and the key: https://, or http:// to loopback only. */
+  address: EndpointUrlField.optional(),
   /** The KV v2 mount (default `secret`). */
   mount: z.string().regex(SEGMENTS, 'a mount path such as secret or kv/team-a').default('secret'),
   /** The secret's path inside the mount, e.g. apps/api. */
@@ -50,8 +26,13 @@ export const VaultReceipt = z.object({
 });
 export type VaultReceipt = z.infer<typeof VaultReceipt>;
 
+/** Where the token is read from without `token:` (the vault CLI's own variable). */
+export const VAULT_TOKEN_ENV = ['VAULT_TOKEN'];
+
 export const vault = defineTarget({
   id: 'vault',
+  // The address is `address:` (or VAULT_ADDR, checked by the adapter: it does not apply when address: is set).
+  credentialEnv: VAULT_TOKEN_ENV,
   schema: VaultConfig,
   // KV v2 keeps versions; the value reads back. Restore writes the old value as a new version
   // (versions are never deleted or destroyed).
