@@ -171,19 +171,28 @@ export class VaultEmulator {
 
   /** What the vault CLI asks before a kv command: the mount that serves `path`, its type and KV version. */
   private mountInfo(path: string, namespace: string, token: TokenEntry): EmuResponse {
-    const { mountPath, mount } = this.mountOf(path, namespace);
+    const denied = new VaultFailure(403, [`preflight capability check returned 403, please ensure client's policies grant access to path "${path}/"`]);
+    // No mount there answers the same 403 as no access (vault/logical_system.go: so that this path
+    // cannot list the mounts; what `vault kv put foo/bar` prints when no foo/ is mounted).
+    const found = this.findMount(path, namespace);
+    if (!found) throw denied;
+    const { mountPath, mount } = found;
     // Allowed when the token has any capability under the mount (vault/logical_system.go, hasMountAccess).
-    if (!token.rules.some((r) => r.path.startsWith(`${mountPath}/`) || matches(r.path, `${mountPath}/`) || matches(r.path, `sys/internal/ui/mounts/${path}`))) {
-      throw new VaultFailure(403, [`preflight capability check returned 403, please ensure client's policies grant access to path "${path}/"`]);
-    }
+    if (!token.rules.some((r) => r.path.startsWith(`${mountPath}/`) || matches(r.path, `${mountPath}/`) || matches(r.path, `sys/internal/ui/mounts/${path}`))) throw denied;
     return this.ok({ path: `${mountPath}/`, type: 'kv', options: { version: String(mount.version) }, description: 'key/value secret storage', local: false, seal_wrap: false });
   }
 
   private mountOf(path: string, namespace: string): { mountPath: string; mount: KvMount; rest: string } {
+    const found = this.findMount(path, namespace);
+    if (!found) throw new VaultFailure(404, [`no handler for route "${path}". route entry not found.`]);
+    return found;
+  }
+
+  /** The longest mount path that is `path` or a prefix of it. */
+  private findMount(path: string, namespace: string): { mountPath: string; mount: KvMount; rest: string } | undefined {
     const mounts = this.namespaces.get(namespace) ?? new Map<string, KvMount>();
     const mountPath = [...mounts.keys()].sort((a, b) => b.length - a.length).find((m) => path === m || path.startsWith(`${m}/`));
-    if (!mountPath) throw new VaultFailure(404, [`no handler for route "${path}". route entry not found.`]);
-    return { mountPath, mount: mounts.get(mountPath)!, rest: path.slice(mountPath.length + 1) };
+    return mountPath === undefined ? undefined : { mountPath, mount: mounts.get(mountPath)!, rest: path.slice(mountPath.length + 1) };
   }
 
   private allow(token: TokenEntry, path: string, capability: Capability): void {

@@ -115,6 +115,10 @@ describe('vault emulator (KV version 2 over HTTP)', () => {
     expect(v2.body.data).toMatchObject({ path: 'secret/', type: 'kv', options: { version: '2' } });
     const v1 = await call('sys/internal/ui/mounts/legacy/x', { token: emu.addToken({ rules: [{ path: 'legacy/*', capabilities: ['read'] }] }) });
     expect(v1.body.data.options.version).toBe('1');
+    // No mount there: the same 403 as no access, so the call cannot list the mounts.
+    const none = await call('sys/internal/ui/mounts/nope/x');
+    expect(none.status).toBe(403);
+    expect(none.body.errors).toEqual([`preflight capability check returned 403, please ensure client's policies grant access to path "nope/x/"`]);
   });
 
   it('a rate limit quota answers 429 with Retry-After and the X-Ratelimit headers', async () => {

@@ -215,6 +215,20 @@ describe('vault: errors', () => {
     await expect(t.preflight()).rejects.toMatchObject({ kind: 'unavailable', retryable: true, message: expect.stringMatching(/is sealed.*vault operator unseal/) });
   });
 
+  it('no mount at mount: is blocked saying what to check; a 500 is retryable; neither names a key', async () => {
+    const oldKey = testKey();
+    emu.seed(path, { OPENAI_API_KEY: oldKey });
+    const pf = await (await target({ mount: 'nope' })).preflight();
+    expect(pf.status).toBe('blocked');
+    expect(pf.reason).toMatch(/refused to name the mount serving nope\/.*no such mount exists, or the token has no capability under it; check mount: in targets.yaml/);
+    const t = await target();
+    emu.server.failNext({ path: new RegExp(`/v1/secret/data/${path}$`), status: 500, body: { errors: ['internal error'] } });
+    const e = await targetErrorOf(t.read());
+    expect(e).toMatchObject({ kind: 'unavailable', retryable: true });
+    expect(e.message).toMatch(/Vault answered 500 for secret\/data\/.*internal error/);
+    for (const m of [pf.reason, e.message]) expect(m).not.toContain(oldKey);
+  });
+
   it('a rate limit quota (429) is retried after its Retry-After by the engine policy', async () => {
     const newKey = testKey();
     emu.seed(path, { OPENAI_API_KEY: testKey() });

@@ -67,6 +67,9 @@ export function vaultHttp(at: VaultAt) {
     if (f.status === 403 && /invalid token/.test(f.message)) {
       return { message: `Vault at ${where} rejected the token from ${at.tokenName}: it is invalid or expired; log in again (vault login) and set ${at.tokenName}`, kind: 'auth' as const };
     }
+    if (f.status === 403 && f.message.includes('preflight capability check')) {
+      return `Vault refused to name the mount serving ${what.replace(/^sys\/internal\/ui\/mounts\//, '')}: no such mount exists, or the token has no capability under it; check mount: in targets.yaml (vault secrets list) and the token's policies${said}`;
+    }
     if (f.status === 403) return `Vault denied access to ${what}: the token's policies need the capabilities the vault target README lists for it${said}`;
     if (f.status === 400 && f.message.includes(CAS_MISMATCH)) {
       return { message: `${what} changed between keyrot's read and its check-and-set write; reading it again`, kind: 'conflict' as const, retryable: true };
