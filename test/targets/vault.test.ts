@@ -132,6 +132,20 @@ describe('vault: write, verify, restore', () => {
     expect(v.message).toMatch(/written after keyrot's version 2/);
   });
 
+  it('a deleted latest version: plan says the new version holds the field only; the write carries nothing deleted over', async () => {
+    emu.seed(path, { OPENAI_API_KEY: testKey(), DATABASE_URL: 'postgres://db' });
+    emu.mount().deleteLatest(path);
+    const t = await target();
+    const pf = await t.preflight();
+    expect(pf.status).toBe('ready');
+    expect(pf.current.kind).toBe('absent');
+    expect(pf.notes?.join('\n')).toMatch(/latest version \(1\) is deleted: the new version holds field OPENAI_API_KEY only.*vault kv undelete/);
+    const newKey = testKey();
+    const receipt = await t.write(new Secret(newKey), op(newKey));
+    expect(receipt).toEqual({ version: 2, previousVersion: 1 });
+    expect(emu.data(path)).toEqual({ OPENAI_API_KEY: newKey });
+  });
+
   it('field: names another field; a non-string field is refused', async () => {
     const key = testKey();
     emu.seed(path, { api_key: key, count: 3 });

@@ -116,7 +116,10 @@ export function createVaultTarget(config: VaultConfig & CommonTargetConfig, ctx:
         : `the new key becomes version ${latest.version + 1} of ${mount}/${path}: field ${field} changes, the other fields are kept, written with check-and-set on version ${latest.version}`,
       'verified by reading that version back; a rollback writes the old value as a new version (no version is deleted)',
     ];
-    if (current.kind === 'absent' && latest.version !== null) notes.push(`field ${field} is not set in the latest version: keyrot adds it`);
+    if (latest.version !== null && latest.data === null) {
+      // A deleted or destroyed latest version has no data to keep (what `vault kv put` does too).
+      notes.push(`the latest version (${latest.version}) is deleted: the new version holds field ${field} only; the fields of older versions are not carried over (vault kv undelete first to keep them)`);
+    } else if (current.kind === 'absent' && latest.version !== null) notes.push(`field ${field} is not set in the latest version: keyrot adds it`);
     if (vault.namespace) notes.push(`namespace ${vault.namespace} (X-Vault-Namespace)`);
     return notes;
   }
