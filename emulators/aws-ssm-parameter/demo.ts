@@ -1,4 +1,5 @@
 import type { DemoSetup } from '../demo-types.ts';
+import { demoAwsCredentials, demoAwsEnv } from '../aws-demo.ts';
 import { AwsSsmParameterEmulator } from './emulator.ts';
 
 /**
@@ -6,12 +7,12 @@ import { AwsSsmParameterEmulator } from './emulator.ts';
  * holding the old key: one read at its latest version, one read through the label `live` (an older
  * version of it is live while a newer one is not).
  *
- * Credentials reach the target the AWS way (the default chain's environment link): a throw-away
- * access key generated now, valid only against this emulator. AWS_PROFILE and AWS_SESSION_TOKEN
- * are blanked so a developer's own AWS setup cannot take precedence or leak into the demo.
+ * Credentials reach the target the AWS way (the default chain's environment link): the demo's
+ * throw-away access key, shared by its AWS emulators (../aws-demo.ts).
  */
 export const demo: DemoSetup = async ({ oldKey }) => {
   const emu = new AwsSsmParameterEmulator({ region: 'us-east-1' });
+  emu.addCredentials(demoAwsCredentials());
   await emu.start();
   const latest = '/keyrot-demo/prod/openai-api-key';
   const labelled = '/keyrot-demo/batch/openai-api-key';
@@ -24,12 +25,7 @@ export const demo: DemoSetup = async ({ oldKey }) => {
       { type: 'aws-ssm-parameter', parameter: latest, region: emu.region, endpoint: emu.url },
       { type: 'aws-ssm-parameter', parameter: labelled, label: 'live', region: emu.region, endpoint: emu.url },
     ],
-    env: {
-      AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emu.credentials.secretAccessKey,
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-    },
+    env: demoAwsEnv(),
     description: `AWS Parameter Store emulator (awsJson1_1, SigV4-checked) at ${emu.url}: ${latest}, and ${labelled}:live`,
     stop: () => emu.stop(),
   };

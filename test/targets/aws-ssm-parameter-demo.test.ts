@@ -1,5 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { demo } from '../../emulators/aws-ssm-parameter/demo.ts';
+import { demo as secretsManagerDemo } from '../../emulators/aws-secrets-manager/demo.ts';
+import { awsSecretsManager } from '../../src/targets/aws-secrets-manager/index.ts';
 import { awsSsmParameter } from '../../src/targets/aws-ssm-parameter/index.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testContext } from '../helpers/context.ts';
@@ -29,6 +31,30 @@ describe('aws-ssm-parameter demo', () => {
       }
     } finally {
       await setup.stop();
+    }
+  });
+
+  it('beside the Secrets Manager demo, one merged environment (as keyrot demo builds it) reaches both emulators', async () => {
+    const oldKey = testKey();
+    const opts = { oldKey, workDir: '/nonexistent', varName: 'OPENAI_API_KEY' };
+    const [sm, ssm] = [await secretsManagerDemo(opts), await demo(opts)];
+    if ('skip' in sm || 'skip' in ssm) throw new Error('an AWS demo skipped');
+    try {
+      const env = { ...sm.env, ...ssm.env };
+      const defs = { 'aws-secrets-manager': awsSecretsManager, 'aws-ssm-parameter': awsSsmParameter } as const;
+      for (const [i, { type, endpoint, ...entry }] of [...sm.targets, ...ssm.targets].entries()) {
+        const def = defs[type as keyof typeof defs];
+        const t = await def.create({ ...(def.schema.parse(entry) as any), endpoint: String(endpoint) }, testContext({ env, name: `demo-${i}` }));
+        try {
+          const pf = await t.preflight();
+          expect(pf.status, `${type}: ${pf.reason}`).toBe('ready');
+        } finally {
+          await t.close?.();
+        }
+      }
+    } finally {
+      await sm.stop();
+      await ssm.stop();
     }
   });
 });
