@@ -86,42 +86,18 @@ export function createVaultTarget(config: VaultConfig & CommonTargetConfig, ctx:
     try {
       const c = client('preflight');
       const engine = await c.mountInfo(mount, path, 'preflight', signal);
-      const wrong = engineProblem(engine);
+      const wrong = engineProblem(engine, mount, path);
       if (wrong) return { status: 'blocked', reason: wrong, current: { kind: 'unreadable', reason: wrong } };
       const latest = await c.read(mount, path, 'preflight', { signal });
       const v = fieldOf(latest, 'preflight');
       const current: ReadResult = v ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
-      return { status: 'ready', current, willCreate: current.kind === 'absent', notes: notesFor(latest, current, at as VaultAt) };
+      return { status: 'ready', current, willCreate: current.kind === 'absent', notes: notesFor(latest, current, { mount, path, field, namespace: (at as VaultAt).namespace }) };
     } catch (err) {
       const e = toTargetError(err, ctx.name, 'preflight');
       // Transient (sealed, 429, 5xx, timeout): not an answer; the engine retries it, bounded.
       if (e.retryable) throw e;
       return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
     }
-  }
-
-  /** KV version 1 has no versions and no check-and-set, and its `data/` path would be a secret named "data". */
-  function engineProblem(engine: { path?: string; type?: string; version?: string }): string | undefined {
-    const served = engine.path?.replace(/\/+$/, '');
-    if (served && served !== mount) return `${mount}/${path} is served by the mount ${served}/, not ${mount}/: set mount: ${served} and path: relative to it`;
-    if (engine.type && engine.type !== 'kv' && engine.type !== 'generic') return `the mount ${mount}/ is a ${engine.type} secrets engine, not KV: point mount: at a KV version 2 mount`;
-    if (engine.version !== '2') return `the mount ${mount}/ is KV version 1: keyrot rotates KV version 2 secrets (versions and check-and-set); upgrade it (vault kv enable-versioning ${mount}/) or use a KV v2 mount`;
-    return undefined;
-  }
-
-  function notesFor(latest: KvRead, current: ReadResult, vault: VaultAt): string[] {
-    const notes = [
-      latest.version === null
-        ? `${mount}/${path} does not exist: keyrot creates it with the field ${field} (check-and-set 0: only if nobody creates it first)`
-        : `the new key becomes version ${latest.version + 1} of ${mount}/${path}: field ${field} changes, the other fields are kept, written with check-and-set on version ${latest.version}`,
-      'verified by reading that version back; a rollback writes the old value as a new version (no version is deleted)',
-    ];
-    if (latest.version !== null && latest.data === null) {
-      // A deleted or destroyed latest version has no data to keep (what `vault kv put` does too).
-      notes.push(`the latest version (${latest.version}) is deleted: the new version holds field ${field} only; the fields of older versions are not carried over (vault kv undelete first to keep them)`);
-    } else if (current.kind === 'absent' && latest.version !== null) notes.push(`field ${field} is not set in the latest version: keyrot adds it`);
-    if (vault.namespace) notes.push(`namespace ${vault.namespace} (X-Vault-Namespace)`);
-    return notes;
   }
 
   return {
@@ -140,4 +116,30 @@ export function createVaultTarget(config: VaultConfig & CommonTargetConfig, ctx:
 
 function describeHeld(v: string | null): string {
   return v ? `a different key (${fingerprint(v)})` : 'nothing';
+}
+
+/** KV version 1 has no versions and no check-and-set, and its `data/` path would be a secret named "data". */
+function engineProblem(engine: { path?: string; type?: string; version?: string }, mount: string, path: string): string | undefined {
+  const served = engine.path?.replace(/\/+$/, '');
+  if (served && served !== mount) return `${mount}/${path} is served by the mount ${served}/, not ${mount}/: set mount: ${served} and path: relative to it`;
+  if (engine.type && engine.type !== 'kv' && engine.type !== 'generic') return `the mount ${mount}/ is a ${engine.type} secrets engine, not KV: point mount: at a KV version 2 mount`;
+  if (engine.version !== '2') return `the mount ${mount}/ is KV version 1: keyrot rotates KV version 2 secrets (versions and check-and-set); upgrade it (vault kv enable-versioning ${mount}/) or use a KV v2 mount`;
+  return undefined;
+}
+
+/** What plan says the write will do. */
+function notesFor(latest: KvRead, current: ReadResult, s: { mount: string; path: string; field: string; namespace?: string }): string[] {
+  const { mount, path, field } = s;
+  const notes = [
+    latest.version === null
+      ? `${mount}/${path} does not exist: keyrot creates it with the field ${field} (check-and-set 0: only if nobody creates it first)`
+      : `the new key becomes version ${latest.version + 1} of ${mount}/${path}: field ${field} changes, the other fields are kept, written with check-and-set on version ${latest.version}`,
+    'verified by reading that version back; a rollback writes the old value as a new version (no version is deleted)',
+  ];
+  if (latest.version !== null && latest.data === null) {
+    // A deleted or destroyed latest version has no data to keep (what `vault kv put` does too).
+    notes.push(`the latest version (${latest.version}) is deleted: the new version holds field ${field} only; the fields of older versions are not carried over (vault kv undelete first to keep them)`);
+  } else if (current.kind === 'absent' && latest.version !== null) notes.push(`field ${field} is not set in the latest version: keyrot adds it`);
+  if (s.namespace) notes.push(`namespace ${s.namespace} (X-Vault-Namespace)`);
+  return notes;
 }
