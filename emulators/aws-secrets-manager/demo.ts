@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DemoSetup } from '../demo-types.ts';
+import { demoAwsCredentials, demoAwsEnv } from '../aws-demo.ts';
 import { AwsSecretsManagerEmulator } from './emulator.ts';
 
 /**
@@ -7,12 +8,12 @@ import { AwsSecretsManagerEmulator } from './emulator.ts';
  * key: one whose whole SecretString is the key, and a console-style JSON key/value secret where
  * only the `field:` changes and the other fields keep their bytes.
  *
- * Credentials reach the target the AWS way (the default chain's environment link): a throw-away
- * access key generated now, valid only against this emulator. AWS_PROFILE and AWS_SESSION_TOKEN
- * are blanked so a developer's own AWS setup cannot take precedence or leak into the demo.
+ * Credentials reach the target the AWS way (the default chain's environment link): the demo's
+ * throw-away access key, shared by its AWS emulators (../aws-demo.ts).
  */
 export const demo: DemoSetup = async ({ oldKey, varName }) => {
   const emu = new AwsSecretsManagerEmulator({ region: 'us-east-1' });
+  emu.addCredentials(demoAwsCredentials());
   await emu.start();
   const plain = 'keyrot-demo/openai-api-key';
   const json = 'keyrot-demo/app-config';
@@ -26,12 +27,7 @@ export const demo: DemoSetup = async ({ oldKey, varName }) => {
       { type: 'aws-secrets-manager', secret: plain, region: emu.region, endpoint: emu.url },
       { type: 'aws-secrets-manager', secret: json, region: emu.region, field: varName, endpoint: emu.url },
     ],
-    env: {
-      AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emu.credentials.secretAccessKey,
-      AWS_SESSION_TOKEN: '',
-      AWS_PROFILE: '',
-    },
+    env: demoAwsEnv(),
     description: `AWS Secrets Manager emulator (awsJson1_1, SigV4-checked) at ${emu.url}: ${plain}, and ${json} field ${varName}`,
     stop: () => emu.stop(),
   };

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
-import { expectedSignature, parseAuthorization, signatureMatches } from './sigv4.ts';
+import { AwsFailure, AwsFaults, AwsIdentities, awsCalls, awsJsonError, awsJsonOk, type AwsCredentials } from '../aws-json.ts';
+import { parseAuthorization } from './sigv4.ts';
 
 /**
  * A loopback emulator of AWS Secrets Manager's awsJson1_1 API, faithful where keyrot depends on it:
@@ -22,19 +23,10 @@ export const SM_OPERATIONS = [
 ] as const;
 export type SmOperation = (typeof SM_OPERATIONS)[number];
 
-const JSON11 = 'application/x-amz-json-1.1';
 const CURRENT = 'AWSCURRENT';
 const PREVIOUS = 'AWSPREVIOUS';
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-interface KnownCredentials extends AwsCredentials {
-  expired: boolean;
-}
+export type { AwsCredentials };
 
 interface StoredVersion {
   versionId: string;
@@ -69,15 +61,6 @@ export interface VersionView {
   createdDate: number;
 }
 
-interface InjectedFault {
-  action?: SmOperation;
-  type: string;
-  message: string;
-  status: number;
-  frontEnd: boolean;
-  times: number;
-}
-
 export interface SmEmulatorOptions {
   region?: string;
   accountId?: string;
@@ -87,31 +70,14 @@ export interface SmEmulatorOptions {
 
 const nowSeconds = () => Date.now() / 1000;
 
-/** The error AWS would send. `frontEnd` errors (auth, throttling) spell the member `message`. */
+const NAMESPACE = 'com.amazonaws.secrets';
+
+/** The error AWS would send: Secrets Manager spells its own errors' member `Message`. */
 function awsError(type: string, message: string, opts: { status?: number; frontEnd?: boolean } = {}): EmuResponse {
-  const ns = opts.frontEnd ? 'com.amazon.coral.service' : 'com.amazonaws.secrets';
-  return {
-    status: opts.status ?? 400,
-    headers: {
-      'content-type': JSON11,
-      'x-amzn-RequestId': randomUUID(),
-      'x-amzn-ErrorType': `${type}:http://internal.amazon.com/coral/${ns}/`,
-    },
-    body: { __type: type, [opts.frontEnd ? 'message' : 'Message']: message },
-  };
+  return awsJsonError(type, message, { ...opts, namespace: NAMESPACE, messageKey: 'Message' });
 }
 
-function ok(body: Record<string, unknown>): EmuResponse {
-  return { status: 200, headers: { 'content-type': JSON11, 'x-amzn-RequestId': randomUUID() }, body };
-}
-
-class AwsFailure extends Error {
-  readonly response: EmuResponse;
-  constructor(response: EmuResponse) {
-    super('aws failure');
-    this.response = response;
-  }
-}
+const ok = awsJsonOk;
 const fail = (type: string, message: string, status?: number): never => {
   throw new AwsFailure(awsError(type, message, { status }));
 };
@@ -128,10 +94,10 @@ export class AwsSecretsManagerEmulator {
   /** The access key the emulator starts with (throw-away, generated at run time). */
   readonly credentials: AwsCredentials;
   private readonly verifySignatures: boolean;
-  private readonly known = new Map<string, KnownCredentials>();
+  private readonly identities = new AwsIdentities();
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly denied = new Set<string>();
-  private readonly faults: InjectedFault[] = [];
+  private readonly faults = new AwsFaults<SmOperation>({ type: 'InternalServiceError', message: 'An error occurred on the server side.' });
 
   constructor(opts: SmEmulatorOptions = {}) {
     this.region = opts.region ?? 'us-east-1';
@@ -157,25 +123,17 @@ export class AwsSecretsManagerEmulator {
 
   /** Registers an access key (generated when omitted) and returns it. */
   addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {
-    const c: AwsCredentials = {
-      // AKIA-shaped would be caught by the redactor's AWS key pattern; emulator keys say what they are.
-      accessKeyId: creds?.accessKeyId ?? `EMU${randomBytes(8).toString('hex').toUpperCase()}`,
-      secretAccessKey: creds?.secretAccessKey ?? randomBytes(30).toString('base64url'),
-      ...(creds?.sessionToken ? { sessionToken: creds.sessionToken } : {}),
-    };
-    this.known.set(c.accessKeyId, { ...c, expired: false });
-    return c;
+    return this.identities.add(creds);
   }
 
   /** The key id becomes unknown: calls signed with it get UnrecognizedClientException. */
   revokeCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    this.known.delete(accessKeyId);
+    this.identities.revoke(accessKeyId);
   }
 
   /** Calls signed with it get ExpiredTokenException (session credentials past their expiry). */
   expireCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    const k = this.known.get(accessKeyId);
-    if (k) k.expired = true;
+    this.identities.expire(accessKeyId);
   }
 
   /**
@@ -254,48 +212,30 @@ export class AwsSecretsManagerEmulator {
 
   /** The next `times` calls (of `action`, when given) answer ThrottlingException (HTTP 400). */
   throttleNext(times = 1, action?: SmOperation): void {
-    this.faults.push({ action, type: 'ThrottlingException', message: 'Rate exceeded', status: 400, frontEnd: true, times });
+    this.faults.throttleNext(times, action);
   }
 
   /** The next call(s) answer an AWS error: InternalServiceError 500 by default. */
   failNext(f: { action?: SmOperation; type?: string; message?: string; status?: number; times?: number } = {}): void {
-    const type = f.type ?? 'InternalServiceError';
-    this.faults.push({
-      action: f.action,
-      type,
-      message: f.message ?? (type === 'InternalServiceError' ? 'An error occurred on the server side.' : type),
-      status: f.status ?? (type === 'InternalServiceError' ? 500 : 400),
-      frontEnd: false,
-      times: f.times ?? 1,
-    });
+    this.faults.failNext(f);
   }
 
   /** Drops pending injected faults and every denial. */
   clearFaults(): void {
-    this.faults.length = 0;
+    this.faults.clear();
     this.denied.clear();
     this.server.clearFaults();
   }
 
   /** Calls that reached the emulator, with their operation and parsed input. */
   calls(action?: SmOperation): Array<{ action: string; input: Record<string, unknown>; status: number }> {
-    return this.server.requests
-      .map((r) => {
-        let input: Record<string, unknown> = {};
-        try {
-          input = JSON.parse(r.rawBody || '{}') as Record<string, unknown>;
-        } catch {
-          /* not JSON */
-        }
-        return { action: String(r.headers['x-amz-target'] ?? '').replace(/^secretsmanager\./, ''), input, status: r.status };
-      })
-      .filter((c) => !action || c.action === action);
+    return awsCalls(this.server.requests, 'secretsmanager').filter((c) => !action || c.action === action);
   }
 
   // ---------------------------------------------------------------- protocol
 
   private handle(req: EmuRequest): EmuResponse {
-    const denial = this.authenticate(req);
+    const denial = this.identities.authenticate(req, 'secretsmanager', this.verifySignatures);
     if (denial) return denial;
     const target = String(req.headers['x-amz-target'] ?? '');
     const op = target.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : '';
@@ -303,12 +243,8 @@ export class AwsSecretsManagerEmulator {
       return awsError('UnknownOperationException', `Unknown operation ${target || '(no X-Amz-Target)'}`, { frontEnd: true });
     }
     const action = op as SmOperation;
-    const fi = this.faults.findIndex((f) => !f.action || f.action === action);
-    if (fi >= 0) {
-      const f = this.faults[fi]!;
-      if (--f.times <= 0) this.faults.splice(fi, 1);
-      return awsError(f.type, f.message, { status: f.status, frontEnd: f.frontEnd });
-    }
+    const injected = this.faults.take(action, NAMESPACE);
+    if (injected) return injected;
     const input = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const secretId = typeof input.SecretId === 'string' ? input.SecretId : '';
     const resolved = this.resolve(secretId);
@@ -348,38 +284,6 @@ export class AwsSecretsManagerEmulator {
       if (err instanceof AwsFailure) return err.response;
       throw err;
     }
-  }
-
-  private authenticate(req: EmuRequest): EmuResponse | undefined {
-    const auth = parseAuthorization(req.headers.authorization);
-    if (auth === 'missing') return awsError('MissingAuthenticationTokenException', 'Missing Authentication Token', { frontEnd: true });
-    if (auth === 'malformed') {
-      return awsError('IncompleteSignatureException', 'Authorization header requires Credential, SignedHeaders and Signature parameters.', {
-        frontEnd: true,
-      });
-    }
-    const known = this.known.get(auth.accessKeyId);
-    const token = req.headers['x-amz-security-token'];
-    // Real AWS answers an unknown key id, or session credentials with a wrong token, this way
-    // (HTTP 400; seen verbatim in SDK issue reports, e.g. aws/aws-sdk-js-v3#6355).
-    if (!known || (known.sessionToken !== undefined && token !== known.sessionToken)) {
-      return awsError('UnrecognizedClientException', 'The security token included in the request is invalid.', { frontEnd: true });
-    }
-    if (known.expired) return awsError('ExpiredTokenException', 'The security token included in the request is expired', { frontEnd: true });
-    if (auth.service !== 'secretsmanager') {
-      return awsError('InvalidSignatureException', `Credential should be scoped to correct service: 'secretsmanager'.`, { frontEnd: true });
-    }
-    if (this.verifySignatures) {
-      const expected = expectedSignature(req, auth, known.secretAccessKey);
-      if (!expected || !signatureMatches(expected, auth.signature)) {
-        return awsError(
-          'InvalidSignatureException',
-          'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
-          { frontEnd: true },
-        );
-      }
-    }
-    return undefined;
   }
 
   /** SecretId: a name, a full ARN, or a partial ARN (without the `-XXXXXX` suffix). */

@@ -46,3 +46,22 @@ export function lazyCredential(
     }
   };
 }
+
+/**
+ * Whether a provider's key name is one of the variables `keyrot discover` looks for. Stores name
+ * things their own way (`OPENAI_API_KEY`, `openai-api-key`, `/acme/prod/openai_api_key`): the last
+ * path segment is compared case-insensitively, with `-` and `.` taken as `_`.
+ */
+export function matchesVarName(key: string, varNames: string[]): boolean {
+  const norm = (s: string) => s.toLowerCase().replace(/[-.]/g, '_');
+  const last = norm(key.split('/').filter(Boolean).at(-1) ?? '');
+  return last !== '' && varNames.some((v) => norm(v) === last);
+}
+
+/** Refused credentials or permissions make a provider "skipped" in `keyrot discover`: an `auth` error. */
+export function asDiscoverAuth(err: unknown): never {
+  if (err instanceof TargetError && err.kind === 'permission') {
+    throw new TargetError(err.message, { target: err.target, op: 'discover', kind: 'auth', retryable: false, cause: err });
+  }
+  throw err;
+}

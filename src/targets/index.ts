@@ -10,6 +10,8 @@ import { heroku } from './heroku/index.ts';
 import { netlify } from './netlify/index.ts';
 import { vercel } from './vercel/index.ts';
 import { railway } from './railway/index.ts';
+import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
+import { vault } from './vault/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -28,6 +30,8 @@ export const TARGETS = {
   netlify,
   vercel,
   railway,
+  'aws-ssm-parameter': awsSsmParameter,
+  vault,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

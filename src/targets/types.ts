@@ -3,6 +3,8 @@ import { parseDuration } from '../inventory/duration.ts';
 import type { Secret } from '../core/secret.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
 import type { EndpointForm } from '../inventory/endpoints.ts';
+/** For a definition's own URL fields (vault's `address:`), which may import only zod and this module. */
+export { EndpointUrlField } from '../inventory/endpoints.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/logger.ts';
 
@@ -19,6 +21,8 @@ export const TARGET_IDS = [
   'railway',
   'vercel',
   'netlify',
+  'aws-ssm-parameter',
+  'vault',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

@@ -25,6 +25,8 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['netlify', () => import('../../../emulators/netlify/demo.ts')],
   ['vercel', () => import('../../../emulators/vercel/demo.ts')],
   ['railway', () => import('../../../emulators/railway/demo.ts')],
+  ['aws-ssm-parameter', () => import('../../../emulators/aws-ssm-parameter/demo.ts')],
+  ['vault', () => import('../../../emulators/vault/demo.ts')],
 ];
 
 interface Step {

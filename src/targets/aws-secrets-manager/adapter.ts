@@ -9,13 +9,13 @@ import {
   type GetSecretValueCommandOutput,
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
-import { Secret, registerSensitive } from '../../core/secret.ts';
+import { Secret } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
-import { waitTimeoutMs } from '../types.ts';
-import { DEFAULT_REQUEST_TIMEOUT_MS, deadlinePassed, deadlineSignal } from '../../runtime/deadline.ts';
+import { deadlinePassed } from '../../runtime/deadline.ts';
+import { awsSetup, envRegion } from '../aws-client.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AwsSecretsManagerConfig, AwsSecretsManagerReceipt } from './index.ts';
-import { awsError, type SmAction } from './aws-errors.ts';
+import { SECRETS_MANAGER, awsError, type SmAction } from './aws-errors.ts';
 import { JsonFieldError, getJsonField, newJsonWithField, setJsonField } from './json-field.ts';
 import { isKeyrotVersion, versionTokenFor } from './version-token.ts';
 
@@ -47,41 +47,6 @@ function regionOfArn(secret: string): string | undefined {
   return /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secret)?.[1];
 }
 
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && v !== '' && v.toLowerCase() !== 'false' && v !== '0';
-}
-
-/**
- * The service endpoint: `endpoint:` from targets.yaml wins; else the SDK's standard variables
- * AWS_ENDPOINT_URL_SECRETS_MANAGER then AWS_ENDPOINT_URL (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS),
- * read here from ctx.env so they are injectable. The SDK resolves the same variables itself from
- * process.env (and `endpoint_url` from the shared config file) when no endpoint is passed:
- * @smithy/core endpoints/middleware-endpoint/adaptors/getEndpointUrlConfig.js builds
- * `AWS_ENDPOINT_URL_` + the service id "Secrets Manager" upper-cased and joined by `_`.
- */
-function endpointFrom(config: CommonTargetConfig, env: NodeJS.ProcessEnv): string | undefined {
-  if (config.endpoint) return config.endpoint;
-  if (truthy(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)) return undefined;
-  return env.AWS_ENDPOINT_URL_SECRETS_MANAGER || env.AWS_ENDPOINT_URL || undefined;
-}
-
-/**
- * Static credentials from ctx.env, exactly where the SDK's default chain would take them: the
- * first link (fromEnv) is skipped when AWS_PROFILE is set (@aws-sdk/credential-provider-node
- * defaultProvider.js). Otherwise undefined: the SDK's default chain (profile, SSO, web identity,
- * ECS/EC2 roles) runs. Reading ctx.env keeps the environment injectable; in the CLI it is process.env.
- */
-function envCredentials(env: NodeJS.ProcessEnv): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
-  if (env.AWS_PROFILE) return undefined;
-  const accessKeyId = env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  if (!accessKeyId || !secretAccessKey) return undefined;
-  registerSensitive(secretAccessKey);
-  const sessionToken = env.AWS_SESSION_TOKEN || undefined;
-  if (sessionToken) registerSensitive(sessionToken);
-  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
-}
-
 export function createAwsSecretsManagerTarget(
   config: AwsSecretsManagerConfig & CommonTargetConfig,
   ctx: TargetContext & { name: string },
@@ -90,28 +55,12 @@ export function createAwsSecretsManagerTarget(
   const field = config.field;
   const arnRegion = regionOfArn(secretId);
   // region: from targets.yaml wins, then the ARN's own region, then the environment; left
-  // undefined, the SDK looks in the shared config profile. (The JS SDK reads AWS_REGION only;
-  // AWS_DEFAULT_REGION is the CLI's variable, accepted here too because users set it for the CLI.)
-  const region = config.region ?? arnRegion ?? (ctx.env.AWS_REGION || ctx.env.AWS_DEFAULT_REGION || undefined);
-  const endpoint = endpointFrom(config, ctx.env);
+  // undefined, the SDK looks in the shared config profile.
+  const region = config.region ?? arnRegion ?? envRegion(ctx.env);
   const where = `${secretId}${field ? `[${field}]` : ''}`;
-
-  const credentials = envCredentials(ctx.env);
-  const timeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
-  // Retries are the engine's (withRetry): one policy governs, so the SDK makes one attempt.
-  // requestTimeout alone only logs a warning in @smithy/node-http-handler 4.x
-  // (set-request-timeout.js): throwOnRequestTimeout turns it into an error. It stops once the
-  // headers arrive, so each call also carries an abort signal with the same deadline, which
-  // covers a body that stalls (the handler destroys the request on abort).
-  const client = new SecretsManagerClient({
-    ...(region ? { region } : {}),
-    ...(endpoint ? { endpoint } : {}),
-    ...(credentials ? { credentials } : {}),
-    maxAttempts: 1,
-    requestHandler: { requestTimeout: timeoutMs, connectionTimeout: Math.min(10_000, timeoutMs), throwOnRequestTimeout: true },
-  });
-  /** Per-call options: the caller's signal under this call's deadline. */
-  const callOptions = (signal?: AbortSignal) => ({ abortSignal: deadlineSignal(timeoutMs, signal) });
+  const aws = awsSetup(SECRETS_MANAGER, config, ctx.env, region);
+  const { endpoint, timeoutMs, callOptions } = aws;
+  const client = new SecretsManagerClient(aws.clientConfig);
 
   /** `sent`: the options the call went out with; its deadline passing makes any failure a timeout. */
   function fail(err: unknown, action: SmAction, op: string, sent?: { abortSignal: AbortSignal }): TargetError {
