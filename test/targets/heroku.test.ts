@@ -51,7 +51,7 @@ describe('heroku target', () => {
   }
 
   beforeEach(async () => {
-    emu = new HerokuEmulator({ releaseMs: 120 });
+    emu = new HerokuEmulator({ releaseMs: 1_000 }); // long enough to still be pending after a write on a loaded machine
     await emu.start();
     token = emu.addToken({ scopes: ['read-protected', 'write-protected'] });
     emu.seedApp(APP, { ...others(), OPENAI_API_KEY: oldKey });

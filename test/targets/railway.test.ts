@@ -107,7 +107,8 @@ describe('railway target', () => {
   it('one redeploy, watched to SUCCESS: the deployment snapshot holds the new key', async () => {
     const old = testKey();
     const next = testKey();
-    fx = await railwayFixture({ vars: { [VAR]: old } });
+    // Phases long enough to be polled more than once even when the machine is loaded.
+    fx = await railwayFixture({ vars: { [VAR]: old }, emulator: { phaseMs: 400 } });
     const receipt = await fx.target.write(new Secret(next), op(next));
     const r = await fx.target.redeploy!(op(next), receipt);
     expect(r.method).toBe('redeploy');
