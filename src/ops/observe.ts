@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Pushgateway, type Registry } from 'prom-client';
 import { EXIT, ExitError } from '../core/errors.ts';
-import { endpointProblem } from '../inventory/endpoints.ts';
 import type { Inventory } from '../inventory/load.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { StateStore } from '../state/store.ts';
@@ -46,12 +45,22 @@ export async function serveMetrics(o: Observability, address: ListenAddress, log
   return server;
 }
 
-/** `--pushgateway URL`: with --once only (a daemon is scraped), https unless loopback, no credentials in it. */
+/**
+ * `--pushgateway URL`: with --once only (a daemon is scraped). http:// is allowed anywhere, unlike
+ * provider endpoints: the push carries metrics, no credential (and an in-cluster Pushgateway is
+ * usually plain http://pushgateway.monitoring:9091); credentials in the URL are refused.
+ */
 export function pushgatewayUrl(raw: string, once: boolean | undefined): URL {
   if (!once) throw new ExitError(EXIT.usage, '--pushgateway goes with --once (a CronJob run pushes its figures when done); a daemon is scraped: use --listen');
-  const problem = endpointProblem(raw);
-  if (problem) throw new ExitError(EXIT.usage, `--pushgateway: ${problem}`);
-  return new URL(raw);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ExitError(EXIT.usage, `--pushgateway ${JSON.stringify(raw)} is not a URL (expected http(s)://host:9091)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ExitError(EXIT.usage, `--pushgateway: ${url.protocol} is not http: or https:`);
+  if (url.username || url.password) throw new ExitError(EXIT.usage, '--pushgateway: credentials do not belong in the URL (they would be logged and shown in ps)');
+  return url;
 }
 
 /**

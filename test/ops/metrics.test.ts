@@ -174,7 +174,8 @@ describe('keyrot schedule --once --pushgateway', () => {
     await gw.close();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/could not push metrics .*HTTP 307 \(redirect to https:\/\/elsewhere\.invalid/);
-    expect((await runCli(['schedule', '--once', '--pushgateway', 'http://203.0.113.9:9091'], { cwd, env })).code).toBe(2);
+    expect((await runCli(['schedule', '--once', '--pushgateway', 'https://user:secret@gateway.invalid'], { cwd, env })).code).toBe(2);
+    expect((await runCli(['schedule', '--once', '--pushgateway', 'ftp://gateway.invalid'], { cwd, env })).code).toBe(2);
     expect((await runCli(['schedule', '--pushgateway', gw.url], { cwd, env })).stderr).toMatch(/goes with --once/);
   }, 60_000);
 });
