@@ -485,9 +485,8 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
         const code = statusCode(err);
         if (code === 404) continue; // deleted meanwhile: create again.
         if (code !== 409) throw failure(c, err, 'update', 'leases', lname, 'lock');
-        // Another keyrot's take-over won (same resourceVersion, it was first): name it if we can.
-        const now2 = await readLease(c, lname, 'lock').catch(() => undefined);
-        throw lockedError(env, lname, now2 ? leaseInfo(now2) : null);
+        // The Lease changed since we read it: another keyrot's take-over won, or its holder renewed
+        // it after all. Read it again: a fresh holder is then named by the staleness check above.
       }
     }
     throw new LockedError(`environment "${env}": could not take the Lease ${ns}/${lname}; other keyrot runs keep taking and releasing it`);
