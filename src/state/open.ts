@@ -1,9 +1,13 @@
 import type { Inventory } from '../inventory/load.ts';
+import { inventoryScope } from './inventory-scope.ts';
 import { localState } from './local.ts';
 import type { StateStore } from './store.ts';
 import { localTrust } from './trust.ts';
 
-/** The store an inventory asks for: `state: local` (a directory) or `state: kubernetes` (cluster mode). */
+/**
+ * The store an inventory asks for: `state: local` (its part of the state directory, see
+ * inventory-scope.ts) or `state: kubernetes` (cluster mode, keyed by `state.name`).
+ */
 export async function openState(inventory: Inventory | undefined, localDir: string, env: NodeJS.ProcessEnv = process.env): Promise<StateStore> {
   const cfg = inventory?.config.state;
   const stateKey = inventory?.config.state_key;
@@ -11,5 +15,19 @@ export async function openState(inventory: Inventory | undefined, localDir: stri
     const { kubernetesStateFromConfig } = await import('./kubernetes.ts');
     return kubernetesStateFromConfig({ ...(typeof cfg === 'object' ? cfg : {}), stateKey, baseDir: inventory?.baseDir }, env);
   }
-  return localState(localDir, localTrust({ stateDir: localDir, ref: stateKey, baseDir: inventory?.baseDir ?? localDir, env }));
+  const scope = await inventoryScope(localDir, inventory?.path);
+  const store = localState(scope.dir, localTrust({ stateDir: scope.dir, ref: stateKey, baseDir: inventory?.baseDir ?? localDir, env }));
+  return ensuredBeforeWrites(store, scope.ensure);
+}
+
+/** The store, with its directory (and .gitignore, and claim) made before anything is written. */
+function ensuredBeforeWrites(store: StateStore, ensure: () => Promise<void>): StateStore {
+  let ready: Promise<void> | undefined;
+  const once = () => (ready ??= ensure());
+  return {
+    ...store,
+    appendJournalLine: async (env, make) => (await once(), store.appendJournalLine(env, make)),
+    appendAuditLine: async (make) => (await once(), store.appendAuditLine(make)),
+    acquireLock: async (env, meta) => (await once(), store.acquireLock(env, meta)),
+  };
 }

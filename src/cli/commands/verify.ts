@@ -13,7 +13,37 @@ import { withRetry } from '../../runtime/retry.ts';
 import { liveCheck, openaiEndpoint } from '../../keys/kinds.ts';
 import { Secret } from '../../core/secret.ts';
 import { commandContext, environment, type CommonFlags } from '../context.ts';
-import { bold, dim, green, red, table, yellow } from '../output.ts';
+import { bold, dim, green, red, yellow } from '../output.ts';
+import type { Column } from '../table.ts';
+import { plural } from '../../render/plural.ts';
+import { keyrotCommand } from '../../render/command.ts';
+import { TargetError } from '../../core/errors.ts';
+
+const VERIFY_COLUMNS: Column[] = [
+  { header: '', fit: 'fixed' },
+  { header: 'TARGET', min: 16 },
+  { header: 'TYPE', min: 8 },
+  { header: 'HOLDS', fit: 'fixed' },
+  { header: 'BY', fit: 'fixed' },
+  { header: 'DETAIL', fit: 'wrap', min: 20 },
+];
+
+/**
+ * The live check's answer. `rejected`: the issuer refused the key (401: revoked, wrong): a dead
+ * key, exit 1. `unreachable`: no answer about the key (network, timeout, 5xx after retries, an
+ * endpoint that is not the API): nothing is known, exit 4.
+ */
+export interface LiveResult {
+  ok: boolean;
+  status: 'live' | 'restricted' | 'rejected' | 'unreachable';
+  detail: string;
+}
+
+function liveFailure(err: unknown): LiveResult {
+  const e = toTargetError(err);
+  const rejected = e instanceof TargetError && e.kind === 'auth';
+  return { ok: false, status: rejected ? 'rejected' : 'unreachable', detail: e.message };
+}
 
 interface VerifyRow {
   name: string;
@@ -31,7 +61,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
   const out = ctx.out;
   const targets = await createTargets({ inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger });
   try {
-    out.err(dim(`Reading ${targets.length} targets of "${env.name}"...`, out.color));
+    out.info(dim(`Reading ${plural(targets.length, 'target')} of "${env.name}"...`, out.color));
     const pf = await preflightAll(targets, { clock: ctx.clock });
     const values = [...pf.values()].flatMap((p) => (p.current.kind === 'value' ? [p.current.value] : []));
     const counts = new Map<string, { v: Secret; n: number }>();
@@ -75,7 +105,7 @@ export async function verify(flags: CommonFlags): Promise<number> {
       }
     }
     const drift = rows.some((r) => !r.matches);
-    let live: { ok: boolean; detail: string } | undefined;
+    let live: LiveResult | undefined;
     const cfg = env.key;
     const issuer = issuerFor(cfg, { processEnv: ctx.processEnv, clock: ctx.clock });
     if (expected && issuer.liveCheck && cfg.verify) {
@@ -84,14 +114,16 @@ export async function verify(flags: CommonFlags): Promise<number> {
           clock: ctx.clock,
           policy: { attempts: 3 },
         });
-        live = { ok: true, detail: r.detail };
+        live = { ok: true, status: r.status === 'restricted' ? 'restricted' : 'live', detail: r.detail };
       } catch (err) {
-        live = { ok: false, detail: toTargetError(err).message };
+        live = liveFailure(err);
       }
     }
     const problems: string[] = [];
     const warnings: string[] = [];
-    if (last && last.outcome === undefined) warnings.push(`rotation ${last.id} was interrupted: finish it with \`keyrot resume -e ${env.name}\` or undo it with \`keyrot resume -e ${env.name} --rollback\``);
+    if (last && last.outcome === undefined) {
+      warnings.push(`rotation ${last.id} was interrupted: finish it with \`${keyrotCommand(ctx.flags, 'resume', '-e', env.name)}\` or undo it with \`${keyrotCommand(ctx.flags, 'resume', '-e', env.name, '--rollback')}\``);
+    }
     if (!expected) problems.push('no target holds a readable key');
     // The seed: "use separate keys for different environments".
     if (expected) {
@@ -109,7 +141,9 @@ export async function verify(flags: CommonFlags): Promise<number> {
       }
     }
     if (drift) problems.push(`drift: ${rows.filter((r) => !r.matches).map((r) => r.name).join(', ')} ${rows.filter((r) => !r.matches).length === 1 ? 'does' : 'do'} not hold the same key as the others`);
-    if (live && !live.ok) problems.push(`the key is not live: ${live.detail}`);
+    if (live?.status === 'rejected') problems.push(`the key is not live: ${live.detail}`);
+    // Not a verdict on the key: the issuer did not answer. Said apart, with its own exit code.
+    const unchecked = live?.status === 'unreachable' ? `could not check the key: ${live.detail}` : undefined;
     await appendAudit(ctx.state, {
       event: problems.length ? 'verify.problem' : 'verify.ok',
       env: env.name,
@@ -118,30 +152,31 @@ export async function verify(flags: CommonFlags): Promise<number> {
         drift,
         fingerprints: [...counts.keys()],
         live: live?.ok ?? null,
+        liveStatus: live?.status ?? null,
       },
     });
     if (out.json) {
-      out.result({ env: env.name, key: expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null, drift, live, problems, warnings, targets: rows });
+      out.result({ env: env.name, key: expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null, drift, live, problems, warnings: unchecked ? [...warnings, unchecked] : warnings, targets: rows });
     } else {
       const c = out.color;
-      const t = [['', 'TARGET', 'TYPE', 'HOLDS', 'BY', 'DETAIL']];
-      for (const r of rows) {
-        t.push([
-          r.matches ? green('✓', c) : red('✗', c),
-          r.name,
-          r.type,
-          typeof r.holds === 'object' ? `${r.holds.hint} ${dim(r.holds.fingerprint, c)}` : r.holds,
-          r.method,
-          r.detail ?? '',
-        ]);
-      }
-      const lines = [bold(`Verify "${env.name}"`, c), table(t)];
-      if (live) lines.push(live.ok ? green(`Live: ${live.detail}`, c) : red(`Not live: ${live.detail}`, c));
+      const t = rows.map((r) => [
+        r.matches ? green('✓', c) : red('✗', c),
+        r.name,
+        r.type,
+        typeof r.holds === 'object' ? `${r.holds.hint} ${dim(r.holds.fingerprint, c)}` : r.holds,
+        r.method,
+        r.detail ?? '',
+      ]);
+      const lines = [bold(`Verify "${env.name}"`, c), out.table(VERIFY_COLUMNS, t)];
+      if (live) lines.push(live.ok ? green(`Live: ${live.detail}`, c) : live.status === 'rejected' ? red(`Not live: ${live.detail}`, c) : yellow(`Not checked: ${live.detail}`, c));
       else if (expected) lines.push(yellow(`Live check skipped (${cfg.kind !== 'openai' ? 'key.kind: generic' : 'key.verify: false'})`, c));
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
-      lines.push(problems.length ? red(`Problems: ${problems.join('; ')}.`, c) : green(`All ${rows.length} targets hold ${expected!.hint} (${expected!.fingerprint}).`, c));
+      if (problems.length) lines.push(red(`Problems: ${problems.join('; ')}.`, c));
+      else if (unchecked) lines.push(yellow(`Every target holds ${expected!.hint} (${expected!.fingerprint}), but ${unchecked}: run verify again once ${issuer.title} is reachable.`, c));
+      else lines.push(green(`${rows.length === 1 ? 'The target holds' : `All ${plural(rows.length, 'target')} hold`} ${expected!.hint} (${expected!.fingerprint}).`, c));
       out.human(lines.join('\n'));
     }
+    if (!problems.length && unchecked) return EXIT.unreachable;
     return problems.length ? EXIT.failed : EXIT.ok;
   } finally {
     await closeAll(targets);
