@@ -133,7 +133,7 @@ export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags)
 
 /** Engine options for a command, with the live display. Call `done()` when the engine returns. */
 export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void; reporter: LiveReporter }> {
-  const reporter = await createReporter(ctx.out);
+  const reporter = ctx.out.quiet ? quietReporter(ctx.out) : await createReporter(ctx.out);
   const stop = currentInterruption();
   if (stop) stop.say = (line) => reporter.info(line);
   return {
@@ -151,6 +151,12 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     admin: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
+}
+
+/** --quiet: no progress at all; warnings still said. */
+function quietReporter(out: Out): LiveReporter {
+  const nothing = () => {};
+  return { step: nothing, target: nothing, info: nothing, warn: (m) => out.err(`warning: ${m}`), pause: nothing, resume: nothing, done: nothing };
 }
 
 export function usage(message: string): never {

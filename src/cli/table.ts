@@ -18,6 +18,10 @@ export interface Column {
   fit?: Fit;
   /** The narrowest it may get (default: 12 for wrap, 10 for clip). */
   min?: number;
+  /** Columns give way in this order, lowest first (default 1); among equals, the widest first. */
+  priority?: number;
+  /** Left out (lowest priority first) when the table cannot fit otherwise; a note says so. */
+  optional?: boolean;
 }
 
 export interface TableOptions {
@@ -94,15 +98,18 @@ export function clipTo(cell: string, w: number): string {
   return `${pre}${head(text, Math.ceil(keep / 2))}…${tail(text, Math.floor(keep / 2))}${post}`;
 }
 
-/** A cell as lines of at most `w` columns, broken between words (a longer word is cut). */
+/**
+ * A cell as lines of at most `w` columns, broken between words (a longer word is cut). A command in
+ * backticks is never broken: copied from the screen, it must still be one command.
+ */
 export function wrapTo(cell: string, w: number): string[] {
   if (visibleWidth(cell) <= w) return [cell];
   const { pre, text, post } = splitColour(cell);
   const lines: string[] = [];
   let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
+  for (const word of text.match(/\S*`[^`]*`\S*|\S+/g) ?? []) {
     let rest = word;
-    while (visibleWidth(rest) > w) {
+    while (visibleWidth(rest) > w && !rest.includes('`')) {
       if (line) lines.push(line);
       line = '';
       const cut = head(rest, w);
@@ -127,13 +134,15 @@ const minOf = (c: Column) => c.min ?? (c.fit === 'wrap' ? 12 : 10);
 export function fitWidths(columns: Column[], natural: number[], room: number | undefined): number[] {
   const widths = [...natural];
   if (room === undefined) return widths;
-  const total = () => widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1);
+  const total = () => totalWidth(widths);
+  const priority = (i: number) => columns[i]!.priority ?? 1;
   for (const kind of ['wrap', 'clip'] as const) {
     while (total() > room) {
       let pick = -1;
       columns.forEach((c, i) => {
         const floor = Math.min(natural[i]!, Math.max(minOf(c), visibleWidth(c.header)));
-        if ((c.fit ?? 'clip') === kind && widths[i]! > floor && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
+        if ((c.fit ?? 'clip') !== kind || widths[i]! <= floor) return;
+        if (pick < 0 || priority(i) < priority(pick) || (priority(i) === priority(pick) && widths[i]! > widths[pick]!)) pick = i;
       });
       if (pick < 0) break;
       widths[pick]!--;
@@ -142,29 +151,49 @@ export function fitWidths(columns: Column[], natural: number[], room: number | u
   return widths;
 }
 
+const totalWidth = (widths: number[]) => widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1);
+
 /** The table as text; columns whose cells are all empty are left out unless `keepEmpty`. */
 export function renderTable(columns: Column[], rows: string[][], opts: TableOptions = {}): string {
   const indent = opts.indent ?? '  ';
   const showHeader = opts.header ?? true;
-  const keep = columns.map((c, i) => opts.keepEmpty || (c.header === '' && rows.some((r) => !isEmpty(r[i] ?? ''))) || rows.some((r) => !isEmpty(r[i] ?? '')));
-  const cols = columns.filter((_, i) => keep[i]);
-  const body = rows.map((r) => r.filter((_, i) => keep[i]).map((cell) => cell ?? ''));
-  const all = showHeader ? [cols.map((c) => c.header), ...body] : body;
-  if (!all.length || !cols.length) return '';
-  const natural = cols.map((_, i) => Math.max(...all.map((r) => visibleWidth(r[i]!))));
+  let keep = columns.map((_, i) => opts.keepEmpty || rows.some((r) => !isEmpty(r[i] ?? '')));
   const room = opts.width === undefined ? undefined : opts.width - visibleWidth(indent);
-  const widths = fitWidths(cols, natural, room);
-  const out: string[] = [];
-  for (const r of all) {
-    const cells = r.map((cell, i) => ((cols[i]!.fit ?? 'clip') === 'wrap' ? wrapTo(cell, widths[i]!) : [clipTo(cell, widths[i]!)]));
-    const height = Math.max(...cells.map((c) => c.length));
-    for (let line = 0; line < height; line++) {
-      const parts = cells.map((c, i) => {
-        const text = c[line] ?? '';
-        return i === cells.length - 1 ? text : text + ' '.repeat(Math.max(0, widths[i]! - visibleWidth(text)));
-      });
-      out.push((indent + parts.join(' '.repeat(GAP))).trimEnd());
-    }
+  const layout = () => {
+    const cols = columns.filter((_, i) => keep[i]);
+    const body = rows.map((r) => r.filter((_, i) => keep[i]).map((cell) => cell ?? ''));
+    const all = showHeader ? [cols.map((c) => c.header), ...body] : body;
+    const natural = cols.map((_, i) => Math.max(0, ...all.map((r) => visibleWidth(r[i]!))));
+    return { cols, all, widths: fitWidths(cols, natural, room) };
+  };
+  let l = layout();
+  // Still too wide: leave out the optional columns, least needed first, and say so.
+  const left: string[] = [];
+  while (room !== undefined && totalWidth(l.widths) > room) {
+    const candidates = columns.map((c, i) => ({ c, i })).filter(({ c, i }) => keep[i] && c.optional);
+    if (!candidates.length) break;
+    const drop = candidates.sort((a, b) => (a.c.priority ?? 1) - (b.c.priority ?? 1))[0]!;
+    keep = keep.map((k, i) => k && i !== drop.i);
+    left.push(drop.c.header);
+    l = layout();
   }
+  if (!l.all.length || !l.cols.length) return '';
+  const out = l.all.flatMap((r) => renderRow(l.cols, r, l.widths, indent));
+  if (left.length) out.push(`${indent}(${left.join(', ')} left out to fit the terminal: --wide shows ${left.length === 1 ? 'it' : 'them'})`);
   return out.join('\n');
+}
+
+/** One row as screen lines: clipped cells, wrapped cells continued below, columns aligned. */
+function renderRow(cols: Column[], row: string[], widths: number[], indent: string): string[] {
+  const cells = row.map((cell, i) => ((cols[i]!.fit ?? 'clip') === 'wrap' ? wrapTo(cell, widths[i]!) : [clipTo(cell, widths[i]!)]));
+  const height = Math.max(...cells.map((c) => c.length));
+  const lines: string[] = [];
+  for (let line = 0; line < height; line++) {
+    const parts = cells.map((c, i) => {
+      const text = c[line] ?? '';
+      return i === cells.length - 1 ? text : text + ' '.repeat(Math.max(0, widths[i]! - visibleWidth(text)));
+    });
+    lines.push((indent + parts.join(' '.repeat(GAP))).trimEnd());
+  }
+  return lines;
 }

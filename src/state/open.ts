@@ -1,4 +1,5 @@
 import type { Inventory } from '../inventory/load.ts';
+import { withUserFlags } from '../render/command.ts';
 import { inventoryScope } from './inventory-scope.ts';
 import { localState } from './local.ts';
 import type { StateStore } from './store.ts';
@@ -16,7 +17,9 @@ export async function openState(inventory: Inventory | undefined, localDir: stri
     return kubernetesStateFromConfig({ ...(typeof cfg === 'object' ? cfg : {}), stateKey, baseDir: inventory?.baseDir }, env);
   }
   const scope = await inventoryScope(localDir, inventory?.path);
-  const store = localState(scope.dir, localTrust({ stateDir: scope.dir, ref: stateKey, baseDir: inventory?.baseDir ?? localDir, env }));
+  // The state key's first-use notice names commands: with the user's -c / --state-dir.
+  const notice = (m: string) => process.stderr.write(`${withUserFlags(`keyrot: ${m}`)}\n`);
+  const store = localState(scope.dir, localTrust({ stateDir: scope.dir, ref: stateKey, baseDir: inventory?.baseDir ?? localDir, env, notice }));
   return ensuredBeforeWrites(store, scope.ensure);
 }
 

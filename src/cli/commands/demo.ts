@@ -8,7 +8,9 @@ import type { DemoProvider, DemoSetup } from '../../../emulators/demo-types.ts';
 import { fingerprint, hint } from '../../core/secret.ts';
 import { EXIT, ExitError } from '../../core/errors.ts';
 import { newKeyMaterial } from '../../state/state-key.ts';
-import { bold, createOut, dim, green, red, yellow } from '../output.ts';
+import { bold, dim, green, red, yellow } from '../output.ts';
+import { createOutFor } from '../context.ts';
+import { setInvocationFlags } from '../../render/command.ts';
 import { demoTeardown } from './demo-teardown.ts';
 
 /**
@@ -40,8 +42,8 @@ interface Step {
  * `keyrot demo`: the embedded default. Loopback emulators, a throw-away inventory in a temp dir,
  * and a full rotation (plan → rotate → verify → revoke → status → history), narrated.
  */
-export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<number> {
-  const out = createOut(Boolean(flags.json));
+export async function demo(flags: { json?: boolean; keep?: boolean; docker?: boolean; quiet?: boolean; verbose?: boolean }): Promise<number> {
+  const out = createOutFor(flags);
   const c = out.color;
   // The narration is the demo's own output: stdout, in order with the commands' results (stderr under --json).
   const say = (s: string) => out.human(s);
@@ -89,7 +91,7 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
     for (const [id, load] of DEMO_PROVIDERS) {
       try {
         const { demo: setup } = await load();
-        const p = await setup({ oldKey, workDir, varName });
+        const p = await setup({ oldKey, workDir, varName, consent: realServiceConsent(flags, out.json) });
         if ('skip' in p) {
           skipped.push(`${id}: ${p.skip}`);
           say(yellow(`• ${id}: skipped — ${p.skip}`, c));
@@ -141,6 +143,8 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
         code = await main([...args, ...common, ...(flags.json ? ['--json'] : [])]);
       } finally {
         process.stdout.write = origWrite;
+        // The step ran with the demo's own -c / --state-dir; the narration is the demo's again.
+        setInvocationFlags({});
       }
       let result: unknown;
       try {
@@ -184,4 +188,19 @@ export async function demo(flags: { json?: boolean; keep?: boolean }): Promise<n
   } finally {
     await teardown();
   }
+}
+
+/**
+ * May a demo provider use a real service of the user's (today: the Docker Engine's swarm)? Only
+ * with --docker, or a yes at a prompt on a terminal after saying what it would create; never by
+ * default, since the demo's promise is that nothing leaves 127.0.0.1 and the temp directory.
+ */
+function realServiceConsent(flags: { docker?: boolean }, json: boolean): (what: string) => Promise<boolean> {
+  return async (what) => {
+    if (flags.docker) return true;
+    if (json || !process.stdin.isTTY || !process.stderr.isTTY) return false;
+    const { confirmYesNo } = await import('../prompt.ts');
+    process.stderr.write(`\n${what}.\n`);
+    return confirmYesNo('Use it for the demo?', false);
+  };
 }

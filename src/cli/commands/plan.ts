@@ -19,11 +19,12 @@ import { keyrotCommand } from '../../render/command.ts';
 
 const PLAN_COLUMNS: Column[] = [
   { header: '', fit: 'fixed' },
-  { header: 'TARGET', min: 16 },
-  { header: 'TYPE', min: 8 },
-  { header: 'LOCATION', min: 16 },
-  { header: 'CURRENT KEY', fit: 'fixed' },
-  { header: 'WRITES', min: 8 },
+  { header: 'TARGET', min: 12, priority: 2 },
+  { header: 'TYPE', min: 8, priority: 1, optional: true },
+  { header: 'LOCATION', min: 12, priority: 0 },
+  // A hint, then its fingerprint: on two lines when the screen is narrow.
+  { header: 'CURRENT KEY', fit: 'wrap', min: 15 },
+  { header: 'WRITES', min: 10, priority: 3 },
   { header: 'THEN', fit: 'fixed' },
   { header: 'VERIFIED BY', fit: 'fixed' },
 ];

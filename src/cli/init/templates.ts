@@ -5,8 +5,8 @@
  */
 
 export const HEADER = `# keyrot inventory: every place the key lives. Written by \`keyrot init\`.
-# Every field is described in keyrot's README.md, section "targets.yaml reference", and each
-# target type in src/targets/<type>/README.md (credentials, least permissions, how it is verified).
+# Every field is described in keyrot's README.md, section "targets.yaml reference", which links
+# each target type's own README (credentials, least permissions, how it is verified).
 version: 1
 key:
   name: OPENAI_API_KEY        # the variable written to every target (a target's var: overrides it)
@@ -73,7 +73,7 @@ export const TEMPLATES: Record<string, string> = {
 /** For a type without a written example (a newer one): its name and where it is described. */
 export function fallbackTemplate(type: string, required: string[]): string {
   return [
-    `# ${type}: fill in its fields (src/targets/${type}/README.md).`,
+    `# ${type}: fill in its fields (keyrot's README.md, section "targets.yaml reference").`,
     `- type: ${type}`,
     ...required.map((f) => `  ${f}: CHANGE-ME`),
   ].join('\n');
