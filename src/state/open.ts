@@ -1,5 +1,6 @@
 import type { Inventory } from '../inventory/load.ts';
 import { withUserFlags } from '../render/command.ts';
+import { printable } from '../core/printable.ts';
 import { inventoryScope } from './inventory-scope.ts';
 import { localState } from './local.ts';
 import type { StateStore } from './store.ts';
@@ -18,7 +19,7 @@ export async function openState(inventory: Inventory | undefined, localDir: stri
   }
   const scope = await inventoryScope(localDir, inventory?.path);
   // The state key's first-use notice names commands: with the user's -c / --state-dir.
-  const notice = (m: string) => process.stderr.write(`${withUserFlags(`keyrot: ${m}`)}\n`);
+  const notice = (m: string) => process.stderr.write(withUserFlags(printable(`keyrot: ${m}`)) + '\n');
   const store = localState(scope.dir, localTrust({ stateDir: scope.dir, ref: stateKey, baseDir: inventory?.baseDir ?? localDir, env, notice }));
   return ensuredBeforeWrites(store, scope.ensure);
 }
