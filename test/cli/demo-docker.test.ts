@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
+import { runCliOnPty } from '../helpers/pty.ts';
 import { dockerEngine, type TestDocker } from '../helpers/docker-engine.ts';
 
 /**
  * The demo never changes the user's Docker swarm without asking: with DOCKER_HOST at a real swarm
  * manager (the test Engine), `keyrot demo` without a terminal skips it and says how to include it;
- * `keyrot demo --docker` uses it, says what it creates, and removes it afterwards.
+ * on a terminal it asks first, saying what it would create; `keyrot demo --docker` uses it, says
+ * what it creates, and removes it afterwards.
  */
 let docker: TestDocker | undefined;
 let skip: string | undefined;
@@ -36,6 +38,18 @@ describe('demo and the Docker swarm', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc.skipped.join('\n')).toMatch(/docker-secret: not used without your consent: `keyrot demo --docker` includes the swarm/);
     expect(r.stderr).not.toMatch(/secret keyrot_demo_\w+ mounted by service/);
+  }, 240_000);
+
+  it('on a terminal: it asks, saying what it would create; a no leaves the swarm alone', async (t) => {
+    if (skip) return t.skip(skip);
+    const s = runCliOnPty(['demo'], { cwd: dir, env: { DOCKER_HOST: docker!.host, TMPDIR: dir } });
+    await s.waitFor('Use it for the demo?', { timeoutMs: 120_000 });
+    expect(s.output()).toMatch(/creates secret keyrot_demo_\w+ and service keyrot-demo-\w+ \(0 replicas/);
+    s.type('n\r');
+    const exit = await s.exited;
+    expect(exit.code, s.output().slice(-2000)).toBe(0);
+    expect(s.output()).toMatch(/docker-secret: skipped — not used without your consent/);
+    expect(s.output()).not.toMatch(/mounted by service/);
   }, 240_000);
 
   it('with --docker: one secret and one service, named, rotated, and removed when the demo ends', async (t) => {
