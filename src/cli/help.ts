@@ -30,7 +30,7 @@ export const SHARED: Record<SharedFlag | 'quiet' | 'verbose', OptionSpec> = {
   yes: { flags: '--yes', description: 'non-interactive: answer yes to confirmations (never invents a key or a revocation)' },
   wide: { flags: '--wide', description: 'print tables in full, whatever the terminal width' },
   quiet: { flags: '-q, --quiet', description: 'no progress or notes on stderr: results, warnings and errors only' },
-  verbose: { flags: '-v, --verbose', description: 'more detail: provider calls and retries, stack traces of unexpected errors (env KEYROT_LOG_LEVEL=debug)' },
+  verbose: { flags: '-v, --verbose', description: "more detail: providers' debug lines, Node's and libraries' warnings, stack traces of unexpected errors (env KEYROT_LOG_LEVEL=debug)" },
 };
 
 /** Adds an option from its spec (a repeatable one collects its values). */
