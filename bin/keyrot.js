@@ -24,6 +24,13 @@ if (inClone && !process.features.typescript) {
   const r = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', ...process.argv.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
+// Node's process warnings are not for keyrot's users: a library's notice (google-auth-library's
+// MetadataLookupWarning when no Google credentials are found, SDK deprecations) or Node's own about
+// how keyrot runs (type stripping is "experimental" on Node 22). They would interleave with the
+// output and read like a problem. --verbose (or KEYROT_LOG_LEVEL=debug) shows them.
+const args = process.argv.slice(2);
+const verbose = args.includes('--verbose') || args.includes('-v') || /^debug$/i.test(process.env.KEYROT_LOG_LEVEL ?? '');
+if (!verbose) process.removeAllListeners('warning');
 // Cache compiled code on disk: start-up is dominated by loading modules.
 // KEYROT_NO_COMPILE_CACHE=1 turns it off (the bench measures both).
 if (!process.env.KEYROT_NO_COMPILE_CACHE) (await import('node:module')).enableCompileCache?.();

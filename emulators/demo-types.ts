@@ -19,6 +19,11 @@ export interface DemoSetupOptions {
   workDir: string;
   /** The variable name (`key.name`). */
   varName: string;
+  /**
+   * Asked before a provider uses a real service of the user's rather than an emulator (Docker
+   * Swarm), with what it would create there: false (or absent) means skip it.
+   */
+  consent?: (what: string) => Promise<boolean>;
 }
 
 /** Returns the provider, or `{ skip }` with the reason when it cannot run here (no Docker Engine). */

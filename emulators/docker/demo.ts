@@ -5,12 +5,12 @@ import { DockerEngine, parseDockerHost } from '../../src/targets/docker-secret/e
 /**
  * `keyrot demo` for Docker secrets. There is no Docker emulator: a fake swarm would prove
  * nothing about the real Engine's quirks. The demo uses a REAL Engine when one is reachable
- * (DOCKER_HOST or /var/run/docker.sock) and is a swarm manager; otherwise it is skipped with the
- * reason. It creates one secret and one service with 0 replicas (an image that is never pulled,
+ * (DOCKER_HOST or /var/run/docker.sock) and is a swarm manager, and only with the user's consent
+ * (`keyrot demo --docker`, or a yes at a prompt); otherwise it is skipped with the reason. It creates one secret and one service with 0 replicas (an image that is never pulled,
  * so nothing runs), both named keyrot_demo_<random>, and removes them and every secret the
  * rotation created in that family when it stops. Nothing else on the Engine is touched.
  */
-export const demo: DemoSetup = async ({ oldKey }) => {
+export const demo: DemoSetup = async ({ oldKey, consent }) => {
   const raw = process.env.DOCKER_HOST;
   let engine: DockerEngine;
   try {
@@ -35,6 +35,12 @@ export const demo: DemoSetup = async ({ oldKey }) => {
   const id = randomBytes(3).toString('hex');
   const secret = `keyrot_demo_${id}`;
   const service = `keyrot-demo-${id}`;
+  // The user's own swarm: used only when they say so, knowing what is created there.
+  const what = `The Docker Engine at ${where} is a swarm manager. The demo can rotate a real Docker secret there: it creates secret ${secret} and service ${service} (0 replicas: nothing runs, nothing is pulled) and removes both, and every secret the rotation made, when it ends`;
+  if (!(await consent?.(what))) {
+    engine.close();
+    return { skip: `not used without your consent: \`keyrot demo --docker\` includes the swarm at ${where} (one secret and one 0-replica service, removed afterwards)` };
+  }
   const labels = { 'keyrot-demo': 'true' };
   const created = await engine.call<{ ID: string }>('POST', '/secrets/create', {
     Name: secret,

@@ -16,14 +16,16 @@ import type { KeySourceContext } from '../keys/sources.ts';
 import { openState } from '../state/open.ts';
 import { useFingerprintsOf } from '../state/trust.ts';
 import type { StateStore } from '../state/store.ts';
-import { createOut, createReporter, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
+import { locateConfig, configNote } from './config-path.ts';
+import { withUserFlags } from '../render/command.ts';
+import { createOut, createReporter, logLevelAlias, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
 import { currentInterruption, watchInterrupts } from './interrupt.ts';
 import { holdKeystrokes, releaseKeystrokes } from './keystrokes.ts';
 import { keyrotCommand as nextCommand } from '../render/command.ts';
 import { confirmYesNo, promptHidden } from './prompt.ts';
 import { journalMark, whereThingsStand } from './where-things-stand.ts';
 
-/** Flags every command takes (PRODUCT.md "Common flags"). */
+/** The shared flags (cli/help.ts); each command takes the ones it uses. */
 export interface CommonFlags {
   config?: string;
   env?: string;
@@ -33,6 +35,9 @@ export interface CommonFlags {
   /** rotate, emergency, resume: where the new (old) key comes from. */
   newKey?: string;
   oldKey?: string;
+  wide?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
 }
 
 export interface CommandContext {
@@ -49,8 +54,16 @@ export interface CommandContext {
   interactive: boolean;
 }
 
+let noted = false;
+
+/** The inventory: -c, KEYROT_CONFIG, or targets.yaml found here or above (cli/config-path.ts). */
 export function resolveConfigPath(flags: CommonFlags): string {
-  return resolve(flags.config ?? 'targets.yaml');
+  const loc = locateConfig(flags.config);
+  const note = configNote(loc);
+  // Said once, on stderr: the inventory a command acts on is never a surprise.
+  if (note && !noted && !flags.quiet && logLevelAlias() !== 'quiet') process.stderr.write(`${note}\n`);
+  noted = true;
+  return loc.path;
 }
 
 /** `--state-dir`, else KEYROT_STATE_DIR, else `.keyrot/` beside the config. */
@@ -61,11 +74,11 @@ export function resolveStateDir(flags: CommonFlags, configPath: string, env: Nod
 }
 
 export function createOutFor(flags: CommonFlags): Out {
-  return createOut(Boolean(flags.json));
+  return createOut({ json: flags.json, quiet: flags.quiet, verbose: flags.verbose, wide: flags.wide });
 }
 
 export async function commandContext(flags: CommonFlags): Promise<CommandContext> {
-  const out = createOut(Boolean(flags.json));
+  const out = createOutFor(flags);
   const configPath = resolveConfigPath(flags);
   const inventory = await loadInventory(configPath);
   // Before anything can start a child (a kubeconfig exec plugin, credential_process...): no key or
@@ -87,7 +100,7 @@ export async function commandContext(flags: CommonFlags): Promise<CommandContext
     stateDir,
     state,
     clock: systemClock,
-    logger: createLogger({ level: process.env.KEYROT_LOG_LEVEL === 'debug' ? 'debug' : 'warn' }),
+    logger: createLogger({ level: out.verbose ? 'debug' : 'warn', write: (line) => process.stderr.write(`${withUserFlags(line)}\n`) }),
     processEnv,
     interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
   };
@@ -120,7 +133,7 @@ export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags)
 
 /** Engine options for a command, with the live display. Call `done()` when the engine returns. */
 export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void; reporter: LiveReporter }> {
-  const reporter = await createReporter(ctx.out);
+  const reporter = ctx.out.quiet ? quietReporter(ctx.out) : await createReporter(ctx.out);
   const stop = currentInterruption();
   if (stop) stop.say = (line) => reporter.info(line);
   return {
@@ -138,6 +151,12 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     admin: adminIssuer(ctx, env),
     done: () => reporter.done(),
   };
+}
+
+/** --quiet: no progress at all; warnings still said. */
+function quietReporter(out: Out): LiveReporter {
+  const nothing = () => {};
+  return { step: nothing, target: nothing, info: nothing, warn: (m) => out.err(`warning: ${m}`), pause: nothing, resume: nothing, done: nothing };
 }
 
 export function usage(message: string): never {

@@ -1,3 +1,4 @@
+import { withUserFlags } from '../render/command.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
 import { printable } from '../core/printable.ts';
@@ -69,7 +70,7 @@ export class Interruption {
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), FORCE_LOOKUP_MS).unref()),
     ]);
     releaseKeystrokes();
-    process.stderr.write(printable(`\nkeyrot: forced quit: ${line ?? 'run `keyrot status` to see where the rotation stands'}`) + '\n');
+    process.stderr.write(withUserFlags(printable(`\nkeyrot: forced quit: ${line ?? 'run `keyrot status` to see where the rotation stands'}`)) + '\n');
     process.exit(this.#code);
   }
 }

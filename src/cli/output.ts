@@ -2,7 +2,8 @@ import { printable, printableJson } from '../core/printable.ts';
 import { redactValue } from '../core/redact.ts';
 import type { RotationReport } from '../machine/outcome.ts';
 import type { Reporter, TargetPhase } from '../machine/progress.ts';
-import type { CommandFlags } from '../render/command.ts';
+import { withUserFlags, type CommandFlags } from '../render/command.ts';
+import { renderTable, type Column, type TableOptions } from './table.ts';
 import { renderNotices } from '../render/notices.ts';
 
 /** Where human text goes: stderr when --json owns stdout, else stdout. */
@@ -12,24 +13,76 @@ export interface Out {
   human(text: string): void;
   /** Diagnostics and progress: always stderr. */
   err(text: string): void;
+  /** Progress and notes (stderr): left out under --quiet. */
+  info(text: string): void;
   /** The machine-readable result: stdout, once. */
   result(value: unknown): void;
+  /** A table sized to the screen (cli/table.ts). */
+  table(columns: Column[], rows: string[][], opts?: Omit<TableOptions, 'width'>): string;
   tty: boolean;
   color: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  /** The screen's width for tables; undefined: print in full (--wide, or not a terminal). */
+  width: number | undefined;
 }
 
-export function createOut(json: boolean): Out {
+export interface OutOptions {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  wide?: boolean;
+}
+
+/**
+ * Colour on a stream: FORCE_COLOR forces it (https://force-color.org; "0"/"false" turn it off, as
+ * Node reads it), NO_COLOR turns it off (https://no-color.org), else only on a terminal.
+ */
+export function colorFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return force !== '0' && force !== 'false';
+  if (env.NO_COLOR) return false;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
+/** The width tables fit: none with --wide; COLUMNS when set; the terminal's; none when not a terminal. */
+export function screenWidth(stream: { isTTY?: boolean; columns?: number }, wide: boolean, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (wide) return undefined;
+  const columns = Number(env.COLUMNS);
+  if (Number.isInteger(columns) && columns > 0) return columns;
+  return stream.isTTY && stream.columns ? stream.columns : undefined;
+}
+
+export function createOut(options: boolean | OutOptions): Out {
+  const o: OutOptions = typeof options === 'boolean' ? { json: options } : options;
+  const json = Boolean(o.json);
   const tty = Boolean(process.stderr.isTTY);
-  const color = tty && !process.env.NO_COLOR;
+  const humanStream = json ? process.stderr : process.stdout;
+  const color = colorFor(humanStream);
+  const quiet = Boolean(o.quiet) || logLevelAlias() === 'quiet';
+  const verbose = !quiet && (Boolean(o.verbose) || logLevelAlias() === 'verbose');
+  const width = screenWidth(humanStream, Boolean(o.wide));
+  const say = (stream: NodeJS.WriteStream, t: string) => stream.write(withUserFlags(printable(t)) + '\n');
   return {
     json,
     tty,
     color,
+    quiet,
+    verbose,
+    width,
     // The output boundary: every line keyrot prints passes here (or through reportError).
-    human: (t) => (json ? process.stderr : process.stdout).write(printable(t) + '\n'),
-    err: (t) => process.stderr.write(printable(t) + '\n'),
+    human: (t) => say(humanStream, t),
+    err: (t) => say(process.stderr, t),
+    info: (t) => (quiet ? undefined : say(process.stderr, t)),
     result: (v) => process.stdout.write(printableJson(JSON.stringify(redactValue(v), null, 2)) + '\n'),
+    table: (columns, rows, opts) => renderTable(columns, rows, { ...opts, width }),
   };
+}
+
+/** KEYROT_LOG_LEVEL, the older way to ask: debug = --verbose, warn or error = --quiet. */
+export function logLevelAlias(env: NodeJS.ProcessEnv = process.env): 'verbose' | 'quiet' | undefined {
+  const level = env.KEYROT_LOG_LEVEL?.toLowerCase();
+  return level === 'debug' ? 'verbose' : level === 'warn' || level === 'error' ? 'quiet' : undefined;
 }
 
 const c = (code: number) => (s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -46,18 +99,10 @@ export function clip(text: string, max = 48): string {
   return `${text.slice(0, Math.ceil(keep / 2))}…${text.slice(text.length - Math.floor(keep / 2))}`;
 }
 
-/** A plain aligned table (no borders: easy to read in a terminal and in a CI log). */
+/** A plain aligned table, in full (the live display's; results use Out.table, which fits the screen). */
 export function table(rows: string[][], indent = '  '): string {
   if (!rows.length) return '';
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => stripAnsi(r[i] ?? '').length)));
-  return rows
-    .map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - stripAnsi(cell).length))).join('  '))
-    .join('\n');
-}
-
-function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;]*m/g, '');
+  return renderTable(rows[0]!.map(() => ({ header: '' })), rows, { indent, header: false, keepEmpty: true });
 }
 
 const PHASE_LABEL: Record<TargetPhase, string> = {
@@ -189,6 +234,14 @@ const HOLDS_LABEL = {
   other: 'another key',
 } as const;
 
+const REPORT_COLUMNS: Column[] = [
+  { header: 'TARGET' },
+  { header: 'TYPE' },
+  { header: 'HOLDS NOW', fit: 'fixed' },
+  { header: 'VERIFIED BY', fit: 'fixed' },
+  { header: 'PROBLEM', fit: 'wrap', min: 24 },
+];
+
 /** The per-target table that ends every rotation: what each target holds now. */
 export function printRotationReport(out: Out, rep: RotationReport, flags: CommandFlags, extra?: Record<string, unknown>): void {
   const messages = renderNotices(rep.notices, flags);
@@ -209,18 +262,17 @@ export function printRotationReport(out: Out, rep: RotationReport, flags: Comman
     );
   }
   if (rep.targets.length) {
-    const rows = [['TARGET', 'TYPE', 'HOLDS NOW', 'VERIFIED BY', 'PROBLEM']];
-    for (const t of rep.targets) {
+    const rows = rep.targets.map((t) => {
       const holds = HOLDS_LABEL[t.holds];
-      rows.push([
+      return [
         t.name,
         t.type,
         t.holds === 'new' ? green(holds, out.color) : t.holds === 'unknown' ? red(holds, out.color) : holds,
         t.verifiedBy ?? '—',
         t.error ? red(t.error, out.color) : '',
-      ]);
-    }
-    lines.push(table(rows));
+      ];
+    });
+    lines.push(out.table(REPORT_COLUMNS, rows));
   }
   if (messages.length) lines.push('', ...messages);
   out.human(lines.join('\n'));

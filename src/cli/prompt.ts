@@ -12,18 +12,18 @@ export async function promptHidden(message: string): Promise<string> {
   // mask: false echoes nothing. @inquirer/password 4.x (engines >=18, so it installs on Node 22.12
   // without warnings) has no ctrl+t reveal; 5.x added one (`toggleMask`), which must stay off if
   // it is ever upgraded (invariant 3: a key is never on stderr).
-  return ask((signal) => password({ message, mask: false }, { output: process.stderr, signal }));
+  return askPrompt((signal) => password({ message, mask: false }, { output: process.stderr, signal }));
 }
 
 export async function confirmYesNo(message: string, def = false): Promise<boolean> {
   const { default: confirm } = await import('@inquirer/confirm');
-  return ask((signal) => confirm({ message, default: def }, { output: process.stderr, signal }));
+  return askPrompt((signal) => confirm({ message, default: def }, { output: process.stderr, signal }));
 }
 
 /** A line typed in clear (a typed confirmation such as REVOKE), through node:readline. */
 export async function typedAnswer(question: string): Promise<string> {
   const { createInterface } = await import('node:readline');
-  return ask(
+  return askPrompt(
     (signal) =>
       new Promise<string>((resolve, reject) => {
         const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: Boolean(process.stdin.isTTY) });
@@ -47,7 +47,7 @@ export async function typedAnswer(question: string): Promise<string> {
  * with ExitPromptError on Ctrl-C but never settle when their readline closes on Ctrl-D or an end
  * of input (readline closes, which pauses stdin): that is turned into an abort of the prompt.
  */
-async function ask<T>(prompt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function askPrompt<T>(prompt: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const stop = currentInterruption();
   if (stop?.requested) throw new PromptCancelled('stop requested');
   const ended = new AbortController();

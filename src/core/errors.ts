@@ -10,11 +10,11 @@ function safeMessage(message: string, max: number): string {
 }
 
 /**
- * Exit codes of the product contract. `interrupted` and `terminated` follow the shell's 128 + signal
+ * Exit codes of the product contract (4: `verify` could not reach the key's issuer to check it). `interrupted` and `terminated` follow the shell's 128 + signal
  * number (SIGINT 2, SIGTERM 15): Ctrl-C, or an end of input at a prompt, is the operator's choice,
  * not a failure.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, interrupted: 130, terminated: 143 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3, unreachable: 4, interrupted: 130, terminated: 143 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export interface SourcePosition {

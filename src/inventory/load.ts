@@ -9,6 +9,14 @@ import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts
 import { endpointProblem } from './endpoints.ts';
 import { MAX_INVENTORY_BYTES, readInventoryText } from './read.ts';
 import { parseYaml, type Path, type YamlTree } from './yaml.ts';
+import { didYouMean } from '../core/suggest.ts';
+import { knownFields } from './known-fields.ts';
+
+/**
+ * Where the inventory's fields are documented: keyrot's README (it ships in the package), whose
+ * "targets.yaml reference" section has every field and links each target type's own README.
+ */
+export const INVENTORY_DOCS = 'README.md#targetsyaml-reference';
 
 export interface TargetSpec {
   type: string;
@@ -103,7 +111,7 @@ export function parseInventory(text: string, file: string): Inventory {
             new ConfigError(
               known
                 ? `target type ${quoteInput(type)} is not available in this version of keyrot; available: ${REGISTERED_IDS.join(', ')}`
-                : `unknown target type ${quoteInput(type)}; valid types: ${REGISTERED_IDS.join(', ')}`,
+                : `unknown target type ${quoteInput(type)}${didYouMean(type, REGISTERED_IDS)}; valid types: ${REGISTERED_IDS.join(', ')}`,
               nodePos(tree, [...base, 'type']),
               fieldName([...base, 'type']),
             ),
@@ -112,7 +120,7 @@ export function parseInventory(text: string, file: string): Inventory {
       }
       const parsed = targetSchema(def).safeParse(raw);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) errors.add(() => issueToError(tree, issue, base, def.id));
+        for (const issue of parsed.error.issues) errors.add(() => issueToError(tree, issue, base, { id: def.id, schema: targetSchema(def) }));
         return;
       }
       const cfg = parsed.data as Record<string, unknown> & CommonTargetConfig;
@@ -222,15 +230,16 @@ function describeExpected(issue: z.core.$ZodIssue, path: Path, tree: YamlTree): 
   return issue.message;
 }
 
-function issueToError(tree: YamlTree, issue: z.core.$ZodIssue, base: Path, type?: string): ConfigError {
+function issueToError(tree: YamlTree, issue: z.core.$ZodIssue, base: Path, target?: { id: string; schema: z.ZodType }): ConfigError {
   const path: Path = [...base, ...issue.path];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
-    const where = type ? `a ${type} target` : fieldName(path) || 'the top level';
+    const where = target ? `a ${target.id} target` : fieldName(path) || 'the top level';
     const shown = issue.keys.slice(0, 5).map((k) => quoteInput(k, 40));
     const more = issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : '';
+    const known = target ? knownFields(target.schema, issue.path) : knownFields(InventoryConfig, path);
     return new ConfigError(
-      `unknown field ${shown.join(', ')}${more} in ${where}${type ? ` (see src/targets/${type}/README.md)` : ''}`,
+      `unknown field ${shown.join(', ')}${more} in ${where}${didYouMean(key, known)}${known.length ? `; fields: ${known.join(', ')}` : ''} (see keyrot's ${INVENTORY_DOCS})`,
       keyPos(tree, path, key),
       fieldName([...path, key]),
     );
@@ -244,7 +253,7 @@ export function selectEnvironment(inv: Inventory, name: string | undefined): Env
   const listed = names.slice(0, 10).join(', ') + (names.length > 10 ? `, ... (${names.length - 10} more)` : '');
   if (name) {
     const env = inv.environments.get(name);
-    if (!env) throw new ConfigError(`no environment ${quoteInput(name, 60)} in ${inv.path}; environments: ${listed}`);
+    if (!env) throw new ConfigError(`no environment ${quoteInput(name, 60)} in ${inv.path}${didYouMean(name, names)}; environments: ${listed}`);
     return env;
   }
   if (names.length === 1) return inv.environments.get(names[0]!)!;

@@ -22,7 +22,7 @@ export async function readInventoryText(abs: string): Promise<string> {
     throw new ConfigErrors([
       new ConfigError(
         code === 'ENOENT'
-          ? `no inventory at ${abs}: create a targets.yaml (see README "targets.yaml reference") or pass -c PATH`
+          ? `no inventory at ${abs}: write one with \`keyrot init\`, or pass -c PATH (or set KEYROT_CONFIG)`
           : code === 'EISDIR'
             ? `${abs} is a directory: pass the inventory file itself with -c PATH (e.g. -c ${abs}/targets.yaml)`
             : `cannot read the inventory ${abs} (${code})`,

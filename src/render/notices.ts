@@ -49,9 +49,9 @@ const WORDS: Renderers = {
     `Rotation ${n.rotation} was undone: ${n.restored.length ? n.restored.join(', ') : 'no target'} restored; every target holds the old key. Do not revoke it.` +
     (n.unusedNewKey ? ` The new key ${key(n.unusedNewKey)} is used nowhere now: delete it where it was created.` : ''),
   'awaiting-revocation': (n, f) =>
-    `Every target holds the new key. Revoke the old key ${n.old.hint} (fingerprint ${n.old.fingerprint}) in ${where(n.revokeAt)}, then run: ${cmd(n.next, f).slice(1, -1)}.${alsoRevokeText(n.also)}`,
+    `Every target holds the new key. Revoke the old key ${n.old.hint} (fingerprint ${n.old.fingerprint}) in ${where(n.revokeAt)}, then run ${cmd(n.next, f)}.${alsoRevokeText(n.also)}`,
   'awaiting-revocation-unreadable': (n, f) =>
-    `Every target holds the new key. keyrot could not read the key they held before (write-only: ${n.targets.join(', ')}): revoke that key in ${where(n.revokeAt)}, then run: ${cmd(n.next, f).slice(1, -1)}`,
+    `Every target holds the new key. keyrot could not read the key they held before (write-only: ${n.targets.join(', ')}): revoke that key in ${where(n.revokeAt)}, then run ${cmd(n.next, f)}.`,
   'nothing-to-revoke': () => 'No old key was found in any target (they held none): nothing to revoke.',
   'revocation-next': (n) => `Every target holds the new key; the old key ${key(n.old)} is revoked next.`,
   'revoked-by-admin': (n) =>

@@ -67,7 +67,7 @@ export function kubernetesTrust(
         k.notice(
           `generated keyrot's state key in ${secretWhere}. It authenticates the journal and audit log: back it up ` +
             `(kubectl -n ${ns} get secret ${names.keySecret} -o yaml, into your secret store) and let only keyrot's ServiceAccount ` +
-            `(and operators who run keyrot history) get it; nobody who may update the state ConfigMap should.`,
+            `(and operators who run \`keyrot history\`) get it; nobody who may update the state ConfigMap should.`,
         );
       } catch (err) {
         // 409: another pod created it first; read theirs.

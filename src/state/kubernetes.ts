@@ -330,7 +330,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
     const size = sizeOf(data);
     if (size > CONFIGMAP_LIMIT_BYTES) {
       throw new TargetError(
-        `keyrot's state ConfigMap ${ns}/${cmName} would exceed Kubernetes' 1 MiB ConfigMap limit (${size} bytes): archive it (kubectl -n ${ns} get configmap ${cmName} -o yaml > keyrot-state-archive.yaml), then remove old journal.<env>.ndjson keys of environments with no rotation in progress, then run keyrot history --reanchor (the anchor of the heads would otherwise report the cut)`,
+        `keyrot's state ConfigMap ${ns}/${cmName} would exceed Kubernetes' 1 MiB ConfigMap limit (${size} bytes): archive it (kubectl -n ${ns} get configmap ${cmName} -o yaml > keyrot-state-archive.yaml), then remove old journal.<env>.ndjson keys of environments with no rotation in progress, then run \`keyrot history --reanchor\` (the anchor of the heads would otherwise report the cut)`,
         { kind: 'invalid', op, retryable: false },
       );
     }
@@ -422,7 +422,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
     return new LockedError(
       `environment "${env}" is locked by ${h.command ?? 'another keyrot'} (pid ${h.pid} on ${h.host}, since ${h.at}${h.rotation ? `, rotation ${h.rotation}` : ''}; ` +
         `Lease ${ns}/${lname} held by ${h.holderIdentity}, renewed ${h.renewedAt}). Wait for it to finish. ` +
-        `If that process is gone, its Lease expires by itself at ${h.expiresAt}; then keyrot resume can take over.`,
+        `If that process is gone, its Lease expires by itself at ${h.expiresAt}; then \`keyrot resume\` can take over.`,
     );
   }
 
@@ -503,7 +503,7 @@ export function kubernetesState(opts: KubernetesStateOptions): StateStore {
       if (lost) return;
       lost = true;
       clearInterval(timer);
-      warn(`environment "${env}": keyrot lost its lock, the Lease ${ns}/${lname}: ${why}. Another keyrot may now rotate the same environment; check keyrot status.`);
+      warn(`environment "${env}": keyrot lost its lock, the Lease ${ns}/${lname}: ${why}. Another keyrot may now rotate the same environment; check \`keyrot status\`.`);
     };
     /** Re-reads after a 409/404: still ours (someone touched metadata) or taken. */
     const check = async () => {

@@ -135,7 +135,7 @@ describe('plan', () => {
     await writeFile(join(dir, 'targets.yaml'), inventory(openai.endpoint).replace('type: file', 'type: flie'));
     const r = await cli(['plan']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/targets\.yaml:\d+:\d+: .*unknown target type "flie"; valid types: .*dotenv/);
+    expect(r.stderr).toMatch(/targets\.yaml:\d+:\d+: .*unknown target type "flie" \(did you mean "file"\?\); valid types: .*dotenv/);
   });
 
   it('a missing credential reference is reported by plan, not a crash', async () => {

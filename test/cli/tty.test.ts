@@ -322,7 +322,7 @@ it("emergency's printed next steps keep -c and --state-dir", async () => {
   const r = await cli(['emergency', '--yes', '--new-key', 'file:new.key']);
   expect(r.code, r.stderr).toBe(0);
   const text = r.stdout + r.stderr;
-  expect(text).toContain(`then run: keyrot revoke -e prod ${STATE_FLAGS}.`);
+  expect(text).toContain(`then run \`keyrot revoke -e prod ${STATE_FLAGS}\`.`);
   expect(text).toContain(`then run \`keyrot revoke -e prod ${STATE_FLAGS}\``);
   expect(text).not.toMatch(/keyrot revoke -e prod(?! -c)/);
 }, TIMEOUT);

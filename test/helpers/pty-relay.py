@@ -22,8 +22,12 @@ import termios
 
 def main() -> int:
     master, slave = os.openpty()
-    # A terminal of 40 rows and 160 columns (a new pty is 0 x 0, where nothing fits on screen).
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    # A terminal of 40 rows and 160 columns unless --columns=N comes first (a new pty is 0 x 0,
+    # where nothing fits on screen).
+    columns = 160
+    if sys.argv[1].startswith("--columns="):
+        columns = int(sys.argv.pop(1).split("=", 1)[1])
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
 
     def controlling_terminal() -> None:
         # A new session whose controlling terminal is the pty: Ctrl-C there signals the command.

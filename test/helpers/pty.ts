@@ -28,9 +28,9 @@ export interface PtySession {
 
 /**
  * Runs the real CLI on a pseudo-terminal (test/helpers/pty-relay.py, python3's pty module), with
- * the environment reduced to what the test passes, like runCli.
+ * the environment reduced to what the test passes, like runCli; 160 columns unless `columns`.
  */
-export function runCliOnPty(args: string[], opts: { cwd: string; env?: Record<string, string> }): PtySession {
+export function runCliOnPty(args: string[], opts: { cwd: string; env?: Record<string, string>; columns?: number }): PtySession {
   const env = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
@@ -40,7 +40,8 @@ export function runCliOnPty(args: string[], opts: { cwd: string; env?: Record<st
     TERM: 'xterm',
     ...opts.env,
   };
-  const relay = spawn('python3', [RELAY, process.execPath, BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const size = opts.columns ? [`--columns=${opts.columns}`] : [];
+  const relay = spawn('python3', [RELAY, ...size, process.execPath, BIN, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   let pid = 0;

@@ -453,8 +453,11 @@ describe.skipIf(skip !== undefined)('docker-secret demo (keyrot demo on a real E
   it('seeds a secret and a 0-replica service, rotates through them, and removes everything it made', async () => {
     process.env.DOCKER_HOST = d.host;
     const oldKey = testKey();
-    const setup = await demo({ oldKey, workDir: '/tmp', varName: 'OPENAI_API_KEY' });
+    // The user's yes (`keyrot demo --docker`); without it the swarm is left alone (test/cli/demo-docker.test.ts).
+    const asked: string[] = [];
+    const setup = await demo({ oldKey, workDir: '/tmp', varName: 'OPENAI_API_KEY', consent: async (what) => (asked.push(what), true) });
     if ('skip' in setup) throw new Error(setup.skip);
+    expect(asked.join('\n')).toMatch(/creates secret keyrot_demo_\w+ and service keyrot-demo-\w+/);
     const entry = setup.targets[0]!;
     expect(entry).toMatchObject({ type: 'docker-secret', endpoint: d.host });
     const secret = entry.secret as string;

@@ -7,7 +7,18 @@ import { legacyNote, verifyJournal, type VerifiedJournal } from '../../state/jou
 import { ranges } from '../../state/seal.ts';
 import type { StateStore } from '../../state/store.ts';
 import { resolveConfigPath, resolveStateDir, createOutFor, usage, type CommonFlags } from '../context.ts';
-import { dim, red, table, type Out } from '../output.ts';
+import { dim, red, type Out } from '../output.ts';
+import type { Column } from '../table.ts';
+import { plural } from '../../render/plural.ts';
+import { keyrotCommand } from '../../render/command.ts';
+
+const HISTORY_COLUMNS: Column[] = [
+  { header: 'TIME', fit: 'fixed' },
+  { header: 'EVENT', min: 12 },
+  { header: 'ENV', min: 8 },
+  { header: 'ROTATION', min: 12 },
+  { header: 'DETAILS', fit: 'wrap', min: 20 },
+];
 
 /**
  * The audit log, newest first, verified: each entry's MAC, the hash chain, the head against the
@@ -52,19 +63,16 @@ export async function history(flags: CommonFlags & { limit?: string; anchor?: st
         (inventory ? '' : ` (No inventory at ${configPath}: pass -c PATH if the state lives elsewhere.)`),
     );
   } else {
-    const rows = [['TIME', 'EVENT', 'ENV', 'ROTATION', 'DETAILS']];
-    for (const e of shown) {
-      rows.push([e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.event, e.env ?? '', e.rotation ?? '', summarize(e.details)]);
-    }
-    out.human(table(rows, ''));
-    out.human(dim(`${shown.length} of ${entries.length} entries, ${state.kind === 'local' ? `${stateDir}/audit.ndjson` : stateDir}`, out.color));
+    const rows = shown.map((e) => [e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.event, e.env ?? '', e.rotation ?? '', summarize(e.details)]);
+    out.human(out.table(HISTORY_COLUMNS, rows, { indent: '' }));
+    out.human(dim(`${shown.length} of ${plural(entries.length, 'entry', 'entries')}, ${state.kind === 'local' ? `${stateDir}/audit.ndjson` : stateDir}`, out.color));
   }
   if (!out.json) printVerification(out, state, audit, journals);
   if (broken.length || journalProblems.length) {
     out.err(red(`keyrot's state FAILS verification (entries edited, removed, reordered, forged, or the log cut short):`, out.color));
     for (const b of broken) out.err(`  audit log line ${b.line} [${b.check}]: ${b.problem}`);
     for (const p of journalProblems) out.err(`  ${p}`);
-    out.err(`  Check who can write ${stateDir}; restore it from a backup. After a deliberate archive of the state, \`keyrot history --reanchor\` records its current heads.`);
+    out.err(`  Check who can write ${stateDir}; restore it from a backup. After a deliberate archive of the state, \`${keyrotCommand(flags, 'history', '--reanchor')}\` records its current heads.`);
     return EXIT.failed;
   }
   return EXIT.ok;
@@ -90,7 +98,7 @@ function printVerification(out: Out, state: StateStore, audit: AuditReadResult, 
   const anchor = audit.anchor
     ? `the head (seq ${audit.head.seq}) against the anchor at ${audit.anchor.where} (seq ${audit.anchor.seq})`
     : `no anchor is recorded at ${state.trust.anchors.where}, so a log cut short is not detectable here; compare the head (seq ${audit.head.seq}, ${audit.head.head}) with your notifications (--anchor SEQ:HEAD)`;
-  if (sealed > 0) out.err(dim(`Verified: ${sealed} entries' MACs (state key ${state.trust.keyWhere}), the hash chain, ${anchor}.`, out.color));
+  if (sealed > 0) out.info(dim(`Verified: ${plural(sealed, "entry's MAC", "entries' MACs")} (state key ${state.trust.keyWhere}), the hash chain, ${anchor}.`, out.color));
 }
 
 /** `--reanchor`: after a deliberate archive, record the current heads, once every line verifies. */

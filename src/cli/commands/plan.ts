@@ -12,7 +12,22 @@ import { commandContext, environment, type CommonFlags } from '../context.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { OPENAI_DEFAULT_ENDPOINT, openaiEndpoint } from '../../keys/kinds.ts';
 import { safeUrl } from '../../runtime/http.ts';
-import { bold, clip, dim, green, red, table, yellow } from '../output.ts';
+import { bold, dim, green, red, yellow } from '../output.ts';
+import type { Column } from '../table.ts';
+import { plural } from '../../render/plural.ts';
+import { keyrotCommand } from '../../render/command.ts';
+
+const PLAN_COLUMNS: Column[] = [
+  { header: '', fit: 'fixed' },
+  { header: 'TARGET', min: 12, priority: 2 },
+  { header: 'TYPE', min: 8, priority: 1, optional: true },
+  { header: 'LOCATION', min: 12, priority: 0 },
+  // A hint, then its fingerprint: on two lines when the screen is narrow.
+  { header: 'CURRENT KEY', fit: 'wrap', min: 15 },
+  { header: 'WRITES', min: 10, priority: 3 },
+  { header: 'THEN', fit: 'fixed' },
+  { header: 'VERIFIED BY', fit: 'fixed' },
+];
 
 const run = promisify(execFile);
 
@@ -104,7 +119,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
   const env = environment(ctx);
   const out = ctx.out;
   const rt = { inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger };
-  out.err(dim(`Checking ${env.targets.length} targets of "${env.name}" read-only...`, out.color));
+  out.info(dim(`Checking ${plural(env.targets.length, 'target')} of "${env.name}" read-only...`, out.color));
   const targets = await createTargets(rt);
   try {
     const [pf, exposures, last, lock] = await Promise.all([
@@ -144,16 +159,16 @@ export async function plan(flags: CommonFlags): Promise<number> {
     const drift = fps.size > 1;
     const problems: string[] = [];
     const blocked = rows.filter((r) => r.status !== 'ready');
-    if (blocked.length) problems.push(`${blocked.length} of ${rows.length} targets are not ready: a rotation would write nothing`);
+    if (blocked.length) problems.push(`${blocked.length} of ${plural(rows.length, 'target')} ${blocked.length === 1 ? 'is' : 'are'} not ready: a rotation would write nothing`);
     const exposed = exposures.filter(Boolean).length;
-    if (exposed) problems.push(`${exposed} local secret file(s) could be committed to git`);
+    if (exposed) problems.push(`${plural(exposed, 'local secret file')} could be committed to git`);
     const warnings: string[] = [];
     // Drift is what a rotation fixes (every key held is named for revocation): `rotate` goes
     // ahead with it, so the plan warns rather than calling it not ready.
     if (drift) warnings.push(`drift: targets hold ${fps.size} different keys (${[...fps].join(', ')}); a rotation gives them all the new key and names every old one for revocation`);
     // `keyrot rotate` refuses in both cases: the plan is not ready either.
-    if (last && last.outcome === undefined) problems.push(`rotation ${last.id} was interrupted: run \`keyrot resume -e ${env.name}\` (or --rollback) before rotating`);
-    if (last?.outcome === 'awaiting-revocation') problems.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): revoke it, then \`keyrot revoke -e ${env.name}\` before rotating`);
+    if (last && last.outcome === undefined) problems.push(`rotation ${last.id} was interrupted: run \`${keyrotCommand(ctx.flags, 'resume', '-e', env.name)}\` (or --rollback) before rotating`);
+    if (last?.outcome === 'awaiting-revocation') problems.push(`rotation ${last.id} awaits revocation of ${last.oldHint} (${last.oldFingerprint}): revoke it, then \`${keyrotCommand(ctx.flags, 'revoke', '-e', env.name)}\` before rotating`);
     if (lock) {
       warnings.push(
         `locked by pid ${lock.pid} on ${lock.host} since ${lock.at} (${lock.command ?? 'keyrot'})${ctx.state.isStale(lock) ? ': stale, its process is gone' : ''}`,
@@ -167,26 +182,23 @@ export async function plan(flags: CommonFlags): Promise<number> {
     } else {
       const c = out.color;
       const lines = [bold(`Plan for "${env.name}"`, c) + dim(`  (${ctx.configPath})`, c), ''];
-      const t = [['', 'TARGET', 'TYPE', 'LOCATION', 'CURRENT KEY', 'WRITES', 'THEN', 'VERIFIED BY']];
-      for (const r of rows) {
-        t.push([
-          r.status === 'ready' ? green('✓', c) : red('✗', c),
-          clip(r.name),
-          r.type,
-          clip(r.location),
-          typeof r.current === 'object'
-            ? `${r.current.hint} ${dim(r.current.fingerprint, c)}`
-            : r.status !== 'ready'
-              ? dim('(unknown)', c)
-              : r.current === 'absent'
-                ? dim('(none)', c)
-                : dim('(write-only)', c),
-          r.willCreate ? `${r.writes} (new)` : r.writes,
-          r.redeploy ? 'redeploy + wait' : '—',
-          r.verification,
-        ]);
-      }
-      lines.push(table(t));
+      const t = rows.map((r) => [
+        r.status === 'ready' ? green('✓', c) : red('✗', c),
+        r.name,
+        r.type,
+        r.location,
+        typeof r.current === 'object'
+          ? `${r.current.hint} ${dim(r.current.fingerprint, c)}`
+          : r.status !== 'ready'
+            ? dim('(unknown)', c)
+            : r.current === 'absent'
+              ? dim('(none)', c)
+              : dim('(write-only)', c),
+        r.willCreate ? `${r.writes} (new)` : r.writes,
+        r.redeploy ? 'redeploy + wait' : '—',
+        r.verification,
+      ]);
+      lines.push(out.table(PLAN_COLUMNS, t));
       for (const r of rows) {
         if (r.reason) lines.push(red(`  ✗ ${r.name}: ${r.reason}`, c));
         for (const n of r.notes) lines.push(dim(`  · ${r.name}: ${n}`, c));
@@ -196,7 +208,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
       for (const k of keyEndpoints) lines.push(yellow(`${k.what}: ${k.url} (${k.from}), not ${OPENAI_DEFAULT_ENDPOINT}: that host receives ${k.receives}`, c));
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
       if (problems.length) lines.push(red(`Not ready: ${problems.join('; ')}.`, c));
-      else lines.push(green('Ready: `keyrot rotate' + (ctx.flags.env ? ` -e ${env.name}` : '') + '` would write every target above. Nothing was written.', c));
+      else lines.push(green(`Ready: \`${keyrotCommand(ctx.flags, 'rotate', ...(ctx.flags.env ? ['-e', env.name] : []))}\` would write every target above. Nothing was written.`, c));
       out.human(lines.join('\n'));
     }
     return problems.length ? EXIT.failed : EXIT.ok;

@@ -14,7 +14,18 @@ import {
   type ScanResult,
 } from '../../scan/index.ts';
 import { createOutFor, resolveConfigPath, resolveStateDir, type CommonFlags } from '../context.ts';
-import { bold, dim, green, red, table, type Out } from '../output.ts';
+import { bold, dim, green, red, type Out } from '../output.ts';
+import type { Column } from '../table.ts';
+import { plural } from '../../render/plural.ts';
+import { keyrotCommand } from '../../render/command.ts';
+
+const SCAN_COLUMNS: Column[] = [
+  { header: 'LOCATION', min: 20 },
+  { header: 'KIND', min: 8 },
+  { header: 'KEY', fit: 'fixed' },
+  { header: 'FINGERPRINT', fit: 'fixed' },
+  { header: 'NOTE', fit: 'wrap', min: 20 },
+];
 
 export type ScanFlags = CommonFlags & { git?: boolean; image?: string[] | string };
 
@@ -34,7 +45,7 @@ export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
     try {
       inventory = await loadInventory(configPath);
     } catch {
-      out.err(dim(`note: ${configPath} is not a valid inventory: its dotenv/file targets are not recognised as expected places`, out.color));
+      out.info(dim(`note: ${configPath} is not a valid inventory: its dotenv/file targets are not recognised as expected places`, out.color));
     }
   }
 
@@ -45,11 +56,11 @@ export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
     const state = await openState(inventory, stateDir);
     // kind: generic: the journals hold fingerprints under the state key; candidates must get the same.
     if (inventory && !(await useFingerprintsOf(inventory.config.key.kind, state.trust, false))) {
-      out.err(dim(`note: no state key at ${state.trust.keyWhere}: generic keys keyrot retired are not recognised by fingerprint`, out.color));
+      out.info(dim(`note: no state key at ${state.trust.keyWhere}: generic keys keyrot retired are not recognised by fingerprint`, out.color));
     }
     known = await loadKnownKeys(state);
   } catch (err) {
-    out.err(dim(`note: cannot read the journals in ${stateDir} (${(err as Error).message}): retired keys are not recognised by fingerprint`, out.color));
+    out.info(dim(`note: cannot read the journals in ${stateDir} (${(err as Error).message}): retired keys are not recognised by fingerprint`, out.color));
   }
 
   const images = flags.image === undefined ? [] : Array.isArray(flags.image) ? flags.image : [flags.image];
@@ -79,15 +90,11 @@ export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
       skipped: result.skipped,
     });
   }
-  printHuman(out, result, { git: Boolean(flags.git), known: known.size });
+  printHuman(out, result, { git: Boolean(flags.git), known: known.size, flags });
   return result.leaks > 0 ? EXIT.failed : EXIT.ok;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number }): void {
+function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number; flags: CommonFlags }): void {
   const lines: string[] = [];
   const what = [plural(r.scanned.files, 'file')];
   if (ctx.git) what.push(plural(r.scanned.commits, 'commit'));
@@ -99,9 +106,7 @@ function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number 
   lines.push(`Scanned ${what.join(', ')}${extra.length ? ` (${extra.join(', ')})` : ''}.`);
 
   if (r.findings.length) {
-    const rows = [['LOCATION', 'KIND', 'KEY', 'FINGERPRINT', 'NOTE']];
-    for (const f of r.findings) rows.push(row(f, out.color));
-    lines.push('', table(rows));
+    lines.push('', out.table(SCAN_COLUMNS, r.findings.map((f) => row(f, out.color))));
   }
   if (r.skipped.length) {
     lines.push('', 'Not scanned:');
@@ -116,7 +121,7 @@ function printHuman(out: Out, r: ScanResult, ctx: { git: boolean; known: number 
     const where = r.leaks > distinct ? ` in ${plural(r.leaks, 'place')}` : '';
     lines.push(
       red(bold(`${plural(distinct, 'leaked key')} found${where}.`, out.color), out.color) +
-        ' Treat each key as compromised: rotate it now (`keyrot emergency`), then remove it from the files' +
+        ` Treat each key as compromised: rotate it now (\`${keyrotCommand(ctx.flags, 'emergency')}\`), then remove it from the files` +
         (ctx.git ? ' and rewrite the history (git filter-repo), or accept that it stays there revoked' : '') +
         '.' +
         (retired ? ' A retired key found here must also be confirmed revoked in the provider dashboard.' : ''),

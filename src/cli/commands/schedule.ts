@@ -7,11 +7,18 @@ import { resume } from '../../usecases/resume.ts';
 import { rotate } from '../../usecases/rotate.ts';
 import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
 import { adminIssuer, commandContext, notifyReport, obtainNewKey, refusalError, unattendedNewKey, type CommandContext, type CommonFlags } from '../context.ts';
-import { table } from '../output.ts';
 import { selectEnvironment, type Environment, type Inventory } from '../../inventory/load.ts';
 import { DaemonMetrics } from '../../ops/metrics.ts';
 import { parseListen } from '../../ops/listen.ts';
 import { observe, push, pushgatewayUrl, serveMetrics } from '../../ops/observe.ts';
+import type { Column } from '../table.ts';
+import { keyrotCommand } from '../../render/command.ts';
+
+const SCHEDULE_COLUMNS: Column[] = [
+  { header: 'ENV', min: 8 },
+  { header: 'ACTION', fit: 'fixed' },
+  { header: 'DETAIL', fit: 'wrap', min: 24 },
+];
 
 /** In daemon mode every step is a structured log line. */
 function logReporter(logger: Logger, env: string): Reporter {
@@ -71,7 +78,7 @@ export async function schedule(flags: ScheduleFlags): Promise<number> {
   const pushgateway = flags.pushgateway !== undefined ? pushgatewayUrl(flags.pushgateway, flags.once) : null;
   const ctx = await commandContext(flags);
   const logger = flags.once
-    ? createLogger({ json: Boolean(flags.json), level: 'info' })
+    ? createLogger({ json: Boolean(flags.json), level: ctx.out.verbose ? 'debug' : ctx.out.quiet ? 'warn' : 'info' })
     : createLogger({ json: true, level: 'info', write: (l) => process.stdout.write(l + '\n') });
   const inventory = scheduledInventory(ctx, flags.env);
   const metrics = new DaemonMetrics();
@@ -172,11 +179,10 @@ function printResults(ctx: CommandContext, results: RunResult[]): void {
     });
     return;
   }
-  const rows = [['ENV', 'ACTION', 'DETAIL']];
   const silent = !ctx.inventory.config.notify?.webhook;
-  for (const r of results) {
+  const rows = results.map((r) => {
     const detail = r.report ? `${r.report.outcome} ${r.report.rotation ?? ''}` : r.detail;
-    rows.push([r.env, r.action, r.action === 'reminded' && silent ? `${detail} (no notify.webhook: nobody was notified; revoke it, then keyrot revoke -e ${r.env})` : detail]);
-  }
-  ctx.out.human(table(rows, ''));
+    return [r.env, r.action, r.action === 'reminded' && silent ? `${detail} (no notify.webhook: nobody was notified; revoke it, then \`${keyrotCommand(ctx.flags, 'revoke', '-e', r.env)}\`)` : detail];
+  });
+  ctx.out.human(ctx.out.table(SCHEDULE_COLUMNS, rows, { indent: '' }));
 }

@@ -372,7 +372,7 @@ export function createAwsSecretsManagerTarget(
           };
         }
         notes.push(
-          `AWSPENDING is on version ${labels.pending}, left by an earlier keyrot rotation that did not finish: keyrot resume finishes or rolls it back; a new rotation removes the label before it writes`,
+          `AWSPENDING is on version ${labels.pending}, left by an earlier keyrot rotation that did not finish: \`keyrot resume\` finishes or rolls it back; a new rotation removes the label before it writes`,
         );
       }
       if (d.RotationEnabled) {

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { EXIT, ExitError } from '../../core/errors.ts';
+import { didYouMean } from '../../core/suggest.ts';
+import { parseInventory } from '../../inventory/load.ts';
+import { ENV_NAME_RE } from '../../inventory/schema.ts';
+import { ensureStateDir } from '../../state/inventory-scope.ts';
+import { REGISTERED_IDS, targetDefinition } from '../../targets/index.ts';
+import { keyrotCommand } from '../../render/command.ts';
+import { createOutFor, usage, type CommonFlags } from '../context.ts';
+import { fallbackTemplate, inventoryText, TEMPLATES } from '../init/templates.ts';
+
+export type InitFlags = CommonFlags & { type?: string; force?: boolean; discover?: boolean };
+
+/**
+ * `keyrot init`: a commented targets.yaml for the chosen target types, and `.keyrot/.gitignore`.
+ * Never overwrites an inventory unless --force.
+ */
+export async function init(flags: InitFlags): Promise<number> {
+  const out = createOutFor(flags);
+  if (flags.discover) {
+    throw new ExitError(EXIT.usage, 'keyrot init --discover is not available yet: run `keyrot init --type TYPE,...` and fill in the targets by hand');
+  }
+  const env = flags.env ?? 'production';
+  if (!ENV_NAME_RE.test(env)) usage(`-e ${env}: environment names use letters, digits, ".", "_" and "-"`);
+  const path = resolve(flags.config ?? 'targets.yaml');
+  if (existsSync(path) && !flags.force) {
+    throw new ExitError(EXIT.usage, `${path} already exists: keyrot init does not overwrite it (--force does)`);
+  }
+  const types = flags.type !== undefined ? parseTypes(flags.type) : await chooseTypes(out.json);
+  const text = inventoryText(env, types.map(templateFor));
+  parseInventory(text, path); // what init writes always loads: a template that does not is a bug
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, text, { mode: 0o644 });
+  const stateDir = join(dirname(path), '.keyrot');
+  await ensureStateDir(stateDir);
+  const shown = relative(process.cwd(), path) || path;
+  if (out.json) out.result({ path, env, types, stateDir });
+  out.human(
+    `Wrote ${shown} (${types.join(', ')}) and ${relative(process.cwd(), join(stateDir, '.gitignore'))} (keyrot's state is never committed).\n` +
+      `Fill in the placeholders, then check every target read-only: \`${keyrotCommand({ config: flags.config }, 'plan', '-e', env)}\``,
+  );
+  return EXIT.ok;
+}
+
+function parseTypes(list: string): string[] {
+  const types = [...new Set(list.split(',').map((t) => t.trim()).filter(Boolean))];
+  if (!types.length) usage('--type: name at least one target type, e.g. --type dotenv,heroku');
+  for (const t of types) {
+    if (!targetDefinition(t)) usage(`--type: unknown target type "${t}"${didYouMean(t, REGISTERED_IDS)}; valid types: ${REGISTERED_IDS.join(', ')}`);
+  }
+  return types;
+}
+
+function templateFor(type: string): string {
+  if (TEMPLATES[type]) return TEMPLATES[type];
+  const shape = (targetDefinition(type)!.schema as unknown as { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }).shape ?? {};
+  return fallbackTemplate(type, Object.keys(shape).filter((k) => !shape[k]!.safeParse(undefined).success));
+}
+
+/** On a terminal, a checklist of the target types; elsewhere --type is needed. */
+async function chooseTypes(json: boolean): Promise<string[]> {
+  if (json || !process.stdin.isTTY || !process.stderr.isTTY) {
+    usage(`which target types? --type TYPE,... (e.g. --type dotenv,heroku); valid types: ${REGISTERED_IDS.join(', ')}`);
+  }
+  const { checklist } = await import('../init/checklist.ts');
+  const picked = await checklist('Which places hold the key? (space: select, enter: done)', REGISTERED_IDS.map((id) => ({ value: id, label: id, hint: hintOf(id) })));
+  if (!picked.length) usage('no target type chosen: nothing written');
+  return picked;
+}
+
+/** The first words of a type's example comment, for the checklist. */
+function hintOf(type: string): string {
+  const first = (TEMPLATES[type]?.split('\n')[0] ?? '').replace(/^# /, '');
+  return first.length > 60 ? `${first.slice(0, 59).replace(/[ ,:(]+\S*$/, '')}…` : first;
+}
