@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { DockerSecretConfig, dockerSecret } from '../../src/targets/docker-secret/index.ts';
-import { compareApiVersions, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
+import { compareApiVersions, parseDockerHost } from '../../src/targets/docker-engine.ts';
 import { familyVersion, nextSecretName, settledWithoutUpdateStatus, type ServiceObject, type TaskObject } from '../../src/targets/docker-secret/adapter.ts';
 import { TargetError } from '../../src/core/errors.ts';
 

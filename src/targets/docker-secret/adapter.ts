@@ -11,13 +11,13 @@ import type {
   TargetContext,
   VerifyResult,
 } from '../types.ts';
-import { DockerApiError, DockerEngine, parseDockerHost } from './engine.ts';
+import { DockerApiError, DockerEngine, parseDockerHost } from '../docker-engine.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
- * Docker Swarm secrets are immutable (provider-apis.md §6.1): a rotation creates `<secret>_<n>`,
+ * Docker Swarm secrets are immutable (Docker docs, "Manage sensitive data with Docker secrets"): a rotation creates `<secret>_<n>`,
  * swaps each service's reference to it (same target file, uid, gid, mode), and waits for the
  * rolling update. The old secret stays until finalize, so restore is a swap back: exact, and it
  * never needs the old value. Values only ever travel in a request BODY (`Data`, base64) over the
@@ -266,7 +266,7 @@ export function createDockerSecretTarget(
   /**
    * Points every reference matching `from` at `to`, keeping each reference's File (target name,
    * uid, gid, mode) as it is. The service's `version` is the optimistic lock: a stale one gets
-   * 500 "update out of sequence" (Engine 20.10; provider-apis.md §6.7), so re-read and retry, bounded.
+   * 500 "update out of sequence" (seen on Engine 20.10), so re-read and retry, bounded.
    */
   async function swap(
     serviceName: string,
