@@ -14,6 +14,8 @@ import type {
 import { DockerApiError, DockerEngine, parseDockerHost } from '../docker-engine.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
+import { sha256Hex } from '../docker-exec.ts';
+import { checkTasks, localNodeId, notCheckable, runningTasks } from './exec-check.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
@@ -457,6 +459,7 @@ export function createDockerSecretTarget(
           : 'created outside keyrot: no fingerprint label';
         notes.push(`current secret ${secret.Spec.Name} (${label}), mounted by ${services.join('; ')}`);
       }
+      if (config.verify === 'exec' && !problems.length) await probeExec(family, notes, problems, signal);
       if (problems.length) return { status: 'blocked', reason: problems.join('; '), current: unreadable, notes };
       notes.push(
         `write creates ${nextSecretName(base, family.map((s) => s.Spec.Name))} and points ${config.services.join(', ')} at it (a rolling restart of their tasks; waits up to ${formatDuration(timeoutMs)} each)`,
@@ -469,6 +472,44 @@ export function createDockerSecretTarget(
       if (e.retryable) throw e;
       return { status: 'blocked', reason: e.message, current: unreadable };
     }
+  }
+
+  const execOptions = (signal?: AbortSignal) => ({ deadlineMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS), clock: ctx.clock, signal });
+
+  /** verify: exec before anything is written: every running task is on this node, and the check runs in its container. */
+  async function probeExec(family: SecretObject[], notes: string[], problems: string[], signal?: AbortSignal): Promise<void> {
+    const node = await localNodeId(eng(), signal);
+    for (const name of config.services) {
+      const svc = await getService(name, signal);
+      const { here, elsewhere } = await runningTasks(eng(), svc, node, signal);
+      const why = notCheckable(name, elsewhere, eng().host.display);
+      if (why) {
+        problems.push(why);
+        continue;
+      }
+      try {
+        const n = await checkTasks(eng(), name, here, mountedOf(svc, family)!.secret.ID, null, execOptions(signal));
+        notes.push(`verify: exec works in ${n} running container(s) of ${name}`);
+      } catch (err) {
+        const e = toTargetError(err, ctx.name, 'preflight');
+        if (e.retryable) throw e;
+        problems.push(e.message);
+      }
+    }
+  }
+
+  /** verify: exec after the update: each running task's container sees the new key's hash. */
+  async function execVerify(created: SecretObject, value: Secret, signal?: AbortSignal): Promise<string> {
+    const node = await localNodeId(eng(), signal);
+    const seen: string[] = [];
+    for (const name of config.services) {
+      const { here, elsewhere } = await runningTasks(eng(), await getService(name, signal), node, signal);
+      const why = notCheckable(name, elsewhere, eng().host.display);
+      if (why) throw fail(why, 'unsupported');
+      const n = await checkTasks(eng(), name, here, created.ID, sha256Hex(value.reveal()), execOptions(signal));
+      seen.push(`${n} container(s) of ${name}`);
+    }
+    return `; ${seen.join(', ')} see key ${value.fingerprint} (SHA-256 computed in the container)`;
   }
 
   async function write(value: Secret, op: OpContext): Promise<DockerSecretReceipt> {
@@ -546,9 +587,10 @@ export function createDockerSecretTarget(
       // Normally done already (write waited); after a resume this is where the wait happens.
       states.push(`${name}: ${await waitForUpdate(name, created, signal)}`);
     }
+    const inside = config.verify === 'exec' ? await execVerify(created, value, signal) : '';
     return {
       method: 'metadata',
-      detail: `${config.services.join(', ')} mount ${created.Spec.Name} (keyrot.fingerprint ${value.fingerprint}, rotation ${op.rotationId}); ${states.join('; ')}`,
+      detail: `${config.services.join(', ')} mount ${created.Spec.Name} (keyrot.fingerprint ${value.fingerprint}, rotation ${op.rotationId}); ${states.join('; ')}${inside}`,
     };
   }
 
