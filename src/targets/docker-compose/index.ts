@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineTarget, WaitTimeout } from '../types.ts';
 import { FileReceipt } from '../file/index.ts';
 import { DotenvReceipt } from '../dotenv/index.ts';
+import { DEFAULT_DOCKER_HOST } from '../docker-secret/index.ts';
 
 /** Compose specification (02-model.md): lowercase letters, digits, dashes and underscores, starting with a letter or digit. */
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -43,6 +44,7 @@ export type DockerComposeReceipt = z.infer<typeof DockerComposeReceipt>;
 
 export const dockerCompose = defineTarget({
   id: 'docker-compose',
+  endpoint: { form: 'docker-host', default: DEFAULT_DOCKER_HOST, env: ['DOCKER_HOST'] },
   schema: DockerComposeConfig,
   // The file is read back; the containers are brought onto it by `redeploy` (restart or re-create).
   capabilities: { readBack: 'always', versioned: false },
