@@ -5,7 +5,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
 import { DockerComposeConfig, dockerCompose } from '../../src/targets/docker-compose/index.ts';
-import { envWith } from '../../src/targets/docker-compose/adapter.ts';
+import { envWith } from '../../src/targets/docker-compose/redeploy.ts';
 import { deliveriesOf, envValueOf, type ContainerInspect } from '../../src/targets/docker-compose/containers.ts';
 import { discoverCompose, projectNameOf } from '../../src/targets/docker-compose/discover.ts';
 import { settled } from '../../src/targets/docker-compose/wait.ts';

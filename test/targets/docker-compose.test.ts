@@ -8,7 +8,7 @@ import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
 import { dockerCompose, type DockerComposeReceipt } from '../../src/targets/docker-compose/index.ts';
 import { sha256Hex } from '../../src/targets/docker-exec.ts';
-import { envWith } from '../../src/targets/docker-compose/adapter.ts';
+import { envWith } from '../../src/targets/docker-compose/redeploy.ts';
 import { createReplacement } from '../../src/targets/docker-compose/recreate.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from '../helpers/context.ts';

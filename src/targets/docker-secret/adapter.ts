@@ -15,7 +15,7 @@ import { DockerApiError, DockerEngine, parseDockerHost } from '../docker-engine.
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import { sha256Hex } from '../docker-exec.ts';
-import { checkTasks, localNodeId, notCheckable, runningTasks } from './exec-check.ts';
+import { probeServices, verifyServices } from './exec-check.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
@@ -475,40 +475,19 @@ export function createDockerSecretTarget(
   }
 
   const execOptions = (signal?: AbortSignal) => ({ deadlineMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS), clock: ctx.clock, signal });
+  const servicesNow = async (signal?: AbortSignal) => Promise.all(config.services.map(async (name) => ({ name, svc: await getService(name, signal) })));
 
-  /** verify: exec before anything is written: every running task is on this node, and the check runs in its container. */
+  /** verify: exec before anything is written (exec-check.ts): each service's mounted secret, as its running tasks see it. */
   async function probeExec(family: SecretObject[], notes: string[], problems: string[], signal?: AbortSignal): Promise<void> {
-    const node = await localNodeId(eng(), signal);
-    for (const name of config.services) {
-      const svc = await getService(name, signal);
-      const { here, elsewhere } = await runningTasks(eng(), svc, node, signal);
-      const why = notCheckable(name, elsewhere, eng().host.display);
-      if (why) {
-        problems.push(why);
-        continue;
-      }
-      try {
-        const n = await checkTasks(eng(), name, here, mountedOf(svc, family)!.secret.ID, null, execOptions(signal));
-        notes.push(`verify: exec works in ${n} running container(s) of ${name}`);
-      } catch (err) {
-        const e = toTargetError(err, ctx.name, 'preflight');
-        if (e.retryable) throw e;
-        problems.push(e.message);
-      }
-    }
+    const services = (await servicesNow(signal)).map((s) => ({ ...s, secretId: mountedOf(s.svc, family)!.secret.ID }));
+    const r = await probeServices(eng(), services, execOptions(signal));
+    notes.push(...r.notes);
+    problems.push(...r.problems);
   }
 
-  /** verify: exec after the update: each running task's container sees the new key's hash. */
+  /** verify: exec after the update (exec-check.ts): each running task's container sees the new key's hash. */
   async function execVerify(created: SecretObject, value: Secret, signal?: AbortSignal): Promise<string> {
-    const node = await localNodeId(eng(), signal);
-    const seen: string[] = [];
-    for (const name of config.services) {
-      const { here, elsewhere } = await runningTasks(eng(), await getService(name, signal), node, signal);
-      const why = notCheckable(name, elsewhere, eng().host.display);
-      if (why) throw fail(why, 'unsupported');
-      const n = await checkTasks(eng(), name, here, created.ID, sha256Hex(value.reveal()), execOptions(signal));
-      seen.push(`${n} container(s) of ${name}`);
-    }
+    const seen = await verifyServices(eng(), await servicesNow(signal), created.ID, sha256Hex(value.reveal()), execOptions(signal));
     return `; ${seen.join(', ')} see key ${value.fingerprint} (SHA-256 computed in the container)`;
   }
 

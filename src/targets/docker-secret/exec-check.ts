@@ -1,4 +1,4 @@
-import { TargetError } from '../../core/errors.ts';
+import { TargetError, toTargetError } from '../../core/errors.ts';
 import type { DockerEngine } from '../docker-engine.ts';
 import { sha256Seen, type ExecOptions } from '../docker-exec.ts';
 import type { SecretReference, ServiceObject } from './adapter.ts';
@@ -76,4 +76,53 @@ export async function checkTasks(
     checked++;
   }
   return checked;
+}
+
+/**
+ * Before anything is written: for each service (and the secret it mounts now), its running tasks
+ * are all on this node and the check runs in their containers. Notes for plan, and what blocks.
+ */
+export async function probeServices(
+  engine: DockerEngine,
+  services: Array<{ name: string; svc: ServiceObject; secretId: string }>,
+  o: ExecOptions,
+): Promise<{ notes: string[]; problems: string[] }> {
+  const node = await localNodeId(engine, o.signal);
+  const notes: string[] = [];
+  const problems: string[] = [];
+  for (const { name, svc, secretId } of services) {
+    const { here, elsewhere } = await runningTasks(engine, svc, node, o.signal);
+    const why = notCheckable(name, elsewhere, engine.host.display);
+    if (why) {
+      problems.push(why);
+      continue;
+    }
+    try {
+      notes.push(`verify: exec works in ${await checkTasks(engine, name, here, secretId, null, o)} running container(s) of ${name}`);
+    } catch (err) {
+      const e = toTargetError(err, undefined, 'preflight');
+      if (e.retryable) throw e;
+      problems.push(e.message);
+    }
+  }
+  return { notes, problems };
+}
+
+/** After the update: every running task of each service sees `expected` at the file of `secretId`. One line per service. */
+export async function verifyServices(
+  engine: DockerEngine,
+  services: Array<{ name: string; svc: ServiceObject }>,
+  secretId: string,
+  expected: string,
+  o: ExecOptions,
+): Promise<string[]> {
+  const node = await localNodeId(engine, o.signal);
+  const seen: string[] = [];
+  for (const { name, svc } of services) {
+    const { here, elsewhere } = await runningTasks(engine, svc, node, o.signal);
+    const why = notCheckable(name, elsewhere, engine.host.display);
+    if (why) throw new TargetError(why, { kind: 'unsupported', retryable: false });
+    seen.push(`${await checkTasks(engine, name, here, secretId, expected, o)} container(s) of ${name}`);
+  }
+  return seen;
 }
