@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DemoSetup } from '../demo-types.ts';
-import { DockerEngine, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
+import { DockerEngine, parseDockerHost } from '../../src/targets/docker-engine.ts';
 
 /**
  * `keyrot demo` for Docker secrets. There is no Docker emulator: a fake swarm would prove

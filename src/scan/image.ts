@@ -1,5 +1,5 @@
 import { TargetError } from '../core/errors.ts';
-import { DockerApiError, DockerEngine, parseDockerHost } from '../targets/docker-secret/engine.ts';
+import { DockerApiError, DockerEngine, parseDockerHost } from '../targets/docker-engine.ts';
 
 /**
  * A Docker image's build history and configuration, through the Docker Engine API: the

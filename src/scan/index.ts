@@ -4,7 +4,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Inventory } from '../inventory/load.ts';
 import { hint } from '../core/secret.ts';
 import { KEYROT_TEMP_RE } from '../runtime/atomic.ts';
-import type { DockerEngine } from '../targets/docker-secret/engine.ts';
+import type { DockerEngine } from '../targets/docker-engine.ts';
 import { DEFAULT_MAX_FILE_BYTES, displayPath, gitTopLevel, listFiles, readForScan, type Skipped } from './files.ts';
 import { scanHistory } from './git.ts';
 import { engineFromEnv, readImage } from './image.ts';
@@ -87,13 +87,12 @@ export interface ScanOptions {
   signal?: AbortSignal;
 }
 
-/** The inventory's dotenv and file targets (every environment), by absolute path. */
+/** The inventory's local key files (dotenv, file, docker-compose targets; every environment), by absolute path. */
 export function expectedFilesOf(inv: Inventory): Map<string, ExpectedFile> {
   const out = new Map<string, ExpectedFile>();
   for (const env of inv.environments.values()) {
     for (const t of env.targets) {
-      if (t.type !== 'dotenv' && t.type !== 'file') continue;
-      const p = String(t.config.path ?? '');
+      const p = t.definition.localFile?.(t.config) ?? '';
       if (!p) continue;
       const abs = isAbsolute(p) ? p : resolve(inv.baseDir, p);
       // A symlinked target (Capistrano's current/.env): the file at the end of the link holds the key too.

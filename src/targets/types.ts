@@ -23,6 +23,7 @@ export const TARGET_IDS = [
   'netlify',
   'aws-ssm-parameter',
   'vault',
+  'docker-compose',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
@@ -214,6 +215,11 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
   readonly concurrency: number;
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
+  /**
+   * The local file this target writes the key into (as configured, relative to targets.yaml), for
+   * `plan`'s git check and the leak scanner; absent for targets that keep the key elsewhere.
+   */
+  localFile?(config: C): string | undefined;
   create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
   /**
    * `keyrot discover`: every place of this provider the credentials reach that holds one of the
@@ -275,6 +281,7 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   receipt: ReceiptSpec<R>;
   concurrency?: number;
   describe(config: z.infer<S>): string;
+  localFile?(config: z.infer<S>): string | undefined;
   create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
   discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
   endpoint?: TargetEndpoint;

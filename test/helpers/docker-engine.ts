@@ -1,11 +1,11 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { DockerEngine, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
+import { delimiter, join } from 'node:path';
+import { DockerEngine, parseDockerHost } from '../../src/targets/docker-engine.ts';
+import { ensureBusyboxImage } from '../../emulators/docker/busybox-image.ts';
 
 /**
  * A REAL Docker Engine in swarm mode for the docker-secret tests.
@@ -388,45 +388,14 @@ function wrap(host: string, engine: DockerEngine): TestDocker {
 
 // --- Running real tasks (the live tests) -----------------------------------------------------------
 
-export const MINI_IMAGE = 'keyrot-test/mini:1';
+export const MINI_IMAGE = 'keyrot-test/busybox:1';
 
 /**
- * A tiny local image built from this machine's own /bin/sh, sleep and cat (plus the libraries
- * ldd lists), imported through the API (POST /images/create?fromSrc=-): nothing is pulled.
+ * A tiny local image that really runs: Debian's static busybox as its /bin, imported through the
+ * API (emulators/docker/busybox-image.ts): nothing is pulled.
  */
 export async function ensureMiniImage(docker: TestDocker): Promise<void> {
-  const have = await docker.engine.call('GET', `/images/${encodeURIComponent(MINI_IMAGE)}/json`).then(
-    () => true,
-    () => false,
-  );
-  if (have) return;
-  const dir = mkdtempSync(join(tmpdir(), 'keyrot-mini-'));
-  try {
-    const bins = ['/bin/sh', '/bin/sleep', '/bin/cat'];
-    const files = new Set<string>(bins);
-    for (const b of bins) {
-      const out = execFileSync('ldd', [b], { encoding: 'utf8' });
-      for (const m of out.matchAll(/(\/[^\s)]+)/g)) files.add(m[1]!);
-    }
-    for (const f of files) {
-      const dest = join(dir, 'rootfs', f);
-      mkdirSync(dirname(dest), { recursive: true });
-      copyFileSync(f, dest);
-    }
-    mkdirSync(join(dir, 'rootfs', 'run', 'secrets'), { recursive: true });
-    const tar = execFileSync('tar', ['-C', join(dir, 'rootfs'), '-cf', '-', '.'], { maxBuffer: 64 * 1024 * 1024 });
-    const [repo, tag] = MINI_IMAGE.split(':');
-    const res = await docker.engine.raw({
-      method: 'POST',
-      path: `/images/create?fromSrc=-&repo=${encodeURIComponent(repo!)}&tag=${tag}`,
-      body: tar,
-      contentType: 'application/x-tar',
-      timeoutMs: 120_000,
-    });
-    if (res.status !== 200) throw new Error(`image import failed: ${res.status} ${res.body.toString('utf8').slice(0, 300)}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await ensureBusyboxImage(docker.engine, MINI_IMAGE);
 }
 
 /** The container of a running task of `service` (desired state running), or null. */

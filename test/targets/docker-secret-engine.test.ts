@@ -1,7 +1,7 @@
 import { TargetError } from '../../src/core/errors.ts';
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import { EmulatorServer } from '../../emulators/server.ts';
-import { DockerEngine, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
+import { DockerEngine, parseDockerHost } from '../../src/targets/docker-engine.ts';
 import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';

@@ -2,7 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
+import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
+import { checkTasks, localNodeId, runningTasks } from '../../src/targets/docker-secret/exec-check.ts';
+import { sha256Hex } from '../../src/targets/docker-exec.ts';
 import type { Target, TargetContext } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
@@ -53,6 +55,7 @@ if (!skip) {
     await ensureMiniImage(d);
   } catch (err) {
     skip = `cannot build the local test image: ${(err as Error).message}`;
+    if (process.env.CI === 'true') throw new Error(`${skip} (CI=true: install busybox-static)`);
   }
 }
 
@@ -103,6 +106,29 @@ describe.skipIf(skip !== undefined)('docker-secret with running tasks (real Dock
     expect(back.secretIds).toEqual([(await d.secret(base)).ID]);
     expect(await catInContainer(d, back.id, '/run/secrets/openai_api_key')).toBe(oldKey);
     expect(await d.secret(`${base}_2`)).toBeNull();
+  }, 90_000);
+
+  it('verify: exec: the running task\'s container computes the SHA-256 of the new secret file and keyrot compares it', async () => {
+    const t = await dockerSecret.create({ secret: base, services: [service], timeout: '60s', verify: 'exec' }, testContext({ env: d.env, name: 'docker-live' }));
+    try {
+      const pf = await t.preflight();
+      expect(pf.status, pf.reason).toBe('ready');
+      expect(pf.notes).toContain(`verify: exec works in 1 running container(s) of ${service}`);
+      const key = testKey();
+      const o = { rotationId: 'rot_live_exec', fingerprint: new Secret(key).fingerprint };
+      const r = await t.write(new Secret(key), o);
+      expect((await t.verify(new Secret(key), o, r)).detail).toContain(`1 container(s) of ${service} see key ${o.fingerprint} (SHA-256 computed in the container)`);
+      // The check itself, against another value's hash: what the container sees is not it, a mismatch with no key in it.
+      const svc = await d.service(service);
+      const { here } = await runningTasks(d.engine, svc, await localNodeId(d.engine));
+      const err = await checkTasks(d.engine, service, here, r.newSecretId, sha256Hex(testKey()), { deadlineMs: 30_000, clock: systemClock }).catch((e: TargetError) => e);
+      expect((err as TargetError).kind).toBe('mismatch');
+      expect((err as TargetError).message).toMatch(/does not see the new key at \/run\/secrets\/openai_api_key \(SHA-256 computed in the container\)/);
+      expect((err as TargetError).message).not.toContain(key);
+      await t.restore(new Secret(oldKey), o, r);
+    } finally {
+      await t.close?.();
+    }
   }, 90_000);
 
   it('an update whose new tasks fail is reported (paused, with the Engine’s message); restore brings the old secret back', async () => {

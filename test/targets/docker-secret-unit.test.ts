@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { DockerSecretConfig, dockerSecret } from '../../src/targets/docker-secret/index.ts';
-import { compareApiVersions, parseDockerHost } from '../../src/targets/docker-secret/engine.ts';
+import { compareApiVersions, parseDockerHost } from '../../src/targets/docker-engine.ts';
 import { familyVersion, nextSecretName, settledWithoutUpdateStatus, type ServiceObject, type TaskObject } from '../../src/targets/docker-secret/adapter.ts';
 import { TargetError } from '../../src/core/errors.ts';
 
@@ -60,7 +60,7 @@ describe('docker-secret: secret names', () => {
 });
 
 describe('docker-secret: config', () => {
-  it('accepts the PRODUCT.md example and durations', () => {
+  it('accepts the targets.yaml example and durations', () => {
     expect(DockerSecretConfig.parse({ secret: 'openai_api_key', services: ['backend'] })).toEqual({ secret: 'openai_api_key', services: ['backend'] });
     expect(DockerSecretConfig.safeParse({ secret: 'openai_api_key', services: ['backend', 'worker'], timeout: '10m' }).success).toBe(true);
     expect(DockerSecretConfig.safeParse({ secret: 'k', services: ['a'], timeout: 90 }).success).toBe(true);

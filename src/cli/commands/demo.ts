@@ -20,6 +20,7 @@ import { plural } from '../../render/plural.ts';
  */
 export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]> = [
   ['docker-secret', () => import('../../../emulators/docker/demo.ts')],
+  ['docker-compose', () => import('../../../emulators/docker-compose/demo.ts')],
   ['aws-secrets-manager', () => import('../../../emulators/aws-secrets-manager/demo.ts')],
   ['gcp-secret-manager', () => import('../../../emulators/gcp-secret-manager/demo.ts')],
   ['azure-key-vault', () => import('../../../emulators/azure-key-vault/demo.ts')],

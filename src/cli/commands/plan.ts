@@ -95,8 +95,8 @@ export function nonDefaultEndpoint(spec: TargetSpec, env: NodeJS.ProcessEnv): { 
 const trimSlash = (u: string) => u.trim().replace(/\/+$/, '').toLowerCase();
 
 function localPath(spec: TargetSpec, baseDir: string): string | undefined {
-  if (spec.type !== 'dotenv' && spec.type !== 'file') return undefined;
-  const p = String(spec.config.path);
+  const p = spec.definition.localFile?.(spec.config);
+  if (!p) return undefined;
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }
 

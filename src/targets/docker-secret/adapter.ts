@@ -11,13 +11,15 @@ import type {
   TargetContext,
   VerifyResult,
 } from '../types.ts';
-import { DockerApiError, DockerEngine, parseDockerHost } from './engine.ts';
+import { DockerApiError, DockerEngine, parseDockerHost } from '../docker-engine.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
+import { sha256Hex } from '../docker-exec.ts';
+import { probeServices, verifyServices } from './exec-check.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
- * Docker Swarm secrets are immutable (provider-apis.md §6.1): a rotation creates `<secret>_<n>`,
+ * Docker Swarm secrets are immutable (Docker docs, "Manage sensitive data with Docker secrets"): a rotation creates `<secret>_<n>`,
  * swaps each service's reference to it (same target file, uid, gid, mode), and waits for the
  * rolling update. The old secret stays until finalize, so restore is a swap back: exact, and it
  * never needs the old value. Values only ever travel in a request BODY (`Data`, base64) over the
@@ -266,7 +268,7 @@ export function createDockerSecretTarget(
   /**
    * Points every reference matching `from` at `to`, keeping each reference's File (target name,
    * uid, gid, mode) as it is. The service's `version` is the optimistic lock: a stale one gets
-   * 500 "update out of sequence" (Engine 20.10; provider-apis.md §6.7), so re-read and retry, bounded.
+   * 500 "update out of sequence" (seen on Engine 20.10), so re-read and retry, bounded.
    */
   async function swap(
     serviceName: string,
@@ -457,6 +459,7 @@ export function createDockerSecretTarget(
           : 'created outside keyrot: no fingerprint label';
         notes.push(`current secret ${secret.Spec.Name} (${label}), mounted by ${services.join('; ')}`);
       }
+      if (config.verify === 'exec' && !problems.length) await probeExec(family, notes, problems, signal);
       if (problems.length) return { status: 'blocked', reason: problems.join('; '), current: unreadable, notes };
       notes.push(
         `write creates ${nextSecretName(base, family.map((s) => s.Spec.Name))} and points ${config.services.join(', ')} at it (a rolling restart of their tasks; waits up to ${formatDuration(timeoutMs)} each)`,
@@ -469,6 +472,23 @@ export function createDockerSecretTarget(
       if (e.retryable) throw e;
       return { status: 'blocked', reason: e.message, current: unreadable };
     }
+  }
+
+  const execOptions = (signal?: AbortSignal) => ({ deadlineMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS), clock: ctx.clock, signal });
+  const servicesNow = async (signal?: AbortSignal) => Promise.all(config.services.map(async (name) => ({ name, svc: await getService(name, signal) })));
+
+  /** verify: exec before anything is written (exec-check.ts): each service's mounted secret, as its running tasks see it. */
+  async function probeExec(family: SecretObject[], notes: string[], problems: string[], signal?: AbortSignal): Promise<void> {
+    const services = (await servicesNow(signal)).map((s) => ({ ...s, secretId: mountedOf(s.svc, family)!.secret.ID }));
+    const r = await probeServices(eng(), services, execOptions(signal));
+    notes.push(...r.notes);
+    problems.push(...r.problems);
+  }
+
+  /** verify: exec after the update (exec-check.ts): each running task's container sees the new key's hash. */
+  async function execVerify(created: SecretObject, value: Secret, signal?: AbortSignal): Promise<string> {
+    const seen = await verifyServices(eng(), await servicesNow(signal), created.ID, sha256Hex(value.reveal()), execOptions(signal));
+    return `; ${seen.join(', ')} see key ${value.fingerprint} (SHA-256 computed in the container)`;
   }
 
   async function write(value: Secret, op: OpContext): Promise<DockerSecretReceipt> {
@@ -546,9 +566,10 @@ export function createDockerSecretTarget(
       // Normally done already (write waited); after a resume this is where the wait happens.
       states.push(`${name}: ${await waitForUpdate(name, created, signal)}`);
     }
+    const inside = config.verify === 'exec' ? await execVerify(created, value, signal) : '';
     return {
       method: 'metadata',
-      detail: `${config.services.join(', ')} mount ${created.Spec.Name} (keyrot.fingerprint ${value.fingerprint}, rotation ${op.rotationId}); ${states.join('; ')}`,
+      detail: `${config.services.join(', ')} mount ${created.Spec.Name} (keyrot.fingerprint ${value.fingerprint}, rotation ${op.rotationId}); ${states.join('; ')}${inside}`,
     };
   }
 

@@ -22,6 +22,8 @@ export const DockerSecretConfig = z.object({
     .refine((s) => new Set(s).size === s.length, 'each service once'),
   /** How long to wait for each service's rolling update (default 5m). */
   timeout: WaitTimeout.optional(),
+  /** `exec`: after the update, each running task's container computes the SHA-256 of its secret file and keyrot compares it. */
+  verify: z.literal('exec', { message: 'verify: exec is the only choice (omit it to verify by the fingerprint label and the service references)' }).optional(),
 });
 export type DockerSecretConfig = z.infer<typeof DockerSecretConfig>;
 

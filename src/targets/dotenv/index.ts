@@ -23,5 +23,6 @@ export const dotenv = defineTarget({
   receipt: { version: 1, schema: DotenvReceipt },
   concurrency: 8,
   describe: (c) => c.path,
+  localFile: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createDotenvTarget(config, ctx),
 });

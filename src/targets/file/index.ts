@@ -18,5 +18,6 @@ export const file = defineTarget({
   receipt: { version: 1, schema: FileReceipt },
   concurrency: 8,
   describe: (c) => c.path,
+  localFile: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createFileTarget(config, ctx),
 });

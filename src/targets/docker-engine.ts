@@ -1,18 +1,19 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
-import { kindForStatus, redirectRefused } from '../../runtime/http.ts';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
-import { formatDuration } from '../../inventory/duration.ts';
-import { DEFAULT_DOCKER_HOST } from './index.ts';
-import { providerText } from '../../core/printable.ts';
+import { TargetError, type TargetErrorKind } from '../core/errors.ts';
+import { kindForStatus, redirectRefused } from '../runtime/http.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../runtime/deadline.ts';
+import { formatDuration } from '../inventory/duration.ts';
+import { DEFAULT_DOCKER_HOST } from './docker-secret/index.ts';
+import { providerText } from '../core/printable.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain
- * `tcp://` endpoint such as a socket proxy) with node:http. No dockerode: it would add a dependency
- * tree (docker-modem, ssh2, tar-fs...) loaded at start-up for the six endpoints keyrot uses, and one
+ * `tcp://` endpoint such as a socket proxy) with node:http, shared by the docker-secret and
+ * docker-compose targets and the image scanner. No dockerode: it would add a dependency tree
+ * (docker-modem, ssh2, tar-fs...) loaded at start-up for the few endpoints keyrot uses, and one
  * more thing to keep patched; the Engine API is a documented, versioned REST API.
  *
- * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/), provider-apis.md §6.
+ * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/).
  */
 
 export { DEFAULT_DOCKER_HOST };
@@ -111,6 +112,25 @@ export class DockerApiError extends TargetError {
   }
 }
 
+/**
+ * What a caller needs from the Engine, for the words of its errors: which socket, and what a
+ * socket proxy in front of it must allow (Tecnativa docker-socket-proxy section names).
+ */
+export interface EngineNeeds {
+  /** "the Docker socket of a swarm manager". */
+  socket: string;
+  /** What to point DOCKER_HOST at: "the manager's socket". */
+  pointAt: string;
+  /** "SECRETS, SERVICES, TASKS, INFO and POST". */
+  proxyAllow: string;
+}
+
+export const SWARM_NEEDS: EngineNeeds = {
+  socket: 'the Docker socket of a swarm manager',
+  pointAt: "the manager's socket",
+  proxyAllow: 'SECRETS, SERVICES, TASKS, INFO and POST',
+};
+
 export interface EngineInfo {
   /** Product version, e.g. `20.10.24+dfsg1`. */
   version: string;
@@ -123,11 +143,13 @@ export class DockerEngine {
   readonly host: DockerHost;
   readonly #agent: Agent;
   readonly #timeoutMs: number;
+  readonly #needs: EngineNeeds;
   #info: Promise<EngineInfo> | undefined;
 
-  constructor(host: DockerHost, opts: { timeoutMs?: number } = {}) {
+  constructor(host: DockerHost, opts: { timeoutMs?: number; needs?: EngineNeeds } = {}) {
     this.host = host;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#needs = opts.needs ?? SWARM_NEEDS;
     // Keep-alive: waits poll the Engine every second. Idle sockets are unref'd by node:http.
     this.#agent = new Agent({ keepAlive: true, maxSockets: 8 });
   }
@@ -162,8 +184,7 @@ export class DockerEngine {
   /**
    * The Engine's version, negotiated once: keyrot speaks the Engine's own newest API version
    * (`GET /version` → `ApiVersion`, what an unversioned path would get). Pinning one fails both
-   * ways: Debian's docker.io 20.10 answers 400 "client version 1.42 is too new" (provider-apis.md
-   * §6.7), Docker 29 answers 400 "client version 1.41 is too old. Minimum supported API version is
+   * ways: Debian's docker.io 20.10 answers 400 "client version 1.42 is too new", Docker 29 answers 400 "client version 1.41 is too old. Minimum supported API version is
    * 1.44". And a service update sends back the complete spec it read: speaking an older version
    * than the Engine's would let the daemon drop spec fields that version does not know.
    */
@@ -198,8 +219,15 @@ export class DockerEngine {
   /**
    * A versioned JSON call. Non-2xx answers throw DockerApiError with the Engine's message; a
    * "client version is too new/old" answer (the Engine was upgraded under us) renegotiates once.
+   * `timeoutMs` replaces the per-call deadline for calls the Engine answers only when done (a
+   * restart waits for the container's stop timeout).
    */
-  async call<T = unknown>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  async call<T = unknown>(method: string, path: string, body?: unknown, signal?: AbortSignal, opts: { timeoutMs?: number } = {}): Promise<T> {
+    return parseJson(await this.callRaw(method, path, body, signal, opts)) as T;
+  }
+
+  /** As `call`, the answer's body as bytes (an exec's output stream). */
+  async callRaw(method: string, path: string, body?: unknown, signal?: AbortSignal, opts: { timeoutMs?: number } = {}): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
       const { apiVersion } = await this.info(signal);
       const versioned = `/v${apiVersion}${path}`;
@@ -208,8 +236,9 @@ export class DockerEngine {
         path: versioned,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
+        timeoutMs: opts.timeoutMs,
       });
-      if (res.status >= 200 && res.status < 300) return parseJson(res.body) as T;
+      if (res.status >= 200 && res.status < 300) return res.body;
       const err = this.#apiError(res, method, path);
       if (attempt === 1 && res.status === 400 && /client version .* is too (new|old)/i.test(err.dockerMessage)) {
         this.#info = undefined;
@@ -256,7 +285,7 @@ export class DockerEngine {
     }
     if (res.status === 403) {
       return new DockerApiError(
-        `${this.host.display} refused ${where} (403${dockerMessage ? `: ${dockerMessage}` : ''}): if a socket proxy sits in front of the Engine, allow SECRETS, SERVICES, TASKS, INFO and POST`,
+        `${this.host.display} refused ${where} (403${dockerMessage ? `: ${dockerMessage}` : ''}): if a socket proxy sits in front of the Engine, allow ${this.#needs.proxyAllow}`,
         { kind: 'permission', status: 403, dockerMessage, method, path },
       );
     }
@@ -278,13 +307,13 @@ export class DockerEngine {
     const code = e.code ?? 'network error';
     if (code === 'EACCES' || code === 'EPERM') {
       return new TargetError(
-        `permission denied on ${this.host.display}: keyrot needs the Docker socket of a swarm manager (root, or a member of the docker group: that access is root-equivalent)`,
+        `permission denied on ${this.host.display}: keyrot needs ${this.#needs.socket} (root, or a member of the docker group: that access is root-equivalent)`,
         { kind: 'permission', retryable: false, cause: err },
       );
     }
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       return new TargetError(
-        `cannot reach the Docker Engine at ${this.host.display} (${code}): is dockerd running there? Set DOCKER_HOST (or the target's endpoint) to the manager's socket`,
+        `cannot reach the Docker Engine at ${this.host.display} (${code}): is dockerd running there? Set DOCKER_HOST (or the target's endpoint) to ${this.#needs.pointAt}`,
         { kind: 'unavailable', retryable: false, cause: err },
       );
     }
