@@ -14,6 +14,7 @@ import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
 import { vault } from './vault/index.ts';
 import { dockerCompose } from './docker-compose/index.ts';
 import { supabase } from './supabase/index.ts';
+import { render } from './render/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -36,6 +37,7 @@ export const TARGETS = {
   vault,
   'docker-compose': dockerCompose,
   supabase,
+  render,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

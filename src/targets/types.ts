@@ -25,6 +25,7 @@ export const TARGET_IDS = [
   'vault',
   'docker-compose',
   'supabase',
+  'render',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

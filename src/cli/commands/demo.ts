@@ -32,6 +32,7 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['aws-ssm-parameter', () => import('../../../emulators/aws-ssm-parameter/demo.ts')],
   ['vault', () => import('../../../emulators/vault/demo.ts')],
   ['supabase', () => import('../../../emulators/supabase/demo.ts')],
+  ['render', () => import('../../../emulators/render/demo.ts')],
 ];
 
 interface Step {
