@@ -15,6 +15,7 @@ import { vault } from './vault/index.ts';
 import { dockerCompose } from './docker-compose/index.ts';
 import { supabase } from './supabase/index.ts';
 import { render } from './render/index.ts';
+import { fly } from './fly/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -38,6 +39,7 @@ export const TARGETS = {
   'docker-compose': dockerCompose,
   supabase,
   render,
+  fly,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

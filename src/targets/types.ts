@@ -26,6 +26,7 @@ export const TARGET_IDS = [
   'docker-compose',
   'supabase',
   'render',
+  'fly',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

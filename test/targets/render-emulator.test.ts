@@ -1,14 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RenderEmulator } from '../../emulators/render/emulator.ts';
 import { demo } from '../../emulators/render/demo.ts';
-import { RenderConfig, render } from '../../src/targets/render/index.ts';
-import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { Secret } from '../../src/core/secret.ts';
-import { testContext } from '../helpers/context.ts';
+import { render } from '../../src/targets/render/index.ts';
 import { testKey } from '../helpers/keys.ts';
+import { rotateDemoEntry } from '../helpers/demo-rotation.ts';
 
 /** The emulator itself answers like Render's REST API where the adapter relies on it (raw fetch, no adapter). */
 let emu: RenderEmulator | undefined;
@@ -99,24 +94,6 @@ describe('render emulator', () => {
   });
 
   it('the demo entry parses and rotates end to end against the emulator', async () => {
-    const workDir = await mkdtemp(join(tmpdir(), 'keyrot-render-demo-'));
-    const oldKey = testKey();
-    const newKey = testKey();
-    const setup = await demo({ oldKey, workDir, varName: 'OPENAI_API_KEY' });
-    if ('skip' in setup) throw new Error(setup.skip);
-    try {
-      const entry = setup.targets[0]!;
-      expect(JSON.stringify(setup.targets)).not.toContain(Object.values(setup.env)[0]!);
-      const config = RenderConfig.parse(entry);
-      const t = await render.create({ ...config, endpoint: String(entry.endpoint), token: parseCredentialRef(String(entry.token))! }, testContext({ env: setup.env, name: 'demo' }));
-      expect((await t.preflight()).status).toBe('ready');
-      const op = { rotationId: 'rot_demo', fingerprint: new Secret(newKey).fingerprint };
-      const receipt = await t.write(new Secret(newKey), op);
-      expect((await t.verify(new Secret(newKey), op, receipt)).method).toBe('read-back');
-      expect((await t.redeploy!(op, receipt)).method).toBe('redeploy');
-    } finally {
-      await setup.stop();
-      await rm(workDir, { recursive: true, force: true });
-    }
+    await rotateDemoEntry(demo, render, 'read-back');
   });
 });

@@ -1,15 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SupabaseEmulator } from '../../emulators/supabase/emulator.ts';
 import { demo } from '../../emulators/supabase/demo.ts';
-import { SupabaseConfig, supabase } from '../../src/targets/supabase/index.ts';
-import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { Secret } from '../../src/core/secret.ts';
-import { testContext } from '../helpers/context.ts';
+import { supabase } from '../../src/targets/supabase/index.ts';
 import { testKey } from '../helpers/keys.ts';
+import { rotateDemoEntry } from '../helpers/demo-rotation.ts';
 
 /** The emulator itself answers like the Management API where the adapter relies on it (raw fetch, no adapter). */
 let emu: SupabaseEmulator | undefined;
@@ -91,26 +86,6 @@ describe('supabase emulator', () => {
   });
 
   it('the demo entry parses and rotates end to end against the emulator', async () => {
-    const workDir = await mkdtemp(join(tmpdir(), 'keyrot-supabase-demo-'));
-    const oldKey = testKey();
-    const newKey = testKey();
-    const setup = await demo({ oldKey, workDir, varName: 'OPENAI_API_KEY' });
-    if ('skip' in setup) throw new Error(setup.skip);
-    try {
-      const entry = setup.targets[0]!;
-      expect(JSON.stringify(setup.targets)).not.toContain(Object.values(setup.env)[0]!);
-      const config = SupabaseConfig.parse(entry);
-      const t = await supabase.create(
-        { ...config, endpoint: String(entry.endpoint), token: parseCredentialRef(String(entry.token))! },
-        testContext({ env: setup.env, name: 'demo' }),
-      );
-      expect((await t.preflight()).status).toBe('ready');
-      const op = { rotationId: 'rot_demo', fingerprint: new Secret(newKey).fingerprint };
-      const receipt = await t.write(new Secret(newKey), op);
-      expect((await t.verify(new Secret(newKey), op, receipt)).method).toBe('metadata');
-    } finally {
-      await setup.stop();
-      await rm(workDir, { recursive: true, force: true });
-    }
+    await rotateDemoEntry(demo, supabase, 'metadata');
   });
 });

@@ -33,6 +33,7 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['vault', () => import('../../../emulators/vault/demo.ts')],
   ['supabase', () => import('../../../emulators/supabase/demo.ts')],
   ['render', () => import('../../../emulators/render/demo.ts')],
+  ['fly', () => import('../../../emulators/fly/demo.ts')],
 ];
 
 interface Step {
