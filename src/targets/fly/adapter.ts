@@ -8,7 +8,7 @@ import { lazyCredential } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { FlyConfig, FlyReceipt } from './index.ts';
-import { TOKEN_HELP, documentedDigest, flyClient, type FlySecret } from './client.ts';
+import { TOKEN_HELP, documentedDigest, flyClient, type FlyClient, type FlySecret } from './client.ts';
 import { rollMachines } from './machines.ts';
 
 /**
@@ -70,37 +70,13 @@ export function createFlyTarget(config: FlyConfig & CommonTargetConfig, ctx: Tar
     return res.version;
   }
 
-  async function preflight(signal?: AbortSignal): Promise<PreflightResult> {
-    try {
-      await api.app(app, 'preflight', signal);
-      const current: ReadResult = (await entryOf('preflight', signal)) ? unreadable(varName, app) : { kind: 'absent' };
-      const notes = [`stages secret ${varName} of Fly app ${app} (a new secrets version; the other secrets are untouched)`];
-      if (redeployWanted) {
-        const machines = (await api.machines(app, 'preflight', signal)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
-        notes.push(
-          machines.length
-            ? `then updates its ${machines.length} machine${machines.length === 1 ? '' : 's'} onto that version one at a time, waiting until each running one is started again (up to ${formatDuration(timeoutMs)})`
-            : `the app has no machines: the secret is staged for its next deploy`,
-        );
-      } else notes.push(`no machine update (redeploy: false): running machines keep the old value until they are next updated or deployed`);
-      notes.push(`verified by the digest Fly lists for the secret (the value itself is write-only)`);
-      if (current.kind === 'absent') notes.push(`${varName} is not set on app ${app}: keyrot will create it (and unset it again on rollback)`);
-      return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
-    } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
-    }
-  }
-
   const target: Target<FlyReceipt> = {
     id: 'fly',
     name: ctx.name,
     location: `fly app ${app}`,
     // One app's secrets version and machines: two targets on one app take turns.
     lockKey: `fly:${config.endpoint ?? ''}:${app}`,
-    preflight,
+    preflight: (signal) => preflightOf({ api, app, varName, redeployWanted, timeoutMs, target: ctx.name }, signal),
     read: async (signal) => ((await entryOf('read', signal)) ? unreadable(varName, app) : { kind: 'absent' }),
 
     async write(value, op) {
@@ -155,4 +131,40 @@ export function createFlyTarget(config: FlyConfig & CommonTargetConfig, ctx: Tar
     };
   }
   return target;
+}
+
+interface PreflightOptions {
+  api: FlyClient;
+  app: string;
+  varName: string;
+  redeployWanted: boolean;
+  timeoutMs: number;
+  target: string;
+}
+
+/** Read-only: the app is reachable, whether the secret exists, and how many machines a redeploy restarts. */
+async function preflightOf(o: PreflightOptions, signal?: AbortSignal): Promise<PreflightResult> {
+  const { api, app, varName } = o;
+  try {
+    await api.app(app, 'preflight', signal);
+    const exists = (await api.secrets(app, 'preflight', signal)).some((s) => s.name === varName);
+    const current: ReadResult = exists ? unreadable(varName, app) : { kind: 'absent' };
+    const notes = [`stages secret ${varName} of Fly app ${app} (a new secrets version; the other secrets are untouched)`];
+    if (o.redeployWanted) {
+      const machines = (await api.machines(app, 'preflight', signal)).filter((m) => m.state !== 'destroyed' && m.state !== 'destroying');
+      notes.push(
+        machines.length
+          ? `then updates its ${machines.length} machine${machines.length === 1 ? '' : 's'} onto that version one at a time, waiting until each running one is started again (up to ${formatDuration(o.timeoutMs)})`
+          : `the app has no machines: the secret is staged for its next deploy`,
+      );
+    } else notes.push(`no machine update (redeploy: false): running machines keep the old value until they are next updated or deployed`);
+    notes.push(`verified by the digest Fly lists for the secret (the value itself is write-only)`);
+    if (current.kind === 'absent') notes.push(`${varName} is not set on app ${app}: keyrot will create it (and unset it again on rollback)`);
+    return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
+  } catch (err) {
+    const e = toTargetError(err, o.target, 'preflight');
+    // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
+    if (e.retryable) throw e;
+    return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+  }
 }

@@ -86,8 +86,8 @@ export function createSupabaseTarget(config: SupabaseConfig & CommonTargetConfig
       return { project: ref, changed: true, created: !before };
     },
 
-    async verify(value) {
-      const now = await entryOf('verify');
+    async verify(value, op) {
+      const now = await entryOf('verify', op.signal);
       if (holdsValue(now, value)) return { method: 'metadata', detail: `the SHA-256 digest Supabase lists for ${varName} on project ${ref} is the new key's` };
       // Never the digest itself: it is a hash of a key.
       const found = now ? 'a different value (its digest is not the new key’s)' : 'nothing';
