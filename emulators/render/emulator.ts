@@ -193,7 +193,8 @@ export class RenderEmulator {
     if (d.fails === 'build_failed') return 'build_failed';
     if (now < buildEnd + this.phaseMs) return 'update_in_progress';
     if (d.fails) return d.fails;
-    const later = s.deploys.filter((x) => x.createdAt >= d.createdAt && x !== d && !x.fails && this.endOf(x) <= now);
+    // Superseded by a deploy triggered after it (list order: two may share a millisecond) that went live.
+    const later = s.deploys.slice(s.deploys.indexOf(d) + 1).filter((x) => !x.fails && this.endOf(x) <= now);
     return later.length ? 'deactivated' : 'live';
   }
 

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { RenderEmulator, type RenderServiceType } from '../../emulators/render/emulator.ts';
 import { render } from '../../src/targets/render/index.ts';
 import { Secret } from '../../src/core/secret.ts';
@@ -92,18 +92,26 @@ describe('render target', () => {
   });
 
   it('a static site gets a build (variables are baked in); a busy service queues the deploy (202) and keyrot finds it', async () => {
-    await restart(200, 'static_site');
-    const t = await makeTarget();
-    await t.preflight();
-    const receipt = await t.write(new Secret(newKey), op);
-    // Someone else's deploy is building (400 ms): Render answers ours 202 with no body and queues it.
-    await fetch(`${emu.url}/v1/services/${svc}/deploys`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
-    await t.redeploy!(op, receipt);
-    const posts = emu.server.calls('POST', `/v1/services/${svc}/deploys`);
-    expect(JSON.parse(posts.at(-1)!.rawBody)).toEqual({ clearCache: 'do_not_clear' });
-    expect(emu.server.calls('GET', `/v1/services/${svc}/deploys`)).toHaveLength(1);
-    expect(emu.runningEnv(svc)!.OPENAI_API_KEY).toBe(newKey);
-    expect(emu.deploys(svc).at(-1)!.build).toBe(true);
+    // Only Date is faked: the emulator derives a deploy's status from its age, and the clock's
+    // sleep moves that time, so the other deploy is still building when keyrot's is triggered.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const dateClock: Clock = { now: () => Date.now(), sleep: async (ms) => void vi.setSystemTime(Date.now() + ms) };
+      await restart(200, 'static_site');
+      const t = await makeTarget({ clock: dateClock });
+      await t.preflight();
+      const receipt = await t.write(new Secret(newKey), op);
+      // Someone else's deploy is building: Render answers keyrot's 202 with no body and queues it.
+      await fetch(`${emu.url}/v1/services/${svc}/deploys`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      await t.redeploy!(op, receipt);
+      const posts = emu.server.calls('POST', `/v1/services/${svc}/deploys`);
+      expect(JSON.parse(posts.at(-1)!.rawBody)).toEqual({ clearCache: 'do_not_clear' });
+      expect(emu.server.calls('GET', `/v1/services/${svc}/deploys`)).toHaveLength(1);
+      expect(emu.runningEnv(svc)!.OPENAI_API_KEY).toBe(newKey);
+      expect(emu.deploys(svc).map((d) => [d.status, d.build])).toEqual([['deactivated', true], ['deactivated', true], ['live', true]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a failed deploy fails the target in product words; a deploy that never ends is a timeout (fake clock)', async () => {
