@@ -28,7 +28,7 @@ export interface RateLimit {
   retryAfterMs?: number;
   /** Requests left in the window: `RateLimit-Remaining` (Heroku) or `X-RateLimit-Remaining`. */
   remaining?: number;
-  /** When the window resets, epoch ms (`X-RateLimit-Reset`, epoch seconds or a delta in seconds). */
+  /** When the window resets, epoch ms (`X-RateLimit-Reset` / `RateLimit-Reset`, epoch seconds or a delta in seconds). */
   resetAt?: number;
 }
 
@@ -168,14 +168,14 @@ export function redirectRefused(
   );
 }
 
-/** Rate-limit headers of one answer. `RateLimit-Remaining` is Heroku's; the `X-` ones Vercel's, Netlify's and Railway's. */
+/** Rate-limit headers of one answer. `RateLimit-Remaining` is Heroku's, `RateLimit-*` Render's; the `X-` ones Vercel's, Netlify's, Railway's and Supabase's. */
 export function rateLimitOf(h: Headers, now: number, status: number): RateLimit {
   const out: RateLimit = {};
   const retryAfterMs = retryAfterFromHeaders(h, now, status);
   if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
   const remaining = h.get('ratelimit-remaining') ?? h.get('x-ratelimit-remaining');
   if (remaining && /^\d+$/.test(remaining.trim())) out.remaining = Number(remaining);
-  const reset = h.get('x-ratelimit-reset');
+  const reset = h.get('x-ratelimit-reset') ?? h.get('ratelimit-reset');
   if (reset && /^\d+$/.test(reset.trim())) {
     const n = Number(reset);
     out.resetAt = n > 1e9 ? n * 1000 : now + n * 1000;

@@ -59,7 +59,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
   }
 }
 
-/** Parses `Retry-After` (seconds or HTTP date), `retry-after-ms`, and `X-RateLimit-Reset` (epoch seconds). */
+/** Parses `Retry-After` (seconds or HTTP date), `retry-after-ms`, and `X-RateLimit-Reset` / `RateLimit-Reset` (epoch seconds or a delta). */
 export function retryAfterFromHeaders(h: Headers, now: number, status = 429): number | undefined {
   const ms = h.get('retry-after-ms');
   if (ms && /^\d+(\.\d+)?$/.test(ms)) return Math.round(Number(ms));
@@ -69,10 +69,11 @@ export function retryAfterFromHeaders(h: Headers, now: number, status = 429): nu
     const at = Date.parse(ra);
     if (!Number.isNaN(at)) return Math.max(0, at - now);
   }
-  // X-RateLimit-Reset is on every answer of some providers (Netlify, Vercel): it only asks for a
-  // wait when the budget is spent, not on a 5xx.
-  const reset = h.get('x-ratelimit-reset');
-  if (reset && /^\d+$/.test(reset) && (status === 429 || h.get('x-ratelimit-remaining') === '0')) {
+  // X-RateLimit-Reset is on every answer of some providers (Netlify, Vercel; Render and the IETF
+  // draft drop the X-): it only asks for a wait when the budget is spent, not on a 5xx.
+  const reset = h.get('x-ratelimit-reset') ?? h.get('ratelimit-reset');
+  const remaining = h.get('x-ratelimit-remaining') ?? h.get('ratelimit-remaining');
+  if (reset && /^\d+$/.test(reset) && (status === 429 || remaining === '0')) {
     const n = Number(reset);
     // Epoch seconds (Vercel, Netlify) vs a delta in seconds.
     return n > 1e9 ? Math.max(0, n * 1000 - now) : n * 1000;

@@ -13,6 +13,9 @@ import { railway } from './railway/index.ts';
 import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
 import { vault } from './vault/index.ts';
 import { dockerCompose } from './docker-compose/index.ts';
+import { supabase } from './supabase/index.ts';
+import { render } from './render/index.ts';
+import { fly } from './fly/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -34,6 +37,9 @@ export const TARGETS = {
   'aws-ssm-parameter': awsSsmParameter,
   vault,
   'docker-compose': dockerCompose,
+  supabase,
+  render,
+  fly,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

@@ -24,6 +24,9 @@ export const TARGET_IDS = [
   'aws-ssm-parameter',
   'vault',
   'docker-compose',
+  'supabase',
+  'render',
+  'fly',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
@@ -192,6 +195,11 @@ export interface DiscoveredPlace {
   target: Record<string, unknown>;
   /** What it holds: compared by fingerprint in memory, never printed. `unreadable` for write-only values. */
   holds: ReadResult;
+  /**
+   * For a write-only value whose provider lists a digest of it (Fly, Supabase): does it hold
+   * `value`? Compared in memory against that digest; the digest itself is never returned.
+   */
+  matches?(value: Secret): boolean;
 }
 
 export interface DiscoverResult {

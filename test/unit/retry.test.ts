@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { DEFAULT_RETRY, backoffDelay, retryAfterFromHeaders, withRetry, type RetryPolicy } from '../../src/runtime/retry.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { TargetError } from '../../src/core/errors.ts';
+import { rateLimitOf } from '../../src/runtime/http.ts';
 
 const rateLimited = (retryAfterMs?: number) => new TargetError('provider: 429 too many requests', { kind: 'rate-limited', status: 429, retryAfterMs });
 const unavailable = () => new TargetError('provider: 503', { kind: 'unavailable', status: 503 });
@@ -199,6 +200,23 @@ describe('retryAfterFromHeaders', () => {
     await expect(withRetry(fn, { clock, random: () => 0 })).resolves.toBe('done');
     expect(clock.slept).toEqual([2000]);
     expect(clock.now()).toBe(now + 2000);
+  });
+});
+
+describe('RateLimit-Reset (no X-: Render, the IETF draft) counts like X-RateLimit-Reset', () => {
+  it('a delta in seconds on a 429, or once RateLimit-Remaining is 0; ignored while budget is left', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    // As Render answers (recorded in render-oss/terraform-provider-render cassettes): a delta.
+    expect(retryAfterFromHeaders(new Headers({ 'Ratelimit-Reset': '9', 'Ratelimit-Remaining': '221' }), now, 429)).toBe(9_000);
+    expect(retryAfterFromHeaders(new Headers({ 'Ratelimit-Reset': '9', 'Ratelimit-Remaining': '0' }), now, 503)).toBe(9_000);
+    expect(retryAfterFromHeaders(new Headers({ 'Ratelimit-Reset': '9', 'Ratelimit-Remaining': '5' }), now, 503)).toBeUndefined();
+    // Render's docs call it epoch seconds: both forms work.
+    expect(retryAfterFromHeaders(new Headers({ 'RateLimit-Reset': String(now / 1000 + 45) }), now, 429)).toBe(45_000);
+  });
+
+  it('rateLimitOf reads it as the reset time', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(rateLimitOf(new Headers({ 'Ratelimit-Reset': '10', 'Ratelimit-Remaining': '224' }), now, 200)).toEqual({ remaining: 224, resetAt: now + 10_000 });
   });
 });
 

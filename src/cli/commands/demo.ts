@@ -31,6 +31,9 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['railway', () => import('../../../emulators/railway/demo.ts')],
   ['aws-ssm-parameter', () => import('../../../emulators/aws-ssm-parameter/demo.ts')],
   ['vault', () => import('../../../emulators/vault/demo.ts')],
+  ['supabase', () => import('../../../emulators/supabase/demo.ts')],
+  ['render', () => import('../../../emulators/render/demo.ts')],
+  ['fly', () => import('../../../emulators/fly/demo.ts')],
 ];
 
 interface Step {
