@@ -23,7 +23,7 @@ import { keyrotCommand as nextCommand } from '../render/command.ts';
 import { confirmYesNo, promptHidden } from './prompt.ts';
 import { journalMark, whereThingsStand } from './where-things-stand.ts';
 
-/** Flags every command takes (PRODUCT.md "Common flags"). */
+/** Flags every command takes (README "Commands", "Common flags"). */
 export interface CommonFlags {
   config?: string;
   env?: string;

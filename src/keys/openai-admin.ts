@@ -6,7 +6,7 @@ import { Secret } from '../core/secret.ts';
 import { isKeyrotServiceAccount, redactedMatchesHint, RevocationRefused } from './revocation-check.ts';
 
 /**
- * The OpenAI Admin API as keyrot uses it (issue 6, provider-apis.md §10.3–10.7): mint a key by
+ * The OpenAI Admin API as keyrot uses it (issue 6; docs/openai.md): mint a key by
  * creating a project service account, find a key we hold among the project's API keys, revoke it,
  * read its last use and its usage. Plain HTTP through `httpJson` (no SDK) so that no SDK error can
  * carry a key value; every path and shape below is checked against openai-node's generated
@@ -78,7 +78,7 @@ export interface KeyIssuer {
 
 /** Where admin keys are made (an organization Owner's page). */
 export const OPENAI_ADMIN_KEYS_PAGE = 'https://platform.openai.com/settings/organization/admin-keys';
-/** service-accounts.ts ServiceAccountCreateParams / §10.3: 1–31,536,000 seconds. */
+/** service-accounts.ts ServiceAccountCreateParams: 1–31,536,000 seconds. */
 export const MAX_EXPIRES_SECONDS = 31_536_000;
 
 /** The service account name: says keyrot, the environment and the rotation (issue 6). */
@@ -90,7 +90,7 @@ export function serviceAccountName(env: string, rotationId: string): string {
  * Does the provider's `redacted_value` describe this key? The format is undocumented (docs examples
  * show "sk-abc...def"; the dashboard masks with `*`), so accept "visible prefix, a run of `*`, `.` or
  * `…`, visible suffix" and require at least 4 visible characters beyond the key family (sk-proj- …)
- * so that a bare "sk-proj-****" matches nothing (§10.4: match by prefix/suffix).
+ * so that a bare "sk-proj-****" matches nothing (match by prefix/suffix).
  */
 export function matchesRedacted(redacted: string | null | undefined, key: Secret): boolean {
   if (!redacted) return false;
@@ -448,7 +448,7 @@ export function createOpenAIIssuer(opts: {
           retryable: false,
         });
       }
-      // No idempotency key exists for this POST (§10.7): a lost response leaves an account whose key
+      // No idempotency key exists for this POST (docs/openai.md): a lost response leaves an account whose key
       // value nobody has. List by name first and replace it, so retries never leave duplicates.
       const listOp: Op = { what: `listing the service accounts of project ${project}`, needs: READ, on404: 'project' };
       const existing = (await listAll<RawServiceAccount>(`${projectPath}/service_accounts`, listOp, '', signal)).filter((sa) => sa.name === name);
@@ -472,14 +472,14 @@ export function createOpenAIIssuer(opts: {
           retryable: false,
         });
       }
-      // The unredacted key is only in this response (§10.3): straight into a Secret, never logged.
+      // The unredacted key is only in this response (service-accounts.ts): straight into a Secret, never logged.
       const key = new Secret(apiKey.value);
       return {
         key,
         keyId: apiKey.id,
         serviceAccountId: created.id,
         name: created.name ?? name,
-        // expires_in_seconds / api_key.expires_at are new in the SDK ([UNCERTAIN availability], §10.3):
+        // expires_in_seconds / api_key.expires_at are new in the SDK (availability unverified):
         // an API that ignores the request answers without expires_at, reported here as null.
         expiresAt: typeof apiKey.expires_at === 'number' ? apiKey.expires_at * 1000 : null,
       };
@@ -496,7 +496,7 @@ export function createOpenAIIssuer(opts: {
       if (!rec) {
         if (o.keyId) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
         // Not listed: already deleted, or a key of another project / a legacy user key. The key itself
-        // tells which (GET /models: 401 means it no longer works, §10.2).
+        // tells which (GET /models: 401 means it no longer works).
         try {
           await liveCheck(o.key, base, opts.clock);
         } catch (err) {
@@ -526,8 +526,8 @@ export function createOpenAIIssuer(opts: {
       if (!(days > 0)) throw new TargetError(`usage needs a positive number of days, got ${days}`, { kind: 'invalid', retryable: false });
       const start = Math.floor((now - days * 86_400_000) / 1000);
       const end = Math.floor(now / 1000) + 1; // end_time is exclusive (usage.ts)
-      // 1d buckets allow at most 31 per page (usage.ts); next_page walks the rest (§10.6). Arrays go
-      // bracketed (group_by[]=…), as openai-node serialises them (internal/utils/query.ts, §10.6).
+      // 1d buckets allow at most 31 per page (usage.ts); next_page walks the rest. Arrays go
+      // bracketed (group_by[]=…), as openai-node serialises them (internal/utils/query.ts).
       const limit = Math.min(31, Math.ceil(days) + 1);
       const fixed =
         `start_time=${start}&end_time=${end}&bucket_width=1d&limit=${limit}` +

@@ -20,7 +20,7 @@ import { printable } from '../core/printable.ts';
  * several CronJob runs (overlapping schedules, a retried Job, a manual `kubectl create job
  * --from=cronjob/...`) share one state and exactly one of them rotates an environment.
  *
- * Lock: one coordination.k8s.io/v1 Lease per environment, `<name>-<env>` (provider-apis.md §5.6).
+ * Lock: one coordination.k8s.io/v1 Lease per environment, `<name>-<env>` (kubernetes target README, "Provider facts").
  *   - acquire = POST the Lease. 409 AlreadyExists: read it; a holder whose `renewTime +
  *     leaseDurationSeconds` is still ahead of our clock is alive → LockedError naming it. An expired
  *     (or released, empty holderIdentity) Lease is taken over with a PUT carrying the
@@ -36,12 +36,12 @@ import { printable } from '../core/printable.ts';
  *   - expiry is judged with the local clock against the holder's renewTime; clock skew between
  *     nodes eats into the lease, so leaseSeconds (default 60) must stay well above the skew.
  *   - MicroTime fields are sent as client-node's V1MicroTime (`...sss000Z`): the API server parses
- *     them with RFC3339Micro and rejects plain `toISOString()` output (provider-apis.md §5.6).
+ *     them with RFC3339Micro and rejects plain `toISOString()` output (client-node src/types.ts).
  *
  * Journal and audit log: one ConfigMap `<name>-state`, data keys `journal.<env>.ndjson` and
  * `audit.ndjson` (the same NDJSON lines as the local state directory).
  *   Why a ConfigMap and not a Secret: the journal and audit log hold fingerprints (12 hex of
- *   SHA-256) and hints (last 4 characters) only, never a key value (PRODUCT.md invariant 3; every
+ *   SHA-256) and hints (last 4 characters) only, never a key value (README "Security model", invariant 3; every
  *   line goes through redact()), so there is nothing secret in them. A ConfigMap is readable with
  *   plain RBAC by the operators who need the history (`kubectl get cm keyrot-state -o yaml`),
  *   while a Secret would only add base64 and obscurity (Secrets are not encrypted either unless
@@ -189,7 +189,7 @@ function statusCode(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'headers' in err && typeof c === 'number' ? c : undefined;
 }
 
-/** The Status body of an ApiException (client-node 2.x may hand it over as the raw JSON text, §5.5). */
+/** The Status body of an ApiException (client-node 2.x may hand it over as the raw JSON text: gen/apis/exception.ts). */
 function statusBody(err: unknown): { reason?: string; message?: string } {
   const body = (err as { body?: unknown }).body;
   if (typeof body === 'string') {

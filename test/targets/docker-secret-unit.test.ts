@@ -60,7 +60,7 @@ describe('docker-secret: secret names', () => {
 });
 
 describe('docker-secret: config', () => {
-  it('accepts the PRODUCT.md example and durations', () => {
+  it('accepts the README example and durations', () => {
     expect(DockerSecretConfig.parse({ secret: 'openai_api_key', services: ['backend'] })).toEqual({ secret: 'openai_api_key', services: ['backend'] });
     expect(DockerSecretConfig.safeParse({ secret: 'openai_api_key', services: ['backend', 'worker'], timeout: '10m' }).success).toBe(true);
     expect(DockerSecretConfig.safeParse({ secret: 'k', services: ['a'], timeout: 90 }).success).toBe(true);

@@ -25,7 +25,7 @@ export interface AwsErrorContext {
 /**
  * Error codes, as the SDK puts them in `err.name`: it takes `__type`, then `code`, then the
  * `x-amzn-ErrorType` header, stripping a `namespace#` prefix and a `:suffix`
- * (provider-apis.md §7.7; @smithy/core protocols, awsJson1_1 error deserialisation).
+ * (@smithy/core protocols, awsJson1_1 error deserialisation; README "Provider facts").
  */
 const AUTH_CODES: Record<string, string> = {
   UnrecognizedClientException: 'the access key id is not valid (deleted, inactive, or from another account/partition)',

@@ -17,7 +17,7 @@ import { providerText } from '../../core/printable.ts';
 
 /**
  * Azure Key Vault secrets through @azure/keyvault-secrets 4.11 and @azure/identity 4.13.
- * Wire facts: provider-apis.md §9 (challenge flow §9.2 from
+ * Wire facts: README "Provider facts" (challenge flow from
  * @azure/keyvault-common/dist/esm/keyVaultAuthenticationPolicy.js; error bodies from
  * keyvault-secrets/dist/esm/models/models.js keyVaultErrorDeserializer, which reads `innererror`).
  */
@@ -98,7 +98,7 @@ const loopbackLookup = ((hostname: string, options: { all?: boolean }, callback:
 }) as unknown as LookupFunction;
 
 export function createAzureKeyVaultTarget(config: AzureKeyVaultConfig & CommonTargetConfig, ctx: TargetContext & { name: string }): Target<AzureKeyVaultReceipt> {
-  // `endpoint` means the vault URL itself for this target (PRODUCT.md).
+  // `endpoint` means the vault URL itself for this target (README: "`endpoint:` means the same here").
   const vaultUrl = (config.endpoint ?? config.vault).replace(/\/+$/, '');
   const url = URL.canParse(vaultUrl) ? new URL(vaultUrl) : undefined;
   if (!url || url.protocol !== 'https:') {

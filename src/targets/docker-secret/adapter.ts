@@ -17,7 +17,7 @@ import { poll } from '../../runtime/poll.ts';
 import type { DockerSecretConfig, DockerSecretReceipt } from './index.ts';
 
 /*
- * Docker Swarm secrets are immutable (provider-apis.md §6.1): a rotation creates `<secret>_<n>`,
+ * Docker Swarm secrets are immutable (their data cannot be updated; README "Provider facts"): a rotation creates `<secret>_<n>`,
  * swaps each service's reference to it (same target file, uid, gid, mode), and waits for the
  * rolling update. The old secret stays until finalize, so restore is a swap back: exact, and it
  * never needs the old value. Values only ever travel in a request BODY (`Data`, base64) over the
@@ -266,7 +266,7 @@ export function createDockerSecretTarget(
   /**
    * Points every reference matching `from` at `to`, keeping each reference's File (target name,
    * uid, gid, mode) as it is. The service's `version` is the optimistic lock: a stale one gets
-   * 500 "update out of sequence" (Engine 20.10; provider-apis.md §6.7), so re-read and retry, bounded.
+   * 500 "update out of sequence" (swarmkit ErrSequenceConflict; README "Provider facts"), so re-read and retry, bounded.
    */
   async function swap(
     serviceName: string,

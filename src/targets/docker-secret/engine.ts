@@ -12,7 +12,8 @@ import { providerText } from '../../core/printable.ts';
  * tree (docker-modem, ssh2, tar-fs...) loaded at start-up for the six endpoints keyrot uses, and one
  * more thing to keep patched; the Engine API is a documented, versioned REST API.
  *
- * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/), provider-apis.md §6.
+ * Reference: Docker Engine API (https://docs.docker.com/reference/api/engine/); the facts relied on are in
+ * src/targets/docker-secret/README.md, "Provider facts keyrot relies on".
  */
 
 export { DEFAULT_DOCKER_HOST };
@@ -162,8 +163,8 @@ export class DockerEngine {
   /**
    * The Engine's version, negotiated once: keyrot speaks the Engine's own newest API version
    * (`GET /version` → `ApiVersion`, what an unversioned path would get). Pinning one fails both
-   * ways: Debian's docker.io 20.10 answers 400 "client version 1.42 is too new" (provider-apis.md
-   * §6.7), Docker 29 answers 400 "client version 1.41 is too old. Minimum supported API version is
+   * ways: Debian's docker.io 20.10 answers 400 "client version 1.42 is too new" (README
+   * "Provider facts"), Docker 29 answers 400 "client version 1.41 is too old. Minimum supported API version is
    * 1.44". And a service update sends back the complete spec it read: speaking an older version
    * than the Engine's would let the daemon drop spec fields that version does not know.
    */

@@ -125,7 +125,7 @@ export interface Endpoint {
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
 
 /**
- * `endpoint:` is the API's `host:port` (PRODUCT.md). A loopback host (an emulator) is spoken to over
+ * `endpoint:` is the API's `host:port` (README, `endpoint`). A loopback host (an emulator) is spoken to over
  * plain http; anything else over https. `http://`/`https://` prefixes are accepted, but plain http
  * to a non-loopback host is refused: it would send the Google access token in clear.
  */

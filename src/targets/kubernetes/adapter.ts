@@ -78,7 +78,7 @@ export async function createKubernetesTarget(
    * Per-call options: the HTTP library that refuses redirects (transport.ts), the caller's abort
    * signal under the call's deadline (client-node has none of its own; the signal also ends a
    * stalled body), and optionally the PATCH Content-Type. client-node's default PATCH type is json-patch
-   * (the first entry of the generated list, provider-apis.md §5.5); `setHeaderOptions` overrides it
+   * (the first entry of the generated list; README "Provider facts"); `setHeaderOptions` overrides it
    * (kubernetes-client/javascript src/middleware.ts, `middlewareMergeStrategy: 'append'`).
    */
   function options(signal: AbortSignal | undefined, contentType?: string): K8s.ConfigurationOptions {

@@ -11,7 +11,7 @@ import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, 
 import { NETLIFY_API, NETLIFY_TOKEN_ENV, netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './index.ts';
 
 /**
- * Netlify API (`/api/v1`), spoken directly (no SDK). Facts relied on (provider-apis.md §3, §11.1;
+ * Netlify API (`/api/v1`), spoken directly (no SDK). Facts relied on (README "Provider facts";
  * netlify/open-api swagger.yml 2.55.0; netlify/cli src/commands/env/env-set.ts, env-unset.ts,
  * src/utils/env/index.ts):
  * - `GET /accounts/{account_id}/env/{key}?site_id=` reads ONE site-level var (no merging with the

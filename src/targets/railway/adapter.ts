@@ -11,7 +11,7 @@ import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Redepl
 import { RAILWAY_API, type RailwayConfig, type RailwayReceipt } from './index.ts';
 
 /**
- * A Railway service variable over the public GraphQL API (provider-apis.md §4), with plain fetch.
+ * A Railway service variable over the public GraphQL API (README "Provider facts"), with plain fetch.
  * Operations and their signatures follow the official CLI (railwayapp/cli @df3838b:
  * src/gql/schema.json, src/gql/{queries,mutations}/strings/*.graphql, src/client.rs for the two
  * auth headers and error handling). Rotation follows Railway's own advice for secrets
@@ -156,7 +156,7 @@ export function createRailwayTarget(config: RailwayConfig & CommonTargetConfig, 
     const vars = await variables(op);
     if (!Object.hasOwn(vars, ctx.varName)) return { exists: false, value: null };
     const value = vars[ctx.varName] ?? null;
-    // Sealed variables come back with a null value: set, but unreadable by anyone (§4.1, S33).
+    // Sealed variables come back with a null value: set, but unreadable by anyone (railwayapp/cli src/controllers/variables.rs).
     return { exists: true, value };
   }
 

@@ -13,7 +13,7 @@ import { VERCEL_API, VERCEL_TOKEN_ENV, type VercelConfig, type VercelReceipt } f
 /**
  * Vercel project environment variables over the REST API with plain fetch (httpJson): the
  * official @vercel/sdk takes ~1.6 s to import and its response schemas reject shapes the API
- * really sends (provider-apis.md §11.1), so keyrot speaks the few routes it needs itself.
+ * really sends (vercel/sdk#104; README "Provider facts"), so keyrot speaks the few routes it needs itself.
  * Routes and shapes: vercel/sdk 1.28.21 (@426eb4b) src/funcs/projects{FilterProjectEnvs,
  * GetProjectEnv,EditProjectEnv,CreateProjectEnv,RemoveProjectEnv}.ts, deployments{GetDeployments,
  * CreateDeployment,GetDeployment}.ts; the redeploy body is the one `vercel redeploy` sends
@@ -300,7 +300,7 @@ export function createVercelTarget(config: VercelConfig & CommonTargetConfig, ct
   /**
    * Makes sure a production deployment carrying `marker` exists and is READY: reuses one this
    * rotation already started (meta marker, so a retried or resumed call never deploys twice),
-   * else redeploys the latest READY production deployment (§2.5, `forceNew=1` so it is not
+   * else redeploys the latest READY production deployment (`forceNew=1` so it is not
    * deduplicated to the old one). Returns null when the project has nothing in production.
    */
   async function ensureDeployment(op: string, projectId: string, projectName: string, marker: string, rotationId: string, signal?: AbortSignal): Promise<Deployment | null> {

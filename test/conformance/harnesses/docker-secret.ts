@@ -11,7 +11,7 @@ import type { ConformanceHarness } from '../harness.ts';
  * - peek: the Engine never returns secret data, so peek reads which secret the service mounts and
  *   maps it to a candidate: by the value seed() created it with, or by its keyrot.fingerprint label.
  * - failNextWithRateLimit: a no-op. The Docker Engine has no rate limiting (no 429, no
- *   Retry-After: provider-apis.md §6.6); the retry path for transient Engine failures (503 while
+ *   Retry-After: docker-secret README "Provider facts"); the retry path for transient Engine failures (503 while
  *   the swarm has no leader) is tested in test/targets/docker-secret.test.ts.
  * - breakAuth: none either (`noAuth`): the Engine socket has no credentials, access is the
  *   socket's file permission (or TLS client certs on tcp, which keyrot does not use).
