@@ -70,6 +70,129 @@ function said(message: string | undefined): string {
   return ` (AWS said: ${providerText(message)})`;
 }
 
+/** What a rule reads from an SDK error, and the words it writes. */
+interface Seen {
+  e: SdkErrorLike;
+  name: string;
+  status: number | undefined;
+  code: string | undefined;
+  /** `secret (region)`. */
+  where: string;
+  /** `secretsmanager:Action`. */
+  action: string;
+  c: AwsErrorContext;
+}
+type Made = { message: string; kind: TargetError['kind']; retryable: boolean };
+type Rule = { when: (s: Seen) => boolean; make: (s: Seen) => Made };
+
+const fixed = (kind: TargetError['kind'], retryable: boolean) => (message: string): Made => ({ message, kind, retryable });
+const permission = fixed('permission', false);
+const invalid = fixed('invalid', false);
+
+/**
+ * The SDK error → outcome table, first match wins. Answers from AWS come first (by error code,
+ * then status); below them, errors raised by the SDK or the network, before or without an answer.
+ */
+const RULES: Rule[] = [
+  {
+    when: (s) => s.name === 'AccessDeniedException' || s.name === 'AccessDenied',
+    make: ({ e, action, where }) =>
+      permission(
+        (/\bkms\b/i.test(e.message ?? '')
+          ? `AWS denied ${action} on ${where} because of its KMS key: grant kms:Decrypt (reads) and kms:GenerateDataKey (writes) on the secret's customer-managed key to the identity keyrot runs as`
+          : `AWS denied ${action} on ${where}: grant it to the identity keyrot runs as (the target README lists the least-privilege policy)`) + said(e.message),
+      ),
+  },
+  {
+    when: (s) => s.name === 'DecryptionFailure',
+    make: ({ e, where }) =>
+      permission(`AWS Secrets Manager cannot decrypt ${where} with its KMS key: grant kms:Decrypt on that key to the identity keyrot runs as, and check the key is enabled${said(e.message)}`),
+  },
+  {
+    when: (s) => s.name === 'EncryptionFailure',
+    make: ({ e, where }) =>
+      permission(
+        `AWS Secrets Manager cannot encrypt the new value of ${where} with its KMS key: grant kms:GenerateDataKey and kms:Decrypt on that key, and check the key is enabled and symmetric${said(e.message)}`,
+      ),
+  },
+  // No credentials at all: the SDK's default chain found none (CredentialsProviderError, "Could not
+  // load credentials from any providers"). Nothing reached AWS, so nothing was "rejected".
+  {
+    when: (s) => s.name === 'CredentialsProviderError' || /could not load credentials from any providers/i.test(s.e.message ?? ''),
+    make: ({ where }) => ({
+      message: `no AWS credentials were found for ${where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE to a configured profile (or run aws sso login), or run keyrot where an instance/task role is attached`,
+      kind: 'auth',
+      retryable: false,
+    }),
+  },
+  {
+    when: (s) => Object.hasOwn(AUTH_CODES, s.name),
+    make: ({ name, where }) => ({ message: `AWS rejected the credentials keyrot used for ${where}: ${AUTH_CODES[name]}`, kind: 'auth', retryable: false }),
+  },
+  {
+    when: (s) => s.name === 'ResourceNotFoundException',
+    make: ({ c }) => ({
+      message: `AWS Secrets Manager has no secret ${c.secret}${c.region ? ` in ${c.region}` : ''}: check secret: and region: in targets.yaml (keyrot does not create secrets; create it with aws secretsmanager create-secret)`,
+      kind: 'not-found',
+      retryable: false,
+    }),
+  },
+  {
+    when: (s) => THROTTLE_CODES.has(s.name) || s.status === 429,
+    make: ({ action, where }) => ({ message: `AWS Secrets Manager throttled ${action} on ${where}; retrying with backoff`, kind: 'rate-limited', retryable: true }),
+  },
+  {
+    when: (s) => UNAVAILABLE_CODES.has(s.name) || s.e.$fault === 'server' || (s.status !== undefined && s.status >= 500),
+    make: ({ action, where, name, status }) => ({
+      message: `AWS Secrets Manager failed ${action} on ${where} (${name}${status ? ` ${status}` : ''}); retrying`,
+      kind: 'unavailable',
+      retryable: true,
+    }),
+  },
+  {
+    when: (s) => s.name === 'ResourceExistsException',
+    make: ({ e, where }) => ({
+      message: `AWS Secrets Manager already has this rotation's version of ${where} with a different value: a rotation id was reused with another key; start a new rotation${said(e.message)}`,
+      kind: 'conflict',
+      retryable: false,
+    }),
+  },
+  {
+    when: (s) => s.name === 'LimitExceededException',
+    make: ({ e, action, where }) =>
+      invalid(`AWS Secrets Manager refused ${action} on ${where}: a quota is reached (at most 100 versions are kept, and unlabeled ones are pruned only after 24 hours)${said(e.message)}`),
+  },
+  {
+    when: (s) => s.name === 'InvalidRequestException' || s.name === 'InvalidParameterException' || s.name === 'ValidationException',
+    make: ({ e, action, where }) => invalid(`AWS Secrets Manager refused ${action} on ${where}${said(e.message)}`),
+  },
+  {
+    when: (s) => /region is missing/i.test(s.e.message ?? ''),
+    make: ({ c }) => invalid(`no AWS region for ${c.secret}: set region: in targets.yaml, or AWS_REGION (or a profile region)`),
+  },
+  {
+    when: (s) => /region not accepted/i.test(s.e.message ?? ''),
+    make: ({ c }) => invalid(`the AWS region for ${c.secret} is not valid: fix region: in targets.yaml (or AWS_REGION)`),
+  },
+  {
+    when: (s) => Boolean(s.c.timedOut) || s.name === 'TimeoutError' || s.name === 'AbortError' || s.code === 'ETIMEDOUT',
+    make: ({ c, action, where }) => ({
+      message: `AWS Secrets Manager did not answer ${action} on ${where} ${c.timeoutMs !== undefined ? `within ${formatDuration(c.timeoutMs)}` : 'in time'}`,
+      kind: 'timeout',
+      retryable: true,
+    }),
+  },
+  {
+    when: (s) => s.code !== undefined && NETWORK_CODES.test(s.code),
+    make: ({ c, code, where }) => ({
+      message: `cannot reach AWS Secrets Manager${c.endpoint ? ` at ${safeUrl(c.endpoint)}` : c.region ? ` in ${c.region}` : ''} (${code}) for ${where}`,
+      kind: 'unavailable',
+      // A refused connection or unknown host rarely heals within a retry budget; a reset does.
+      retryable: code !== 'ENOTFOUND' && code !== 'ECONNREFUSED',
+    }),
+  },
+];
+
 /**
  * Translates anything the SDK throws into a TargetError in product words. The SDK error is kept
  * only as the non-enumerable `cause`; the message never carries a request body or a value.
@@ -79,10 +202,7 @@ export function awsError(err: unknown, c: AwsErrorContext): TargetError {
   const e = (err ?? {}) as SdkErrorLike;
   const name = e.name ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
-  const where = `${c.secret}${c.region ? ` (${c.region})` : ''}`;
   const init = { target: c.target, op: c.op, status, cause: err };
-  const action = `secretsmanager:${c.action}`;
-
   // The SDK's node:http handler never follows a redirect: a 3xx comes back as an "Unknown" error.
   if (status !== undefined && status >= 300 && status < 400) {
     return redirectRefused(
@@ -96,110 +216,13 @@ export function awsError(err: unknown, c: AwsErrorContext): TargetError {
       { target: c.target, op: c.op, cause: err },
     );
   }
-  if (name === 'AccessDeniedException' || name === 'AccessDenied') {
-    const kms = /\bkms\b/i.test(e.message ?? '');
-    const what = kms
-      ? `AWS denied ${action} on ${where} because of its KMS key: grant kms:Decrypt (reads) and kms:GenerateDataKey (writes) on the secret's customer-managed key to the identity keyrot runs as`
-      : `AWS denied ${action} on ${where}: grant it to the identity keyrot runs as (the target README lists the least-privilege policy)`;
-    return new TargetError(what + said(e.message), { ...init, kind: 'permission', retryable: false });
-  }
-  if (name === 'DecryptionFailure') {
-    return new TargetError(
-      `AWS Secrets Manager cannot decrypt ${where} with its KMS key: grant kms:Decrypt on that key to the identity keyrot runs as, and check the key is enabled${said(e.message)}`,
-      { ...init, kind: 'permission', retryable: false },
-    );
-  }
-  if (name === 'EncryptionFailure') {
-    return new TargetError(
-      `AWS Secrets Manager cannot encrypt the new value of ${where} with its KMS key: grant kms:GenerateDataKey and kms:Decrypt on that key, and check the key is enabled and symmetric${said(e.message)}`,
-      { ...init, kind: 'permission', retryable: false },
-    );
-  }
-  // No credentials at all: the SDK's default chain found none (CredentialsProviderError, "Could not
-  // load credentials from any providers"). Nothing reached AWS, so nothing was "rejected".
-  if (name === 'CredentialsProviderError' || /could not load credentials from any providers/i.test(e.message ?? '')) {
-    return new TargetError(
-      `no AWS credentials were found for ${where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, set AWS_PROFILE to a configured profile (or run aws sso login), or run keyrot where an instance/task role is attached`,
-      { ...init, kind: 'auth', retryable: false },
-    );
-  }
-  const authWhy = AUTH_CODES[name];
-  if (authWhy) {
-    return new TargetError(`AWS rejected the credentials keyrot used for ${where}: ${authWhy}`, { ...init, kind: 'auth', retryable: false });
-  }
-  if (name === 'ResourceNotFoundException') {
-    return new TargetError(
-      `AWS Secrets Manager has no secret ${c.secret}${c.region ? ` in ${c.region}` : ''}: check secret: and region: in targets.yaml (keyrot does not create secrets; create it with aws secretsmanager create-secret)`,
-      { ...init, kind: 'not-found', retryable: false },
-    );
-  }
-  if (THROTTLE_CODES.has(name) || status === 429) {
-    return new TargetError(`AWS Secrets Manager throttled ${action} on ${where}; retrying with backoff`, {
-      ...init,
-      kind: 'rate-limited',
-      retryable: true,
-    });
-  }
-  if (UNAVAILABLE_CODES.has(name) || e.$fault === 'server' || (status !== undefined && status >= 500)) {
-    return new TargetError(`AWS Secrets Manager failed ${action} on ${where} (${name}${status ? ` ${status}` : ''}); retrying`, {
-      ...init,
-      kind: 'unavailable',
-      retryable: true,
-    });
-  }
-  if (name === 'ResourceExistsException') {
-    return new TargetError(
-      `AWS Secrets Manager already has this rotation's version of ${where} with a different value: a rotation id was reused with another key; start a new rotation${said(e.message)}`,
-      { ...init, kind: 'conflict', retryable: false },
-    );
-  }
-  if (name === 'LimitExceededException') {
-    return new TargetError(
-      `AWS Secrets Manager refused ${action} on ${where}: a quota is reached (at most 100 versions are kept, and unlabeled ones are pruned only after 24 hours)${said(e.message)}`,
-      { ...init, kind: 'invalid', retryable: false },
-    );
-  }
-  if (name === 'InvalidRequestException' || name === 'InvalidParameterException' || name === 'ValidationException') {
-    return new TargetError(`AWS Secrets Manager refused ${action} on ${where}${said(e.message)}`, {
-      ...init,
-      kind: 'invalid',
-      retryable: false,
-    });
-  }
-  // Below: errors raised by the SDK or the network, before or without an AWS answer.
-  if (/region is missing/i.test(e.message ?? '')) {
-    return new TargetError(`no AWS region for ${c.secret}: set region: in targets.yaml, or AWS_REGION (or a profile region)`, {
-      ...init,
-      kind: 'invalid',
-      retryable: false,
-    });
-  }
-  if (/region not accepted/i.test(e.message ?? '')) {
-    return new TargetError(`the AWS region for ${c.secret} is not valid: fix region: in targets.yaml (or AWS_REGION)`, {
-      ...init,
-      kind: 'invalid',
-      retryable: false,
-    });
-  }
-  const code = e.code ?? e.cause?.code;
-  if (c.timedOut || name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT') {
-    const within = c.timeoutMs !== undefined ? `within ${formatDuration(c.timeoutMs)}` : 'in time';
-    return new TargetError(`AWS Secrets Manager did not answer ${action} on ${where} ${within}`, { ...init, kind: 'timeout', retryable: true });
-  }
-  if (code && NETWORK_CODES.test(code)) {
-    const at = c.endpoint ? ` at ${safeUrl(c.endpoint)}` : c.region ? ` in ${c.region}` : '';
-    return new TargetError(`cannot reach AWS Secrets Manager${at} (${code}) for ${where}`, {
-      ...init,
-      kind: 'unavailable',
-      // A refused connection or unknown host rarely heals within a retry budget; a reset does.
-      retryable: code !== 'ENOTFOUND' && code !== 'ECONNREFUSED',
-    });
-  }
-  return new TargetError(`AWS Secrets Manager ${action} on ${where} failed: ${name}${status ? ` (HTTP ${status})` : ''}${said(e.message)}`, {
-    ...init,
-    kind: 'invalid',
-    retryable: false,
-  });
+  const seen: Seen = { e, name, status, code: e.code ?? e.cause?.code, where: `${c.secret}${c.region ? ` (${c.region})` : ''}`, action: `secretsmanager:${c.action}`, c };
+  const rule = RULES.find((r) => r.when(seen));
+  const made = rule
+    ? rule.make(seen)
+    : invalid(`AWS Secrets Manager ${seen.action} on ${seen.where} failed: ${name}${status ? ` (HTTP ${status})` : ''}${said(e.message)}`);
+  const { message, ...outcome } = made;
+  return new TargetError(message, { ...init, ...outcome });
 }
 
 /** An endpoint URL without userinfo, query or fragment. */
