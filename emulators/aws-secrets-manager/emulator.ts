@@ -6,12 +6,12 @@ import { parseAuthorization } from './sigv4.ts';
 /**
  * A loopback emulator of AWS Secrets Manager's awsJson1_1 API, faithful where keyrot depends on it:
  * every call is `POST /` with `X-Amz-Target: secretsmanager.<Operation>` and
- * `Content-Type: application/x-amz-json-1.1`, SigV4-signed (provider-apis.md §7). It verifies the
+ * `Content-Type: application/x-amz-json-1.1`, SigV4-signed (aws-secrets-manager README "Provider facts"). It verifies the
  * signature against the access keys it knows, keeps versions and staging labels (AWSCURRENT /
  * AWSPREVIOUS bookkeeping, AWSPENDING), implements ClientRequestToken idempotency, paginates
  * ListSecretVersionIds, and answers errors in AWS's shape: HTTP 400 (500 for InternalServiceError),
  * body `{"__type": "...", "Message": "..."}` (`message` for the front-end errors: auth,
- * throttling), and an `x-amzn-ErrorType` header (§7.7).
+ * throttling), and an `x-amzn-ErrorType` header.
  */
 
 export const SM_OPERATIONS = [

@@ -4,7 +4,7 @@ import { isIPv4 } from 'node:net';
 /**
  * A self-signed TLS certificate made at run time with node:crypto only (Node has no certificate
  * generator and keyrot adds no dependency for one; the `openssl` CLI is not assumed either).
- * The SDK refuses plain http (provider-apis.md §9.3), so the Key Vault emulator needs https.
+ * The SDK refuses plain http (allowInsecureConnection; azure-key-vault README), so the Key Vault emulator needs https.
  *
  * The certificate is a minimal X.509 v3 (RFC 5280) signed with ECDSA P-256/SHA-256:
  * basicConstraints CA:TRUE so it can be handed to a client as its own trust anchor

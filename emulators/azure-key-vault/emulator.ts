@@ -4,7 +4,7 @@ import { generateSelfSignedCert } from './cert.ts';
 
 /**
  * A loopback emulator of the Azure Key Vault secrets data plane, faithful to what
- * @azure/keyvault-secrets 4.11 sends and expects (provider-apis.md §9, verified against the SDK
+ * @azure/keyvault-secrets 4.11 sends and expects (azure-key-vault README "Provider facts", verified against the SDK
  * source in node_modules/@azure/keyvault-secrets/dist/esm/api/operations.js and
  * @azure/keyvault-common/dist/esm/keyVaultAuthenticationPolicy.js):
  *

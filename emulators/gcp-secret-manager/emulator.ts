@@ -15,7 +15,7 @@ import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
  *   POST /v1/projects/{p}/secrets/{s}/versions/{v}:disable     DisableSecretVersion secretmanager.versions.disable
  *   POST /v1/projects/{p}/secrets/{s}/versions/{v}:enable      EnableSecretVersion  secretmanager.versions.enable
  *   POST /v1/projects/{p}/secrets/{s}/versions/{v}:destroy     DestroySecretVersion secretmanager.versions.destroy
- * (HTTP bindings from service.proto's google.api.http options, @google-cloud/secret-manager 6.3.0 [S56].)
+ * (HTTP bindings from service.proto's google.api.http options, @google-cloud/secret-manager 6.3.0.)
  *
  * Behaviour reproduced:
  * - Bearer token check: a missing or wrong token gets Google's 401 UNAUTHENTICATED body.

@@ -11,15 +11,15 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
  *   marc0der/gradle-heroku#4 and Growstuff/growstuff#1389. Versions 1/2 are sunset: 410 `gone`
  *   (toots/node-heroku#14).
  * - `Authorization: Bearer <token>`; the two real 401 bodies (no credentials / invalid credentials).
- * - Errors are `{"id","message"}` (provider-apis.md §1.6); 404 for apps carries `resource`.
+ * - Errors are `{"id","message"}` (heroku README "Provider facts"); 404 for apps carries `resource`.
  * - OAuth scopes: `read`/`write` do not reach config vars, `read-protected`/`write-protected`/`global`
- *   do (provider-apis.md §1 [S5]); the 403 text is the one Heroku gives for a scope miss
+ *   do (devcenter.heroku.com/articles/oauth#scopes); the 403 text is the one Heroku gives for a scope miss
  *   (martyzz1/heroku3.py#120).
- * - A token bucket per token (4500, ~75/min refill, §1.5): `RateLimit-Remaining` on every
+ * - A token bucket per token (4500, ~75/min refill): `RateLimit-Remaining` on every
  *   response, 429 `rate_limit` when empty; Heroku sends no Retry-After.
  * - Every config-var change creates a release that SNAPSHOTS the config vars; the release is
  *   `pending` for `releaseMs` (the release phase), then `succeeded` or `failed`. Lists are paged
- *   with `Range` / `Next-Range` (206), in `id` order unless the Range says otherwise (§11.1).
+ *   with `Range` / `Next-Range` (206), in `id` order unless the Range says otherwise.
  */
 
 export const HEROKU_ACCEPT = 'application/vnd.heroku+json; version=3';
@@ -444,7 +444,7 @@ export class HerokuEmulator {
       ),
     );
 
-    // The config vars a given release runs with (provider-apis.md §1.1 "Historic view").
+    // The config vars a given release runs with (platform-api schema.json, `config-var`).
     s.route(
       'GET',
       '/apps/:app/releases/:release/config-vars',
@@ -488,7 +488,7 @@ export class HerokuEmulator {
     );
 
     s.route('GET', '/account/rate-limits', (req) => {
-      // Does not consume a token (provider-apis.md §1.5).
+      // Does not consume a token (platform-api reference, rate limits).
       const token = bearer(req);
       const t = token ? this.tokens.get(token) : undefined;
       if (!t) return herokuError(401, 'unauthorized', 'Invalid credentials provided.');

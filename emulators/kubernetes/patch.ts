@@ -7,7 +7,7 @@
  *   replaces other lists, which covers the paths keyrot patches (all maps);
  * - `application/json-patch+json`: RFC 6902 operations. A failing op (a `test` that does not match,
  *   a missing path) is a 422 on the real server (apiserver handlers/patch.go
- *   `NewGenericServerResponse(http.StatusUnprocessableEntity, ...)`; provider-apis.md §5.7).
+ *   `NewGenericServerResponse(http.StatusUnprocessableEntity, ...)`).
  */
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };

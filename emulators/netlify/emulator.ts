@@ -5,18 +5,18 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
  * A loopback emulator of the Netlify API (`/api/v1`) parts keyrot uses: sites, environment
  * variables ("Envelope": per-context values, secrets), builds and deploys. Sources:
  * netlify/open-api swagger.yml 2.55.0 (paths, envVar/envVarValue/build/deploy/error definitions)
- * and provider-apis.md §3. Faithful where a client can tell:
+ * and the netlify README "Provider facts". Faithful where a client can tell:
  *
  * - `Authorization: Bearer`; a missing or wrong token gets the real `401 {"code":401,"message":"Access Denied"}`.
  * - Errors are `{"code","message"}` (swagger `definitions.error`); unknown routes (including the
- *   `/api/v1/api/v1/...` path @netlify/api's getSiteEnvVars builds, §11.1) are a 404.
+ *   `/api/v1/api/v1/...` path @netlify/api's getSiteEnvVars builds, netlify/cli#7709) are a 404.
  * - `is_secret` values are write-only outside the `dev` context: the API omits their `value`
- *   (the exact rendering on the real service is unverified, provider-apis.md §3.1).
+ *   (the exact rendering on the real service is undocumented).
  * - `PATCH /accounts/{account_id}/env/{key}?site_id=` sets ONE context's value (setEnvVarValue).
  * - Builds create a deploy that goes enqueued → building → processing → ready (or error), each
  *   phase `phaseMs` long; the deploy SNAPSHOTS the environment when the build starts.
  * - Rate limits: 500 requests/minute per token with `X-RateLimit-Limit/Remaining/Reset` (epoch
- *   seconds) on every answer, and 3 deploys/minute per site (§3.6); 429 when exceeded.
+ *   seconds) on every answer, and 3 deploys/minute per site; 429 when exceeded.
  * - Lists of builds/deploys page with `page`/`per_page` and a `Link` header.
  */
 

@@ -5,9 +5,9 @@ import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuRespo
 
 /**
  * A loopback emulator of the OpenAI API surface keyrot uses:
- * - `GET /v1/models` for the live check (provider-apis.md §10.2: 200 list; 401 `invalid_api_key` error
- *   object; `x-request-id` on every response; 429 with `x-ratelimit-*` and `retry-after` headers, §10.7);
- * - the Admin API subset of §10.3–10.6: projects, project service accounts (mint), project API keys
+ * - `GET /v1/models` for the live check (docs/openai.md: 200 list; 401 `invalid_api_key` error
+ *   object; `x-request-id` on every response; 429 with `x-ratelimit-*` and `retry-after` headers);
+ * - the Admin API subset docs/openai.md describes: projects, project service accounts (mint), project API keys
  *   (list/retrieve/delete, `redacted_value`, `owner`, `last_used_at`) and completions usage buckets.
  *
  * Shapes follow openai-node's generated types (openai/openai-node: src/resources/admin/organization/
@@ -72,7 +72,7 @@ interface DropRule {
   path: string | RegExp;
 }
 
-const MAX_EXPIRES_IN_SECONDS = 31_536_000; // §10.3 / SDK: 1–31,536,000 [S68]
+const MAX_EXPIRES_IN_SECONDS = 31_536_000; // SDK ServiceAccountCreateParams: 1–31,536,000
 const BUCKET_SECONDS: Record<string, number> = { '1m': 60, '1h': 3600, '1d': 86_400 };
 // usage.ts: limit per bucket width: 1d default 7 max 31; 1h default 24 max 168; 1m default 60 max 1440.
 const BUCKET_LIMITS: Record<string, { def: number; max: number }> = {
@@ -171,7 +171,7 @@ export class OpenAIEmulator {
 
   /**
    * The next request (matching `path` when given) answers 429 as OpenAI does (rate limit headers +
-   * retry-after; `retry-after-ms` too when `retryAfterMs` is given, as openai-node honours, §10.7).
+   * retry-after; `retry-after-ms` too when `retryAfterMs` is given, as openai-node honours).
    */
   rateLimitNext(retryAfterSeconds = 1, opts: { path?: string | RegExp; method?: string; retryAfterMs?: number } = {}): void {
     const headers: Record<string, string> = {
@@ -278,7 +278,7 @@ export class OpenAIEmulator {
   /**
    * A lost response: the next matching request is carried out (state changes) and then its
    * connection is destroyed instead of answered, so the client never sees the result — the case a
-   * retried `POST …/service_accounts` must survive without duplicates (§10.7).
+   * retried `POST …/service_accounts` must survive without duplicates (no idempotency key exists).
    */
   dropNextResponse(method: string, path: string | RegExp): void {
     this.#drops.push({ method: method.toUpperCase(), path });
@@ -481,7 +481,7 @@ export class OpenAIEmulator {
     if (!only) {
       const expiresAt = typeof exp === 'number' ? this.#sec() + exp : null;
       const rec = this.#newServiceAccountKey(sa, newKeyValue('sk-svcacct-'), expiresAt);
-      // The only place the unredacted value is ever returned (§10.3).
+      // The only place the unredacted value is ever returned (service-accounts.ts).
       apiKey = {
         object: 'organization.project.service_account.api_key',
         id: rec.id,
@@ -544,7 +544,7 @@ export class OpenAIEmulator {
 
   /**
    * GET /organization/usage/completions (usage.ts). Arrays arrive bracketed (`group_by[]=…`), as
-   * openai-node serialises them (§10.6); the plain form is accepted too. Buckets are aligned to the
+   * openai-node serialises them (internal/utils/query.ts); the plain form is accepted too. Buckets are aligned to the
    * bucket width from the epoch (UTC midnight for 1d) [UNCERTAIN]; `next_page` is an opaque cursor.
    */
   private usageCompletions(req: EmuRequest): EmuResponse {

@@ -3,7 +3,7 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
 import { GqlFieldError, GqlSyntaxError, parseDocument, project, resolveValue, type GqlObject, type Operation } from './graphql.ts';
 
 /**
- * A loopback emulator of Railway's public GraphQL API (`POST /graphql/v2`, provider-apis.md §4):
+ * A loopback emulator of Railway's public GraphQL API (`POST /graphql/v2`, railway README "Provider facts"):
  * the queries and mutations keyrot and the Railway CLI use, with signatures from the CLI's
  * introspection dump (railwayapp/cli @df3838b src/gql/schema.json):
  *
@@ -553,7 +553,7 @@ export class RailwayEmulator {
         // A sealed variable stays sealed when its value changes (there is no unsealing).
         store.set(input.name, { value: input.value, sealed: was?.sealed ?? false });
         this.mutations++;
-        // By default an upsert deploys the affected service (§4.2); skipDeploys: true suppresses it.
+        // By default an upsert deploys the affected service (docs manage-variables); skipDeploys: true suppresses it.
         if (input.skipDeploys !== true && serviceId && this.deploymentList.some((d) => d.serviceId === serviceId && d.environmentId === environmentId)) {
           this.deploy(p, environmentId, serviceId, { reason: 'variableChange' });
         }

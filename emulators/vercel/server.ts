@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
- * A loopback emulator of the slice of the Vercel REST API keyrot uses (provider-apis.md §2; wire
+ * A loopback emulator of the slice of the Vercel REST API keyrot uses (vercel README "Provider facts"; wire
  * shapes from vercel/sdk 1.28 src/models/*, error shapes from vercel.com/docs/rest-api/errors):
  *
  * - `GET  /v2/user`                              the token's owner
@@ -356,7 +356,7 @@ export class VercelEmulator {
       ...(e.comment !== undefined ? { comment: e.comment } : {}),
     };
     // Sensitive values are write-only: the v1 read gives no value at all, whatever `decrypt` says
-    // (§2.1, §2.2); every other shape gives ciphertext.
+    // (vercel/sdk getprojectenvop); every other shape gives ciphertext.
     if (e.type === 'sensitive') {
       if (!decrypted) out.value = this.cipher(e);
       out.decrypted = false;
@@ -443,7 +443,7 @@ export class VercelEmulator {
       const p = this.project(req, teamId);
       if ('status' in p) return p;
       // Newest first; `until` is the createdAt cursor of the page's last entry (pagination.ts: "Timestamp
-      // that must be used to request the next page"). `decrypt` is deprecated and ignored (§2.2).
+      // that must be used to request the next page"). `decrypt` is deprecated and ignored (SDK filterprojectenvsop).
       // createdAt values are unique per project here (see stamp()), so the cursor is exact.
       const until = this.opts.envListCursor ? Number(req.query.get('until') ?? Infinity) : Infinity;
       const sorted = [...p.envs].sort((a, b) => b.createdAt - a.createdAt).filter((e) => e.createdAt < until);
@@ -588,7 +588,7 @@ export class VercelEmulator {
       if (!src || !project) return err(404, 'not_found', 'Deployment not found');
       const target = body.target === 'production' ? 'production' : null;
       const snapshot = this.snapshot(project, target ?? 'preview');
-      // Without forceNew=1 an identical redeploy is deduplicated to the existing one (§2.8).
+      // Without forceNew=1 an identical redeploy is deduplicated to the existing one (SDK createdeployment forceNew).
       if (req.query.get('forceNew') !== '1') {
         const same = this.deploymentList.find(
           (d) => d.sourceDeploymentId === src.id && d.target === target && this.stateOf(d) !== 'ERROR' && JSON.stringify(d.snapshot) === JSON.stringify(snapshot),
@@ -667,7 +667,7 @@ export class VercelEmulator {
     if (overlapping.length) {
       const exact = overlapping.length === 1 && overlapping[0]!.target.length === target.length && overlapping[0]!.target.every((x) => target.includes(x));
       if (upsert && exact) {
-        // upsert=true updates an entry with the same key and the same targets (§2.3); a partial
+        // upsert=true updates an entry with the same key and the same targets (docs create-one-or-more-environment-variables); a partial
         // overlap is ENV_CONFLICT (observed by getsentry/sentry#118490).
         const e = overlapping[0]!;
         e.value = it.value;

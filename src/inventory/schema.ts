@@ -161,7 +161,7 @@ export const InventoryConfig = z
   .strict();
 export type InventoryConfig = z.infer<typeof InventoryConfig>;
 
-/** Fields every target takes (PRODUCT.md): added to each type's own schema. */
+/** Fields every target takes (README "targets.yaml reference"): added to each type's own schema. */
 export const CommonTargetFields = {
   type: z.string(),
   name: z

@@ -9,7 +9,7 @@ export const OPENAI_DEFAULT_ENDPOINT = 'https://api.openai.com/v1';
 export const OPENAI_KEYS_PAGE = 'https://platform.openai.com/api-keys';
 
 /**
- * OpenAI key formats (provider-apis.md §10.1): sk-proj-, sk-svcacct-, legacy sk-. Admin keys
+ * OpenAI key formats (docs/openai.md): sk-proj-, sk-svcacct-, legacy sk-. Admin keys
  * (sk-admin-) cannot call models, so they are refused as an application key. Prefixes are not
  * contractual: an unknown sk- shape is accepted with a warning rather than refused.
  */
@@ -51,8 +51,8 @@ export function adminEndpoint(configured: string | undefined): string {
 export type LiveCheckResult = { status: 'valid'; detail: string } | { status: 'restricted'; detail: string };
 
 /**
- * The live check: GET {endpoint}/models with the key (no tokens used; provider-apis.md §10.2).
- * 401 means the key is invalid (or already disabled); 403 means valid but restricted (§10.2).
+ * The live check: GET {endpoint}/models with the key (no tokens used; docs/openai.md).
+ * 401 means the key is invalid (or already disabled); 403 means valid but restricted.
  */
 export async function liveCheck(key: Secret, endpoint: string, clock: Clock, signal?: AbortSignal): Promise<LiveCheckResult> {
   try {

@@ -1,12 +1,12 @@
 import type { Clock } from '../runtime/clock.ts';
 import { TargetError } from '../core/errors.ts';
-import { HttpError, httpJson } from '../runtime/http.ts';
 import { liveCheck } from './kinds.ts';
 import { Secret } from '../core/secret.ts';
 import { isKeyrotServiceAccount, redactedMatchesHint, RevocationRefused } from './revocation-check.ts';
+import { OPENAI_ADMIN_KEYS_PAGE, OpenAIAdminApi, type RawProjectApiKey, type RawUsagePage } from './openai-admin-api.ts';
 
 /**
- * The OpenAI Admin API as keyrot uses it (issue 6, provider-apis.md §10.3–10.7): mint a key by
+ * The OpenAI Admin API as keyrot uses it (issue 6; docs/openai.md): mint a key by
  * creating a project service account, find a key we hold among the project's API keys, revoke it,
  * read its last use and its usage. Plain HTTP through `httpJson` (no SDK) so that no SDK error can
  * carry a key value; every path and shape below is checked against openai-node's generated
@@ -76,9 +76,8 @@ export interface KeyIssuer {
   usage(keyId: string, days: number, now: number): Promise<KeyUsage>;
 }
 
-/** Where admin keys are made (an organization Owner's page). */
-export const OPENAI_ADMIN_KEYS_PAGE = 'https://platform.openai.com/settings/organization/admin-keys';
-/** service-accounts.ts ServiceAccountCreateParams / §10.3: 1–31,536,000 seconds. */
+export { OPENAI_ADMIN_KEYS_PAGE };
+/** service-accounts.ts ServiceAccountCreateParams: 1–31,536,000 seconds. */
 export const MAX_EXPIRES_SECONDS = 31_536_000;
 
 /** The service account name: says keyrot, the environment and the rotation (issue 6). */
@@ -90,7 +89,7 @@ export function serviceAccountName(env: string, rotationId: string): string {
  * Does the provider's `redacted_value` describe this key? The format is undocumented (docs examples
  * show "sk-abc...def"; the dashboard masks with `*`), so accept "visible prefix, a run of `*`, `.` or
  * `…`, visible suffix" and require at least 4 visible characters beyond the key family (sk-proj- …)
- * so that a bare "sk-proj-****" matches nothing (§10.4: match by prefix/suffix).
+ * so that a bare "sk-proj-****" matches nothing (match by prefix/suffix).
  */
 export function matchesRedacted(redacted: string | null | undefined, key: Secret): boolean {
   if (!redacted) return false;
@@ -104,59 +103,6 @@ export function matchesRedacted(redacted: string | null | undefined, key: Secret
   if (prefix.length - family.length + suffix.length < 4) return false;
   return v.length >= prefix.length + suffix.length && v.startsWith(prefix) && v.endsWith(suffix);
 }
-
-// ---- wire shapes (openai-node generated types) ----
-
-interface RawList<T> {
-  data?: T[];
-  has_more?: boolean;
-  last_id?: string | null;
-}
-
-interface RawServiceAccount {
-  id: string;
-  name?: string;
-}
-
-interface RawCreatedServiceAccount extends RawServiceAccount {
-  api_key?: { id?: string; value?: string; expires_at?: number | null } | null;
-}
-
-interface RawProjectApiKey {
-  id: string;
-  name?: string;
-  redacted_value?: string;
-  created_at?: number;
-  last_used_at?: number | null;
-  owner?: {
-    type?: string;
-    user?: { id?: string; name?: string; email?: string };
-    service_account?: { id?: string; name?: string };
-  };
-  owner_project_access?: string;
-}
-
-interface RawUsagePage {
-  data?: Array<{
-    start_time?: number;
-    results?: Array<{ num_model_requests?: number; input_tokens?: number; output_tokens?: number; api_key_id?: string | null; model?: string | null }>;
-  }>;
-  has_more?: boolean;
-  next_page?: string | null;
-}
-
-interface Op {
-  /** "creating service account keyrot-prod-r1": what keyrot was doing, for messages. */
-  what: string;
-  /** The permission, in the dashboard's words, when the answer gives no scope. */
-  needs: string;
-  /** A 404 here means the project is missing (collection paths) or the object may be gone. */
-  on404: 'project' | 'object';
-}
-
-const READ = 'read access to Organization Administration (scope api.management.read)';
-const WRITE = 'write access to Organization Administration (scope api.management.write)';
-const USAGE = 'read access to Usage';
 
 function normalise(raw: RawProjectApiKey): ProjectApiKey {
   const sa = raw.owner?.service_account;
@@ -191,170 +137,71 @@ export function createOpenAIIssuer(opts: {
   /** Told of every refused revocation before it is thrown (the CLI records it in the audit log). */
   onRefusal?: (r: RefusedRevocation) => Promise<void>;
 }): KeyIssuer {
-  const base = opts.endpoint.replace(/\/+$/, '');
-  const project = opts.project;
-  const projectPath = `/organization/projects/${encodeURIComponent(project)}`;
-  const notAdminKey = !opts.adminKey.reveal().startsWith('sk-admin-');
-  let projectSeen = false;
+  return new OpenAIIssuer(new OpenAIAdminApi(opts), opts.clock, opts.onRefusal);
+}
 
-  /** One Admin API call; HTTP failures come back as TargetErrors in product words. */
-  async function call<T>(method: string, path: string, op: Op, body?: unknown, signal?: AbortSignal): Promise<T> {
-    try {
-      const res = await httpJson<T>(
-        { method, url: `${base}${path}`, headers: { authorization: `Bearer ${opts.adminKey.reveal()}` }, body, signal },
-        { clock: opts.clock, provider: 'the OpenAI Admin API', endpointHint: 'set key.admin.endpoint to the OpenAI API’s URL (or remove it for https://api.openai.com/v1)' },
-      );
-      return res.body;
-    } catch (err) {
-      throw translate(err, op);
-    }
+const gone = (detail: string): RevokeResult => ({ revoked: true, alreadyGone: true, detail });
+const deleted = (detail: string): RevokeResult => ({ revoked: true, alreadyGone: false, detail });
+const leftAlone = (detail: string): RevokeResult => ({ revoked: false, alreadyGone: false, detail });
+
+/** Mints keys as project service accounts, and finds, revokes and reviews the project's keys. */
+class OpenAIIssuer implements KeyIssuer {
+  private readonly api: OpenAIAdminApi;
+  private readonly clock: Clock;
+  private readonly onRefusal: ((r: RefusedRevocation) => Promise<void>) | undefined;
+  private readonly project: string;
+
+  constructor(api: OpenAIAdminApi, clock: Clock, onRefusal: ((r: RefusedRevocation) => Promise<void>) | undefined) {
+    this.api = api;
+    this.clock = clock;
+    this.onRefusal = onRefusal;
+    this.project = api.project;
   }
 
-  function translate(err: unknown, op: Op): unknown {
-    if (!(err instanceof TargetError)) return err;
-    const status = err.status;
-    // The provider's own message (redacted); a redirect or a network failure has none.
-    const provider = err instanceof HttpError ? err.providerMessage || err.providerCode || '' : '';
-    const common = { status, cause: err, op: op.what };
-    // OpenAI reports a missing scope as "insufficient permissions … Missing scopes: x" — seen with
-    // both 401 and 403 (community.openai.com/t/1345041, microsoft/PowerToys#32989), so the text decides.
-    if (status === 403 || (status === 401 && /insufficient permissions/i.test(provider))) {
-      const scopes = /Missing scopes?:\s*([A-Za-z0-9_.,\s-]+?)\.(?:\s|$)/i.exec(provider)?.[1]?.trim();
-      const needs = scopes ? `the scope ${scopes}` : op.needs;
-      return new TargetError(
-        `OpenAI Admin API refused ${op.what} (${status}): the admin key needs ${needs}. ` +
-          `Use an admin key with "All" permissions, or a restricted one granting it, created by an organization Owner at ${OPENAI_ADMIN_KEYS_PAGE}` +
-          (notAdminKey ? ' (key.admin.token is not an sk-admin- key: project and service-account keys cannot use the Admin API)' : ''),
-        { ...common, kind: 'permission', retryable: false },
-      );
-    }
-    if (status === 401) {
-      return new TargetError(
-        `OpenAI rejected the admin key (key.admin.token) while ${op.what} (401): it is wrong, revoked or expired. ` +
-          `Create one at ${OPENAI_ADMIN_KEYS_PAGE}` +
-          (notAdminKey ? ' (the configured token is not an sk-admin- key: the Admin API takes admin keys only)' : ''),
-        { ...common, kind: 'auth', retryable: false },
-      );
-    }
-    if (status === 404 && op.on404 === 'project') {
-      return new TargetError(
-        `OpenAI project "${project}" was not found while ${op.what} (404): check key.admin.project (the project id, proj_...) and that the admin key belongs to that project's organization`,
-        { ...common, kind: 'not-found', retryable: false },
-      );
-    }
-    if (status === 429) {
-      const after = err.retryAfterMs !== undefined ? `; retry after ${Math.ceil(err.retryAfterMs / 1000)}s` : '';
-      return new TargetError(`OpenAI Admin API rate limit reached while ${op.what} (429)${after}`, {
-        ...common,
-        kind: 'rate-limited',
-        retryable: true,
-        retryAfterMs: err.retryAfterMs,
+  async issue({ env, rotationId, expiresSeconds, signal }: { env: string; rotationId: string; expiresSeconds?: number; signal?: AbortSignal }): Promise<MintedKey> {
+    const name = serviceAccountName(env, rotationId);
+    if (expiresSeconds !== undefined && (!Number.isInteger(expiresSeconds) || expiresSeconds < 1 || expiresSeconds > MAX_EXPIRES_SECONDS)) {
+      throw new TargetError(`key.admin.expires must be between 1 second and 365 days (OpenAI's limit for expires_in_seconds), got ${expiresSeconds}s`, {
+        kind: 'invalid',
+        retryable: false,
       });
     }
-    return new TargetError(`OpenAI Admin API: ${op.what}: ${err instanceof HttpError ? `answered ${status}${provider ? `: ${provider}` : ''}` : err.message}`, {
-      ...common,
-      kind: err.kind,
-      retryable: err.retryable,
-      retryAfterMs: err.retryAfterMs,
-    });
-  }
-
-  function isNotFound(err: unknown): boolean {
-    return err instanceof TargetError && err.status === 404;
-  }
-
-  /**
-   * A 404 on an object path does not say whether the object or the project is missing; asking for the
-   * project (GET /organization/projects/{id}, projects.ts retrieve) tells them apart, so "already gone"
-   * is never reported for a mistyped project.
-   */
-  async function ensureProject(): Promise<void> {
-    if (projectSeen) return;
-    await call('GET', projectPath, { what: `reading project ${project}`, needs: READ, on404: 'project' });
-    projectSeen = true;
-  }
-
-  /** Every item of a cursor-paged list (ConversationCursorPage: has_more + last_id → after). */
-  async function listAll<T>(path: string, op: Op, extra = '', signal?: AbortSignal): Promise<T[]> {
-    const out: T[] = [];
-    let after: string | null = null;
-    for (let pages = 0; pages < 1000; pages++) {
-      const q = `?limit=100${extra}${after ? `&after=${encodeURIComponent(after)}` : ''}`;
-      const page: RawList<T> = await call<RawList<T>>('GET', `${path}${q}`, op, undefined, signal);
-      const data = page.data ?? [];
-      out.push(...data);
-      const last = page.last_id ?? (data.at(-1) as { id?: string } | undefined)?.id ?? null;
-      if (!page.has_more || !last || data.length === 0) return out;
-      after = last;
-    }
-    return out;
-  }
-
-  async function listApiKeys(): Promise<RawProjectApiKey[]> {
-    // owner_project_access=any: "all enabled project API keys"; without it the endpoint applies
-    // membership-based visibility that may hide some (api-keys.ts APIKeyListParams).
-    return listAll<RawProjectApiKey>(
-      `${projectPath}/api_keys`,
-      { what: `listing the API keys of project ${project}`, needs: READ, on404: 'project' },
-      '&owner_project_access=any',
-    );
-  }
-
-  /** GET one object of the project; null when it does not exist in the (existing) project. */
-  async function getOrNull<T>(collection: 'api_keys' | 'service_accounts', id: string, noun: string): Promise<T | null> {
-    try {
-      return await call<T>('GET', `${projectPath}/${collection}/${encodeURIComponent(id)}`, {
-        what: `reading ${noun} ${id} of project ${project}`,
-        needs: READ,
-        on404: 'object',
+    // No idempotency key exists for this POST (docs/openai.md): a lost response leaves an account whose key
+    // value nobody has. List by name first and replace it, so retries never leave duplicates.
+    const existing = (await this.api.listServiceAccounts(signal)).filter((sa) => sa.name === name);
+    for (const sa of existing) await this.api.deleteServiceAccount(sa.id, signal);
+    const body: Record<string, unknown> = { name };
+    if (expiresSeconds !== undefined) body.expires_in_seconds = expiresSeconds;
+    const created = await this.api.createServiceAccount(name, body, signal);
+    const apiKey = created.api_key;
+    if (!apiKey?.value || !apiKey.id) {
+      // An account without a key is useless and would block the next attempt's name: remove it.
+      await this.api.deleteServiceAccount(created.id).catch(() => undefined);
+      throw new TargetError(`OpenAI created service account ${name} in project ${this.project} without an API key (api_key was empty): no key was minted`, {
+        kind: 'invalid',
+        retryable: false,
       });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await ensureProject();
-      return null;
     }
-  }
-  const getApiKey = (id: string) => getOrNull<RawProjectApiKey>('api_keys', id, 'API key');
-  const getServiceAccount = (id: string) => getOrNull<RawServiceAccount>('service_accounts', id, 'service account');
-
-  /** DELETE a service account; false when it was already gone. */
-  async function deleteServiceAccount(id: string, signal?: AbortSignal): Promise<boolean> {
-    try {
-      await call('DELETE', `${projectPath}/service_accounts/${encodeURIComponent(id)}`, {
-        what: `deleting service account ${id} of project ${project}`,
-        needs: WRITE,
-        on404: 'object',
-      }, undefined, signal);
-      return true;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await ensureProject();
-      return false;
-    }
+    // The unredacted key is only in this response (service-accounts.ts): straight into a Secret, never logged.
+    const key = new Secret(apiKey.value);
+    return {
+      key,
+      keyId: apiKey.id,
+      serviceAccountId: created.id,
+      name: created.name ?? name,
+      // expires_in_seconds / api_key.expires_at are new in the SDK (availability unverified):
+      // an API that ignores the request answers without expires_at, reported here as null.
+      expiresAt: typeof apiKey.expires_at === 'number' ? apiKey.expires_at * 1000 : null,
+    };
   }
 
-  async function deleteApiKey(id: string): Promise<boolean> {
-    try {
-      await call('DELETE', `${projectPath}/api_keys/${encodeURIComponent(id)}`, {
-        what: `deleting API key ${id} of project ${project}`,
-        needs: WRITE,
-        on404: 'object',
-      });
-      return true;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      await ensureProject();
-      return false;
-    }
-  }
-
-  async function find(o: { keyId?: string; key?: Secret }): Promise<ProjectApiKey | null> {
+  async find(o: { keyId?: string; key?: Secret }): Promise<ProjectApiKey | null> {
     if (o.keyId) {
-      const raw = await getApiKey(o.keyId);
+      const raw = await this.api.getApiKey(o.keyId);
       if (!raw) return null;
       // Both given: never act on a record that is not the key we hold.
       if (o.key && raw.redacted_value && !matchesRedacted(raw.redacted_value, o.key)) {
-        throw new TargetError(`OpenAI API key ${o.keyId} in project ${project} is not the key ${o.key.hint}: the recorded key id does not belong to this key`, {
+        throw new TargetError(`OpenAI API key ${o.keyId} in project ${this.project} is not the key ${o.key.hint}: the recorded key id does not belong to this key`, {
           kind: 'mismatch',
           retryable: false,
         });
@@ -363,202 +210,151 @@ export function createOpenAIIssuer(opts: {
     }
     if (!o.key) throw new TargetError('finding an OpenAI API key needs its id or the key', { kind: 'invalid', retryable: false });
     const key = o.key;
-    const hits = (await listApiKeys()).filter((r) => matchesRedacted(r.redacted_value, key));
+    const hits = (await this.api.listApiKeys()).filter((r) => matchesRedacted(r.redacted_value, key));
     if (hits.length > 1) {
       throw new TargetError(
-        `${hits.length} API keys of project ${project} match ${key.hint} (${hits.map((h) => h.id).join(', ')}): keyrot cannot tell which one it is; revoke it by id or in the dashboard`,
+        `${hits.length} API keys of project ${this.project} match ${key.hint} (${hits.map((h) => h.id).join(', ')}): keyrot cannot tell which one it is; revoke it by id or in the dashboard`,
         { kind: 'conflict', retryable: false },
       );
     }
     return hits[0] ? normalise(hits[0]) : null;
   }
 
+  async revoke(o: { keyId?: string; serviceAccountId?: string; hint?: string; env?: string; key?: Secret }): Promise<RevokeResult> {
+    if (o.serviceAccountId) return this.revokeMinted({ ...o, serviceAccountId: o.serviceAccountId });
+    if (o.keyId && !o.key) return this.revokeLookedUp({ ...o, keyId: o.keyId });
+    if (!o.key) throw new TargetError('revoking an OpenAI API key needs its id, its service account id or the key', { kind: 'invalid', retryable: false });
+    const rec = await this.find({ keyId: o.keyId, key: o.key });
+    const label = `${o.key.hint}${o.keyId ? ` (${o.keyId})` : ''}`;
+    if (rec) return this.deleteKeyOf(rec, label);
+    if (o.keyId) return gone(`API key ${o.keyId} is no longer in project ${this.project}`);
+    return this.revokeUnlisted(o.key, label);
+  }
+
+  /**
+   * Not listed: already deleted, or a key of another project / a legacy user key. The key itself
+   * tells which (GET /models: 401 means it no longer works).
+   */
+  private async revokeUnlisted(key: Secret, label: string): Promise<RevokeResult> {
+    try {
+      await liveCheck(key, this.api.base, this.clock);
+    } catch (err) {
+      if (err instanceof TargetError && err.status === 401) return gone(`${label} is not among the keys of project ${this.project} and OpenAI rejects it (401): already revoked`);
+      throw err;
+    }
+    return leftAlone(
+      `${label} still works but is not among the API keys of project ${this.project}: it belongs to another project or is a legacy user key; revoke it at https://platform.openai.com/api-keys`,
+    );
+  }
+
   /** Tells onRefusal, then gives the error to throw. */
-  async function refuse(reason: string, subject: string, o: Omit<RefusedRevocation, 'reason'>): Promise<RevocationRefused> {
-    await opts.onRefusal?.({ ...o, reason });
-    return new RevocationRefused(reason, subject, project);
+  private async refuse(reason: string, subject: string, o: Omit<RefusedRevocation, 'reason'>): Promise<RevocationRefused> {
+    await this.onRefusal?.({ ...o, reason });
+    return new RevocationRefused(reason, subject, this.project);
   }
 
   /** A key keyrot minted: its service account, checked to be keyrot's for `env` and to own `keyId` matching `hint`. */
-  async function revokeMinted(o: { keyId?: string; serviceAccountId: string; hint?: string; env?: string }): Promise<RevokeResult> {
+  private async revokeMinted(o: { keyId?: string; serviceAccountId: string; hint?: string; env?: string }): Promise<RevokeResult> {
     const subject = `service account ${o.serviceAccountId}`;
     const { keyId, hint, env } = o;
-    if (!keyId || !hint || !env) throw await refuse('the journal does not record the key id, hint and environment that identify it', subject, o);
-    const sa = await getServiceAccount(o.serviceAccountId);
-    if (!sa) return { revoked: true, alreadyGone: true, detail: `${subject} of project ${project} was already deleted` };
+    if (!keyId || !hint || !env) throw await this.refuse('the journal does not record the key id, hint and environment that identify it', subject, o);
+    const sa = await this.api.getServiceAccount(o.serviceAccountId);
+    if (!sa) return gone(`${subject} of project ${this.project} was already deleted`);
     if (!isKeyrotServiceAccount(sa.name, env)) {
-      throw await refuse(`it is named "${sa.name ?? ''}", not keyrot-${env}-rot_… (the accounts keyrot mints for environment "${env}")`, subject, o);
+      throw await this.refuse(`it is named "${sa.name ?? ''}", not keyrot-${env}-rot_… (the accounts keyrot mints for environment "${env}")`, subject, o);
     }
-    const key = await getApiKey(keyId);
-    if (!key) throw await refuse(`it does not own API key ${keyId}, the key the journal records (no such key in the project)`, subject, o);
+    const key = await this.api.getApiKey(keyId);
+    if (!key) throw await this.refuse(`it does not own API key ${keyId}, the key the journal records (no such key in the project)`, subject, o);
     const owner = normalise(key).owner;
     if (owner.type !== 'service_account' || owner.id !== o.serviceAccountId) {
-      throw await refuse(`API key ${keyId}, the key the journal records, is owned by ${owner.type === 'user' ? 'a user' : `service account ${owner.id ?? '(unnamed)'}`}, not by it`, subject, o);
+      const by = owner.type === 'user' ? 'a user' : `service account ${owner.id ?? '(unnamed)'}`;
+      throw await this.refuse(`API key ${keyId}, the key the journal records, is owned by ${by}, not by it`, subject, o);
     }
-    if (!redactedMatchesHint(key.redacted_value, hint)) throw await refuse(`its API key ${keyId} is not the recorded key ${hint}`, subject, o);
-    const deleted = await deleteServiceAccount(o.serviceAccountId);
-    return deleted
-      ? { revoked: true, alreadyGone: false, detail: `deleted service account ${sa.name} (${o.serviceAccountId}) of project ${project} (its API key no longer works)` }
-      : { revoked: true, alreadyGone: true, detail: `${subject} of project ${project} was already deleted` };
+    if (!redactedMatchesHint(key.redacted_value, hint)) throw await this.refuse(`its API key ${keyId} is not the recorded key ${hint}`, subject, o);
+    return (await this.api.deleteServiceAccount(o.serviceAccountId))
+      ? deleted(`deleted service account ${sa.name} (${o.serviceAccountId}) of project ${this.project} (its API key no longer works)`)
+      : gone(`${subject} of project ${this.project} was already deleted`);
   }
 
   /** A key keyrot found by its value earlier: it must still exist and match the recorded hint. */
-  async function revokeLookedUp(o: { keyId: string; hint?: string; env?: string }): Promise<RevokeResult> {
+  private async revokeLookedUp(o: { keyId: string; hint?: string; env?: string }): Promise<RevokeResult> {
     const subject = `API key ${o.keyId}`;
-    if (!o.hint) throw await refuse('the journal records no hint to check it against', subject, o);
-    const raw = await getApiKey(o.keyId);
-    if (!raw) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
-    if (!redactedMatchesHint(raw.redacted_value, o.hint)) throw await refuse(`it is not the recorded key ${o.hint}`, subject, o);
-    return deleteKeyOf(normalise(raw), `${o.hint} (${o.keyId})`);
+    if (!o.hint) throw await this.refuse('the journal records no hint to check it against', subject, o);
+    const raw = await this.api.getApiKey(o.keyId);
+    if (!raw) return gone(`API key ${o.keyId} is no longer in project ${this.project}`);
+    if (!redactedMatchesHint(raw.redacted_value, o.hint)) throw await this.refuse(`it is not the recorded key ${o.hint}`, subject, o);
+    return this.deleteKeyOf(normalise(raw), `${o.hint} (${o.keyId})`);
   }
 
   /** Deletes a found key: its service account (if it owns nothing else) or the user key itself. */
-  async function deleteKeyOf(rec: ProjectApiKey, label: string): Promise<RevokeResult> {
-    if (rec.owner.type === 'service_account') {
-      if (!rec.owner.id) {
-        return { revoked: false, alreadyGone: false, detail: `API key ${rec.id} is owned by a service account OpenAI did not name: revoke it in the dashboard` };
-      }
-      // api-keys.ts: deleting a service account's key through api_keys is an error; the account
-      // must go. If that account holds other keys, they would die too: refuse instead.
-      const others = (await listApiKeys()).filter((k) => k.owner?.service_account?.id === rec.owner.id && k.id !== rec.id);
-      if (others.length > 0) {
-        return {
-          revoked: false,
-          alreadyGone: false,
-          detail: `API key ${rec.id} belongs to service account ${rec.owner.name ?? rec.owner.id}, which also owns ${others.length} other key(s) (${others.map((k) => k.id).join(', ')}); deleting the account would revoke them too, so keyrot left it: revoke this key in the dashboard`,
-        };
-      }
-      const deleted = await deleteServiceAccount(rec.owner.id);
-      return deleted
-        ? { revoked: true, alreadyGone: false, detail: `deleted service account ${rec.owner.name ?? rec.owner.id} (${rec.owner.id}), owner of API key ${rec.id}, in project ${project}` }
-        : { revoked: true, alreadyGone: true, detail: `service account ${rec.owner.id} (owner of API key ${rec.id}) was already deleted` };
-    }
-    const deleted = await deleteApiKey(rec.id);
-    return deleted
-      ? { revoked: true, alreadyGone: false, detail: `deleted project API key ${rec.id} (${label}) of project ${project}` }
-      : { revoked: true, alreadyGone: true, detail: `project API key ${rec.id} was already deleted` };
+  private async deleteKeyOf(rec: ProjectApiKey, label: string): Promise<RevokeResult> {
+    if (rec.owner.type === 'service_account') return this.deleteOwningAccount(rec);
+    return (await this.api.deleteApiKey(rec.id))
+      ? deleted(`deleted project API key ${rec.id} (${label}) of project ${this.project}`)
+      : gone(`project API key ${rec.id} was already deleted`);
   }
 
-  return {
-    async issue({ env, rotationId, expiresSeconds, signal }) {
-      const name = serviceAccountName(env, rotationId);
-      if (expiresSeconds !== undefined && (!Number.isInteger(expiresSeconds) || expiresSeconds < 1 || expiresSeconds > MAX_EXPIRES_SECONDS)) {
-        throw new TargetError(`key.admin.expires must be between 1 second and 365 days (OpenAI's limit for expires_in_seconds), got ${expiresSeconds}s`, {
-          kind: 'invalid',
-          retryable: false,
-        });
-      }
-      // No idempotency key exists for this POST (§10.7): a lost response leaves an account whose key
-      // value nobody has. List by name first and replace it, so retries never leave duplicates.
-      const listOp: Op = { what: `listing the service accounts of project ${project}`, needs: READ, on404: 'project' };
-      const existing = (await listAll<RawServiceAccount>(`${projectPath}/service_accounts`, listOp, '', signal)).filter((sa) => sa.name === name);
-      for (const sa of existing) await deleteServiceAccount(sa.id, signal);
-
-      const body: Record<string, unknown> = { name };
-      if (expiresSeconds !== undefined) body.expires_in_seconds = expiresSeconds;
-      const created = await call<RawCreatedServiceAccount>(
-        'POST',
-        `${projectPath}/service_accounts`,
-        { what: `creating service account ${name} in project ${project}`, needs: WRITE, on404: 'project' },
-        body,
-        signal,
+  /**
+   * api-keys.ts: deleting a service account's key through api_keys is an error; the account must
+   * go. If that account holds other keys, they would die too: refuse instead.
+   */
+  private async deleteOwningAccount(rec: ProjectApiKey): Promise<RevokeResult> {
+    const { id, name } = rec.owner;
+    if (!id) return leftAlone(`API key ${rec.id} is owned by a service account OpenAI did not name: revoke it in the dashboard`);
+    const others = (await this.api.listApiKeys()).filter((k) => k.owner?.service_account?.id === id && k.id !== rec.id);
+    if (others.length > 0) {
+      return leftAlone(
+        `API key ${rec.id} belongs to service account ${name ?? id}, which also owns ${others.length} other key(s) (${others.map((k) => k.id).join(', ')}); deleting the account would revoke them too, so keyrot left it: revoke this key in the dashboard`,
       );
-      const apiKey = created.api_key;
-      if (!apiKey?.value || !apiKey.id) {
-        // An account without a key is useless and would block the next attempt's name: remove it.
-        await deleteServiceAccount(created.id).catch(() => undefined);
-        throw new TargetError(`OpenAI created service account ${name} in project ${project} without an API key (api_key was empty): no key was minted`, {
-          kind: 'invalid',
-          retryable: false,
-        });
-      }
-      // The unredacted key is only in this response (§10.3): straight into a Secret, never logged.
-      const key = new Secret(apiKey.value);
-      return {
-        key,
-        keyId: apiKey.id,
-        serviceAccountId: created.id,
-        name: created.name ?? name,
-        // expires_in_seconds / api_key.expires_at are new in the SDK ([UNCERTAIN availability], §10.3):
-        // an API that ignores the request answers without expires_at, reported here as null.
-        expiresAt: typeof apiKey.expires_at === 'number' ? apiKey.expires_at * 1000 : null,
-      };
-    },
+    }
+    return (await this.api.deleteServiceAccount(id))
+      ? deleted(`deleted service account ${name ?? id} (${id}), owner of API key ${rec.id}, in project ${this.project}`)
+      : gone(`service account ${id} (owner of API key ${rec.id}) was already deleted`);
+  }
 
-    find,
+  async lastUsedAt(keyId: string): Promise<number | null> {
+    const raw = await this.api.getApiKey(keyId);
+    if (!raw) throw new TargetError(`OpenAI API key ${keyId} is not in project ${this.project} (deleted?)`, { kind: 'not-found', status: 404, retryable: false });
+    return typeof raw.last_used_at === 'number' ? raw.last_used_at * 1000 : null;
+  }
 
-    async revoke(o) {
-      if (o.serviceAccountId) return revokeMinted({ ...o, serviceAccountId: o.serviceAccountId });
-      if (o.keyId && !o.key) return revokeLookedUp({ ...o, keyId: o.keyId });
-      if (!o.key) throw new TargetError('revoking an OpenAI API key needs its id, its service account id or the key', { kind: 'invalid', retryable: false });
-      const rec = await find({ keyId: o.keyId, key: o.key });
-      const label = `${o.key.hint}${o.keyId ? ` (${o.keyId})` : ''}`;
-      if (!rec) {
-        if (o.keyId) return { revoked: true, alreadyGone: true, detail: `API key ${o.keyId} is no longer in project ${project}` };
-        // Not listed: already deleted, or a key of another project / a legacy user key. The key itself
-        // tells which (GET /models: 401 means it no longer works, §10.2).
-        try {
-          await liveCheck(o.key, base, opts.clock);
-        } catch (err) {
-          if (err instanceof TargetError && err.status === 401) {
-            return { revoked: true, alreadyGone: true, detail: `${label} is not among the keys of project ${project} and OpenAI rejects it (401): already revoked` };
-          }
-          throw err;
-        }
-        return {
-          revoked: false,
-          alreadyGone: false,
-          detail: `${label} still works but is not among the API keys of project ${project}: it belongs to another project or is a legacy user key; revoke it at https://platform.openai.com/api-keys`,
-        };
-      }
-      return deleteKeyOf(rec, label);
-    },
+  async usage(keyId: string, days: number, now: number): Promise<KeyUsage> {
+    if (!(days > 0)) throw new TargetError(`usage needs a positive number of days, got ${days}`, { kind: 'invalid', retryable: false });
+    const start = Math.floor((now - days * 86_400_000) / 1000);
+    const end = Math.floor(now / 1000) + 1; // end_time is exclusive (usage.ts)
+    // 1d buckets allow at most 31 per page (usage.ts); next_page walks the rest. Arrays go
+    // bracketed (group_by[]=…), as openai-node serialises them (internal/utils/query.ts).
+    const limit = Math.min(31, Math.ceil(days) + 1);
+    const fixed =
+      `start_time=${start}&end_time=${end}&bucket_width=1d&limit=${limit}` +
+      `&group_by[]=api_key_id&group_by[]=model&api_key_ids[]=${encodeURIComponent(keyId)}`;
+    const out: KeyUsage = { requests: 0, inputTokens: 0, outputTokens: 0, byModel: {}, buckets: [] };
+    let page: string | null = null;
+    for (let pages = 0; pages < 100; pages++) {
+      const body: RawUsagePage = await this.api.usagePage(keyId, `${fixed}${page ? `&page=${encodeURIComponent(page)}` : ''}`);
+      for (const b of body.data ?? []) addBucket(out, b, keyId);
+      if (!body.has_more || !body.next_page) break;
+      page = body.next_page;
+    }
+    return out;
+  }
+}
 
-    async lastUsedAt(keyId) {
-      const raw = await getApiKey(keyId);
-      if (!raw) {
-        throw new TargetError(`OpenAI API key ${keyId} is not in project ${project} (deleted?)`, { kind: 'not-found', status: 404, retryable: false });
-      }
-      return typeof raw.last_used_at === 'number' ? raw.last_used_at * 1000 : null;
-    },
-
-    async usage(keyId, days, now) {
-      if (!(days > 0)) throw new TargetError(`usage needs a positive number of days, got ${days}`, { kind: 'invalid', retryable: false });
-      const start = Math.floor((now - days * 86_400_000) / 1000);
-      const end = Math.floor(now / 1000) + 1; // end_time is exclusive (usage.ts)
-      // 1d buckets allow at most 31 per page (usage.ts); next_page walks the rest (§10.6). Arrays go
-      // bracketed (group_by[]=…), as openai-node serialises them (internal/utils/query.ts, §10.6).
-      const limit = Math.min(31, Math.ceil(days) + 1);
-      const fixed =
-        `start_time=${start}&end_time=${end}&bucket_width=1d&limit=${limit}` +
-        `&group_by[]=api_key_id&group_by[]=model&api_key_ids[]=${encodeURIComponent(keyId)}`;
-      const op: Op = { what: `reading the usage of API key ${keyId}`, needs: USAGE, on404: 'object' };
-      const out: KeyUsage = { requests: 0, inputTokens: 0, outputTokens: 0, byModel: {}, buckets: [] };
-      let page: string | null = null;
-      for (let pages = 0; pages < 100; pages++) {
-        const q = `${fixed}${page ? `&page=${encodeURIComponent(page)}` : ''}`;
-        const body: RawUsagePage = await call<RawUsagePage>('GET', `/organization/usage/completions?${q}`, op);
-        for (const b of body.data ?? []) {
-          let n = 0;
-          for (const r of b.results ?? []) {
-            // api_key_ids[] filters already; a result for another key would be a server quirk.
-            if (r.api_key_id && r.api_key_id !== keyId) continue;
-            const req = r.num_model_requests ?? 0;
-            n += req;
-            out.inputTokens += r.input_tokens ?? 0;
-            out.outputTokens += r.output_tokens ?? 0;
-            const model = r.model ?? 'unknown';
-            out.byModel[model] = (out.byModel[model] ?? 0) + req;
-          }
-          out.requests += n;
-          out.buckets.push({ start: (b.start_time ?? 0) * 1000, requests: n });
-        }
-        if (!body.has_more || !body.next_page) break;
-        page = body.next_page;
-      }
-      return out;
-    },
-  };
+/** Adds one day's bucket of one key's usage to the totals. */
+function addBucket(out: KeyUsage, b: NonNullable<RawUsagePage['data']>[number], keyId: string): void {
+  let n = 0;
+  for (const r of b.results ?? []) {
+    // api_key_ids[] filters already; a result for another key would be a server quirk.
+    if (r.api_key_id && r.api_key_id !== keyId) continue;
+    const req = r.num_model_requests ?? 0;
+    n += req;
+    out.inputTokens += r.input_tokens ?? 0;
+    out.outputTokens += r.output_tokens ?? 0;
+    const model = r.model ?? 'unknown';
+    out.byModel[model] = (out.byModel[model] ?? 0) + req;
+  }
+  out.requests += n;
+  out.buckets.push({ start: (b.start_time ?? 0) * 1000, requests: n });
 }
 
 export type DisuseResult = { idle: true } | { idle: false; lastUsedAt: number; detail: string };

@@ -1,7 +1,7 @@
 import { fingerprint } from '../core/secret.ts';
 
 /**
- * What a leak scan looks for in a piece of text: OpenAI key formats (provider-apis.md §10.1) and
+ * What a leak scan looks for in a piece of text: OpenAI key formats (docs/openai.md) and
  * values whose fingerprint is a key keyrot knows (retired by a rotation, or current). Only
  * fingerprints and positions leave this module's callers: the token itself is used to compute a
  * hint and a fingerprint and then dropped.
@@ -22,7 +22,7 @@ export const FORMAT_LABEL: Record<KeyFormat, string> = {
  */
 const SK_TOKEN = /(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{8,}/g;
 
-/** §10.1: `sk-(?:proj|svcacct)-[A-Za-z0-9_\-]{20,200}` and `sk-admin-[A-Za-z0-9_\-]{20,200}` (whole token). */
+/** docs/openai.md: `sk-(?:proj|svcacct)-[A-Za-z0-9_\-]{20,200}` and `sk-admin-[A-Za-z0-9_\-]{20,200}` (whole token). */
 const PROJECT = /^sk-proj-[A-Za-z0-9_-]{20,}$/;
 const SVCACCT = /^sk-svcacct-[A-Za-z0-9_-]{20,}$/;
 const ADMIN = /^sk-admin-[A-Za-z0-9_-]{20,}$/;

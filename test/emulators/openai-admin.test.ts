@@ -3,7 +3,7 @@ import { OpenAIEmulator, redactedValue } from '../../emulators/openai/index.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**
- * The OpenAI emulator's Admin API on the wire (provider-apis.md §10.3–10.7, openai-node's generated
+ * The OpenAI emulator's Admin API on the wire (docs/openai.md, openai-node's generated
  * types): shapes, pagination, auth and scopes, error objects, and that the original emulator API
  * (addKey / revokeKey / isValid / rateLimitNext) behaves as before.
  */

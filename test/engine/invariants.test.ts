@@ -17,7 +17,7 @@ import { testKey } from '../helpers/keys.ts';
 import { MemoryStore, memoryEngine, type FaultPlan, type OpFault } from '../helpers/memory-target.ts';
 
 /**
- * PRODUCT.md invariants 1, 2, 4 and 5, checked over random fault schedules and target counts
+ * The invariants 1, 2, 4 and 5 of README "Security model", checked over random fault schedules and target counts
  * with an in-memory target that obeys the Target contract.
  */
 

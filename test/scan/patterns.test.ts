@@ -11,7 +11,7 @@ import { legacyKey } from './fixtures.ts';
 
 const none = () => false;
 
-describe('key formats (provider-apis.md §10.1)', () => {
+describe('key formats (docs/openai.md)', () => {
   it('classifies project, service-account, admin and legacy keys', () => {
     expect(keyFormat(testKey('sk-proj-'))).toBe('project');
     expect(keyFormat(testKey('sk-svcacct-'))).toBe('service-account');

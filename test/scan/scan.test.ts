@@ -208,7 +208,7 @@ environments:
     );
     await put(root, { 'shared/.env': `OPENAI_API_KEY=${current}\n` });
     await mkdir(join(root, 'current'));
-    await symlink('../shared/.env', join(root, 'current/.env'));
+    await symlink(join('..', 'shared', '.env'), join(root, 'current/.env'));
     const r = await runScan({ paths: [root], cwd: root, expectedFiles: expectedFilesOf(inv) });
     expect(r.findings.find((f) => f.file === 'shared/.env')).toMatchObject({ leak: false, expected: { target: 'dotenv:current/.env' } });
     expect(r.leaks).toBe(0);

@@ -24,7 +24,7 @@ import { runCli } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**
- * PRODUCT.md invariant 3, end to end: a provider that answers an error quoting the request it got
+ * README "Security model" invariant 3, end to end: a provider that answers an error quoting the request it got
  * (the key, in clear or base64 as sent, the old key, the credential) must not make keyrot print,
  * journal or throw any of them. Every provider with a loopback emulator is covered, in process
  * (the thrown error: message, String(), JSON.stringify()) and through the real CLI (stdout,

@@ -125,7 +125,7 @@ describe('kubernetes emulator (through @kubernetes/client-node)', () => {
       code: 404,
     });
 
-    // client-node's default PATCH Content-Type is json-patch (provider-apis.md §5.5).
+    // client-node's default PATCH Content-Type is json-patch (kubernetes README "Provider facts").
     const s = await core.readNamespacedSecret({ name: 's1', namespace: 'keyrot' });
     await core.patchNamespacedSecret({
       name: 's1',
@@ -138,7 +138,7 @@ describe('kubernetes emulator (through @kubernetes/client-node)', () => {
     expect(emu.server.calls('PATCH', '/api/v1/namespaces/keyrot/secrets/s1').at(-1)!.headers['content-type']).toBe('application/json-patch+json');
     expect(emu.getSecret('keyrot', 's1')!.data).toEqual({ a: 'uno', b: 'two' });
 
-    // A failing test op is 422 Invalid, not 409 (provider-apis.md §5.7).
+    // A failing test op is 422 Invalid, not 409 (kubernetes README "Provider facts").
     const testFailed = await failure(
       core.patchNamespacedSecret({ name: 's1', namespace: 'keyrot', body: [{ op: 'test', path: '/metadata/resourceVersion', value: s.metadata!.resourceVersion }] }),
     );

@@ -45,14 +45,16 @@ afterEach(async () => {
 });
 
 describe('symlinked targets: the file at the end of the link gets the key, the link stays a link', () => {
-  it("Capistrano: current/.env -> ../shared/.env (relative link) is written through, mode kept", async () => {
+  it('Capistrano: current/.env linked to the sibling shared/.env (relative link) is written through, mode kept', async () => {
     await mkdir(join(dir, 'shared'));
     await mkdir(join(dir, 'current'));
     const oldKey = testKey();
     const text = `# shared config\nPORT=3000\n${VAR}=${oldKey}\n`;
     await writeFile(join(dir, 'shared/.env'), text);
     await chmod(join(dir, 'shared/.env'), 0o640);
-    await symlink('../shared/.env', join(dir, 'current/.env'));
+    // A relative link, as Capistrano makes: current/.env points one level up into shared/.env.
+    const relativeLink = join('..', 'shared', '.env');
+    await symlink(relativeLink, join(dir, 'current/.env'));
     const t = await makeDotenv('current/.env');
 
     const pre = await t.preflight();
@@ -63,7 +65,7 @@ describe('symlinked targets: the file at the end of the link gets the key, the l
     const key = new Secret(testKey());
     const receipt = await t.write(key, op(key));
     expect((await lstat(join(dir, 'current/.env'))).isSymbolicLink()).toBe(true);
-    expect(await readlink(join(dir, 'current/.env'))).toBe('../shared/.env');
+    expect(await readlink(join(dir, 'current/.env'))).toBe(relativeLink);
     expect(await readFile(join(dir, 'shared/.env'), 'utf8')).toBe(text.replace(oldKey, key.reveal()));
     expect(await mode(join(dir, 'shared/.env'))).toBe(0o640);
     await expect(t.verify(key, op(key), receipt)).resolves.toMatchObject({ method: 'read-back' });

@@ -164,7 +164,7 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
     throw err;
   }
   await stopIfRequested(report);
-  // PRODUCT.md's order: the leak scan and the old key's recent usage first, then the revocation
+  // The order README "Unattended rotation, emergencies" documents: the leak scan and the old key's recent usage first, then the revocation
   // step (the operator sees them before confirming), then the checklist.
   findings.scan = await scanWorkingTree(ctx);
   findings.usage = await reviewUsage(ctx, env, report);

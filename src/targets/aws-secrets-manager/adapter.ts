@@ -276,7 +276,7 @@ export function createAwsSecretsManagerTarget(
       }
       // Promote. RemoveFromVersionId is required when the label is on another version (and acts as
       // a compare-and-swap); AWS moves AWSPREVIOUS to the version AWSCURRENT leaves
-      // (UpdateSecretVersionStage doc, provider-apis.md §7.3).
+      // (UpdateSecretVersionStage API reference; README "Provider facts").
       await moveStage(
         { VersionStage: CURRENT, MoveToVersionId: token, ...(labels.current ? { RemoveFromVersionId: labels.current } : {}) },
         'verify',

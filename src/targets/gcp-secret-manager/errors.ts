@@ -15,7 +15,7 @@ import { providerText } from '../../core/printable.ts';
  *   [VERIFIED-LOCAL with google-gax 5.0.8 / google-auth-library 10.5.0].
  * - gRPC transport, or a REST error gax decoded itself: a `GoogleError` whose numeric `code` is the
  *   gRPC status (0..16), with decoded `statusDetails` and `errorInfoMetadata`
- *   [S58 google-gax build/src/googleError.js].
+ *   (google-gax build/src/googleError.js).
  */
 export const GRPC_STATUS = [
   'OK',

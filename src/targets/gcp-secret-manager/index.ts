@@ -31,7 +31,7 @@ export const gcpSecretManager = defineTarget({
   schema: GcpSecretManagerConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: GcpSecretManagerReceipt },
-  // AddSecretVersion is limited to 2 qps per secret and 600/min per project [S57]: stay modest.
+  // AddSecretVersion is limited to 2 qps per secret and 600/min per project (cloud.google.com/secret-manager/quotas): stay modest.
   concurrency: 4,
   describe: (c) => `projects/${c.project}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createGcpSecretManagerTarget(config, ctx),

@@ -11,7 +11,7 @@ import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, 
 import { HEROKU_API, HEROKU_TOKEN_ENV, type HerokuConfig, type HerokuReceipt } from './index.ts';
 
 /**
- * Heroku Platform API, spoken directly (no SDK). Facts relied on (provider-apis.md §1, §11.1):
+ * Heroku Platform API, spoken directly (no SDK). Facts relied on (README "Provider facts"):
  * - every request sends `Accept: application/vnd.heroku+json; version=3`, else 400 missing_version
  *   (real body quoted in marc0der/gradle-heroku#4) — heroku/platform-api lib/platform-api/client.rb;
  * - `PATCH /apps/{app}/config-vars` with ONE key is a merge: other vars are untouched; `null` deletes;

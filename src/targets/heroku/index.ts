@@ -35,7 +35,7 @@ export const heroku = defineTarget({
   // release that restarts the dynos; keyrot waits for it (redeploy).
   capabilities: { readBack: 'always', versioned: false },
   receipt: { version: 1, schema: HerokuReceipt },
-  // The account's token bucket holds 4500 requests and refills at ~75/minute (provider-apis.md §1.5).
+  // The account's token bucket holds 4500 requests and refills at ~75/minute (README "Provider facts").
   // One target costs ~6 requests to write plus a few polls of its release; 4 apps at once stay far
   // inside the bucket, while writes to ONE app are serialised by the lock key (releases are per app).
   concurrency: 4,

@@ -82,7 +82,7 @@ export const netlify = defineTarget({
   // Secret variables are write-only outside `dev`: verified by metadata and the build instead.
   capabilities: { readBack: 'per-value', versioned: false },
   receipt: { version: 1, schema: NetlifyReceipt },
-  // 500 API requests/minute, but only 3 deploys/minute (provider-apis.md §3.6): two sites building
+  // 500 API requests/minute, but only 3 deploys/minute (README "Provider facts"): two sites building
   // at once stay under the deploy limit even when a retry adds a build.
   concurrency: 2,
   // Unchanged for an omitted or `production` context, so existing target names (and journals) stay valid.

@@ -43,7 +43,7 @@ export const railway = defineTarget({
   capabilities: { readBack: 'per-value', versioned: false },
   receipt: { version: 1, schema: RailwayReceipt },
   // Railway's public API allows 100 requests/hour on Free/Trial and 1000/hour on Hobby per token
-  // (docs public-api; §4.5), and watching a deployment costs a request per poll: two services at a
+  // (docs public-api), and watching a deployment costs a request per poll: two services at a
   // time keeps a whole rotation inside a Free plan's hourly budget.
   concurrency: 2,
   describe: (c) => `project ${c.project.slice(0, 8)} env ${c.environment.slice(0, 8)} service ${c.service.slice(0, 8)}`,

@@ -50,7 +50,7 @@ export const vercel = defineTarget({
   receipt: { version: 1, schema: VercelReceipt },
   // Vercel's API limits are per endpoint and unpublished in numbers; deployments are capped per
   // day (100/day on Hobby) and Hobby builds one deployment at a time (docs: rest-api/errors,
-  // community answer on build limits, provider-apis.md §2.6). Two projects at once keeps bursts
+  // vercel.com/docs/limits; README "Provider facts"). Two projects at once keeps bursts
   // small and does not queue redeploys behind each other for long.
   concurrency: 2,
   describe: (c) => `${c.team ? `${c.team}/` : ''}${c.project} (${(c.targets ?? ['production']).join(', ')})`,
