@@ -12,6 +12,7 @@ import { vercel } from './vercel/index.ts';
 import { railway } from './railway/index.ts';
 import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
 import { vault } from './vault/index.ts';
+import { githubActions } from './github-actions/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -32,6 +33,7 @@ export const TARGETS = {
   railway,
   'aws-ssm-parameter': awsSsmParameter,
   vault,
+  'github-actions': githubActions,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

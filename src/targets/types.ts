@@ -23,6 +23,7 @@ export const TARGET_IDS = [
   'netlify',
   'aws-ssm-parameter',
   'vault',
+  'github-actions',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
