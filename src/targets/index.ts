@@ -13,6 +13,7 @@ import { railway } from './railway/index.ts';
 import { awsSsmParameter } from './aws-ssm-parameter/index.ts';
 import { vault } from './vault/index.ts';
 import { githubActions } from './github-actions/index.ts';
+import { cloudflareWorkers } from './cloudflare-workers/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -34,6 +35,7 @@ export const TARGETS = {
   'aws-ssm-parameter': awsSsmParameter,
   vault,
   'github-actions': githubActions,
+  'cloudflare-workers': cloudflareWorkers,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

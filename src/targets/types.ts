@@ -24,6 +24,7 @@ export const TARGET_IDS = [
   'aws-ssm-parameter',
   'vault',
   'github-actions',
+  'cloudflare-workers',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
