@@ -27,6 +27,8 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['railway', () => import('../../../emulators/railway/demo.ts')],
   ['aws-ssm-parameter', () => import('../../../emulators/aws-ssm-parameter/demo.ts')],
   ['vault', () => import('../../../emulators/vault/demo.ts')],
+  ['github-actions', () => import('../../../emulators/github-actions/demo.ts')],
+  ['cloudflare-workers', () => import('../../../emulators/cloudflare-workers/demo.ts')],
 ];
 
 interface Step {
