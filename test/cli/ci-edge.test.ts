@@ -92,6 +92,10 @@ describe('CI and edge targets through the CLI', () => {
     expect(planText).toMatch(/updated_at moving past keyrot's write/);
     expect(planText).toMatch(/runs workflow smoke.yml of acme\/api on main and waits for it to succeed/);
     expect(planText).toMatch(/creates a new version of Worker api-worker/);
+    // Each names the host that receives its token when it is not the provider's own.
+    expect(planText).toContain(`talks to ${gh.url}`);
+    expect(planText).toContain('not https://api.github.com');
+    expect(planText).toContain('not https://api.cloudflare.com/client/v4');
 
     const next = key();
     const rotate = await cli(['rotate', '--new-key', 'stdin', '--yes'], `${next}\n`);

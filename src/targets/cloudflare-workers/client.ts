@@ -7,6 +7,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { createSdkFetch, sdkFetchError } from '../../runtime/sdk-fetch.ts';
 import { lazyCredential } from '../common.ts';
 import { waitTimeoutMs, type TargetContext } from '../types.ts';
+import { CLOUDFLARE_API, CLOUDFLARE_TOKEN_ENV } from './index.ts';
 
 /**
  * The Workers API through the official `cloudflare` client, with keyrot's fetch (deadline, no
@@ -25,7 +26,6 @@ import { waitTimeoutMs, type TargetContext } from '../types.ts';
  *   environment unless told otherwise: keyrot passes its own token and base URL and nulls the rest.
  */
 
-export const CLOUDFLARE_API = 'https://api.cloudflare.com/client/v4';
 /** Below this many requests left in the window, keyrot waits for the window to reset. */
 export const PACE_BELOW = 10;
 const PACE_MAX_MS = 30_000;
@@ -56,7 +56,7 @@ export interface WorkersClient {
 
 export function createWorkersClient(o: { endpoint?: string; token?: CredentialRef; requestTimeout?: string | number }, ctx: TargetContext & { name: string }): WorkersClient {
   const baseURL = (o.endpoint ?? CLOUDFLARE_API).replace(/\/+$/, '');
-  const ref = credentialOrDefault(o.token, ['CLOUDFLARE_API_TOKEN'], ctx.env);
+  const ref = credentialOrDefault(o.token, CLOUDFLARE_TOKEN_ENV, ctx.env);
   const credential = lazyCredential(ctx, ref, (m) => `Cloudflare API token: ${m} (create one from the "Edit Cloudflare Workers" template, see the cloudflare-workers target's README)`);
   const timeoutMs = waitTimeoutMs(o.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
   const window = { remaining: undefined as number | undefined, resetMs: 0 };

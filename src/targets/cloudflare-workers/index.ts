@@ -24,8 +24,17 @@ export const CloudflareWorkersReceipt = z.object({
 });
 export type CloudflareWorkersReceipt = z.infer<typeof CloudflareWorkersReceipt>;
 
+/** The Cloudflare API v4 root. */
+export const CLOUDFLARE_API = 'https://api.cloudflare.com/client/v4';
+
+/** Where the token is read from without `token:` (wrangler's variable). */
+export const CLOUDFLARE_TOKEN_ENV = ['CLOUDFLARE_API_TOKEN'];
+
 export const cloudflareWorkers = defineTarget({
   id: 'cloudflare-workers',
+  // keyrot always hands the client its base URL, so CLOUDFLARE_BASE_URL is never read.
+  endpoint: { default: CLOUDFLARE_API },
+  credentialEnv: CLOUDFLARE_TOKEN_ENV,
   schema: CloudflareWorkersConfig,
   // Worker secrets are write-only. A secret change is itself a deployment (a new version serving
   // all traffic): nothing to redeploy; verified by that version serving with the secret bound.

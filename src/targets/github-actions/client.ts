@@ -6,6 +6,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { lazyCredential } from '../common.ts';
 import { waitTimeoutMs, type TargetContext } from '../types.ts';
+import { GITHUB_API, GITHUB_TOKEN_ENV } from './index.ts';
 
 /**
  * GitHub's REST API through Octokit (@octokit/rest), with keyrot's fetch (deadline, no redirects,
@@ -21,7 +22,6 @@ import { waitTimeoutMs, type TargetContext } from '../types.ts';
  * - 404 also answers a private repository the token cannot see (GitHub does not reveal it).
  */
 
-export const GITHUB_API = 'https://api.github.com';
 /** GitHub's advice for a secondary limit without retry-after: wait at least a minute. */
 export const SECONDARY_LIMIT_WAIT_MS = 60_000;
 
@@ -57,7 +57,7 @@ export interface GitHubClientOptions {
 
 export function createGitHubClient(o: GitHubClientOptions, ctx: TargetContext & { name: string }): GitHubClient {
   const baseUrl = (o.endpoint ?? GITHUB_API).replace(/\/+$/, '');
-  const ref = credentialOrDefault(o.token, ['GH_TOKEN', 'GITHUB_TOKEN'], ctx.env);
+  const ref = credentialOrDefault(o.token, GITHUB_TOKEN_ENV, ctx.env);
   const credName = ref.raw;
   const credential = lazyCredential(ctx, ref, (m) => `GitHub token: ${m} (create a fine-grained personal access token, see the github-actions target's README)`);
   let serverDate: number | undefined;

@@ -72,8 +72,16 @@ export function describeGitHub(c: Pick<GitHubActionsConfig, 'repo' | 'org' | 'en
   return c.dependabot ? `${where} (dependabot)` : where;
 }
 
+/** GitHub.com's REST API root; GitHub Enterprise Server serves it at https://HOST/api/v3. */
+export const GITHUB_API = 'https://api.github.com';
+
+/** Where the token is read from without `token:`: GH_TOKEN, then GITHUB_TOKEN (the GitHub CLI's order). */
+export const GITHUB_TOKEN_ENV = ['GH_TOKEN', 'GITHUB_TOKEN'];
+
 export const githubActions = defineTarget({
   id: 'github-actions',
+  endpoint: { default: GITHUB_API },
+  credentialEnv: GITHUB_TOKEN_ENV,
   schema: GitHubActionsConfig,
   // Secrets are sealed with the store's public key and can never be read back: verified by the
   // secret's updated_at moving past the write and the key id used; restored by writing the old
