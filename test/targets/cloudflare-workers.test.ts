@@ -196,6 +196,14 @@ describe('cloudflare-workers target', () => {
       expect(held()).toBe(newKey);
     });
 
+    it('Cloudflare’s message is shown on one line without terminal control sequences', async () => {
+      const t = await makeTarget();
+      emu.server.failNext({ status: 400, body: { success: false, errors: [{ code: 10021, message: 'Bad\x1b[2J\x1b]0;pwned\x07 binding\r\u202eok' }], messages: [], result: null } });
+      const e = await targetErrorOf(t.write(new Secret(newKey), op));
+      expect(e.message).toContain('(Cloudflare said: Bad binding ok [code 10021])');
+      expect(e.message).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e]/);
+    });
+
     it(`pauses before a call when fewer than ${PACE_BELOW} requests are left in the window`, async () => {
       const clock = fakeClock();
       const t = await makeTarget({ clock });

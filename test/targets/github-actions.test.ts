@@ -310,5 +310,13 @@ describe('github-actions target', () => {
       const missing = await targetErrorOf((await makeTarget({ repo: 'acme/gone' })).write(new Secret(newKey), op));
       expect([missing.kind, missing.retryable]).toEqual(['not-found', false]);
     });
+
+    it('GitHub’s message is shown on one line without terminal control sequences', async () => {
+      const t = await makeTarget();
+      emu.server.failNext({ status: 422, body: { message: 'Invalid\x1b[2J\x1b]52;c;ZXZpbA==\x07 request\r\u202eok' } });
+      const e = await targetErrorOf(t.write(new Secret(newKey), op));
+      expect(e.message).toContain('(GitHub said: Invalid request ok)');
+      expect(e.message).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202a-\u202e]/);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import Cloudflare from 'cloudflare';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../core/errors.ts';
-import { redact } from '../../core/redact.ts';
+import { providerText } from '../../core/printable.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
@@ -111,7 +111,7 @@ interface Failure {
 function failureOf(err: unknown): Failure | undefined {
   if (!(err instanceof Cloudflare.APIError) || typeof err.status !== 'number') return undefined;
   const first = (err.errors as Array<{ code?: unknown; message?: unknown }>)[0];
-  const message = typeof first?.message === 'string' ? redact(first.message.replace(/\s+/g, ' ').trim()).slice(0, 300) : '';
+  const message = typeof first?.message === 'string' ? providerText(first.message) : '';
   const retryAfter = Number(err.headers?.get('retry-after'));
   return { status: err.status, code: typeof first?.code === 'number' ? first.code : undefined, message, retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined };
 }

@@ -1,6 +1,7 @@
 import { Octokit } from '@octokit/rest';
 import { TargetError, toTargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { redact } from '../../core/redact.ts';
+import { providerText } from '../../core/printable.ts';
 import { createSdkFetch, sdkFetchError } from '../../runtime/sdk-fetch.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
@@ -106,7 +107,7 @@ function failureOf(err: unknown): Failure | undefined {
   const e = err as { status?: unknown; response?: { headers?: Record<string, string | number | undefined>; data?: unknown } };
   if (typeof e?.status !== 'number' || !e.response) return undefined;
   const data = e.response.data as { message?: unknown } | undefined;
-  const message = typeof data?.message === 'string' ? redact(data.message.replace(/\s+/g, ' ').trim()).slice(0, 300) : '';
+  const message = typeof data?.message === 'string' ? providerText(data.message) : '';
   return { status: e.status, message, headers: e.response.headers ?? {} };
 }
 
