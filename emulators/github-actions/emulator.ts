@@ -29,7 +29,7 @@ export interface GitHubEmulatorOptions {
   prefix?: string;
   /** How long a dispatched run takes from dispatch to completion (default 300 ms). */
   runMs?: number;
-  /** Whether dispatches honour `return_run_details` (GitHub.com does; an older GHES answers 204). Default true. */
+  /** Whether dispatches know `return_run_details` (GitHub.com does; GHES 3.20 and older refuse the field). Default true. */
   runDetails?: boolean;
   /** Primary rate limit per token per hour (default 5000). */
   rateLimit?: number;

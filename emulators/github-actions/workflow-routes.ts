@@ -5,7 +5,8 @@ import { ghError, iso, paginate, type Repo, type TokenInfo, type Workflow, type 
 /**
  * Workflows and their runs (docs.github.com/rest/actions/workflows, /rest/actions/workflow-runs):
  * get a workflow by id or file name; dispatch it (204, or 200 with the run's id when the body asks
- * `return_run_details`, GitHub changelog 2026-02-19); list a workflow's runs; get a run. A run is
+ * `return_run_details`, GitHub changelog 2026-02-19; a server without it, GHES 3.20 and older,
+ * refuses the unknown field: benc-uk/workflow-dispatch#86, cli/cli#12672); list a workflow's runs; get a run. A run is
  * `queued`, then `in_progress`, then `completed` with a conclusion, over `runs.durationMs`; it sees
  * the repository's (and its organisation's) Actions secrets as they were when it was dispatched.
  */
@@ -72,6 +73,7 @@ export function runView(api: EmuApi, repo: Repo, run: WorkflowRun): Record<strin
 
 function dispatch(api: EmuApi, req: EmuRequest, repo: Repo, wf: Workflow): EmuResponse {
   const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+  if ('return_run_details' in body && !api.runs.details) return ghError(422, 'Invalid request.\n\n"return_run_details" is not a permitted key.', { docs: DISPATCH_DOC });
   if (typeof body.ref !== 'string') return ghError(422, `Invalid request.\n\n"ref" wasn't supplied.`, { docs: DISPATCH_DOC });
   const branch = body.ref.replace(/^refs\/heads\//, '');
   if (!repo.branches.has(branch)) return ghError(422, `No ref found for: ${body.ref}`, { docs: DISPATCH_DOC });

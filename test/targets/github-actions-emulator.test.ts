@@ -176,12 +176,16 @@ describe('github emulator', () => {
     expect(e.runs('acme/api').at(-1)!.secretsSeen.OPENAI_API_KEY).toBe(v);
   });
 
-  it('serves the API under /api/v3 like GitHub Enterprise Server, which may answer a dispatch 204 only', async () => {
+  it('serves the API under /api/v3 like GitHub Enterprise Server, whose older releases refuse `return_run_details` and answer a dispatch 204', async () => {
     const e = await start({ prefix: '/api/v3', runDetails: false });
     const token = e.addToken();
     e.seedRepo('acme/api', { workflows: [{ file: 'smoke.yml' }] });
     expect(e.url).toMatch(/\/api\/v3$/);
     expect((await api('/repos/acme/api', { token })).body?.full_name).toBe('acme/api');
-    expect((await api('/repos/acme/api/actions/workflows/smoke.yml/dispatches', { token, method: 'POST', body: { ref: 'main', return_run_details: true } })).status).toBe(204);
+    const refused = await api('/repos/acme/api/actions/workflows/smoke.yml/dispatches', { token, method: 'POST', body: { ref: 'main', return_run_details: true } });
+    expect([refused.status, refused.body?.message]).toEqual([422, 'Invalid request.\n\n"return_run_details" is not a permitted key.']);
+    expect(e.runs('acme/api')).toEqual([]);
+    expect((await api('/repos/acme/api/actions/workflows/smoke.yml/dispatches', { token, method: 'POST', body: { ref: 'main' } })).status).toBe(204);
+    expect(e.runs('acme/api')).toHaveLength(1);
   });
 });

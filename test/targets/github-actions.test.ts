@@ -242,7 +242,7 @@ describe('github-actions target', () => {
       expect(e.message).toMatch(/run #1 \(https:\/\/github.com\/acme\/api\/actions\/runs\/\d+\) concluded failure, so CI did not prove it works with the new key/);
     });
 
-    it('without a run id in the answer (an older GitHub Enterprise Server), finds the run it dispatched', async () => {
+    it('on a GitHub Enterprise Server that refuses `return_run_details` (3.20 and older), dispatches without it and finds the run', async () => {
       await emu.stop();
       emu = new GitHubEmulator({ prefix: '/api/v3', runDetails: false, runMs: 60 });
       await emu.start();
@@ -250,6 +250,9 @@ describe('github-actions target', () => {
       emu.seedRepo(REPO, { workflows: [{ file: 'smoke.yml' }] });
       const t = await makeTarget({ dispatch: { workflow: 'smoke.yml', ref: 'main' } });
       expect((await t.redeploy!(op, undefined, 'write')).detail).toMatch(/run #1 .* succeeded/);
+      const posts = emu.server.requests.filter((r) => r.method === 'POST');
+      expect(posts.map((r) => [r.status, JSON.parse(r.rawBody).return_run_details])).toEqual([[422, true], [204, undefined]]);
+      expect(emu.runs(REPO)).toHaveLength(1);
       expect(emu.server.calls('GET', /\/api\/v3\/repos\/acme\/api\/actions\/workflows\/smoke.yml\/runs$/)[0]!.query).toMatch(/event=workflow_dispatch&branch=main&created=%3E%3D/);
     });
 

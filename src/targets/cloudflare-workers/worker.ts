@@ -4,10 +4,9 @@ import { bindingsOf, type CallAbout, type Deployment, type WorkersClient, type W
 
 /**
  * One Worker's secrets, versions and deployments (developers.cloudflare.com/api/resources/workers/
- * subresources/scripts/…): `PUT …/secrets` `{name, text, type: "secret_text"}` "adds a secret to a
- * Worker script by creating a new version with that secret" and deploys it; `DELETE
- * …/secrets/{name}` creates a version without it; `GET …/secrets` lists names and types only;
- * versions are listed newest first; a version's `resources.bindings` name its secrets (values
+ * subresources/scripts/…): `PUT …/secrets` `{name, text, type: "secret_text"}` adds the secret to
+ * a new version of the Worker and deploys it; `DELETE …/secrets/{name}` does the same without it;
+ * `GET …/secrets` lists names and types only; versions are listed newest first; a version's `resources.bindings` name its secrets (values
  * omitted); deployments are listed newest first (`result.deployments`: the client's typed list
  * reads `result.items`, so keyrot reads them with the client's `get`, as wrangler does).
  */

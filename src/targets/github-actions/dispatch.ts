@@ -10,10 +10,12 @@ import type { GitHubActionsConfig } from './index.ts';
  * with the secret as it is now (the new key after a write, the old one after a restore). Facts:
  * - `POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches` with `{ref, inputs}`;
  *   the workflow needs an `on: workflow_dispatch` trigger (docs.github.com/rest/actions/workflows).
- *   With `return_run_details: true` GitHub answers 200 with `workflow_run_id` (GitHub changelog
- *   2026-02-19, "Workflow dispatch API now returns run IDs"); without it (an older GitHub
- *   Enterprise Server) 204, and keyrot finds the run among the workflow's `workflow_dispatch`
- *   runs on that ref created since the dispatch (`created=>=…`).
+ *   With `return_run_details: true` GitHub answers 200 with `workflow_run_id` (github.blog/changelog/
+ *   2026-02-19-workflow-dispatch-api-now-returns-run-ids; shapes in cli/cli#12672). GitHub
+ *   Enterprise Server 3.20 and older refuse that field ("is not a permitted key", 400/422:
+ *   cli/cli#12672, benc-uk/workflow-dispatch#86): keyrot dispatches again without it, gets a 204,
+ *   and finds the run among the workflow's `workflow_dispatch` runs on that ref created since
+ *   the dispatch (`created=>=…`).
  * - A run is `queued` / `in_progress` / … until `status: completed`, then `conclusion` says how it
  *   ended (`success`, `failure`, `cancelled`, …) (docs.github.com/rest/actions/workflow-runs).
  * - A job reads secrets when it starts: a run dispatched after the write sees the new value.
@@ -50,8 +52,14 @@ export function workflowDispatcher(client: GitHubClient, config: GitHubActionsCo
 
   async function dispatch(signal?: AbortSignal): Promise<number> {
     const since = client.serverNow() ?? ctx.clock.now();
-    const body = { ref: d.ref, inputs: d.inputs ?? {}, return_run_details: true };
-    const res = await client.call<{ workflow_run_id?: number } | undefined>('redeploy', 'POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...wf, ...body }, about, signal);
+    const post = (extra: object) =>
+      client.call<{ workflow_run_id?: number } | undefined>('redeploy', 'POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { ...wf, ref: d.ref, inputs: d.inputs ?? {}, ...extra }, about, signal);
+    const res = await post({ return_run_details: true }).catch((err: unknown) => {
+      // GHES 3.20 and older refuse the unknown field (400/422) and start no run: dispatch as they
+      // know it. Another refusal (a wrong ref, inputs) is refused again, and that error is thrown.
+      if (err instanceof TargetError && (err.status === 400 || err.status === 422)) return post({});
+      throw err;
+    });
     const id = res.status === 200 ? Number(res.data?.workflow_run_id) : NaN;
     return Number.isFinite(id) && id > 0 ? id : findRun(since, signal);
   }
