@@ -133,7 +133,8 @@ function parseBody(text: string, headers: Headers): unknown {
   }
 }
 
-function networkError(err: unknown, req: HttpRequest, c: { method: string; timeoutMs: number; provider: string }): TargetError {
+/** A failure before any answer (deadline, reset, refused connection), classified and worded. */
+export function networkError(err: unknown, req: Pick<HttpRequest, 'url' | 'signal'>, c: { method: string; timeoutMs: number; provider: string }): TargetError {
   const timedOut = deadlineError(err, req.signal, { provider: c.provider, call: `${c.method} ${safeUrl(req.url)}`, timeoutMs: c.timeoutMs });
   if (timedOut) return timedOut;
   const code = (err as { cause?: { code?: string } }).cause?.code ?? 'network error';

@@ -16,6 +16,8 @@ import { dockerCompose } from './docker-compose/index.ts';
 import { supabase } from './supabase/index.ts';
 import { render } from './render/index.ts';
 import { fly } from './fly/index.ts';
+import { githubActions } from './github-actions/index.ts';
+import { cloudflareWorkers } from './cloudflare-workers/index.ts';
 
 /**
  * The registry: one entry per folder of src/targets/ (a test checks they match). Importing this
@@ -40,6 +42,8 @@ export const TARGETS = {
   supabase,
   render,
   fly,
+  'github-actions': githubActions,
+  'cloudflare-workers': cloudflareWorkers,
 } satisfies Partial<Record<TargetId, TargetDefinition<any>>>;
 
 export type RegisteredTargetId = keyof typeof TARGETS;

@@ -27,6 +27,8 @@ export const TARGET_IDS = [
   'supabase',
   'render',
   'fly',
+  'github-actions',
+  'cloudflare-workers',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

@@ -25,7 +25,11 @@ const SLACK_MS = 4000;
 
 /** The key as it travels: plain (JSON bodies) or base64 (Kubernetes data, Google payloads). */
 const forms = (key: string) => [key, Buffer.from(key).toString('base64')];
-const carries = (key: string) => (req: { rawBody: string }) => forms(key).some((f) => req.rawBody.includes(f));
+/** The request carries the key (as the provider reads it: a sealed body opened, see ConformanceFixture.opens). */
+const carries = (key: string, fx: ConformanceFixture) => (req: { rawBody: string }) => {
+  const seen = fx.opens ? `${req.rawBody}\n${fx.opens(req.rawBody)}` : req.rawBody;
+  return forms(key).some((f) => seen.includes(f));
+};
 
 
 function expectNoKey(err: TargetError, key: string): void {
@@ -69,7 +73,7 @@ describe.concurrent('provider faults: deadlines and redirects', () => {
 
         // 1. Accepted, never answered: two attempts, each ends at the deadline, as a retryable timeout.
         const k1 = testKey();
-        emu.failNext({ hang: 'headers', when: carries(k1), times: 100 });
+        emu.failNext({ hang: 'headers', when: carries(k1, fx), times: 100 });
         let t0 = Date.now();
         const silent = await targetErrorOf(
           withRetry(() => fx.target.write(new Secret(k1), { rotationId: `rot_${h.id}_hang`, fingerprint: new Secret(k1).fingerprint }), {
@@ -83,13 +87,13 @@ describe.concurrent('provider faults: deadlines and redirects', () => {
         expect(silent.retryable).toBe(true);
         expect(elapsed).toBeGreaterThanOrEqual(2 * DEADLINE_MS - 50);
         expect(elapsed).toBeLessThan(2 * DEADLINE_MS + SLACK_MS);
-        expect(emu.requests.filter((r) => r.status === -2 && carries(k1)(r))).toHaveLength(2);
+        expect(emu.requests.filter((r) => r.status === -2 && carries(k1, fx)(r))).toHaveLength(2);
         expectNoKey(silent, k1);
         emu.clearFaults();
 
         // 2. Headers, then a body that stalls: the deadline covers the whole answer.
         const k2 = testKey();
-        emu.failNext({ hang: 'body', when: carries(k2), times: 100 });
+        emu.failNext({ hang: 'body', when: carries(k2, fx), times: 100 });
         t0 = Date.now();
         const stalled = await targetErrorOf(fx.target.write(new Secret(k2), { rotationId: `rot_${h.id}_stall`, fingerprint: new Secret(k2).fingerprint }));
         elapsed = Date.now() - t0;
@@ -104,7 +108,7 @@ describe.concurrent('provider faults: deadlines and redirects', () => {
         const k3 = testKey();
         const op3 = { rotationId: `rot_${h.id}_redirect`, fingerprint: new Secret(k3).fingerprint };
         const before = elsewhere.requests.length;
-        emu.failNext({ status: 307, headers: { location: `${elsewhere.url}/collect/${h.id}?token=stolen-here` }, when: carries(k3), times: 100 });
+        emu.failNext({ status: 307, headers: { location: `${elsewhere.url}/collect/${h.id}?token=stolen-here` }, when: carries(k3, fx), times: 100 });
         const away = await targetErrorOf(fx.target.write(new Secret(k3), op3));
         expect(elsewhere.requests.length).toBe(before);
         expect(away.kind, away.message).toBe('invalid');
@@ -116,7 +120,7 @@ describe.concurrent('provider faults: deadlines and redirects', () => {
         expectNoKey(away, k3);
         emu.clearFaults();
 
-        emu.failNext({ status: 308, headers: { location: '/keyrot-moved-here?token=stolen-here' }, when: carries(k3), times: 100 });
+        emu.failNext({ status: 308, headers: { location: '/keyrot-moved-here?token=stolen-here' }, when: carries(k3, fx), times: 100 });
         const near = await targetErrorOf(fx.target.write(new Secret(k3), op3));
         expect(emu.requests.filter((r) => r.path.startsWith('/keyrot-moved-here'))).toEqual([]);
         expect(near.status).toBe(308);

@@ -25,6 +25,11 @@ export interface ConformanceFixture {
   breakAuth(): void;
   /** The provider's loopback emulator, for fault injection (undefined: no emulated provider API). */
   emulator?: EmulatorServer;
+  /**
+   * For a provider that never receives the key as is (GitHub: a sealed box only it can open): the
+   * plaintext a request body carries, as the provider sees it, so faults can target the write of a key.
+   */
+  opens?(rawBody: string): string;
   /** Number of stored versions/entries changed, to prove a second identical write is a no-op. */
   writeCount?(): Promise<number>;
   close(): Promise<void>;

@@ -34,6 +34,8 @@ export const DEMO_PROVIDERS: Array<[string, () => Promise<{ demo: DemoSetup }>]>
   ['supabase', () => import('../../../emulators/supabase/demo.ts')],
   ['render', () => import('../../../emulators/render/demo.ts')],
   ['fly', () => import('../../../emulators/fly/demo.ts')],
+  ['github-actions', () => import('../../../emulators/github-actions/demo.ts')],
+  ['cloudflare-workers', () => import('../../../emulators/cloudflare-workers/demo.ts')],
 ];
 
 interface Step {
