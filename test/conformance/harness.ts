@@ -25,6 +25,16 @@ export interface ConformanceFixture {
   breakAuth(): void;
   /** The provider's loopback emulator, for fault injection (undefined: no emulated provider API). */
   emulator?: EmulatorServer;
+  /**
+   * What the running consumers use now (a redeploy target's current release/deployment), when the
+   * target redeploys: a write is in service only once they run it; a restore, once they are back.
+   */
+  running?(): Promise<string | null>;
+  /**
+   * `readBack: 'per-value'` targets: whether the stored value's type lets the provider's API return
+   * it (Vercel's sensitive, Netlify's secret, Railway's sealed values do not).
+   */
+  readable?(): boolean;
   /** Number of stored versions/entries changed, to prove a second identical write is a no-op. */
   writeCount?(): Promise<number>;
   close(): Promise<void>;

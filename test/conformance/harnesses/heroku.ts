@@ -21,6 +21,8 @@ export const harness: ConformanceHarness = {
       emulator: emu.server,
       seed: async (v) => emu.setVars(APP, { OPENAI_API_KEY: v }),
       peek: async () => emu.getVars(APP).OPENAI_API_KEY ?? null,
+      // The dynos run the config vars of the current release.
+      running: async () => emu.releases(APP).find((r) => r.current)?.configVars.OPENAI_API_KEY ?? null,
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),
       breakAuth: () => emu.revokeToken(token),
       // Every config change is a release: a no-op write must not create one.
