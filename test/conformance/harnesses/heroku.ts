@@ -13,7 +13,7 @@ export const harness: ConformanceHarness = {
     const token = emu.addToken({ scopes: ['read-protected', 'write-protected'] });
     emu.seedApp(APP, { OTHER: '1' });
     const target = await heroku.create(
-      { app: APP, endpoint: emu.url, requestTimeout: opts.requestTimeout },
+      { app: APP, endpoint: emu.url, requestTimeout: opts.requestTimeout, timeout: opts.wait },
       testContext({ name: 'heroku', env: { HEROKU_API_KEY: token } }),
     );
     return {
