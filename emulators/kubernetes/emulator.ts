@@ -5,6 +5,7 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
 import { PatchError, clone, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import {
   WORKLOAD_KINDS,
+  rolloutDone,
   templateRevision,
   workloadStatus,
   type RolloutBehaviour,
@@ -150,6 +151,8 @@ export interface SeedWorkloadOptions {
   /** DaemonSet: nodes it runs on (default 1). */
   nodes?: number;
   annotations?: Record<string, string>;
+  /** The Secret its container reads its environment from (`envFrom`; default openai-api-key). */
+  secret?: string;
 }
 
 export interface SecretView {
@@ -312,7 +315,7 @@ export class KubernetesEmulator {
     const labels = { app: name };
     const template = {
       metadata: { labels, ...(opts.annotations ? { annotations: { ...opts.annotations } } : {}) },
-      spec: { containers: [{ name: 'app', image: `registry.example/${name}:1`, envFrom: [{ secretRef: { name: 'openai-api-key' } }] }] },
+      spec: { containers: [{ name: 'app', image: `registry.example/${name}:1`, envFrom: [{ secretRef: { name: opts.secret ?? 'openai-api-key' } }] }] },
     };
     const spec: Obj = { selector: { matchLabels: labels }, template };
     if (resource !== 'daemonsets') spec.replicas = opts.replicas ?? 1;
@@ -334,7 +337,39 @@ export class KubernetesEmulator {
       metadata: { name, namespace: ns, uid: randomUUID(), resourceVersion: this.nextRv(), generation: 1, creationTimestamp: this.timestamp(), labels },
       spec,
     });
-    this.rollouts.set(k, { startedAt: null, previousRevision: templateRevision(name, template), nodes: opts.nodes ?? 1 });
+    this.rollouts.set(k, { startedAt: null, previousRevision: templateRevision(name, template), nodes: opts.nodes ?? 1, serving: this.envOf(ns, template) });
+  }
+
+  /**
+   * What the running pods of a workload read from the Secrets their template names (`envFrom`),
+   * decoded: the values the app really uses. A rollout's new pods take over once it completes.
+   */
+  runningEnv(kind: string, ns: string, name: string): Record<string, string> | undefined {
+    const resource = workloadResource(kind);
+    const state = this.rollouts.get(this.key(resource, ns, name));
+    if (!state) return undefined;
+    this.settle(resource, name, state);
+    return { ...state.serving };
+  }
+
+  /** The Secrets' values a pod of `template` in `ns` starts with (its containers' `envFrom`). */
+  private envOf(ns: string, template: Obj | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const c of template?.spec?.containers ?? []) {
+      for (const from of c.envFrom ?? []) {
+        const ref = from.secretRef?.name;
+        if (ref) Object.assign(out, this.getSecret(ns, ref)?.data ?? {});
+      }
+    }
+    return out;
+  }
+
+  /** A completed rollout's pods are the ones serving. */
+  private settle(resource: string, name: string, state: RolloutState): void {
+    if (state.next && rolloutDone(state, this.behaviourFor(resource, name), this.now())) {
+      state.serving = state.next;
+      state.next = undefined;
+    }
   }
 
   /** The workload as the API would return it now (status included). */
@@ -624,7 +659,7 @@ export class KubernetesEmulator {
     this.validate(t, obj, undefined);
     if ((WORKLOAD_KINDS as readonly string[]).includes(t.resource)) {
       obj.metadata.generation = 1;
-      this.rollouts.set(k, { startedAt: null, previousRevision: templateRevision(name, obj.spec?.template), nodes: 1 });
+      this.rollouts.set(k, { startedAt: null, previousRevision: templateRevision(name, obj.spec?.template), nodes: 1, serving: this.envOf(ns, obj.spec?.template) });
     }
     this.objects.set(k, obj);
     this.count(t);
@@ -729,7 +764,10 @@ export class KubernetesEmulator {
       const onDelete = next.spec?.updateStrategy?.type === 'OnDelete';
       if (tmplChanged && !onDelete) {
         const state = this.rollouts.get(k)!;
-        this.rollouts.set(k, { ...state, startedAt: this.now(), previousRevision: templateRevision(old.metadata.name, old.spec?.template) });
+        this.settle(t.resource, old.metadata.name, state);
+        // The new pods read the Secrets now; the old ones keep serving until the rollout completes.
+        const rolling = this.envOf(old.metadata.namespace, next.spec?.template);
+        this.rollouts.set(k, { ...state, startedAt: this.now(), previousRevision: templateRevision(old.metadata.name, old.spec?.template), next: rolling });
       }
     }
     const same = JSON.stringify({ ...next, metadata: { ...next.metadata, resourceVersion: undefined } }) ===

@@ -27,6 +27,20 @@ export interface RolloutState {
   previousRevision: string;
   /** DaemonSets: how many nodes the emulated cluster schedules a pod on. */
   nodes: number;
+  /**
+   * What the pods read from the Secrets their template names (`envFrom`): `serving`, the pods
+   * that run now; `next`, the pods of a rollout under way (they read the Secrets when the rollout
+   * started; they take over once it completes). What a consumer of the key really runs.
+   */
+  serving: Record<string, string>;
+  next?: Record<string, string>;
+}
+
+/** Whether the rollout started at `state.startedAt` has completed by `now`. */
+export function rolloutDone(state: RolloutState, behaviour: RolloutBehaviour, now: number): boolean {
+  if (state.startedAt === null) return true;
+  const delay = behaviour.mode === 'stuck' ? Infinity : (behaviour.delayMs ?? 1500);
+  return behaviour.mode === 'progress' && now - state.startedAt >= delay;
 }
 
 type Obj = Record<string, any>;
@@ -51,8 +65,7 @@ export function workloadStatus(
   const name: string = obj.metadata.name;
   const delay = behaviour.mode === 'stuck' ? Infinity : (behaviour.delayMs ?? 1500);
   const elapsed = state.startedAt === null ? Infinity : now - state.startedAt;
-  const done = behaviour.mode === 'progress' && elapsed >= delay;
-  const steady = state.startedAt === null || done;
+  const steady = rolloutDone(state, behaviour, now);
   // The controller needs a moment to notice the new generation.
   const observed = steady || elapsed >= Math.min(250, delay / 4) ? gen : gen - 1;
   const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');

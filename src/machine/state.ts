@@ -278,7 +278,9 @@ export async function latestRotation(state: StateRef, env: string): Promise<Rota
 /** May this target hold the new key (or anything but what it held before)? Then a rollback restores it. */
 export function mayHoldNew(r: RotationState, t: TargetRecord): boolean {
   if (t.restored) return false;
-  if (t.holds !== 'unknown' && t.holds === (t.info.old === 'unreadable' ? undefined : t.info.old)) return false;
+  // A write was started since the last restore: restored (idempotent), whatever a read shows. A read
+  // shows what consumers get, not every trace of the write: AWS Secrets Manager keeps the new key
+  // staged as AWSPENDING while AWSCURRENT still reads the old one (found by kill-points.test.ts).
   if (t.touched || t.written || t.writeFailed) return true;
   if (t.holds !== 'unknown') return t.holds !== t.info.old;
   // Unreadable and no trace of a write: a v1 journal could not record a write in flight.

@@ -3,6 +3,7 @@ import type { JournalEvent } from './journal.ts';
 import { checkLines, ranges, seal, unseal, type LineStatus } from './seal.ts';
 import { stateOf, type StateRef, type StateStore } from './store.ts';
 import { advanceAnchor } from './trust.ts';
+import { afterJournalAppend } from '../runtime/failpoints.ts';
 
 /**
  * The journal's authentication: every line is sealed (seal.ts) when `Journal.append` writes it,
@@ -23,6 +24,9 @@ export async function appendSealedJournalLine(state: StateRef, env: string, body
     head = { n: lines.filter((l) => unseal(l)).length + 1, mac: s.mac };
     return s.line;
   });
+  // Before anything else can run (the next queued line, the anchor): a crash right here is the
+  // harshest "after event N", a durable line with its anchor one behind.
+  afterJournalAppend();
   await advanceAnchor(store.trust, { journal: { env, ...head } });
 }
 

@@ -30,6 +30,21 @@ export interface ConformanceFixture {
    * plaintext a request body carries, as the provider sees it, so faults can target the write of a key.
    */
   opens?(rawBody: string): string;
+  /**
+   * What the running consumers use now (a redeploy target's current release/deployment), when the
+   * target redeploys: a write is in service only once they run it; a restore, once they are back.
+   */
+  running?(): Promise<string | null>;
+  /**
+   * `readBack: 'per-value'` targets: whether the stored value's type lets the provider's API return
+   * it (Vercel's sensitive, Netlify's secret, Railway's sealed values do not).
+   */
+  readable?(): boolean;
+  /**
+   * Targets without an emulated API (local files): the provider fails on its own terms — the
+   * directory holding the file vanishes — until the returned function puts it back.
+   */
+  breakLocally?(): () => void;
   /** Number of stored versions/entries changed, to prove a second identical write is a no-op. */
   writeCount?(): Promise<number>;
   close(): Promise<void>;
@@ -37,8 +52,12 @@ export interface ConformanceFixture {
 
 export interface ConformanceHarness {
   id: TargetId;
-  /** `requestTimeout`: the target's per-call deadline (the fault cases shorten it). */
-  setup(opts?: { requestTimeout?: string }): Promise<ConformanceFixture>;
+  /**
+   * `requestTimeout`: the target's per-call deadline (the fault cases shorten it). `wait`: how long
+   * a target that waits for a release or deploy keeps waiting (`timeout:`; the fault matrix
+   * shortens it: a provider answering 500 to every poll is waited out until then).
+   */
+  setup(opts?: { requestTimeout?: string; wait?: string }): Promise<ConformanceFixture>;
   /** Skip the auth case for targets with no credentials (local files). */
   noAuth?: boolean;
   /** Why the fault cases (faults.test.ts) do not apply: no emulated provider API to fault. */

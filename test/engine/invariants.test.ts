@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { ExitError, LockedError } from '../../src/core/errors.ts';
 import { latestRotation } from '../../src/machine/state.ts';
@@ -14,6 +14,8 @@ import { type EngineOptions } from '../../src/machine/run.ts';
 import { type RotationReport } from '../../src/machine/outcome.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
+import { killableState } from '../helpers/killable-state.ts';
+import type { StateRef } from '../../src/state/store.ts';
 import { MemoryStore, memoryEngine, type FaultPlan, type OpFault } from '../helpers/memory-target.ts';
 
 /**
@@ -28,9 +30,31 @@ const planArb: fc.Arbitrary<FaultPlan> = fc.record({
   write: fc.array(fc.oneof(opFault, fc.constant<OpFault>('corrupt')), { maxLength: 3 }),
   verify: fc.array(fc.constantFrom<OpFault>('ok', 'fail', 'rate-limit', 'timeout'), { maxLength: 3 }),
   restore: fc.array(opFault, { maxLength: 2 }),
+  // Present on about half the targets: consumers that need a redeploy, which may fail too.
+  redeploy: fc.option(fc.array(fc.constantFrom<OpFault>('ok', 'ok', 'fail', 'rate-limit', 'timeout', 'unavailable'), { maxLength: 3 }), { nil: undefined }),
 });
 
-async function engine(store: MemoryStore, n: number, stateDir: string): Promise<EngineOptions> {
+/**
+ * How many runs exercised each invariant (printed at the end): a property whose runs mostly
+ * return before asserting proves nothing.
+ */
+const runs = {
+  /** Invariant 1: runs that reached the revocation step (every target checked on the new key). */
+  revocationReached: 0,
+  /** Invariant 1: runs that failed and were checked to have revoked nothing. */
+  failedWithoutRevoke: 0,
+  /** Invariant 2: runs whose every target (and redeployed consumer) was checked on the old or new key. */
+  oldOrNew: 0,
+  /** ... of which had a redeploy fault. */
+  redeployFaults: 0,
+  /** Invariant 4: concurrent rounds checked. */
+  exclusive: 0,
+  /** Invariant 5: runs started to be crashed, and those really cut short then recovered and checked. */
+  crash: 0,
+  recovered: 0,
+};
+
+async function engine(store: MemoryStore, n: number, stateDir: StateRef): Promise<EngineOptions> {
   return memoryEngine(store, n, stateDir);
 }
 
@@ -43,6 +67,10 @@ async function events(stateDir: string) {
 }
 
 describe('engine invariants (property-based)', () => {
+  afterAll(() => {
+    console.log(`invariant runs: ${JSON.stringify(runs)}`);
+  });
+
   it('1 & 2: revocation is reached only when every target verified; every target ends on the old or the new key', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.array(planArb, { minLength: 6, maxLength: 6 }), async (n, plans) => {
@@ -57,6 +85,7 @@ describe('engine invariants (property-based)', () => {
             const p = structuredClone(plans[i]!);
             if (p.write.includes('corrupt')) p.restore = p.restore.filter((f) => transient.includes(f));
             store.plans.set(`t${i}`, p);
+            if (p.redeploy) store.running.set(`t${i}`, oldKey);
           }
           const o = await engine(store, n, stateDir);
           const rep = await rotate(o, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
@@ -68,14 +97,21 @@ describe('engine invariants (property-based)', () => {
           if (verifiedAll || rep.outcome === 'awaiting-revocation' || rep.outcome === 'completed') {
             expect(verifiedTargets.size).toBe(n);
             for (let i = 0; i < n; i++) expect(store.values.get(`t${i}`)).toBe(newKey);
+            // Verified includes redeployed: the consumers run the new key before any revocation.
+            for (const [name, running] of store.running) expect(running, `${name}'s consumers`).toBe(newKey);
+            runs.revocationReached++;
           }
           if (rep.outcome === 'failed' || rep.outcome === 'interrupted') {
             expect(verifiedAll).toBe(false);
             expect(ev.some((e) => e.step === 'revoke')).toBe(false);
             expect(rep.exitCode).toBe(1);
+            runs.failedWithoutRevoke++;
           }
-          // Invariant 2: nothing but the old or the new key, whatever failed.
+          // Invariant 2: nothing but the old or the new key, whatever failed, consumers included.
           for (let i = 0; i < n; i++) expect([oldKey, newKey]).toContain(store.values.get(`t${i}`));
+          for (const running of store.running.values()) expect([oldKey, newKey]).toContain(running);
+          runs.oldOrNew++;
+          if (plans.slice(0, n).some((p) => p.redeploy?.some((f) => f !== 'ok'))) runs.redeployFaults++;
           // A failed rotation that restored everything leaves every target on the old key.
           if (rep.outcome === 'failed') for (let i = 0; i < n; i++) expect(store.values.get(`t${i}`)).toBe(oldKey);
           // The report tells the truth about what each target holds.
@@ -106,6 +142,7 @@ describe('engine invariants (property-based)', () => {
             Array.from({ length: k }, () => rotate(o, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(testKey()) })),
           );
           expect(store.maxConcurrentRotations).toBe(1);
+          runs.exclusive++;
           const ok = results.filter((r) => r.status === 'fulfilled' && (r.value as RotationReport).outcome === 'awaiting-revocation');
           expect(ok.length).toBe(1);
           for (const r of results) {
@@ -129,10 +166,12 @@ describe('engine invariants (property-based)', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 5 }),
-        fc.integer({ min: 1, max: 14 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         fc.boolean(),
         fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
-        async (n, crashAt, rollback, readBack) => {
+        fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+        async (n, crashFraction, rollback, readBack, redeploys) => {
+          runs.crash++;
           const stateDir = await mkdtemp(join(tmpdir(), 'keyrot-prop-'));
           try {
             const store = new MemoryStore();
@@ -140,16 +179,23 @@ describe('engine invariants (property-based)', () => {
             const newKey = testKey();
             seed(store, n, oldKey);
             // At least one readable target, so the keys can be recovered from the targets themselves.
-            for (let i = 0; i < n; i++) store.plans.set(`t${i}`, { readBack: i === 0 || readBack[i]!, write: [], verify: [], restore: [] });
-            store.crashAtOp = crashAt;
-            const o1 = await engine(store, n, stateDir);
+            for (let i = 0; i < n; i++) {
+              store.plans.set(`t${i}`, { readBack: i === 0 || readBack[i]!, write: [], verify: [], restore: [], ...(redeploys[i] ? { redeploy: [] } : {}) });
+              if (redeploys[i]) store.running.set(`t${i}`, oldKey);
+            }
+            // A crash point among the calls an uninterrupted run makes (a write and a verify per
+            // target, a redeploy where there is one), so that (nearly) every run is really cut short.
+            const calls = n * 2 + redeploys.slice(0, n).filter(Boolean).length;
+            store.crashAtOp = 1 + Math.floor(crashFraction * calls);
+            // The dead "process" appends no journal line and releases no lock once killed.
+            const o1 = await engine(store, n, await killableState(stateDir, () => store.generation > 0));
             // The "process" stops at op `crashAt`: this promise never settles, like a SIGKILL.
             const abandoned = rotate(o1, { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
             let settled = false;
             void abandoned.then(() => (settled = true));
             // Wait until the run either finished or reached the crash point (then let in-flight
             // journal appends land, as they would have before a real SIGKILL... or not: both are fine).
-            while (!settled && store.ops < crashAt) await new Promise((r) => setTimeout(r, 2));
+            while (!settled && store.ops < store.crashAtOp) await new Promise((r) => setTimeout(r, 2));
             if (!settled) await new Promise((r) => setTimeout(r, 30));
             const finished = settled;
             store.kill();
@@ -179,15 +225,14 @@ describe('engine invariants (property-based)', () => {
                 rep = await resume(await engine(store, n, stateDir), { rollback, oldKey: { source: 'stdin', obtain: async () => new Secret(oldKey) } });
               }
             }
-            if (rollback) {
-              expect(rep.outcome).toBe('rolled-back');
-              for (let i = 0; i < n; i++) expect(store.values.get(`t${i}`)).toBe(oldKey);
-            } else {
-              expect(rep.outcome).toBe('awaiting-revocation');
-              for (let i = 0; i < n; i++) expect(store.values.get(`t${i}`)).toBe(newKey);
-            }
+            const key = rollback ? oldKey : newKey;
+            expect(rep.outcome).toBe(rollback ? 'rolled-back' : 'awaiting-revocation');
+            for (let i = 0; i < n; i++) expect(store.values.get(`t${i}`)).toBe(key);
+            // The consumers of redeployed targets run that key too.
+            for (const [name, running] of store.running) expect(running, `${name}'s consumers`).toBe(key);
             const after = await latestRotation(stateDir, 'test');
             expect(after?.outcome).toBe(rep.outcome);
+            runs.recovered++;
           } finally {
             await rm(stateDir, { recursive: true, force: true });
           }
@@ -195,6 +240,8 @@ describe('engine invariants (property-based)', () => {
       ),
       { numRuns: 60 },
     );
+    // Not vacuous: most runs are cut short with a journal to recover from.
+    expect(runs.recovered).toBeGreaterThanOrEqual(runs.crash * 0.8);
   }, 120_000);
 
   it('3: the journal holds fingerprints only, never a key value', async () => {

@@ -18,7 +18,14 @@ import type { KeyIssuer, MintedKey } from '../../src/keys/openai-admin.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { testKey } from '../helpers/keys.ts';
 import { messagesOf } from '../helpers/messages.ts';
-import { MemoryStore, memoryEngine, type FaultPlan, memoryInventory } from '../helpers/memory-target.ts';
+import { MemoryStore, memoryEngine, memoryTargets, type FaultPlan, memoryInventory } from '../helpers/memory-target.ts';
+import { engineOptions, type TargetInput } from '../helpers/engine-options.ts';
+import { killableState } from '../helpers/killable-state.ts';
+import { awsEnv, startEmulator as startAwsEmulator } from '../helpers/aws-secrets-manager-fixture.ts';
+import { awsSecretsManager } from '../../src/targets/aws-secrets-manager/index.ts';
+import type { StateRef } from '../../src/state/store.ts';
+
+const AWS_SECRET = 'recovery/openai-api-key';
 
 /**
  * Crash/resume/report scenarios of the engine that the random properties do not reach: each one
@@ -149,6 +156,35 @@ describe('resume', () => {
     expect(rep.outcome).toBe('rolled-back');
     // "every target holds the old key" must be true.
     for (let i = 0; i < 3; i++) expect(store.values.get(`t${i}`)).toBe(oldKey);
+  });
+
+  it('--rollback removes the new key AWS Secrets Manager staged, though AWSCURRENT still reads the old one', async () => {
+    // Found by kill-points.test.ts: the write stages the key as AWSPENDING (promoted once
+    // verified); a read shows AWSCURRENT, the old key, so resume took the target for untouched
+    // and left the new key staged in the secret after "every target holds the old key".
+    const emu = await startAwsEmulator();
+    try {
+      const store = new MemoryStore();
+      const oldKey = testKey();
+      const newKey = testKey();
+      emu.seed(AWS_SECRET, oldKey);
+      store.set('t0', oldKey);
+      store.plans.set('t0', plan({ write: ['hang'] }));
+      const aws: TargetInput = { name: 'aws', definition: awsSecretsManager, config: { secret: AWS_SECRET, region: 'us-east-1', endpoint: emu.url } };
+      const options = (state: StateRef) => engineOptions([...memoryTargets(store, 1), aws], state, { retry: { attempts: 3 }, processEnv: awsEnv(emu) });
+      void rotate(options(await killableState(stateDir, () => store.generation > 0)), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
+      await until((ev) => ev.some((e) => e.step === 'write' && e.target === 'aws' && e.outcome === 'ok'));
+      expect(emu.value(AWS_SECRET, 'AWSPENDING')).toBe(newKey);
+      store.kill();
+      await deadLock();
+
+      const rep = await resume(options(stateDir), { rollback: true });
+      expect(rep.outcome).toBe('rolled-back');
+      expect(emu.value(AWS_SECRET)).toBe(oldKey);
+      expect(emu.value(AWS_SECRET, 'AWSPENDING')).toBeUndefined();
+    } finally {
+      await emu.stop();
+    }
   });
 
   it('--rollback deletes the key minted for the rotation (nothing holds it any more)', async () => {

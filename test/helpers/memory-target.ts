@@ -1,12 +1,10 @@
 import { z } from 'zod';
 import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
-import type { Inventory, Environment, TargetSpec } from '../../src/inventory/load.ts';
-import { InventoryConfig } from '../../src/inventory/schema.ts';
-import { silentLogger } from '../../src/runtime/logger.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
-import { silentReporter } from '../../src/machine/progress.ts';
+import type { Inventory, Environment } from '../../src/inventory/load.ts';
 import { type EngineOptions } from '../../src/machine/run.ts';
+import type { StateRef } from '../../src/state/store.ts';
+import { engineOptions, inventoryOf, type TargetInput } from './engine-options.ts';
 import type { PreflightResult, ReadResult, Target, TargetDefinition } from '../../src/targets/types.ts';
 
 /**
@@ -170,40 +168,18 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
   };
 }
 
+/** The `n` memory targets t0..t{n-1} of one store, as inventory entries. */
+export function memoryTargets(store: MemoryStore, n: number): TargetInput[] {
+  const definition = memoryDefinition(store);
+  return Array.from({ length: n }, (_, i) => ({ name: `t${i}`, definition, config: { slot: `t${i}` } }));
+}
+
 /** An inventory of `n` memory targets (names t0..t{n-1}) for one environment. */
 export function memoryInventory(store: MemoryStore, n: number, opts: { verify?: boolean } = {}): { inventory: Inventory; env: Environment } {
-  const def = memoryDefinition(store);
-  const specs: TargetSpec[] = Array.from({ length: n }, (_, i) => ({
-    type: 'file',
-    name: `t${i}`,
-    definition: def,
-    config: { slot: `t${i}` },
-    position: { file: 'memory.yaml', line: i + 1, column: 1 },
-  }));
-  const config = InventoryConfig.parse({
-    version: 1,
-    key: { kind: 'openai', source: 'stdin', verify: opts.verify ?? false },
-    environments: { test: { targets: specs.map(() => ({ type: 'file' })) } },
-  });
-  const env: Environment = { name: 'test', targets: specs, key: config.key, keySource: 'stdin', schedule: undefined };
-  return { inventory: { path: 'memory.yaml', baseDir: '/nonexistent', config, environments: new Map([['test', env]]) }, env };
+  return inventoryOf(memoryTargets(store, n), opts);
 }
 
 /** Engine options over `n` memory targets: fake clock, silent output, non-interactive, --yes. */
-export function memoryEngine(store: MemoryStore, n: number, stateDir: string, extra: Partial<EngineOptions> = {}): EngineOptions {
-  const { inventory, env } = memoryInventory(store, n);
-  return {
-    inventory,
-    env,
-    processEnv: {},
-    clock: fakeClock(),
-    logger: silentLogger,
-    state: stateDir,
-    reporter: silentReporter,
-    interactive: false,
-    yes: true,
-    retry: { attempts: 4 },
-    random: () => 0.5,
-    ...extra,
-  };
+export function memoryEngine(store: MemoryStore, n: number, stateDir: StateRef, extra: Partial<EngineOptions> = {}): EngineOptions {
+  return engineOptions(memoryTargets(store, n), stateDir, extra);
 }

@@ -1,3 +1,4 @@
+import { renameSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,10 @@ export const harness: ConformanceHarness = {
       peek: async () => (await readFile(path, 'utf8').catch(() => null))?.replace(/\n$/, '') ?? null,
       failNextWithRateLimit() {},
       breakAuth() {},
+      breakLocally() {
+        renameSync(dir, `${dir}.gone`);
+        return () => renameSync(`${dir}.gone`, dir);
+      },
       close: () => rm(dir, { recursive: true, force: true }),
     };
   },

@@ -13,7 +13,7 @@ export const harness: ConformanceHarness = {
     const token = emu.addToken({ scopes: ['read-protected', 'write-protected'] });
     emu.seedApp(APP, { OTHER: '1' });
     const target = await heroku.create(
-      { app: APP, endpoint: emu.url, requestTimeout: opts.requestTimeout },
+      { app: APP, endpoint: emu.url, requestTimeout: opts.requestTimeout, timeout: opts.wait },
       testContext({ name: 'heroku', env: { HEROKU_API_KEY: token } }),
     );
     return {
@@ -21,6 +21,8 @@ export const harness: ConformanceHarness = {
       emulator: emu.server,
       seed: async (v) => emu.setVars(APP, { OPENAI_API_KEY: v }),
       peek: async () => emu.getVars(APP).OPENAI_API_KEY ?? null,
+      // The dynos run the config vars of the current release.
+      running: async () => emu.releases(APP).find((r) => r.current)?.configVars.OPENAI_API_KEY ?? null,
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),
       breakAuth: () => emu.revokeToken(token),
       // Every config change is a release: a no-op write must not create one.

@@ -34,6 +34,7 @@ export const harness: ConformanceHarness = {
       },
       // The emulator knows the secret value (Netlify's systems do); the API never shows it.
       peek: async () => emu.getVar(site.id, 'OPENAI_API_KEY')?.values.find((x) => x.context === 'production')?.value ?? null,
+      readable: () => emu.getVar(site.id, 'OPENAI_API_KEY')?.is_secret === false,
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),
       breakAuth: () => emu.revokeToken(token),
       writeCount: async () => emu.writeCount(site.id),

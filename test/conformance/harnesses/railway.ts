@@ -28,6 +28,9 @@ export const harness: ConformanceHarness = {
       emulator: emu.server,
       seed: async (v) => emu.putVariable(ids.project, ids.environment, ids.service, VAR, v),
       peek: async () => emu.getVariables(ids.project, ids.environment, ids.service)[VAR]?.value ?? null,
+      // The service runs the variables of its newest successful deployment.
+      running: async () => emu.deployments(ids.service, ids.environment).find((d) => d.status === 'SUCCESS')?.snapshot[VAR] ?? null,
+      readable: () => !emu.getVariables(ids.project, ids.environment, ids.service)[VAR]?.sealed,
       failNextWithRateLimit: () => emu.rateLimitNext(1),
       breakAuth: () => emu.revokeToken(token),
       writeCount: async () => emu.mutations,

@@ -27,6 +27,7 @@ export const harness: ConformanceHarness = {
         emu.putEnv('conformance-app', { key: VAR, value: v, target: ['production'] });
       },
       peek: async () => emu.getEnv('conformance-app', VAR).find((e) => e.target.includes('production'))?.value ?? null,
+      readable: () => emu.getEnv('conformance-app', VAR).find((e) => e.target.includes('production'))?.type !== 'sensitive',
       failNextWithRateLimit: () => emu.rateLimitNext(),
       breakAuth: () => emu.revokeToken(token),
       writeCount: async () => emu.mutations,
