@@ -19,6 +19,11 @@ export const harness: ConformanceHarness = {
       emulator: emu.server,
       seed: async (v) => emu.setSecret(APP, 'OPENAI_API_KEY', v),
       peek: async () => emu.secret(APP, 'OPENAI_API_KEY') ?? null,
+      // What the started machines booted with (all of them: one value, else null).
+      running: async () => {
+        const seen = new Set(emu.machines(APP).filter((m) => m.state === 'started').map((m) => m.env.OPENAI_API_KEY ?? null));
+        return seen.size === 1 ? [...seen][0]! : null;
+      },
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),
       breakAuth: () => emu.revokeToken(token),
       // Every secrets change is a new secrets version: a no-op write must not make one.

@@ -19,6 +19,7 @@ export const harness: ConformanceHarness = {
       emulator: emu.server,
       seed: async (v) => emu.setVar(service, 'OPENAI_API_KEY', v),
       peek: async () => emu.vars(service).OPENAI_API_KEY ?? null,
+      running: async () => emu.runningEnv(service)?.OPENAI_API_KEY ?? null,
       failNextWithRateLimit: () => emu.failNextWithRateLimit(),
       breakAuth: () => emu.revokeToken(token),
       writeCount: async () => emu.envWriteCount(service),
