@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,11 +89,12 @@ describe('--quiet, --verbose, KEYROT_LOG_LEVEL', () => {
   }, 60_000);
 
   it('--verbose (or KEYROT_LOG_LEVEL=debug) shows the stack of an unexpected error; without it, none', async () => {
-    // A state directory that is a file: an error keyrot did not foresee as a usage problem.
-    await writeFile(join(dir, 'not-a-dir'), '');
-    const plain = await cli(['rotate', '--yes', '--state-dir', 'not-a-dir']);
-    const verbose = await cli(['rotate', '--yes', '--state-dir', 'not-a-dir', '--verbose']);
-    const alias = await cli(['rotate', '--yes', '--state-dir', 'not-a-dir'], { KEYROT_LOG_LEVEL: 'debug' });
+    // A state directory whose `inventory` claim file is a directory: an error keyrot did not
+    // foresee (EISDIR), so it is reported as unexpected.
+    await mkdir(join(dir, 'odd-state', 'inventory'), { recursive: true });
+    const plain = await cli(['rotate', '--yes', '--state-dir', 'odd-state']);
+    const verbose = await cli(['rotate', '--yes', '--state-dir', 'odd-state', '--verbose']);
+    const alias = await cli(['rotate', '--yes', '--state-dir', 'odd-state'], { KEYROT_LOG_LEVEL: 'debug' });
     expect(plain.code).not.toBe(0);
     expect(plain.stderr).not.toMatch(/\n\s+at /);
     expect(verbose.stderr.length).toBeGreaterThan(plain.stderr.length);
