@@ -183,6 +183,14 @@ export const COMMANDS: CommandSpec[] = [
     run: async (f) => (await import('./commands/report.ts')).report(f),
   },
   {
+    name: 'usage',
+    summary: "requests and tokens per day of the current key and the keys keyrot retired (OpenAI Admin API)",
+    description:
+      "Reads the OpenAI Admin API's completions usage, per API key id, for the environment's current key and every key keyrot retired in the window (awaiting revocation or revoked), per UTC day: a sparkline per key on a terminal, a table otherwise, --json for scripts. Keys appear as hints and fingerprints only. A key whose id keyrot does not know (not minted by keyrot and not found among the project's keys by its hint) is listed as \"id unknown\" with the reason. Needs key.admin (project and token) in targets.yaml: exit 2 without it; exit 1 when a key's usage could not be read.",
+    options: [{ flags: '--days <n>', description: 'the window, in UTC days (today included)', default: '7' }],
+    run: async (f) => (await import('./commands/usage.ts')).usageCommand(f),
+  },
+  {
     name: 'scan',
     args: '[paths...]',
     completeArgs: 'file',
