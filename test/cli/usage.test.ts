@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
+import { runCliOnPty } from '../helpers/pty.ts';
 
 /**
  * `keyrot usage` end to end: real rotations through the CLI write the journal, the OpenAI emulator
@@ -113,6 +114,19 @@ describe('keyrot usage', () => {
     const oldId = emu.keyIdOf(oldKey)!;
     expect(retired.every((l) => l.includes(oldId))).toBe(true);
     expect(retired.filter((l) => /\s9\s+100\s+20$/.test(l))).toHaveLength(1);
+  }, 60_000);
+
+  it('draws a sparkline per key on a terminal', async () => {
+    const now = Date.now();
+    emu.useKey(oldKey, now - 2 * DAY, { requests: 14 });
+    emu.useKey(oldKey, now - DAY, { requests: 7 });
+    await rotate();
+    const t = runCliOnPty(['usage', '--days', '3'], { cwd: dir, env: { OPENAI_ADMIN_KEY: adminKey } });
+    const exit = await t.exited;
+    expect(exit.code, t.output()).toBe(0);
+    for (const s of secrets) expect(t.output()).not.toContain(s);
+    expect(t.output()).toMatch(/current\s+sk-svcacct-\.\.\.\S{4} [0-9a-f]{12}\s+key_\w+\s+▁▁▁  0 requests/);
+    expect(t.output()).toMatch(/awaiting revocation\s+sk-proj-\.\.\.\S{4} [0-9a-f]{12}\s+key_\w+\s+█▅▁  21 requests, 200 in \/ 40 out tokens/);
   }, 60_000);
 
   it('lists a key keyrot cannot find in the project as "id unknown", with the reason', async () => {
