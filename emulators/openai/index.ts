@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { costsPage, type CostRecord } from './costs.ts';
 import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
@@ -8,7 +9,10 @@ import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuRespo
  * - `GET /v1/models` for the live check (docs/openai.md: 200 list; 401 `invalid_api_key` error
  *   object; `x-request-id` on every response; 429 with `x-ratelimit-*` and `retry-after` headers);
  * - the Admin API subset docs/openai.md describes: projects, project service accounts (mint), project API keys
- *   (list/retrieve/delete, `redacted_value`, `owner`, `last_used_at`) and completions usage buckets.
+ *   (list/retrieve/delete, `redacted_value`, `owner`, `last_used_at`), completions usage buckets
+ *   (GET /organization/usage/completions: platform.openai.com/docs/api-reference/usage/completions)
+ *   and organization costs (GET /organization/costs, costs.ts:
+ *   platform.openai.com/docs/api-reference/usage/costs). Both need an admin key (401 otherwise).
  *
  * Shapes follow openai-node's generated types (openai/openai-node: src/resources/admin/organization/
  * projects/service-accounts/service-accounts.ts, projects/api-keys.ts, usage.ts) and the cursor pages
@@ -113,6 +117,7 @@ export class OpenAIEmulator {
   readonly #keys = new Map<string, KeyRecord>();
   readonly #serviceAccounts = new Map<string, ServiceAccountRecord>();
   readonly #usage: UsageRecord[] = [];
+  readonly #costs: CostRecord[] = [];
   readonly #drops: DropRule[] = [];
   /** Socket of each in-flight request, found by its headers object (the one EmuRequest carries). */
   readonly #sockets = new WeakMap<IncomingHttpHeaders, Socket>();
@@ -131,6 +136,10 @@ export class OpenAIEmulator {
     this.#route('GET', `${p}/api_keys/:id`, 'api.management.read', (req) => this.getApiKey(req));
     this.#route('DELETE', `${p}/api_keys/:id`, 'api.management.write', (req) => this.deleteApiKey(req));
     this.#route('GET', '/v1/organization/usage/completions', 'api.usage.read', (req) => this.usageCompletions(req));
+    this.#route('GET', '/v1/organization/costs', 'api.usage.read', (req) => {
+      const a = costsPage(req.query, this.#costs, this.#sec());
+      return a.ok ? this.ok(a.body) : this.error(400, a.message, 'invalid_request_error', null, a.param);
+    });
   }
 
   /** Keys the emulated organisation accepts (not attached to a project: invisible to the Admin API). */
@@ -256,6 +265,12 @@ export class OpenAIEmulator {
       inputTokens: usage.inputTokens ?? 100,
       outputTokens: usage.outputTokens ?? 20,
     });
+  }
+
+  /** A cost at `at` (ms) for GET /organization/costs (default currency usd). */
+  addCost(project: string, lineItem: string, at: number, value: number, currency = 'usd'): void {
+    this.addProject(project);
+    this.#costs.push({ project, lineItem, at: Math.floor(at / 1000), value, currency });
   }
 
   /** Service accounts of a project (for assertions: no duplicates). */

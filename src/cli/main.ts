@@ -90,7 +90,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'emergency',
     summary: 'rotate now because the key leaked: no grace, incident recorded, checklist',
     description:
-      'A rotation for a compromised key: no grace period, an incident in the audit log; says if OpenAI already rejects the old key; then the revocation step (with the Admin API: immediate, no disuse wait), the old key\'s usage over the last 7 days (Admin API), a leak scan of the working tree, and the emergency checklist (what was done, what is left to you). --revoke-first revokes the old key before anything else (through the Admin API when key.admin is set, otherwise you confirm it was revoked in the dashboard), accepting an outage to stop abuse.',
+      'A rotation for a compromised key: no grace period, an incident in the audit log; says if OpenAI already rejects the old key; then the revocation step (with the Admin API: immediate, no disuse wait), the old key\'s usage over the last 7 days and the organization\'s costs of the last 7 days against the 28 before, flagged per project and line item (Admin API), a leak scan of the working tree, and the emergency checklist (what was done, what is left to you). --revoke-first revokes the old key before anything else (through the Admin API when key.admin is set, otherwise you confirm it was revoked in the dashboard), accepting an outage to stop abuse.',
     shared: [...INVENTORY, 'yes', 'wide'],
     options: [
       NEW_KEY,
@@ -181,6 +181,19 @@ export const COMMANDS: CommandSpec[] = [
       ['keyrot report -e production --format csv'],
     ],
     run: async (f) => (await import('./commands/report.ts')).report(f),
+  },
+  {
+    name: 'usage',
+    summary: "requests and tokens per day of the current key and the keys keyrot retired (OpenAI Admin API)",
+    description:
+      "Reads the OpenAI Admin API's completions usage, per API key id, for the environment's current key and every key keyrot retired in the window (awaiting revocation or revoked), per UTC day: a sparkline per key on a terminal, a table otherwise, --json for scripts. Keys appear as hints and fingerprints only. A key whose id keyrot does not know (not minted by keyrot and not found among the project's keys by its hint) is listed as \"id unknown\" with the reason. Needs key.admin (project and token) in targets.yaml: exit 2 without it; exit 1 when a key's usage could not be read.",
+    shared: INVENTORY,
+    options: [{ flags: '--days <n>', description: 'the window, in UTC days (today included)', default: '7' }],
+    examples: [
+      ['keyrot usage -e production', 'the last 7 days: a sparkline per key on a terminal'],
+      ['keyrot usage -e production --days 30 --json', 'for scripts'],
+    ],
+    run: async (f) => (await import('./commands/usage.ts')).usageCommand(f),
   },
   {
     name: 'scan',

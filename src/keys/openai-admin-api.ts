@@ -1,3 +1,4 @@
+import type { RawCostsPage } from './openai-costs.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { TargetError } from '../core/errors.ts';
 import { HttpError, httpJson } from '../runtime/http.ts';
@@ -228,5 +229,10 @@ export class OpenAIAdminApi {
   usagePage(keyId: string, query: string): Promise<RawUsagePage> {
     const op: Op = { what: `reading the usage of API key ${keyId}`, needs: USAGE, on404: 'object' };
     return this.call<RawUsagePage>('GET', `/organization/usage/completions?${query}`, op);
+  }
+
+  costsPage(query: string): Promise<RawCostsPage> {
+    const op: Op = { what: 'reading the organization costs', needs: USAGE, on404: 'object' };
+    return this.call<RawCostsPage>('GET', `/organization/costs?${query}`, op);
   }
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { TargetError } from '../core/errors.ts';
 import { liveCheck } from './kinds.ts';
 import { Secret } from '../core/secret.ts';
+import { readCosts, type CostLine } from './openai-costs.ts';
 import { isKeyrotServiceAccount, redactedMatchesHint, RevocationRefused } from './revocation-check.ts';
 import { OPENAI_ADMIN_KEYS_PAGE, OpenAIAdminApi, type RawProjectApiKey, type RawUsagePage } from './openai-admin-api.ts';
 
@@ -44,8 +45,11 @@ export interface KeyUsage {
   /** Requests per model. */
   byModel: Record<string, number>;
   /** One entry per 1d bucket, start in ms. */
-  buckets: Array<{ start: number; requests: number }>;
+  buckets: Array<{ start: number; requests: number; inputTokens: number; outputTokens: number }>;
 }
+
+/** Where a key's id comes from when keyrot does not know it: the project's keys, matched by hint. */
+export type LocatedKey = { found: true; keyId: string } | { found: false; reason: string };
 
 export interface RevokeResult {
   revoked: boolean;
@@ -74,6 +78,10 @@ export interface KeyIssuer {
   lastUsedAt(keyId: string): Promise<number | null>;
   /** Completions usage of one key over the last `days` days (1d buckets, all pages). */
   usage(keyId: string, days: number, now: number): Promise<KeyUsage>;
+  /** The id of the project API key whose redacted_value agrees with `hint` (exactly one, or why not). */
+  locate(hint: string): Promise<LocatedKey>;
+  /** Organization costs per day, project and line item over the last `days` days (all pages). */
+  costs(days: number, now: number): Promise<CostLine[]>;
 }
 
 export { OPENAI_ADMIN_KEYS_PAGE };
@@ -338,11 +346,23 @@ class OpenAIIssuer implements KeyIssuer {
     }
     return out;
   }
+
+  async locate(hint: string): Promise<LocatedKey> {
+    const hits = (await this.api.listApiKeys()).filter((r) => redactedMatchesHint(r.redacted_value, hint));
+    if (hits.length === 1) return { found: true, keyId: hits[0]!.id };
+    if (hits.length === 0) return { found: false, reason: `no API key of project ${this.project} matches ${hint} (never minted by keyrot, and deleted or in another project)` };
+    return { found: false, reason: `${hits.length} API keys of project ${this.project} match ${hint} (${hits.map((h) => h.id).join(', ')}): keyrot cannot tell which` };
+  }
+
+  costs(days: number, now: number): Promise<CostLine[]> {
+    return readCosts((q) => this.api.costsPage(q), days, now);
+  }
 }
 
 /** Adds one day's bucket of one key's usage to the totals. */
 function addBucket(out: KeyUsage, b: NonNullable<RawUsagePage['data']>[number], keyId: string): void {
   let n = 0;
+  const [in0, out0] = [out.inputTokens, out.outputTokens];
   for (const r of b.results ?? []) {
     // api_key_ids[] filters already; a result for another key would be a server quirk.
     if (r.api_key_id && r.api_key_id !== keyId) continue;
@@ -354,8 +374,10 @@ function addBucket(out: KeyUsage, b: NonNullable<RawUsagePage['data']>[number], 
     out.byModel[model] = (out.byModel[model] ?? 0) + req;
   }
   out.requests += n;
-  out.buckets.push({ start: (b.start_time ?? 0) * 1000, requests: n });
+  out.buckets.push({ start: (b.start_time ?? 0) * 1000, requests: n, inputTokens: out.inputTokens - in0, outputTokens: out.outputTokens - out0 });
 }
+
+export type { CostLine };
 
 export type DisuseResult = { idle: true } | { idle: false; lastUsedAt: number; detail: string };
 

@@ -197,3 +197,37 @@ describe('usage/completions', () => {
     expect((await call('GET', `/v1/organization/usage/completions?start_time=${t0}&limit=32`, admin)).status).toBe(400);
   });
 });
+
+describe('organization/costs', () => {
+  it('1d buckets of organization.costs.result, grouped by project_id and line_item, paged by next_page, admin key only', async () => {
+    const day = 86_400;
+    const t0 = Math.floor(now / 1000 / day) * day - 2 * day; // two days before "today", UTC midnight
+    emu.addCost('proj_costs_a', 'gpt-4o, input', (t0 + 3600) * 1000, 1.25);
+    emu.addCost('proj_costs_a', 'gpt-4o, output', (t0 + 7200) * 1000, 0.5);
+    emu.addCost('proj_costs_b', 'gpt-4o, input', (t0 + day + 60) * 1000, 2);
+    const q = `start_time=${t0}&end_time=${t0 + 3 * day}&bucket_width=1d&limit=2&group_by[]=project_id&group_by[]=line_item`;
+
+    const p1 = await call('GET', `/v1/organization/costs?${q}`, admin);
+    expect(p1.status).toBe(200);
+    expect(p1.body).toMatchObject({ object: 'page', has_more: true });
+    expect(p1.body.data).toHaveLength(2);
+    expect(p1.body.data[0]).toMatchObject({ object: 'bucket', start_time: t0, end_time: t0 + day });
+    expect(p1.body.data[0].results).toEqual([
+      { object: 'organization.costs.result', amount: { value: 1.25, currency: 'usd' }, line_item: 'gpt-4o, input', project_id: 'proj_costs_a' },
+      { object: 'organization.costs.result', amount: { value: 0.5, currency: 'usd' }, line_item: 'gpt-4o, output', project_id: 'proj_costs_a' },
+    ]);
+    expect(p1.body.data[1].results[0]).toMatchObject({ amount: { value: 2 }, project_id: 'proj_costs_b' });
+    const p2 = await call('GET', `/v1/organization/costs?${q}&page=${p1.body.next_page}`, admin);
+    expect(p2.body).toMatchObject({ has_more: false, next_page: null });
+    expect(p2.body.data).toHaveLength(1);
+
+    // Ungrouped: one result per bucket with null project_id / line_item.
+    const flat = await call('GET', `/v1/organization/costs?start_time=${t0}&end_time=${t0 + day}`, admin);
+    expect(flat.body.data[0].results).toEqual([{ object: 'organization.costs.result', amount: { value: 1.75, currency: 'usd' }, line_item: null, project_id: null }]);
+
+    expect((await call('GET', `/v1/organization/costs?start_time=${t0}&limit=181`, admin)).status).toBe(400);
+    expect((await call('GET', `/v1/organization/costs?start_time=${t0}&bucket_width=1h`, admin)).body.error.param).toBe('bucket_width');
+    expect((await call('GET', `/v1/organization/costs?start_time=${t0}`, undefined)).status).toBe(401);
+    expect((await call('GET', `/v1/organization/costs?start_time=${t0}`, testKey())).status).toBe(401);
+  });
+});

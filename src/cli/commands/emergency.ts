@@ -28,6 +28,7 @@ import { typedAnswer } from '../prompt.ts';
 import { journalMark, whereThingsStand } from '../where-things-stand.ts';
 import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
 import { checkSource } from './rotate.ts';
+import { billingLine, checkBilling, type BillingFinding } from '../../usage/billing.ts';
 
 export type ChecklistState = 'done' | 'skipped' | 'operator' | 'failed';
 export interface ChecklistItem {
@@ -44,6 +45,8 @@ export interface EmergencyFindings {
   liveSkipped?: string;
   usage?: { ok: true; days: number; requests: number; inputTokens: number; outputTokens: number; byModel: Record<string, number> } | { ok: false; why: string };
   scan?: { ok: true; leaks: number; locations: string[]; files: number } | { ok: false; why: string };
+  /** The costs check (Admin API only); unset when key.admin is not configured. */
+  billing?: BillingFinding;
 }
 
 /**
@@ -102,7 +105,7 @@ export function emergencyChecklist(
           }
         : { step: 'Review usage logs', state: 'skipped', detail: `${u.why}: review the old key's usage in the OpenAI dashboard Usage page` },
   );
-  items.push({ step: 'Check billing', state: 'operator', detail: 'look for unexpected spend in the OpenAI dashboard Billing page; set a usage limit if none' });
+  items.push({ step: 'Check billing', ...billingLine(f.billing) });
   const sc = f.scan;
   items.push(
     !sc
@@ -168,6 +171,8 @@ export async function emergency(flags: CommonFlags & { newKey?: string; revokeFi
   // step (the operator sees them before confirming), then the checklist.
   findings.scan = await scanWorkingTree(ctx);
   findings.usage = await reviewUsage(ctx, env, report);
+  const admin = adminIssuer(ctx, env);
+  if (admin) findings.billing = await checkBilling(admin, ctx.clock.now());
   await stopIfRequested(report);
   if (report.outcome === 'awaiting-revocation') report = await revocationAfterReview(ctx, env, report, Boolean(flags.yes), findings);
   await stopIfRequested(report);
