@@ -14,7 +14,8 @@ import { TargetError } from '../../core/errors.ts';
 import { deadlinePassed } from '../../runtime/deadline.ts';
 import { awsSetup, envRegion } from '../aws-client.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AwsSecretsManagerConfig, AwsSecretsManagerReceipt } from './index.ts';
+import { awsSecretsManager, type AwsSecretsManagerConfig, type AwsSecretsManagerReceipt } from './index.ts';
+import { laneOf } from '../common.ts';
 import { SECRETS_MANAGER, awsError, type SmAction } from './aws-errors.ts';
 import { JsonFieldError, getJsonField, newJsonWithField, setJsonField } from './json-field.ts';
 import { isKeyrotVersion, versionTokenFor } from './version-token.ts';
@@ -61,6 +62,29 @@ export function createAwsSecretsManagerTarget(
   const aws = awsSetup(SECRETS_MANAGER, config, ctx.env, region);
   const { endpoint, timeoutMs, callOptions } = aws;
   const client = new SecretsManagerClient(aws.clientConfig);
+  // Quotas are per account and region (reference_limits.html): one lane per region, endpoint and
+  // credentials source; its `write` class holds PutSecretValue and UpdateSecretVersionStage to
+  // their combined published rate.
+  const rateLimitKey = `aws-secrets-manager:${region ?? 'default region'}:${endpoint ?? 'aws'}:${ctx.env.AWS_PROFILE || (aws.clientConfig.credentials ? 'env' : 'default chain')}`;
+  const lane = laneOf(ctx, rateLimitKey, awsSecretsManager);
+  /** What preflight read (the labels, AWSCURRENT): the first write uses it instead of reading again. */
+  let observed: { d: DescribeSecretCommandOutput; current: GetSecretValueCommandOutput | null } | undefined;
+  /** Per rotation: the version this process staged and the AWSCURRENT version it was built on. */
+  const staged = new Map<string, { token: string; previous: string | null }>();
+
+  /** One SDK call through the lane: a write waits for the published write rate; a throttle slows the account down. */
+  async function send<T>(cls: 'read' | 'write', signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+    const ticket = await lane.beforeRequest('', cls, signal);
+    let status: number | undefined;
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ThrottlingException') status = 429;
+      throw err;
+    } finally {
+      lane.afterRequest(ticket, { status });
+    }
+  }
 
   /** `sent`: the options the call went out with; its deadline passing makes any failure a timeout. */
   function fail(err: unknown, action: SmAction, op: string, sent?: { abortSignal: AbortSignal }): TargetError {
@@ -75,7 +99,7 @@ export function createAwsSecretsManagerTarget(
   async function describe(op: string, signal?: AbortSignal): Promise<DescribeSecretCommandOutput> {
     const sent = callOptions(signal);
     try {
-      return await client.send(new DescribeSecretCommand({ SecretId: secretId }), sent);
+      return await send('read', signal, () => client.send(new DescribeSecretCommand({ SecretId: secretId }), sent));
     } catch (err) {
       throw fail(err, 'DescribeSecret', op, sent);
     }
@@ -89,7 +113,7 @@ export function createAwsSecretsManagerTarget(
   ): Promise<GetSecretValueCommandOutput | null> {
     const sent = callOptions(signal);
     try {
-      return await client.send(new GetSecretValueCommand({ SecretId: secretId, ...input }), sent);
+      return await send('read', signal, () => client.send(new GetSecretValueCommand({ SecretId: secretId, ...input }), sent));
     } catch (err) {
       if ((err as { name?: string }).name === 'ResourceNotFoundException') return null;
       throw fail(err, 'GetSecretValue', op, sent);
@@ -99,7 +123,7 @@ export function createAwsSecretsManagerTarget(
   async function moveStage(input: Omit<UpdateSecretVersionStageCommandInput, 'SecretId'>, op: string, signal?: AbortSignal): Promise<void> {
     const sent = callOptions(signal);
     try {
-      await client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, ...input }), sent);
+      await send('write', signal, () => client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, ...input }), sent));
     } catch (err) {
       throw fail(err, 'UpdateSecretVersionStage', op, sent);
     }
@@ -172,9 +196,9 @@ export function createAwsSecretsManagerTarget(
    * with only that field's string literal replaced. It is built on exactly the version the
    * promotion will replace (RemoveFromVersionId then acts as a compare-and-swap).
    */
-  async function composeOn(currentVersion: string | undefined, value: Secret, signal?: AbortSignal): Promise<string> {
+  async function composeOn(currentVersion: string | undefined, value: Secret, signal?: AbortSignal, known?: GetSecretValueCommandOutput): Promise<string> {
     if (!field) return value.reveal();
-    const base = currentVersion ? await getValue({ VersionId: currentVersion }, 'write', signal) : null;
+    const base = known ?? (currentVersion ? await getValue({ VersionId: currentVersion }, 'write', signal) : null);
     if (base) keyOf(base, 'write'); // refuses binary / non-JSON / non-string field in product words
     if (base?.SecretString === undefined || base.SecretString === '') return newJsonWithField(field, value.reveal());
     try {
@@ -186,6 +210,49 @@ export function createAwsSecretsManagerTarget(
   }
 
   async function write(value: Secret, op: { rotationId: string; signal?: AbortSignal }): Promise<AwsSecretsManagerReceipt> {
+    const seen = observed;
+    observed = undefined;
+    return seen ? writeAfterPreflight(value, op, seen) : writeFresh(value, op);
+  }
+
+  /**
+   * The first write after preflight: its reads stand (the labels, AWSCURRENT's text), so the
+   * version is put at once. PutSecretValue with this rotation's token is idempotent (the same
+   * value again is a no-op at AWS, another value fails with ResourceExistsException, a conflict),
+   * and a move of AWSCURRENT since preflight is caught by verify's promotion (its
+   * RemoveFromVersionId is a compare-and-swap).
+   */
+  async function writeAfterPreflight(
+    value: Secret,
+    op: { rotationId: string; signal?: AbortSignal },
+    seen: { d: DescribeSecretCommandOutput; current: GetSecretValueCommandOutput | null },
+  ): Promise<AwsSecretsManagerReceipt> {
+    const token = versionTokenFor(op.rotationId);
+    const labels = labelsOf(seen.d);
+    await clearForeignPending(labels, token, 'write', op.signal);
+    const base = seen.current && seen.current.VersionId === labels.current ? seen.current : undefined;
+    await putPending(token, await composeOn(labels.current, value, op.signal, base), op.signal);
+    staged.set(op.rotationId, { token, previous: labels.current ?? null });
+    return receiptFor(seen.d.ARN, token, labels.current ?? null, false);
+  }
+
+  /**
+   * ClientRequestToken = this rotation's deterministic token: the same token with the same value
+   * is a no-op at AWS (PutSecretValue is idempotent), with another value it fails with
+   * ResourceExistsException (mapped to 'conflict'). VersionStages [AWSPENDING] stages the key
+   * without making it current; AWSCURRENT stays where it is until verify promotes it.
+   */
+  async function putPending(token: string, text: string, signal?: AbortSignal): Promise<void> {
+    const sent = callOptions(signal);
+    try {
+      await send('write', signal, () => client.send(new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: text, VersionStages: [PENDING] }), sent));
+    } catch (err) {
+      throw fail(err, 'PutSecretValue', 'write', sent);
+    }
+  }
+
+  /** A write with nothing read before it (a retry, a resumed rotation): looks for this rotation's version first. */
+  async function writeFresh(value: Secret, op: { rotationId: string; signal?: AbortSignal }): Promise<AwsSecretsManagerReceipt> {
     const signal = op.signal;
     const token = versionTokenFor(op.rotationId);
     const d = await describe('write', signal);
@@ -228,24 +295,49 @@ export function createAwsSecretsManagerTarget(
     }
 
     await clearForeignPending(labels, token, 'write', signal);
-    const text = await composeOn(labels.current, value, signal);
-    const sent = callOptions(signal);
-    try {
-      // ClientRequestToken = this rotation's deterministic token: the same token with the same
-      // value is a no-op at AWS (PutSecretValue is idempotent), with another value it fails with
-      // ResourceExistsException (mapped to 'conflict'). VersionStages [AWSPENDING] stages the key
-      // without making it current; AWSCURRENT stays where it is until verify promotes it.
-      await client.send(
-        new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: text, VersionStages: [PENDING] }),
-        sent,
-      );
-    } catch (err) {
-      throw fail(err, 'PutSecretValue', 'write', sent);
-    }
+    await putPending(token, await composeOn(labels.current, value, signal), signal);
+    staged.set(op.rotationId, { token, previous: labels.current ?? null });
     return receiptFor(d.ARN, token, labels.current ?? null, false);
   }
 
   async function verify(value: Secret, op: { rotationId: string; signal?: AbortSignal }, receipt: AwsSecretsManagerReceipt | undefined): Promise<VerifyResult> {
+    const s = staged.get(op.rotationId);
+    if (s && s.token === (receipt?.versionId ?? versionTokenFor(op.rotationId))) {
+      const done = await verifyStaged(value, s, op.signal);
+      if (done) return done;
+    }
+    return verifyFully(value, op, receipt);
+  }
+
+  /**
+   * Verify right after this process staged the version: read it back by id (a version's value
+   * never changes), then promote it, naming the version it was built on as RemoveFromVersionId:
+   * a compare-and-swap, AWS refuses it when AWSCURRENT moved meanwhile. The promotion's success
+   * is AWS's word that AWSCURRENT is this version. Anything unexpected (a refusal, another value)
+   * is left to the full check, which reads everything again and says what happened.
+   */
+  async function verifyStaged(value: Secret, s: { token: string; previous: string | null }, signal?: AbortSignal): Promise<VerifyResult | undefined> {
+    const mine = await getValue({ VersionId: s.token }, 'verify', signal);
+    if (!mine || keyOf(mine, 'verify') !== value.reveal()) return undefined;
+    if (!(mine.VersionStages ?? []).includes(CURRENT)) {
+      try {
+        await moveStage({ VersionStage: CURRENT, MoveToVersionId: s.token, ...(s.previous ? { RemoveFromVersionId: s.previous } : {}) }, 'verify', signal);
+      } catch (err) {
+        if (err instanceof TargetError && !err.retryable) return undefined;
+        throw err;
+      }
+    }
+    // AWSPENDING on the current version is a valid "rotation finished" state for AWS, but keyrot
+    // leaves no AWSPENDING behind at all.
+    if ((mine.VersionStages ?? []).includes(PENDING)) await moveStage({ VersionStage: PENDING, RemoveFromVersionId: s.token }, 'verify', signal);
+    return {
+      method: 'read-back',
+      detail: `version ${s.token} of ${where} holds the new key (read back) and AWS made it AWSCURRENT${s.previous ? `; version ${s.previous} is AWSPREVIOUS` : ''}`,
+    };
+  }
+
+  /** Verify from what AWS says now: the labels, the staged value, the promotion, AWSCURRENT read back. */
+  async function verifyFully(value: Secret, op: { rotationId: string; signal?: AbortSignal }, receipt: AwsSecretsManagerReceipt | undefined): Promise<VerifyResult> {
     const signal = op.signal;
     const token = receipt?.versionId ?? versionTokenFor(op.rotationId);
     const d = await describe('verify', signal);
@@ -360,7 +452,8 @@ export function createAwsSecretsManagerTarget(
         };
       }
       const labels = labelsOf(d);
-      const current = toRead(labels.current ? await getValue({ VersionStage: CURRENT }, 'preflight', signal) : null, 'preflight');
+      const currentOut = labels.current ? await getValue({ VersionStage: CURRENT }, 'preflight', signal) : null;
+      const current = toRead(currentOut, 'preflight');
       if (labels.pending && labels.pending !== labels.current) {
         if (!isKeyrotVersion(labels.pending)) {
           return {
@@ -380,6 +473,7 @@ export function createAwsSecretsManagerTarget(
       }
       if (current.kind === 'absent') notes.push(field ? `field "${field}" will be added to the JSON SecretString` : `${secretId} has no value yet; the new key becomes its first`);
       notes.push('the new key is staged as AWSPENDING, then verify promotes it to AWSCURRENT (the old version stays as AWSPREVIOUS)');
+      if (!(labels.pending && labels.pending !== labels.current && !isKeyrotVersion(labels.pending))) observed = { d, current: currentOut };
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
       const e = err instanceof TargetError ? err : fail(err, 'DescribeSecret', 'preflight');
@@ -394,6 +488,7 @@ export function createAwsSecretsManagerTarget(
     name: ctx.name,
     location: where,
     lockKey: `aws-secrets-manager:${region ?? ''}:${secretId}`,
+    rateLimitKey,
     preflight,
     read,
     write,

@@ -6,9 +6,9 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { poll } from '../../runtime/poll.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { lazyCredential, verifyByReadBack } from '../common.ts';
+import { laneOf, lazyCredential, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import { HEROKU_API, HEROKU_TOKEN_ENV, type HerokuConfig, type HerokuReceipt } from './index.ts';
+import { HEROKU_API, HEROKU_TOKEN_ENV, heroku, type HerokuConfig, type HerokuReceipt } from './index.ts';
 
 /**
  * Heroku Platform API, spoken directly (no SDK). Facts relied on (README "Provider facts"):
@@ -21,16 +21,17 @@ import { HEROKU_API, HEROKU_TOKEN_ENV, type HerokuConfig, type HerokuReceipt } f
  *   back in id order;
  * - `GET /apps/{app}/releases/{id}/config-vars` is the config a release runs with: it proves the
  *   restarted dynos see the new key;
- * - 429 carries `RateLimit-Remaining: 0` and no Retry-After; the bucket refills ~75 tokens/minute.
+ * - 429 carries `RateLimit-Remaining: 0` and no Retry-After; the bucket refills ~75 tokens/minute;
+ *   every answer carries `RateLimit-Remaining`, which the account's pacing lane (runtime/pacer.ts)
+ *   paces on before the bucket runs out;
+ * - the PATCH answers with the app's config vars after the change: the write checks its value
+ *   there, and verify relies on that answer when this process made the write; redeploy then reads
+ *   the config of the newest release, the one the dynos run (a config change always makes a
+ *   release, so a change after keyrot's shows there).
  */
 
 export const HEROKU_ACCEPT = 'application/vnd.heroku+json; version=3';
 const USER_AGENT = 'keyrot';
-/** One token comes back every ~800 ms (75/minute). */
-const TOKEN_REFILL_MS = 800;
-/** Below this many remaining requests keyrot slows down before each call. */
-export const PACE_BELOW = 20;
-const PACE_MAX_MS = 16_000;
 /** Heroku sends no Retry-After on 429: a few seconds buys the handful of tokens one write needs. */
 export const HEROKU_429_RETRY_MS = 5_000;
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
@@ -64,6 +65,13 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
   const ref = credentialOrDefault(config.token, HEROKU_TOKEN_ENV, ctx.env);
   const credName = credentialName(ref);
   let remaining: number | undefined;
+  // The token bucket is the account's: targets using the same token share one lane.
+  const rateLimitKey = `heroku:${base}:${credName}`;
+  const lane = laneOf(ctx, rateLimitKey, heroku);
+  /** The config vars preflight read: the first write uses them instead of reading them again. */
+  let observed: ConfigVars | undefined;
+  /** Per rotation: the key this process's PATCH answer held. */
+  const wrote = new Map<string, string>();
 
   function fail(message: string, op: string, kind: TargetError['kind'], extra: { retryable?: boolean; cause?: unknown } = {}): TargetError {
     return new TargetError(message, { target: ctx.name, op, kind, ...extra });
@@ -99,14 +107,6 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     return `Heroku answered ${status} during ${op} on app ${app}${said}`;
   }
 
-  /** Slow down when the token bucket runs low, so four targets at once do not drain it. */
-  async function pace(signal?: AbortSignal): Promise<void> {
-    if (remaining === undefined || remaining >= PACE_BELOW) return;
-    const ms = Math.min(PACE_MAX_MS, (PACE_BELOW - remaining) * TOKEN_REFILL_MS);
-    ctx.logger.debug(`heroku: ${remaining} API requests left in the bucket, pausing ${ms} ms`, { target: ctx.name });
-    await ctx.clock.sleep(ms, signal);
-  }
-
   const http = createProviderHttp({
     provider: 'Heroku',
     baseUrl: base,
@@ -115,7 +115,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
     headers: { accept: HEROKU_ACCEPT, 'user-agent': USER_AGENT },
     auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
-    before: pace,
+    lane,
     endpointHint: 'set `endpoint:` of this target to the Platform API’s URL (or remove it for https://api.heroku.com)',
     // Heroku's 429 has no Retry-After (the engine's policy still adds jittered backoff).
     describe: (f) => ({ message: describe(f.status, f.message, f.op), retryAfterMs: f.rateLimit.retryAfterMs ?? (f.status === 429 ? HEROKU_429_RETRY_MS : undefined) }),
@@ -140,13 +140,6 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     return Array.isArray(res.body) ? res.body[0] : undefined;
   }
 
-  /** The release a config change created: the first one after `afterVersion` that names the var. */
-  async function releaseAfter(afterVersion: number, op: string, signal?: AbortSignal): Promise<HerokuRelease | undefined> {
-    const res = await http.json<HerokuRelease[]>({ op, path: `${appPath}/releases`, headers: { range: `version ]${afterVersion}..; max=10, order=asc` }, signal });
-    const list = Array.isArray(res.body) ? res.body : [];
-    return list.find((r) => (r.description ?? '').includes(varName)) ?? list[0];
-  }
-
   /** Polls a release until it leaves `pending`, within the target's timeout. */
   function watchRelease(idOrVersion: string | number, op: string, signal?: AbortSignal): Promise<HerokuRelease> {
     return poll({
@@ -162,15 +155,19 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     });
   }
 
-  /** PATCH exactly one key (a merge: nothing else changes) and return the release it created. */
+  /**
+   * PATCH exactly one key (a merge: nothing else changes) and return the release the dynos get:
+   * the newest once the PATCH returned, which is the PATCH's own or a later one (a release
+   * snapshots the config when it is made, so a later one carries this value too, unless the
+   * variable changed again, which redeploy's look at its config catches).
+   */
   async function patchOne(value: string | null, op: string, signal?: AbortSignal): Promise<HerokuRelease | undefined> {
-    const before = await newestRelease(op, signal);
     const res = await http.json<ConfigVars>({ op, method: 'PATCH', path: `${appPath}/config-vars`, body: { [varName]: value }, signal });
     const after = res.body?.[varName];
     if ((value === null && after !== undefined && after !== null) || (value !== null && after !== value)) {
       throw fail(`Heroku accepted the change of ${varName} on app ${app} but its answer does not hold it`, op, 'mismatch', { retryable: true });
     }
-    return releaseAfter(before?.version ?? 0, op, signal);
+    return newestRelease(op, signal);
   }
 
   const target: HerokuTarget = {
@@ -179,6 +176,7 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     location: `heroku app ${app}`,
     // Releases are per app: two targets on one app (two variables) must not interleave their releases.
     lockKey: `heroku:${base}:${app}`,
+    rateLimitKey,
     get rateLimitRemaining() {
       return remaining;
     },
@@ -190,8 +188,10 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
         return { status: 'blocked', reason, current: { kind: 'unreadable', reason } };
       }
       try {
-        await http.json({ op: 'preflight', path: appPath, signal });
-        const v = (await getVars('preflight', signal))[varName];
+        // The config vars answer for the app too: 404 when it does not exist, 403 without the scope.
+        const vars = await getVars('preflight', signal);
+        observed = vars;
+        const v = vars[varName];
         const current: ReadResult = typeof v === 'string' && v !== '' ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
         const notes = [
           `setting ${varName} creates a new release of Heroku app ${app}, which restarts its dynos; keyrot waits for that release to succeed (up to ${formatDuration(timeoutMs)})`,
@@ -210,11 +210,14 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
     read,
 
     async write(value, op) {
-      const vars = await getVars('write', op.signal);
+      // Preflight's read, once (a retry reads again: the first attempt may have changed it).
+      const vars = observed ?? (await getVars('write', op.signal));
+      observed = undefined;
       const before = vars[varName];
       // Idempotent: the same value means no PATCH, hence no new release and no restart.
       if (before === value.reveal()) return { app, changed: false, created: false, releaseId: null, releaseVersion: null };
       const rel = await patchOne(value.reveal(), 'write', op.signal);
+      wrote.set(op.rotationId, value.fingerprint);
       return {
         app,
         changed: true,
@@ -224,18 +227,21 @@ export function createHerokuTarget(config: HerokuConfig & CommonTargetConfig, ct
       } satisfies HerokuReceipt;
     },
 
-    verify: (value) => verifyByReadBack(read, value, ctx.name, where),
-
-    async redeploy(op, receipt, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
-      // After a write: the release it created. After a restore, a crash (no receipt) or a no-op
-      // write: the newest one (a restore's own release).
-      let ref: string | number | undefined = purpose === 'write' ? (receipt?.releaseId ?? receipt?.releaseVersion ?? undefined) : undefined;
-      if (ref === undefined) {
-        const newest = await newestRelease('redeploy', op.signal);
-        if (!newest) throw fail(`Heroku app ${app} has no release to watch`, 'redeploy', 'not-found', { retryable: false });
-        ref = newest.id;
+    async verify(value, op) {
+      // This process's PATCH was answered with the config holding the key: that answer is the read-back.
+      if (wrote.get(op.rotationId) === value.fingerprint) {
+        return { method: 'read-back', detail: `Heroku's answer to the write holds the new key in ${varName} of app ${app}; the release's config is checked next` };
       }
-      const rel = await watchRelease(ref, 'redeploy', op.signal);
+      return verifyByReadBack(read, value, ctx.name, where);
+    },
+
+    async redeploy(op, _receipt, purpose: RedeployPurpose = 'write'): Promise<VerifyResult> {
+      // The release the dynos get is the newest: the write's (or restore's) own, or a later one,
+      // which carries the value too unless the variable changed again (its config then says so).
+      // Read fresh rather than remembered, so a change released after keyrot's is caught.
+      const newest = await newestRelease('redeploy', op.signal);
+      if (!newest) throw fail(`Heroku app ${app} has no release to watch`, 'redeploy', 'not-found', { retryable: false });
+      const rel = newest.status === 'pending' ? await watchRelease(newest.id, 'redeploy', op.signal) : newest;
       if (rel.status === 'failed') {
         throw fail(
           `Heroku release v${rel.version} of app ${app} failed, so its dynos still run the previous release: see \`heroku releases:output v${rel.version} --app ${app}\``,
