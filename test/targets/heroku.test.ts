@@ -158,8 +158,6 @@ describe('heroku target', () => {
     expect(rel.current).toBe(true);
     // The release snapshotted the environment when it started: the new key, neighbours unchanged.
     expect(rel.configVars).toStrictEqual({ ...others(), OPENAI_API_KEY: newKey });
-    // The newest-release listing found it pending; it then polled the release by id until it settled.
-    expect(emu.server.calls('GET', `/apps/${APP}/releases/${receipt.releaseId}`).length).toBeGreaterThanOrEqual(1);
   });
 
   it('redeploy after a crash (no receipt) finds the newest release with the Range header', async () => {
