@@ -20,9 +20,10 @@ import type { RateLimit } from './http.ts';
  *   bucket (`rates`), or tell how much is left (`RateLimit-Remaining`), which is better than any
  *   estimate; the window covers the rest.
  * - The provider's own signals win over any estimate: `Retry-After` pauses the whole lane until
- *   then; a `Remaining` at or below `reserve` stops the burst before the budget runs out and lets
- *   one request through per refill interval (or at the window's reset), whose answer says whether
- *   the budget is back (a bucket that refills faster than documented is then used at its speed).
+ *   then; the first request on a budget the provider reports goes alone, so a burst never spends
+ *   a budget keyrot has not seen; a `Remaining` at or below `reserve` stops the burst before the
+ *   budget runs out and lets one request through per refill interval (or at the window's reset),
+ *   whose answer says whether the budget is back (a bucket that refills faster than documented is then used at its speed).
  * - The published limits are the ceiling: `max` and `rates` never grow.
  */
 export interface PacingLimits {
@@ -56,6 +57,8 @@ export interface LaneStats {
 interface Budget {
   remaining?: number;
   resetAt?: number;
+  /** An answer came back (with or without rate-limit headers): the budget is no longer unknown. */
+  answered: boolean;
   inflight: number;
   probing: boolean;
   waiters: Array<() => void>;
@@ -191,7 +194,11 @@ export class Lane {
     const b = this.#budget(t.bucket);
     b.inflight = Math.max(0, b.inflight - 1);
     const rl = answer.rateLimit;
-    if (rl?.remaining !== undefined) b.remaining = rl.remaining;
+    b.answered = true;
+    // Within one window (same reset) the budget only shrinks: an answer overtaken by a later one
+    // must not raise it again. A bucket without a reset time refills, so its latest word stands.
+    const sameWindow = rl?.resetAt !== undefined && rl.resetAt === b.resetAt && b.remaining !== undefined;
+    if (rl?.remaining !== undefined) b.remaining = sameWindow ? Math.min(b.remaining!, rl.remaining) : rl.remaining;
     if (rl?.resetAt !== undefined) b.resetAt = rl.resetAt;
     if (answer.status === 429) this.congestion(t.epoch, rl?.retryAfterMs, 'the provider answered 429');
     if (t.probe) b.probing = false;
@@ -211,7 +218,7 @@ export class Lane {
 
   #budget(bucket: string): Budget {
     let b = this.#budgets.get(bucket);
-    if (!b) this.#budgets.set(bucket, (b = { inflight: 0, probing: false, waiters: [] }));
+    if (!b) this.#budgets.set(bucket, (b = { inflight: 0, probing: false, answered: false, waiters: [] }));
     return b;
   }
 
@@ -219,6 +226,17 @@ export class Lane {
   async #waitBudget(b: Budget, bucket: string, signal?: AbortSignal): Promise<boolean> {
     const reserve = this.limits.reserve ?? 0;
     for (;;) {
+      if (b.remaining === undefined && this.limits.reserve !== undefined && !b.answered) {
+        // A provider that reports its budget (a reserve is set), on a budget not seen yet: one
+        // request finds out how much is left before a burst spends it blindly.
+        if (!b.probing) {
+          b.probing = true;
+          b.inflight++;
+          return true;
+        }
+        await new Promise<void>((resolve) => b.waiters.push(resolve));
+        continue;
+      }
       if (b.remaining === undefined || b.remaining - b.inflight > reserve) {
         b.inflight++;
         return false;

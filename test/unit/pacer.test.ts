@@ -125,6 +125,33 @@ describe('pacing lane: the provider\'s own signals', () => {
     expect(clock.slept).toEqual([3_000]);
   });
 
+  it('on a budget the provider reports, the first request goes alone; an answer without headers lets the rest go', async () => {
+    const clock = fakeClock();
+    const lane = new Lane('vercel', { initial: 8, max: 8, reserve: 0 }, clock);
+    const first = await lane.beforeRequest('PATCH /v9/projects/:id/env/:id');
+    expect(first.probe).toBe(true);
+    let second = false;
+    const behind = lane.beforeRequest('PATCH /v9/projects/:id/env/:id').then((t) => ((second = true), t));
+    await new Promise((r) => setImmediate(r));
+    expect(second).toBe(false);
+    lane.afterRequest(first, { status: 200, rateLimit: { remaining: 5, resetAt: 1e15 } });
+    lane.afterRequest(await behind, { status: 200, rateLimit: { remaining: 4, resetAt: 1e15 } });
+    // An answer overtaken by a later one (remaining 4) does not raise the window's budget again.
+    const late = await lane.beforeRequest('PATCH /v9/projects/:id/env/:id');
+    lane.afterRequest(late, { status: 200, rateLimit: { remaining: 6, resetAt: 1e15 } });
+    // 4 left: four more go without waiting, the fifth waits (it would be past the limit).
+    const go = await Promise.all([1, 2, 3, 4].map(() => lane.beforeRequest('PATCH /v9/projects/:id/env/:id')));
+    expect(go.every((t) => !t.probe)).toBe(true);
+    expect(clock.slept).toEqual([]);
+    const fifth = await lane.beforeRequest('PATCH /v9/projects/:id/env/:id');
+    expect(fifth.probe).toBe(true);
+    expect(clock.slept).toEqual([60_000]);
+    // A lane without a reserve (no budget reported, e.g. AWS) never holds the first request back.
+    const aws = new Lane('aws', { initial: 8, max: 8 }, fakeClock());
+    expect((await aws.beforeRequest()).probe).toBe(false);
+    expect((await aws.beforeRequest()).probe).toBe(false);
+  });
+
   it('a published rate is a token bucket: bursts of `burst`, then one per interval', async () => {
     const clock = fakeClock();
     const lane = new Lane('aws', { initial: 8, max: 8, rates: { write: { perSecond: 50, burst: 50 } } }, clock);
