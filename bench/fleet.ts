@@ -9,7 +9,7 @@
  */
 import { fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +46,8 @@ function inventory(e: FleetEndpoints, dotenv: string[]): string {
 interface RunResult {
   wallMs: number;
   rssKb: number;
+  /** CPU time of the keyrot process (user + system). */
+  cpuMs: number;
   exitCode: number | null;
   outcome: string;
   failed: string[];
@@ -101,6 +103,7 @@ async function fleetRun(n: number, heroku?: FleetSetup['heroku']): Promise<RunRe
       wallMs,
       exitCode,
       rssKb: Number(/KEYROT_BENCH_MAXRSS_KB (\d+)/.exec(stderr)?.[1] ?? 0),
+      cpuMs: Number(/KEYROT_BENCH_CPU_MS (\d+)/.exec(stderr)?.[1] ?? 0),
       outcome: report.outcome ?? `error: ${report.error?.message ?? stderr.slice(-500)}`,
       failed: (report.targets ?? []).filter((t) => t.holds !== 'new').map((t) => t.name),
       counts,
@@ -126,7 +129,7 @@ function printRun(n: number, r: RunResult): boolean {
     .map(([p, c]) => `${p} ${(c.requests / per).toFixed(1)}`)
     .join(', ');
   console.log(
-    `N=${String(n).padEnd(5)} wall ${ms(r.wallMs).padStart(7)}  sequential ${ms(total * LATENCY_MS).padStart(7)}  chain ${ms(chainMs).padStart(6)} (${chain} req)  wall÷chain ${(r.wallMs / chainMs).toFixed(1).padStart(5)}  RSS ${(r.rssKb / 1024).toFixed(0).padStart(4)} MiB  ${r.outcome}`,
+    `N=${String(n).padEnd(5)} wall ${ms(r.wallMs).padStart(7)}  sequential ${ms(total * LATENCY_MS).padStart(7)}  chain ${ms(chainMs).padStart(6)} (${chain} req)  wall÷chain ${(r.wallMs / chainMs).toFixed(1).padStart(5)}  RSS ${(r.rssKb / 1024).toFixed(0).padStart(4)} MiB  CPU ${ms(r.cpuMs).padStart(7)}  ${r.outcome}`,
   );
   console.log(`        requests per target: ${perTarget}; 429s: ${Object.entries(r.counts).map(([p, c]) => `${p} ${c.throttled}`).join(', ')}`);
   const ok = r.failed.length === 0 && r.notHolding.length === 0 && r.exitCode === 0;
@@ -137,7 +140,7 @@ function printRun(n: number, r: RunResult): boolean {
 async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`\nfleet: keyrot rotate over N targets (¼ each Heroku, Vercel, AWS Secrets Manager, .env), ${LATENCY_MS} ms added to every answer`);
-  console.log(`machine: ${cpus().length} cores (${cpu}), Node ${process.version}\n`);
+  console.log(`machine: ${cpus().length} cores (${cpu}), Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)}\n`);
   let ok = true;
   for (const n of SIZES) ok = printRun(n, await fleetRun(n)) && ok;
   if (process.env.BENCH_NO_RATE_LIMIT) return;

@@ -152,6 +152,21 @@ describe('aws-secrets-manager: staging and promotion', () => {
     expect(emu.calls('PutSecretValue')).toHaveLength(puts);
   });
 
+  it('targets of one account share an SDK client: closing one (twice) leaves the others working; a target made after all closed works', async () => {
+    const key = testKey();
+    emu.seed(name, key);
+    const a = await target();
+    const b = await target();
+    await a.close?.();
+    await a.close?.(); // idempotent: it does not release b's use
+    const r = await b.read();
+    expect(r.kind === 'value' && r.value.equals(new Secret(key))).toBe(true);
+    await b.close?.();
+    // A target made after every user closed gets a fresh client.
+    const c = await target();
+    expect((await c.read()).kind).toBe('value');
+  });
+
   it('the same rotation with a different key is a conflict, not a second version', async () => {
     emu.seed(name, testKey());
     const t = await target();
