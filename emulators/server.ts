@@ -90,6 +90,8 @@ export interface EmulatorOptions {
   tls?: { key: string; cert: string };
   /** The provider's shape of a 404 for an unknown route. */
   notFound?: (req: EmuRequest) => EmuResponse;
+  /** Added to every answer (a provider's network round trip); settable later through `latencyMs`. */
+  latencyMs?: number;
 }
 
 export class EmulatorServer {
@@ -100,10 +102,13 @@ export class EmulatorServer {
   private server: Server | undefined;
   private readonly opts: EmulatorOptions;
   url = '';
+  /** Every answer waits this long (the fleet benchmark's 25 ms round trip); 0 by default. */
+  latencyMs: number;
 
   constructor(opts: EmulatorOptions) {
     this.name = opts.name;
     this.opts = opts;
+    this.latencyMs = opts.latencyMs ?? 0;
   }
 
   route(method: string, pattern: string, handler: EmuHandler): this {
@@ -182,7 +187,8 @@ export class EmulatorServer {
     this.requests.push(record);
 
     const fault = this.takeFault(method, path, rawBody);
-    if (fault?.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+    const delayMs = (fault?.delayMs ?? 0) + this.latencyMs;
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     if (fault?.reset) {
       record.status = -1;
       req.socket.destroy();

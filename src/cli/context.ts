@@ -18,7 +18,8 @@ import { useFingerprintsOf } from '../state/trust.ts';
 import type { StateStore } from '../state/store.ts';
 import { locateConfig, configNote } from './config-path.ts';
 import { withUserFlags } from '../render/command.ts';
-import { createOut, createReporter, logLevelAlias, paused, printRotationReport, type LiveReporter, type Out } from './output.ts';
+import { createOut, logLevelAlias, printRotationReport, type Out } from './output.ts';
+import { createReporter, paused, type LiveReporter } from './live-reporter.ts';
 import { currentInterruption, watchInterrupts } from './interrupt.ts';
 import { holdKeystrokes, releaseKeystrokes } from './keystrokes.ts';
 import { keyrotCommand as nextCommand } from '../render/command.ts';
@@ -133,7 +134,7 @@ export async function confirmRevocation(p: RevocationPrompt, flags: CommonFlags)
 
 /** Engine options for a command, with the live display. Call `done()` when the engine returns. */
 export async function engineOptions(ctx: CommandContext, env: Environment): Promise<EngineOptions & { done(): void; reporter: LiveReporter }> {
-  const reporter = ctx.out.quiet ? quietReporter(ctx.out) : await createReporter(ctx.out);
+  const reporter = ctx.out.quiet ? quietReporter(ctx.out) : await createReporter(ctx.out, new Map(env.targets.map((t) => [t.name, t.type])));
   const stop = currentInterruption();
   if (stop) stop.say = (line) => reporter.info(line);
   return {

@@ -1,7 +1,6 @@
 import { printable, printableJson } from '../core/printable.ts';
 import { redactValue } from '../core/redact.ts';
 import type { RotationReport } from '../machine/outcome.ts';
-import type { Reporter, TargetPhase } from '../machine/progress.ts';
 import { withUserFlags, type CommandFlags } from '../render/command.ts';
 import { renderTable, type Column, type TableOptions } from './table.ts';
 import { renderNotices } from '../render/notices.ts';
@@ -103,127 +102,6 @@ export function clip(text: string, max = 48): string {
 export function table(rows: string[][], indent = '  '): string {
   if (!rows.length) return '';
   return renderTable(rows[0]!.map(() => ({ header: '' })), rows, { indent, header: false, keepEmpty: true });
-}
-
-const PHASE_LABEL: Record<TargetPhase, string> = {
-  preflight: 'checking',
-  ready: 'ready',
-  writing: 'writing',
-  written: 'written',
-  verifying: 'verifying',
-  redeploying: 'redeploying',
-  verified: 'verified',
-  restoring: 'restoring',
-  restored: 'restored',
-  failed: 'FAILED',
-  finalized: 'finalized',
-};
-
-/**
- * Progress: on a terminal, a live per-target display redrawn in place (log-update, stderr);
- * otherwise one plain line per event, so logs and CI output stay readable.
- */
-export interface LiveReporter extends Reporter {
-  /** Stop redrawing (before a prompt takes the terminal); `resume` redraws below it. */
-  pause(): void;
-  resume(): void;
-  /** Final frame; idempotent. */
-  done(): void;
-}
-
-/** Runs `fn` (a prompt) with the live display paused, so the two do not draw over each other. */
-export async function paused<T>(r: LiveReporter, fn: () => Promise<T>): Promise<T> {
-  r.pause();
-  try {
-    return await fn();
-  } finally {
-    r.resume();
-  }
-}
-
-export async function createReporter(out: Out): Promise<LiveReporter> {
-  if (!out.tty) {
-    return {
-      step: (name, detail) => out.err(`[${name}]${detail ? ' ' + detail : ''}`),
-      target: (name, phase, detail) => out.err(`  ${name}: ${PHASE_LABEL[phase]}${detail ? ` (${detail})` : ''}`),
-      info: (m) => out.err(m),
-      warn: (m) => out.err(`warning: ${m}`),
-      pause() {},
-      resume() {},
-      done() {},
-    };
-  }
-  const { createLogUpdate } = await import('log-update');
-  const update = createLogUpdate(process.stderr);
-  const state = new Map<string, { phase: TargetPhase; detail?: string; since: number }>();
-  let step = '';
-  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-  let frame = 0;
-  const busy = new Set<TargetPhase>(['preflight', 'writing', 'verifying', 'redeploying', 'restoring']);
-  const render = () => {
-    const rows = [...state].map(([name, s]) => {
-      const mark = busy.has(s.phase)
-        ? frames[frame % frames.length]!
-        : s.phase === 'failed'
-          ? red('✗', out.color)
-          : green('✓', out.color);
-      const secs = busy.has(s.phase) ? dim(` ${Math.round((Date.now() - s.since) / 1000)}s`, out.color) : '';
-      return [mark, name, PHASE_LABEL[s.phase] + secs, s.detail ? dim(s.detail.slice(0, 100), out.color) : ''];
-    });
-    update(printable(`${bold(step, out.color)}\n${table(rows)}`));
-  };
-  let live = true;
-  let finished = false;
-  // Something changed since the last frame left on screen (a pause leaves one).
-  let dirty = false;
-  const draw = () => {
-    dirty = true;
-    if (live && !finished) render();
-  };
-  const timer = setInterval(() => {
-    frame++;
-    if (live && !finished) render();
-  }, 120);
-  timer.unref();
-  return {
-    step(name, detail) {
-      step = `${name}${detail ? ` — ${detail}` : ''}`;
-      draw();
-    },
-    target(name, phase, detail) {
-      state.set(name, { phase, detail, since: Date.now() });
-      draw();
-    },
-    info(m) {
-      if (live) update.clear();
-      out.err(m);
-      draw();
-    },
-    warn(m) {
-      if (live) update.clear();
-      out.err(yellow(`warning: ${m}`, out.color));
-      draw();
-    },
-    pause() {
-      if (!live || finished) return;
-      render();
-      update.done(); // keep the current frame on screen; the prompt goes below it
-      live = false;
-      dirty = false;
-    },
-    resume() {
-      live = true;
-    },
-    done() {
-      if (finished) return;
-      clearInterval(timer);
-      if (live && dirty) {
-        render();
-        update.done();
-      }
-      finished = true;
-    },
-  };
 }
 
 const HOLDS_LABEL = {

@@ -1,8 +1,9 @@
 import type { Environment, Inventory, TargetSpec } from '../inventory/load.ts';
 import { resolveCredential } from '../inventory/credentials.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { Target, TargetDefinition } from '../targets/types.ts';
+import { pacingOf, type Target, type TargetDefinition } from '../targets/types.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { Pacer, type Lane } from '../runtime/pacer.ts';
 import { TargetError, toTargetError } from '../core/errors.ts';
 import { Refusal, type NextStep } from './outcome.ts';
 import type { TargetRecord } from './state.ts';
@@ -12,6 +13,8 @@ export interface LiveTarget {
   spec: TargetSpec;
   target?: Target;
   createError?: TargetError;
+  /** The pacing lane of its provider account (shared with the other targets of that account). */
+  lane: Lane;
 }
 
 export interface RuntimeContext {
@@ -20,13 +23,17 @@ export interface RuntimeContext {
   processEnv: NodeJS.ProcessEnv;
   clock: Clock;
   logger: Logger;
+  /** Paces the providers (one lane per account); a fresh one per call when absent. */
+  pacer?: Pacer;
 }
 
 /** Creates every adapter of the environment (this is where provider SDKs get loaded, lazily). */
 export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
   const { inventory } = rt;
+  const pacer = rt.pacer ?? new Pacer(rt.clock);
   return Promise.all(
     rt.env.targets.map(async (spec): Promise<LiveTarget> => {
+      const limits = pacingOf(spec.definition);
       try {
         const target = await spec.definition.create(spec.config, {
           name: spec.name,
@@ -36,10 +43,11 @@ export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
           clock: rt.clock,
           logger: rt.logger,
           resolve: (ref) => resolveCredential(ref, inventory.baseDir, rt.processEnv),
+          lane: (key) => pacer.lane(key, limits),
         });
-        return { spec, target };
+        return { spec, target, lane: pacer.lane(target.rateLimitKey ?? spec.type, limits) };
       } catch (err) {
-        return { spec, createError: toTargetError(err, spec.name, 'setup') };
+        return { spec, createError: toTargetError(err, spec.name, 'setup'), lane: pacer.lane(spec.type, limits) };
       }
     }),
   );

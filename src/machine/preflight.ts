@@ -33,13 +33,18 @@ async function preflightOne(lt: LiveTarget, o: PreflightOptions): Promise<Prefli
   const t = lt.target;
   if (!t) return { status: 'blocked', reason: lt.createError?.message ?? 'could not be set up', current: { kind: 'unreadable', reason: 'not set up' } };
   try {
-    return await withRetry(() => t.preflight(o.signal), {
-      clock: o.clock,
-      policy: o.retry,
-      random: o.random,
-      signal: o.signal,
-      onRetry: ({ attempt, delayMs, error }) => o.onRetry?.(lt.spec.name, { attempt, delayMs, message: error.message, error }),
-    });
+    // In the lane of the target's provider account, like writes: a fleet's preflight is paced too.
+    return await lt.lane.run(
+      () =>
+        withRetry(() => lt.lane.attempt(() => t.preflight(o.signal)), {
+          clock: o.clock,
+          policy: o.retry,
+          random: o.random,
+          signal: o.signal,
+          onRetry: ({ attempt, delayMs, error }) => o.onRetry?.(lt.spec.name, { attempt, delayMs, message: error.message, error }),
+        }),
+      o.signal,
+    );
   } catch (err) {
     const e = toTargetError(err, lt.spec.name, 'preflight');
     if (!o.signal?.aborted) o.onFailure?.(lt.spec.name, e);

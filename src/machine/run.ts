@@ -2,6 +2,7 @@ import { EXIT, ExitError, toTargetError, type ExitCode, type TargetError } from 
 import type { Secret } from '../core/secret.ts';
 import { issuerFor, type AdminApi, type KeyIssuer } from '../issuers/index.ts';
 import { Limiter } from '../runtime/concurrency.ts';
+import { Pacer, type Lane } from '../runtime/pacer.ts';
 import { withRetry, type RetryPolicy } from '../runtime/retry.ts';
 import { Journal, type JournalEvent } from '../state/journal.ts';
 import type { Lock } from '../state/lock.ts';
@@ -55,7 +56,9 @@ const RESTORE_ATTEMPTS = 8;
  */
 export class Run {
   readonly o: EngineOptions;
-  readonly limiter: Limiter;
+  readonly limiter = new Limiter();
+  /** One lane per provider account: every step and request of the run is paced through it. */
+  readonly pacer: Pacer;
   readonly keyring = new Keyring();
   readonly issuer: KeyIssuer;
   readonly notices: Notice[] = [];
@@ -67,8 +70,7 @@ export class Run {
 
   constructor(o: EngineOptions) {
     this.o = o;
-    const caps = new Map(o.env.targets.map((t) => [t.type, t.definition.concurrency]));
-    this.limiter = new Limiter((p) => caps.get(p) ?? 4);
+    this.pacer = new Pacer(o.clock, (m) => o.reporter.info(m));
     this.issuer = o.keyIssuer ?? issuerFor(o.env.key, { processEnv: o.processEnv, clock: o.clock, admin: o.admin });
   }
 
@@ -78,6 +80,11 @@ export class Run {
 
   get reporter(): Reporter {
     return this.o.reporter;
+  }
+
+  /** What creating adapters needs: the engine's options and its pacer. */
+  get runtime(): RuntimeContext {
+    return { ...this.o, pacer: this.pacer };
   }
 
   /** Opens the journal of rotation `id` and, when it exists already, its replayed state. */
@@ -105,7 +112,7 @@ export class Run {
   /** Creates the adapters and preflights them all (read-only, retried when transient). */
   async setupTargets(): Promise<Map<string, PreflightResult>> {
     this.reporter.step('preflight', `${this.o.env.targets.length} targets`);
-    this.live = await createTargets(this.o);
+    this.live = await createTargets(this.runtime);
     // Under the lock, so no write of this environment is live: temp files a crash left go first.
     const strays = await removeStrays(this.live);
     for (const m of strays.removed) this.reporter.info(m);
@@ -142,6 +149,16 @@ export class Run {
     return t;
   }
 
+  /** The pacing lane of a target's provider account. */
+  lane(name: string): Lane {
+    return this.liveTarget(name).lane;
+  }
+
+  /** Runs one step of a target in its lane (and its turn on a resource shared with other targets). */
+  paced<T>(name: string, fn: () => Promise<T>, opts: { exclusive: boolean } = { exclusive: true }): Promise<T> {
+    return this.limiter.run(this.lane(name), opts.exclusive ? this.target(name).lockKey : undefined, fn, this.o.signal);
+  }
+
   definition(name: string): TargetDefinition<object, unknown> {
     return this.liveTarget(name).spec.definition as TargetDefinition<object, unknown>;
   }
@@ -172,10 +189,14 @@ export class Run {
     return this.keyring.get(this.state?.newFingerprint);
   }
 
-  /** Runs a provider call with the engine's bounded retries, reporting each retry on the target's line. */
+  /**
+   * Runs a provider call with the engine's bounded retries, reporting each retry on the target's
+   * line; each attempt tells the target's lane how it went (congestion slows the account down).
+   */
   retrying<T>(name: string, phase: TargetPhase, fn: () => Promise<T>, policy?: Partial<RetryPolicy>): Promise<T> {
     const failed = (error: TargetError) => this.o.onProviderError?.(this.typeOf(name), error);
-    return withRetry(fn, {
+    const lane = this.lane(name);
+    return withRetry(() => lane.attempt(fn), {
       clock: this.o.clock,
       policy: { ...this.o.retry, ...policy },
       random: this.o.random,

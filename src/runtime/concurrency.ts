@@ -1,3 +1,5 @@
+import type { Lane } from './pacer.ts';
+
 /** A counting semaphore: at most `limit` holders at once, FIFO. */
 export class Semaphore {
   #free: number;
@@ -19,21 +21,15 @@ export class Semaphore {
 }
 
 /**
- * Per-provider caps plus per-resource mutual exclusion: targets of one provider share a
- * semaphore of the provider's concurrency; targets with the same lockKey (two variables of one
- * .env file) run one at a time.
+ * Per-account pacing plus per-resource mutual exclusion: a target step runs in its provider
+ * account's lane (runtime/pacer.ts: an adaptive window shared by the account's targets); targets
+ * with the same lockKey (two variables of one .env file) run one at a time, and wait for their turn
+ * outside the lane, so a queue on one file holds no room another account's target could use.
  */
 export class Limiter {
-  readonly #providers = new Map<string, Semaphore>();
   readonly #resources = new Map<string, Semaphore>();
-  readonly #caps: (provider: string) => number;
-  constructor(caps: (provider: string) => number) {
-    this.#caps = caps;
-  }
-  run<T>(provider: string, lockKey: string | undefined, fn: () => Promise<T>): Promise<T> {
-    let p = this.#providers.get(provider);
-    if (!p) this.#providers.set(provider, (p = new Semaphore(this.#caps(provider))));
-    const inner = () => p.run(fn);
+  run<T>(lane: Lane, lockKey: string | undefined, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const inner = () => lane.run(fn, signal);
     if (!lockKey) return inner();
     let r = this.#resources.get(lockKey);
     if (!r) this.#resources.set(lockKey, (r = new Semaphore(1)));

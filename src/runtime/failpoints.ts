@@ -22,3 +22,18 @@ export function afterJournalAppend(): void {
   journalAppends++;
   failpoint(`journal:${journalAppends}`);
 }
+
+/**
+ * How many of `count` events committed together (state/group-commit.ts) may go in one write: all
+ * of them, unless a `journal:N` point falls among them; then up to that event, so the crash
+ * leaves exactly N events durable.
+ */
+export function journalEventsUntilFailpoint(count: number): number {
+  const spec = process.env.KEYROT_FAILPOINTS;
+  if (!spec) return count;
+  const ahead = spec
+    .split(',')
+    .map((s) => Number(/^journal:(\d+)$/.exec(s.trim())?.[1]))
+    .filter((n) => n > journalAppends);
+  return ahead.length ? Math.min(count, Math.min(...ahead) - journalAppends) : count;
+}

@@ -2,6 +2,7 @@ import type { Clock } from './clock.ts';
 import { providerText } from '../core/printable.ts';
 import { TargetError, toTargetError, type TargetErrorKind } from '../core/errors.ts';
 import { HttpError, httpJson, kindForStatus, type ErrorShape, type HttpResponse, type RateLimit } from './http.ts';
+import type { Lane } from './pacer.ts';
 
 /**
  * A client for one provider's HTTP API: base URL, auth header, JSON and GraphQL calls, all through
@@ -62,8 +63,15 @@ export interface ProviderHttpOptions<A = undefined> {
   describe?: (f: ProviderFailure<A>) => Described | undefined;
   /** A GraphQL `errors[0].message` (which comes with HTTP 200) in product words. */
   describeGraphQL?: (message: string, op: string) => Described;
-  /** Every answer, success or not: its rate-limit state (pacing, a future adaptive limiter). */
+  /** Every answer, success or not: its rate-limit state. */
   onResponse?: (r: { op: string; status: number; headers: Headers; rateLimit: RateLimit }) => void;
+  /**
+   * The provider account's pacing lane (runtime/pacer.ts): each call waits on it (a pause the
+   * provider asked for, a low budget) and tells it the answer's rate-limit state.
+   */
+  lane?: Lane;
+  /** Which of the provider's budgets a call spends, when it keeps several (Vercel: one per endpoint); default one. */
+  bucketOf?: (method: string, path: string) => string;
 }
 
 export interface ProviderHttp<A = undefined> {
@@ -91,6 +99,16 @@ export function createProviderHttp<A = undefined>(o: ProviderHttpOptions<A>): Pr
   async function json<T>(req: ProviderRequest<A>): Promise<HttpResponse<T>> {
     const auth = (await o.auth?.(req.op)) ?? {};
     await o.before?.(req.signal);
+    const ticket = await o.lane?.beforeRequest(o.bucketOf?.(req.method ?? 'GET', req.path) ?? '', undefined, req.signal);
+    let answer: { status?: number; rateLimit?: RateLimit } = {};
+    try {
+      return await call<T>(req, auth, (r) => (answer = r));
+    } finally {
+      if (ticket) o.lane!.afterRequest(ticket, answer);
+    }
+  }
+
+  async function call<T>(req: ProviderRequest<A>, auth: Record<string, string>, seen: (r: { status: number; rateLimit: RateLimit }) => void): Promise<HttpResponse<T>> {
     const query = { ...o.query, ...req.query };
     const q = Object.keys(query).length ? `?${new URLSearchParams(query).toString()}` : '';
     try {
@@ -101,7 +119,10 @@ export function createProviderHttp<A = undefined>(o: ProviderHttpOptions<A>): Pr
           provider: o.provider,
           errorShape: o.errorShape,
           endpointHint: o.endpointHint,
-          onResponse: o.onResponse && ((r) => o.onResponse!({ op: req.op, ...r })),
+          onResponse: (r) => {
+            seen(r);
+            o.onResponse?.({ op: req.op, ...r });
+          },
         },
       );
     } catch (err) {

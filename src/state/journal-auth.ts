@@ -1,9 +1,10 @@
 import { EXIT, ExitError } from '../core/errors.ts';
 import type { JournalEvent } from './journal.ts';
-import { checkLines, ranges, seal, unseal, type LineStatus } from './seal.ts';
+import { afterJournalAppend, failpoint, journalEventsUntilFailpoint } from '../runtime/failpoints.ts';
+import { GroupCommit } from './group-commit.ts';
+import { checkLines, lastMac, ranges, sealAfter, unseal, type LineStatus } from './seal.ts';
 import { stateOf, type StateRef, type StateStore } from './store.ts';
 import { advanceAnchor } from './trust.ts';
-import { afterJournalAppend } from '../runtime/failpoints.ts';
 
 /**
  * The journal's authentication: every line is sealed (seal.ts) when `Journal.append` writes it,
@@ -14,20 +15,72 @@ import { afterJournalAppend } from '../runtime/failpoints.ts';
 
 const stream = (env: string) => `journal:${env}`;
 
-/** Appends one journal event (its JSON text) sealed under the state key, then moves the anchor. */
+/** Per store and environment: the group commit of its journal, and the tail it last wrote. */
+interface JournalWriter {
+  group: GroupCommit<string>;
+  /** The file's lines as of our last commit: their count, the last one, how many are sealed, the last MAC. */
+  tail?: { length: number; last: string | undefined; sealed: number; mac: string };
+}
+const writers = new WeakMap<StateStore, Map<string, JournalWriter>>();
+
+/**
+ * Appends one journal event (its JSON text) sealed under the state key; it is durable when this
+ * resolves. Events appended while a commit is in flight are sealed in order and committed
+ * together (group-commit.ts): one write, one fsync, one anchor move for all of them.
+ */
 export async function appendSealedJournalLine(state: StateRef, env: string, body: string): Promise<void> {
   const store = await stateOf(state);
+  let perEnv = writers.get(store);
+  if (!perEnv) writers.set(store, (perEnv = new Map()));
+  let w = perEnv.get(env);
+  if (!w) {
+    const writer: JournalWriter = { group: new GroupCommit((bodies) => commitSealed(store, env, bodies, writer)) };
+    perEnv.set(env, (w = writer));
+  }
+  await w.group.add(body);
+}
+
+/** The bodies of one group, committed together; a `journal:N` crash point cuts the group at its Nth event. */
+async function commitSealed(store: StateStore, env: string, bodies: string[], w: JournalWriter): Promise<void> {
+  for (let i = 0; i < bodies.length; ) {
+    const n = journalEventsUntilFailpoint(bodies.length - i);
+    await commitChunk(store, env, bodies.slice(i, i + n), w);
+    i += n;
+  }
+}
+
+/** One commit: the bodies sealed in order, each chained to the one before, then the anchor moved to the last. */
+async function commitChunk(store: StateStore, env: string, bodies: string[], w: JournalWriter): Promise<void> {
   const key = (await store.trust.key(true))!;
   let head = { n: 0, mac: '' };
+  let tail: JournalWriter['tail'];
   await store.appendJournalLine(env, (lines) => {
-    const s = seal(key, stream(env), lines, body);
-    head = { n: lines.filter((l) => unseal(l)).length + 1, mac: s.mac };
-    return s.line;
+    let { sealed, mac } = tailOf(lines, w);
+    const out: string[] = [];
+    for (const body of bodies) {
+      const s = sealAfter(key, stream(env), mac, body);
+      out.push(s.line);
+      mac = s.mac;
+      sealed++;
+    }
+    head = { n: sealed, mac };
+    tail = { length: lines.length + out.length, last: out.at(-1), sealed, mac };
+    return out.join('\n');
   });
+  w.tail = tail;
   // Before anything else can run (the next queued line, the anchor): a crash right here is the
   // harshest "after event N", a durable line with its anchor one behind.
-  afterJournalAppend();
+  for (let i = 0; i < bodies.length; i++) afterJournalAppend();
+  // Crash tests: killed right after a commit that grouped several events is durable (before the anchor moves).
+  if (bodies.length > 1) failpoint('after-group-commit');
   await advanceAnchor(store.trust, { journal: { env, ...head } });
+}
+
+/** How many of `lines` are sealed and the last MAC: from our last commit when the file ends where it left it. */
+function tailOf(lines: string[], w: JournalWriter): { sealed: number; mac: string } {
+  const t = w.tail;
+  if (t && t.length === lines.length && t.last === lines.at(-1)) return { sealed: t.sealed, mac: t.mac };
+  return { sealed: lines.filter((l) => unseal(l)).length, mac: lastMac(lines) };
 }
 
 export interface JournalLine {

@@ -44,8 +44,13 @@ export function lastMac(lines: readonly string[]): string {
 
 /** Seals a JSON object text (`{...}`, not empty) as the next line of `stream`. */
 export function seal(key: StateKey, stream: string, lines: readonly string[], body: string): { line: string; mac: string } {
+  return sealAfter(key, stream, lastMac(lines), body);
+}
+
+/** Seals `body` as the line after the one whose MAC is `prev` ('' for the first sealed line). */
+export function sealAfter(key: StateKey, stream: string, prev: string, body: string): { line: string; mac: string } {
   if (!body.startsWith('{') || !body.endsWith('}') || body === '{}') throw new TypeError('seal: expected a non-empty JSON object');
-  const mac = macFor(key, stream, lastMac(lines), body);
+  const mac = macFor(key, stream, prev, body);
   return { line: `${body.slice(0, -1)},"kid":"${key.id}","mac":"${mac}"}`, mac };
 }
 

@@ -11,8 +11,9 @@ export interface StateStore {
   /** For messages: a directory, or "ConfigMap ns/name". */
   readonly where: string;
   /**
-   * Appends one journal line computed from the lines already there (the MAC chains to the last
-   * one), serialised against other writers. Returns the line written.
+   * Appends the journal line(s) computed from the lines already there (the MAC chains to the last
+   * one), serialised against other writers. `make` may return several lines joined by `\n` (a
+   * group commit): they are written together and made durable together. Returns what was written.
    */
   appendJournalLine(env: string, make: (lines: string[]) => string): Promise<string>;
   /** The environment's journal as NDJSON text ('' when none). */

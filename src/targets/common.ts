@@ -1,7 +1,8 @@
 import type { Secret } from '../core/secret.ts';
 import { TargetError, toTargetError } from '../core/errors.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
-import type { ReadResult, TargetContext, VerifyResult } from './types.ts';
+import { Lane, type PacingLimits } from '../runtime/pacer.ts';
+import { pacingOf, type ReadResult, type TargetContext, type TargetDefinition, type VerifyResult } from './types.ts';
 
 /** The verification every readable target uses: read back and compare (by value, in memory only). */
 export async function verifyByReadBack(
@@ -64,4 +65,13 @@ export function asDiscoverAuth(err: unknown): never {
     throw new TargetError(err.message, { target: err.target, op: 'discover', kind: 'auth', retryable: false, cause: err });
   }
   throw err;
+}
+
+/**
+ * The pacing lane of the rate-limit domain `key` (the target also gives it as `rateLimitKey`):
+ * the engine's, shared with the account's other targets; a private one when the adapter runs
+ * alone (tests), so it still paces itself on the provider's signals.
+ */
+export function laneOf(ctx: Pick<TargetContext, 'lane' | 'clock'>, key: string, def: Pick<TargetDefinition<any>, 'concurrency' | 'pacing'>): Lane {
+  return ctx.lane?.(key) ?? new Lane(key, pacingOf(def) satisfies PacingLimits, ctx.clock);
 }

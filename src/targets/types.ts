@@ -7,6 +7,7 @@ import type { EndpointForm } from '../inventory/endpoints.ts';
 export { EndpointUrlField } from '../inventory/endpoints.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/logger.ts';
+import type { Lane, PacingLimits } from '../runtime/pacer.ts';
 
 /** The closed list of target types: one kebab-case id names the folder, the registry key and `type:`. */
 export const TARGET_IDS = [
@@ -133,6 +134,12 @@ export interface TargetContext {
   logger: Logger;
   /** Resolves a `token: env:VAR | file:PATH` reference or the ecosystem default lazily. */
   resolve(ref: CredentialRef): Promise<Secret>;
+  /**
+   * The pacing lane of a rate-limit domain (runtime/pacer.ts), by the key the target also gives as
+   * `rateLimitKey`: its HTTP client waits on it before each request and tells it every answer.
+   * Absent outside the engine (tests of an adapter alone): then nothing is paced.
+   */
+  lane?(key: string): Lane;
 }
 
 /**
@@ -147,6 +154,11 @@ export interface Target<R = unknown> {
   readonly location: string;
   /** Targets with the same lock key are written one at a time (two dotenv targets on one file). */
   readonly lockKey?: string;
+  /**
+   * The provider's rate-limit domain this target spends (the account or token behind it, e.g.
+   * `heroku:<endpoint>:<token ref>`): targets with the same key share one pacing lane. Default: the type id.
+   */
+  readonly rateLimitKey?: string;
 
   /** Read-only: can keyrot write here, and what does it hold now. Never writes. */
   preflight(signal?: AbortSignal): Promise<PreflightResult>;
@@ -221,8 +233,10 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
   readonly schema: z.ZodType<C>;
   readonly capabilities: Capabilities;
   readonly receipt: ReceiptSpec<R>;
-  /** Default concurrency cap for writes to this provider. */
+  /** How many targets of this provider keyrot works on at once at first (the pacing window's start). */
   readonly concurrency: number;
+  /** How keyrot paces the provider (runtime/pacer.ts): the window's start and ceiling, published rates, budget refill (see `pacingOf`). */
+  readonly pacing?: PacingLimits;
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
   /**
@@ -290,6 +304,8 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   capabilities: Capabilities;
   receipt: ReceiptSpec<R>;
   concurrency?: number;
+  /** The provider's published limits (window ceiling, request rates, budget refill); the window starts at `concurrency`. */
+  pacing?: Partial<Omit<PacingLimits, 'initial'>>;
   describe(config: z.infer<S>): string;
   localFile?(config: z.infer<S>): string | undefined;
   create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
@@ -297,5 +313,15 @@ export function defineTarget<S extends z.ZodObject, R>(def: {
   endpoint?: TargetEndpoint;
   credentialEnv?: readonly string[];
 }): TargetDefinition<z.infer<S>, R> {
-  return { concurrency: 4, ...def } as unknown as TargetDefinition<z.infer<S>, R>;
+  const concurrency = def.concurrency ?? 4;
+  const pacing: PacingLimits = { max: DEFAULT_MAX_CONCURRENCY, ...def.pacing, initial: concurrency };
+  return { ...def, concurrency, pacing } as unknown as TargetDefinition<z.infer<S>, R>;
+}
+
+/** The window's ceiling of a type that publishes none: a courtesy cap, far below what a 2-core machine could send. */
+export const DEFAULT_MAX_CONCURRENCY = 16;
+
+/** A definition's pacing, defaulted for definitions written without `defineTarget`. */
+export function pacingOf(def: Pick<TargetDefinition<any>, 'concurrency' | 'pacing'>): PacingLimits {
+  return def.pacing ?? { initial: def.concurrency, max: Math.max(def.concurrency, DEFAULT_MAX_CONCURRENCY) };
 }

@@ -272,7 +272,7 @@ describe('Ctrl-C while the rotation writes', () => {
 describe('keystrokes while a key prompt is due', () => {
   it('a key typed during preflight is never echoed; the prompt says it was discarded', async () => {
     await inventory({ heroku: true });
-    heroku.server.failNext({ method: 'GET', path: '/apps/api', delayMs: 2500 });
+    heroku.server.failNext({ method: 'GET', path: '/apps/api/config-vars', delayMs: 2500 });
     const early = testKey();
     const key = newKey();
     const t = pty(['rotate']);
@@ -295,7 +295,7 @@ describe('keystrokes while a key prompt is due', () => {
 
   it('SIGTERM while keystrokes are held: exit 143, the terminal restored', async () => {
     await inventory({ heroku: true });
-    heroku.server.failNext({ method: 'GET', path: '/apps/api', delayMs: 2500 });
+    heroku.server.failNext({ method: 'GET', path: '/apps/api/config-vars', delayMs: 2500 });
     const t = pty(['rotate']);
     await t.waitFor(/preflight/);
     t.type('abc');
@@ -308,7 +308,7 @@ describe('keystrokes while a key prompt is due', () => {
 
   it('a failed preflight (exit 1) leaves the terminal as it found it', async () => {
     await inventory({ heroku: true });
-    heroku.server.failNext({ method: 'GET', path: '/apps/api', status: 401, body: { id: 'unauthorized', message: 'Invalid credentials provided.' }, times: 5 });
+    heroku.server.failNext({ method: 'GET', path: '/apps/api/config-vars', status: 401, body: { id: 'unauthorized', message: 'Invalid credentials provided.' }, times: 5 });
     const t = pty(['rotate']);
     const exit = await t.exited;
     expect(exit, t.output()).toMatchObject({ code: 1, echo: true, icanon: true, isig: true });

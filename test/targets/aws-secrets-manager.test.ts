@@ -117,6 +117,56 @@ describe('aws-secrets-manager: staging and promotion', () => {
     expect(emu.stages(name)).toEqual({ AWSCURRENT: versionTokenFor(o.rotationId), AWSPREVIOUS: v1 });
   });
 
+  it('a rotation costs 6 calls: preflight 2 (DescribeSecret, GetSecretValue), write 1 (PutSecretValue), verify 3 (GetSecretValue of the version, promote, drop AWSPENDING)', async () => {
+    const newKey = testKey();
+    const v1 = emu.seed(name, testKey());
+    const t = await target();
+    const o = op(undefined, newKey);
+    const before = emu.calls().length;
+    expect((await t.preflight()).status).toBe('ready');
+    const receipt = await t.write(new Secret(newKey), o);
+    await t.verify(new Secret(newKey), o, receipt);
+    expect(emu.calls().slice(before).map((c) => c.action)).toEqual([
+      'DescribeSecret',
+      'GetSecretValue',
+      'PutSecretValue',
+      'GetSecretValue',
+      'UpdateSecretVersionStage',
+      'UpdateSecretVersionStage',
+    ]);
+    expect(emu.stages(name)).toEqual({ AWSCURRENT: versionTokenFor(o.rotationId), AWSPREVIOUS: v1 });
+  });
+
+  it('a resumed run whose preflight already sees this rotation\'s promoted version writes nothing and keeps the replaced version in its receipt', async () => {
+    const newKey = testKey();
+    const v1 = emu.seed(name, testKey());
+    const o = op(undefined, newKey);
+    const first = await target();
+    await first.verify(new Secret(newKey), o, await first.write(new Secret(newKey), o));
+    // Another process (keyrot resume): preflight, then the write of the same rotation.
+    const t = await target();
+    expect((await t.preflight()).status).toBe('ready');
+    const puts = emu.calls('PutSecretValue').length;
+    const receipt = await t.write(new Secret(newKey), o);
+    expect(receipt).toMatchObject({ versionId: versionTokenFor(o.rotationId), previousVersionId: v1, promoted: true });
+    expect(emu.calls('PutSecretValue')).toHaveLength(puts);
+  });
+
+  it('targets of one account share an SDK client: closing one (twice) leaves the others working; a target made after all closed works', async () => {
+    const key = testKey();
+    emu.seed(name, key);
+    const a = await target();
+    const b = await target();
+    await a.close?.();
+    await a.close?.(); // idempotent: it does not release b's use
+    const r = await b.read();
+    expect(r.kind === 'value' && r.value.equals(new Secret(key))).toBe(true);
+    await b.close?.();
+    // A target made after every user closed gets a fresh client.
+    const c = await target();
+    expect((await c.read()).kind).toBe('value');
+  });
+
   it('the same rotation with a different key is a conflict, not a second version', async () => {
     emu.seed(name, testKey());
     const t = await target();

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { HerokuEmulator } from '../../emulators/heroku/emulator.ts';
 import { heroku } from '../../src/targets/heroku/index.ts';
-import { HEROKU_429_RETRY_MS, PACE_BELOW, type HerokuTarget } from '../../src/targets/heroku/adapter.ts';
+import { HEROKU_429_RETRY_MS, type HerokuTarget } from '../../src/targets/heroku/adapter.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { TargetError } from '../../src/core/errors.ts';
 import { withRetry } from '../../src/runtime/retry.ts';
@@ -112,17 +112,38 @@ describe('heroku target', () => {
     expect(emu.server.calls('PATCH', `/apps/${APP}/config-vars`)).toHaveLength(1);
   });
 
-  it('verify reads back; a value changed behind keyrot is a mismatch that names fingerprints only', async () => {
+  it('verify right after this process wrote relies on the PATCH answer; another run reads back and catches a value changed behind keyrot', async () => {
     const t = await makeTarget();
     const receipt = await t.write(new Secret(newKey), op);
-    expect(await t.verify(new Secret(newKey), op, receipt)).toMatchObject({ method: 'read-back' });
+    const reads = emu.server.calls('GET', `/apps/${APP}/config-vars`).length;
+    expect(await t.verify(new Secret(newKey), op, receipt)).toMatchObject({ method: 'read-back', detail: expect.stringMatching(/answer to the write holds the new key/) });
+    expect(emu.server.calls('GET', `/apps/${APP}/config-vars`)).toHaveLength(reads);
+    // `keyrot verify`, or a resumed run: nothing in memory, so the config var is read back.
+    const later = await makeTarget();
+    expect(await later.verify(new Secret(newKey), op, receipt)).toMatchObject({ method: 'read-back' });
     const intruder = testKey();
     emu.setVars(APP, { OPENAI_API_KEY: intruder });
-    const err = await errorOf(t.verify(new Secret(newKey), op, receipt));
+    const err = await errorOf(later.verify(new Secret(newKey), op, receipt));
     expect(err.kind).toBe('mismatch');
     expect(err.message).toContain(new Secret(intruder).fingerprint);
     expect(err.message).not.toContain(intruder);
     expect(err.message).not.toContain(newKey);
+  });
+
+  it('a rotation costs 5 requests per app: preflight 1, write 2 (PATCH, newest release), verify 0, redeploy 2 (newest release, its config)', async () => {
+    const t = await makeTarget();
+    const count = () => emu.server.requests.length;
+    expect((await t.preflight()).status).toBe('ready');
+    expect(count()).toBe(1);
+    const receipt = await t.write(new Secret(newKey), op);
+    expect(count()).toBe(3);
+    await t.verify(new Secret(newKey), op, receipt);
+    expect(count()).toBe(3);
+    const before = count();
+    await t.redeploy!(op, receipt);
+    // One look at the newest release per poll while it is pending (releases take 120 ms here), then its config.
+    const polls = emu.server.requests.slice(before).filter((r) => r.path === `/apps/${APP}/releases/${receipt.releaseId}`).length;
+    expect(count() - before).toBe(2 + polls);
   });
 
   it('redeploy watches the release the write created until it succeeds, and its snapshot holds the new key', async () => {
@@ -137,8 +158,6 @@ describe('heroku target', () => {
     expect(rel.current).toBe(true);
     // The release snapshotted the environment when it started: the new key, neighbours unchanged.
     expect(rel.configVars).toStrictEqual({ ...others(), OPENAI_API_KEY: newKey });
-    // It polled the release by id, more than once while it was pending.
-    expect(emu.server.calls('GET', `/apps/${APP}/releases/${receipt.releaseId}`).length).toBeGreaterThan(1);
   });
 
   it('redeploy after a crash (no receipt) finds the newest release with the Range header', async () => {
@@ -150,15 +169,16 @@ describe('heroku target', () => {
     expect(listCalls.some((c) => c.headers.range === 'version ..; max=1, order=desc')).toBe(true);
   });
 
-  it('redeploy rejects a release that does not run the new key', async () => {
+  it('redeploy looks at the newest release: a change released after keyrot\'s write is caught', async () => {
     const t = await makeTarget();
     const receipt = await t.write(new Secret(newKey), op);
-    // Someone releases another value right after keyrot; with no receipt keyrot watches the newest release.
+    // Someone releases another value right after keyrot: the dynos run that release, not keyrot's.
     const other = testKey();
     const ctl = await makeTarget();
     await ctl.write(new Secret(other), { rotationId: 'someone-else', fingerprint: new Secret(other).fingerprint });
-    const err = await errorOf(t.redeploy!(op, { ...receipt, releaseId: null, releaseVersion: null }));
+    const err = await errorOf(t.redeploy!(op, receipt));
     expect(err.kind).toBe('mismatch');
+    expect(err.message).toContain(new Secret(other).fingerprint);
     expect(err.message).not.toContain(other);
   });
 
@@ -257,11 +277,10 @@ describe('heroku target', () => {
     expect(t.rateLimitRemaining).toBe(4499);
     expect(slept).toEqual([]);
     emu.setRateLimitRemaining(token, 6);
-    await t.read(); // answers RateLimit-Remaining: 5
+    await t.read(); // answers RateLimit-Remaining: 5, below the 20 kept in reserve
     expect(t.rateLimitRemaining).toBe(5);
-    await t.read(); // paces before this call
-    expect(slept).toHaveLength(1);
-    expect(slept[0]).toBe((PACE_BELOW - 5) * 800);
+    await t.read(); // paced: one request per refill interval (75 a minute: 800 ms)
+    expect(slept).toEqual([800]);
     // An empty bucket answers the real 429 (with its header) until it refills.
     emu.setRateLimitRemaining(token, 0);
     const err = await errorOf(t.read());

@@ -158,6 +158,42 @@ describe('vercel target', () => {
     expect(JSON.stringify(fx.emu.getEnv('nomora-paw'))).toBe(before);
   });
 
+  it('a rotation costs 5 requests: preflight 3 (project, list, the entry), write 1 (PATCH), verify 1 (the entry by id)', async () => {
+    const next = testKey();
+    fx = await vercelFixture({ envs: [{ key: VAR, value: testKey(), target: ['production'] }] });
+    const count = () => fx!.emu.server.requests.length;
+    expect((await fx.target.preflight()).status).toBe('ready');
+    expect(count()).toBe(3);
+    const receipt = await fx.target.write(new Secret(next), op(next));
+    expect(count()).toBe(4);
+    expect(await fx.target.verify(new Secret(next), op(next), receipt)).toMatchObject({ method: 'read-back' });
+    expect(count()).toBe(5);
+    expect(fx.emu.server.requests.map((r) => `${r.method} ${r.path.replace(/[^/]{12,}/g, ':id')}`)).toEqual([
+      'GET /v9/projects/nomora-paw',
+      'GET /v10/projects/:id/env',
+      'GET /v1/projects/:id/env/:id',
+      'PATCH /v9/projects/:id/env/:id',
+      'GET /v1/projects/:id/env/:id',
+    ]);
+  });
+
+  it('verify with the receipt catches an entry moved off a target, or deleted, after the write', async () => {
+    const next = testKey();
+    fx = await vercelFixture({ envs: [{ key: VAR, value: testKey(), target: ['production', 'preview'] }], config: { targets: ['production', 'preview'] } });
+    const receipt = await fx.target.write(new Secret(next), op(next));
+    const [entry] = fx.emu.getEnv('nomora-paw', VAR);
+    // Someone edits the entry in the dashboard: it no longer serves preview.
+    const url = `${fx.emu.url}/v9/projects/${fx.project.id}/env/${entry!.id}`;
+    const headers = { authorization: `Bearer ${fx.token}`, 'content-type': 'application/json' };
+    expect((await fetch(url, { method: 'PATCH', headers, body: JSON.stringify({ target: ['production'] }) })).status).toBe(200);
+    const moved = await rejection(fx.target.verify(new Secret(next), op(next), receipt));
+    expect(moved.kind).toBe('mismatch');
+    expect(moved.message).toMatch(/no OPENAI_API_KEY entry serves preview after the write/);
+    expect((await fetch(url, { method: 'DELETE', headers })).status).toBe(200);
+    const gone = await rejection(fx.target.verify(new Secret(next), op(next), receipt));
+    expect(gone.kind).toBe('not-found');
+  });
+
   it('follows pagination.next to find the variable', async () => {
     const old = testKey();
     const envs = Array.from({ length: 7 }, (_, i) => ({ key: `VAR_${i}`, value: `v${i}`, target: ['production' as const] }));

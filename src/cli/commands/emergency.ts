@@ -26,7 +26,8 @@ import { watchInterrupts } from '../interrupt.ts';
 import { keyrotCommand as nextCommand } from '../../render/command.ts';
 import { typedAnswer } from '../prompt.ts';
 import { journalMark, whereThingsStand } from '../where-things-stand.ts';
-import { bold, green, paused, printRotationReport, yellow } from '../output.ts';
+import { bold, green, printRotationReport, yellow } from '../output.ts';
+import { paused } from '../live-reporter.ts';
 import { checkSource } from './rotate.ts';
 import { billingLine, checkBilling, type BillingFinding } from '../../usage/billing.ts';
 

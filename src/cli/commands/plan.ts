@@ -1,7 +1,4 @@
-import { execFile } from 'node:child_process';
-import { childEnv } from '../../core/redact.ts';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { isAbsolute, resolve } from 'node:path';
 import { closeAll, createTargets } from '../../machine/live-targets.ts';
 import { preflightAll } from '../../machine/preflight.ts';
 import { latestRotation } from '../../machine/state.ts';
@@ -16,6 +13,7 @@ import { bold, dim, green, red, yellow } from '../output.ts';
 import type { Column } from '../table.ts';
 import { plural } from '../../render/plural.ts';
 import { keyrotCommand } from '../../render/command.ts';
+import { exposureMessage, gitExposures } from '../../scan/git-exposure.ts';
 
 const PLAN_COLUMNS: Column[] = [
   { header: '', fit: 'fixed' },
@@ -28,8 +26,6 @@ const PLAN_COLUMNS: Column[] = [
   { header: 'THEN', fit: 'fixed' },
   { header: 'VERIFIED BY', fit: 'fixed' },
 ];
-
-const run = promisify(execFile);
 
 export interface PlanTarget {
   name: string;
@@ -47,28 +43,6 @@ export interface PlanTarget {
   notes: string[];
   /** Risks that do not block the rotation (a key file others can read, temp files a crash left). */
   warnings: string[];
-}
-
-/** Is a local secret file at risk of being committed? (the seed: never commit keys) */
-async function gitExposure(path: string): Promise<string | undefined> {
-  const cwd = dirname(path);
-  try {
-    await run('git', ['-C', cwd, 'rev-parse', '--is-inside-work-tree'], { timeout: 5000, env: childEnv() });
-  } catch {
-    return undefined; // not in a git work tree (or no git): nothing to warn about
-  }
-  try {
-    await run('git', ['-C', cwd, 'ls-files', '--error-unmatch', path], { timeout: 5000, env: childEnv() });
-    return `${path} is TRACKED by git: the key is (or will be) in the repository history. Remove it (git rm --cached), add it to .gitignore, and treat the key as leaked`;
-  } catch {
-    // not tracked: is it ignored?
-  }
-  try {
-    await run('git', ['-C', cwd, 'check-ignore', '-q', path], { timeout: 5000, env: childEnv() });
-    return undefined;
-  } catch {
-    return `${path} is inside a git work tree but not ignored: add it to .gitignore so the key is never committed`;
-  }
 }
 
 /** How a rotation will prove this target holds the new key. */
@@ -100,6 +74,16 @@ function localPath(spec: TargetSpec, baseDir: string): string | undefined {
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }
 
+/** Per target (in order): the warning when its local secret file could be committed to git. */
+async function localExposures(env: Environment, baseDir: string): Promise<Array<string | undefined>> {
+  const paths = env.targets.map((s) => localPath(s, baseDir));
+  const found = await gitExposures(paths.filter((p): p is string => p !== undefined));
+  return paths.map((p) => {
+    const e = p === undefined ? undefined : found.get(p);
+    return p && e ? exposureMessage(p, e) : undefined;
+  });
+}
+
 /** The OpenAI endpoints of the environment that are not the public API (the live check's, the Admin API's). */
 function openaiEndpoints(env: Environment, admin: string | undefined, processEnv: NodeJS.ProcessEnv) {
   const found: Array<{ what: string; url: string; from: string; receives: string }> = [];
@@ -124,7 +108,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
   try {
     const [pf, exposures, last, lock] = await Promise.all([
       preflightAll(targets, { clock: ctx.clock }),
-      Promise.all(env.targets.map((s) => (localPath(s, ctx.inventory.baseDir) ? gitExposure(localPath(s, ctx.inventory.baseDir)!) : undefined))),
+      localExposures(env, ctx.inventory.baseDir),
       latestRotation(ctx.state, env.name),
       ctx.state.readLock(env.name),
     ]);

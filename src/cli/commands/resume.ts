@@ -1,7 +1,7 @@
 import { resume } from '../../usecases/resume.ts';
 import { obtainKey } from '../../keys/sources.ts';
 import { commandContext, environment, keySourceContext, runEngineCommand, startChangingCommand, type CommonFlags } from '../context.ts';
-import { paused } from '../output.ts';
+import { paused } from '../live-reporter.ts';
 import { checkSource } from './rotate.ts';
 
 export async function resumeCommand(flags: CommonFlags & { newKey?: string; oldKey?: string; rollback?: boolean }): Promise<number> {

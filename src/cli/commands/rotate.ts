@@ -1,7 +1,7 @@
 import { rotate } from '../../usecases/rotate.ts';
 import { KeySourceField } from '../../inventory/schema.ts';
 import { commandContext, environment, keySourceResolved, obtainNewKey, runEngineCommand, startChangingCommand, usage, type CommonFlags } from '../context.ts';
-import { paused } from '../output.ts';
+import { paused } from '../live-reporter.ts';
 
 export function checkSource(source: string, flag = '--new-key'): string {
   if (!KeySourceField.safeParse(source).success) {

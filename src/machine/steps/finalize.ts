@@ -10,7 +10,7 @@ import type { Run } from '../run.ts';
  */
 export async function finalizeAll(run: Run): Promise<void> {
   // `keyrot revoke` has not created the adapters yet: finalize needs them, not a preflight.
-  if (!run.live.length) run.live = await createTargets(run.o);
+  if (!run.live.length) run.live = await createTargets(run.runtime);
   const names = run.live.filter((t) => t.target?.finalize && !run.record(t.spec.name)?.finalized).map((t) => t.spec.name);
   if (!names.length) return;
   run.reporter.step('finalize', `${names.length} targets`);

@@ -39,7 +39,7 @@ export async function restoreAll(run: Run, names: string[]): Promise<Map<string,
   await Promise.all(
     names.map((name) => {
       const t = run.target(name);
-      return run.limiter.run(t.id, t.lockKey, async () => {
+      return run.paced(name, async () => {
         const failure = await restoreOne(run, name);
         if (failure) failures.set(name, failure);
       });

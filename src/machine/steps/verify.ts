@@ -11,25 +11,26 @@ export async function verifyAll(run: Run, names: string[]): Promise<boolean> {
   if (!names.length) return true;
   run.reporter.step('verify', `${names.length} targets`);
   const results = await Promise.all(
-    names.map((name) => {
-      const t = run.target(name);
-      return run.limiter.run(t.id, undefined, async () => {
-        if (run.o.signal?.aborted) return false;
-        const phase = { now: 'verify' as 'verify' | 'redeploy' };
-        try {
-          await verifyOne(run, name, phase);
-          return true;
-        } catch (err) {
-          const e = toTargetError(err, name, phase.now);
-          const failed = phase.now === 'verify' ? { step: 'verify' as const, fingerprint: run.state.newFingerprint } : { step: 'redeploy' as const, purpose: 'write' as const };
-          await run.emit({ ...failed, target: name, outcome: 'failed', detail: e.message });
-          run.reporter.target(name, 'failed', `${phase.now}: ${e.message}`);
-          return false;
-        }
-      });
-    }),
+    // Verifying reads: it does not wait for the turn of targets sharing a file.
+    names.map((name) => run.paced(name, () => verifyOrRecord(run, name), { exclusive: false })),
   );
   return results.every(Boolean);
+}
+
+/** Verifies (and redeploys) one target; a failure is journaled and reported, and answers false. */
+async function verifyOrRecord(run: Run, name: string): Promise<boolean> {
+  if (run.o.signal?.aborted) return false;
+  const phase = { now: 'verify' as 'verify' | 'redeploy' };
+  try {
+    await verifyOne(run, name, phase);
+    return true;
+  } catch (err) {
+    const e = toTargetError(err, name, phase.now);
+    const failed = phase.now === 'verify' ? { step: 'verify' as const, fingerprint: run.state.newFingerprint } : { step: 'redeploy' as const, purpose: 'write' as const };
+    await run.emit({ ...failed, target: name, outcome: 'failed', detail: e.message });
+    run.reporter.target(name, 'failed', `${phase.now}: ${e.message}`);
+    return false;
+  }
 }
 
 async function verifyOne(run: Run, name: string, phase: { now: 'verify' | 'redeploy' }): Promise<void> {

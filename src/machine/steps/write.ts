@@ -15,7 +15,7 @@ export async function writeAll(run: Run, names: string[]): Promise<boolean> {
   const results = await Promise.all(
     names.map((name) => {
       const t = run.target(name);
-      return run.limiter.run(t.id, t.lockKey, async () => {
+      return run.paced(name, async () => {
         if (run.o.signal?.aborted) return false;
         run.reporter.target(name, 'writing');
         await run.emit({ step: 'write', target: name, outcome: 'started', fingerprint: key.fingerprint });

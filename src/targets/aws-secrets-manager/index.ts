@@ -36,8 +36,13 @@ export const awsSecretsManager = defineTarget({
   schema: AwsSecretsManagerConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AwsSecretsManagerReceipt },
-  // PutSecretValue + UpdateSecretVersionStage share 50 TPS per account and region.
-  concurrency: 4,
+  // Published quotas, per account and region, not adjustable (docs.aws.amazon.com/secretsmanager/
+  // latest/userguide/reference_limits.html): PutSecretValue, UpdateSecretVersionStage (and
+  // UpdateSecret, replication calls) share 50 requests per second; GetSecretValue 10,000 and
+  // DescribeSecret 40,000. The `write` class is held to 50/s (bursts of 50); the window starts at
+  // 8 and may grow to 64 while AWS does not throttle; a ThrottlingException halves it.
+  concurrency: 8,
+  pacing: { max: 64, rates: { write: { perSecond: 50, burst: 50 } } },
   describe: (c) => `${c.secret}${c.field ? `[${c.field}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAwsSecretsManagerTarget(config, ctx),
 });

@@ -35,10 +35,14 @@ export const heroku = defineTarget({
   // release that restarts the dynos; keyrot waits for it (redeploy).
   capabilities: { readBack: 'always', versioned: false },
   receipt: { version: 1, schema: HerokuReceipt },
-  // The account's token bucket holds 4500 requests and refills at ~75/minute (README "Provider facts").
-  // One target costs ~6 requests to write plus a few polls of its release; 4 apps at once stay far
-  // inside the bucket, while writes to ONE app are serialised by the lock key (releases are per app).
-  concurrency: 4,
+  // Heroku's limit is a token bucket per account: 4500 requests, refilled at about 75 a minute
+  // (devcenter.heroku.com/articles/platform-api-reference#rate-limits), reported on every answer
+  // as RateLimit-Remaining. No concurrency limit is published: the window starts at 8 and may
+  // grow to 64 while answers stay healthy; the lane keeps 20 requests of the bucket for other
+  // tools and paces one request per refill (800 ms) below that. Writes to ONE app are serialised
+  // by the lock key (releases are per app).
+  concurrency: 8,
+  pacing: { max: 64, refillPerSecond: 75 / 60, reserve: 20 },
   describe: (c) => c.app,
   create: async (config, ctx) => (await import('./adapter.ts')).createHerokuTarget(config, ctx),
 });

@@ -15,6 +15,11 @@ import { VercelApi, type Deployment, type EnvEntry, type EnvTarget } from './api
  * GetProjectEnv,EditProjectEnv,CreateProjectEnv,RemoveProjectEnv}.ts, deployments{GetDeployments,
  * CreateDeployment,GetDeployment}.ts; the redeploy body is the one `vercel redeploy` sends
  * (vercel/vercel packages/cli/src/commands/redeploy/index.ts).
+ *
+ * Requests: the env list does not return values (`decrypt=true` is ignored: vercel/sdk#118, where
+ * Vercel support advises reading each variable by id), so values are read entry by entry. The
+ * write uses what preflight just read (once), and verify reads back the entries the receipt names
+ * (their targets prove the coverage), without listing the project again.
  */
 
 /** readyStates of a deployment that never served traffic and never will by itself. */
@@ -48,6 +53,18 @@ interface Selection {
   branchOnly: number;
 }
 
+/** An entry read by id, with its value (null: sensitive, Vercel never returns it). */
+interface EntryRead {
+  entry: EnvEntry;
+  value: string | null;
+}
+
+/** What preflight read: the first write uses it instead of reading again. */
+interface Observed {
+  s: Selection & { projectId: string };
+  reads: Map<string, EntryRead>;
+}
+
 /** What one write has done so far, turned into the receipt at the end. */
 interface WriteLog {
   entries: string[];
@@ -67,6 +84,7 @@ class VercelTarget implements Target<VercelReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   /** Present when the config asks for it (redeploy: true, with production): after writes and restores. */
   readonly redeploy?: (op: OpContext, receipt: VercelReceipt | undefined, purpose?: RedeployPurpose) => Promise<VerifyResult>;
 
@@ -84,6 +102,8 @@ class VercelTarget implements Target<VercelReceipt> {
   private readonly before = new Map<string, Map<string, string | undefined>>();
   /** Per rotation: the deployment keyrot triggered. */
   private readonly triggered = new Map<string, string>();
+  /** What preflight read (entries, and the values of the covering ones), for the first write. */
+  private observed: Observed | undefined;
 
   constructor(config: VercelConfig & CommonTargetConfig, ctx: TargetContext & { name: string }) {
     this.config = config;
@@ -97,6 +117,7 @@ class VercelTarget implements Target<VercelReceipt> {
     this.redeployOn = config.redeploy === true && this.wanted.includes('production');
     this.location = `${this.where} ${ctx.varName} (${this.wanted.join(', ')})`;
     this.lockKey = `vercel:${config.team ?? ''}/${config.project}/${ctx.varName}`;
+    this.rateLimitKey = this.api.rateLimitKey;
     if (this.redeployOn) {
       this.redeploy = (op, receipt, purpose = 'write') => (purpose === 'restore' ? this.redeployRestored(op, receipt) : this.redeployWritten(op, receipt));
     }
@@ -130,9 +151,12 @@ class VercelTarget implements Target<VercelReceipt> {
   }
 
   /** Each covering entry with its value (null: sensitive, Vercel never returns it). */
-  private async values(op: string, projectId: string, covering: EnvEntry[]): Promise<Array<{ e: EnvEntry; value: string | null }>> {
-    const values: Array<{ e: EnvEntry; value: string | null }> = [];
-    for (const e of covering) values.push({ e, value: (await this.api.readEntry(op, projectId, e.id)).value });
+  private async values(op: string, projectId: string, covering: EnvEntry[]): Promise<Array<{ e: EnvEntry; value: string | null; read: EntryRead }>> {
+    const values: Array<{ e: EnvEntry; value: string | null; read: EntryRead }> = [];
+    for (const e of covering) {
+      const read = await this.api.readEntry(op, projectId, e.id);
+      values.push({ e, value: read.value, read });
+    }
     return values;
   }
 
@@ -161,6 +185,7 @@ class VercelTarget implements Target<VercelReceipt> {
             : values[0]!.value
               ? { kind: 'value', value: new Secret(values[0]!.value!) }
               : { kind: 'absent' };
+      this.observed = { s, reads: new Map(values.map((v) => [v.e.id, v.read])) };
       return { status: 'ready', current, willCreate: s.uncovered.length > 0, notes } satisfies PreflightResult;
     } catch (e) {
       const err = toTargetError(e, this.name, 'preflight');
@@ -217,10 +242,13 @@ class VercelTarget implements Target<VercelReceipt> {
   }
 
   async write(value: Secret, op: OpContext): Promise<VercelReceipt> {
-    const s = await this.selection('write');
+    // Preflight's reads, once (a retry reads again: the first attempt may have changed entries).
+    const seen = this.observed;
+    this.observed = undefined;
+    const s = seen?.s ?? (await this.selection('write'));
     this.checkTypes(s.covering, 'write');
     const log: WriteLog = { entries: [], patched: [], created: [], stamps: [], sensitive: false };
-    for (const e of s.covering) await this.writeEntry(e, s.projectId, value, op, log);
+    for (const e of s.covering) await this.writeEntry(e, s.projectId, value, op, log, seen?.reads.get(e.id));
     if (s.uncovered.length) await this.createFor(s.uncovered, s.projectId, value, op, log);
     const times = log.stamps.map((st) => Number(st.slice(st.lastIndexOf('@') + 1)));
     const { entries, patched, created, stamps, sensitive } = log;
@@ -228,13 +256,13 @@ class VercelTarget implements Target<VercelReceipt> {
   }
 
   /** Puts the new key in one covering entry, unless it provably holds it already. */
-  private async writeEntry(e: EnvEntry, projectId: string, value: Secret, op: OpContext, log: WriteLog): Promise<void> {
+  private async writeEntry(e: EnvEntry, projectId: string, value: Secret, op: OpContext, log: WriteLog, known?: EntryRead): Promise<void> {
     const marker = creationMarker(op.rotationId);
     const prior = this.priorOf(op.rotationId);
     // An entry this rotation created on an earlier attempt: already ours, restore removes it.
     if (e.comment === marker) log.created.push(e.id);
     else log.entries.push(e.id);
-    const { entry, value: current } = await this.api.readEntry('write', projectId, e.id);
+    const { entry, value: current } = known ?? (await this.api.readEntry('write', projectId, e.id));
     if (entry.type === 'sensitive') log.sensitive = true;
     // What the entry held before this rotation: recorded only when it does not hold the new key
     // yet (a resumed write must not mistake the new key for the old one).
@@ -275,13 +303,13 @@ class VercelTarget implements Target<VercelReceipt> {
   }
 
   async verify(value: Secret, _op: OpContext, receipt: VercelReceipt | undefined): Promise<VerifyResult> {
-    const s = await this.selection('verify');
+    const s = await this.entriesToVerify(receipt);
     if (s.uncovered.length) {
       throw this.api.fail(`${this.where}: no ${this.varName} entry serves ${s.uncovered.join(', ')} after the write`, 'mismatch', 'verify', NOT_RETRYABLE);
     }
     const stamps = stampsOf(receipt);
     let metadata = 0;
-    for (const e of s.covering) if ((await this.verifyEntry(e, s.projectId, value, stamps)) === 'metadata') metadata++;
+    for (const r of s.covering) if (this.verifyEntry(r, value, stamps) === 'metadata') metadata++;
     const { varName, where } = this;
     if (metadata === 0) return { method: 'read-back', detail: `${s.covering.length} ${varName} entr${s.covering.length > 1 ? 'ies' : 'y'} of ${where} hold the new key` };
     return {
@@ -291,8 +319,7 @@ class VercelTarget implements Target<VercelReceipt> {
   }
 
   /** Proves one entry holds the new key: read back, or (sensitive) unchanged since keyrot's write. */
-  private async verifyEntry(e: EnvEntry, projectId: string, value: Secret, stamps: Map<string, number>): Promise<'read-back' | 'metadata'> {
-    const { entry, value: current } = await this.api.readEntry('verify', projectId, e.id);
+  private verifyEntry({ entry: e, value: current }: EntryRead, value: Secret, stamps: Map<string, number>): 'read-back' | 'metadata' {
     const label = `${this.varName} entry ${e.id} (${e.target.join(', ')})`;
     const mismatch = (message: string) => this.api.fail(message, 'mismatch', 'verify', NOT_RETRYABLE);
     if (current !== null) {
@@ -305,10 +332,30 @@ class VercelTarget implements Target<VercelReceipt> {
     const mine = this.written.get(e.id);
     const stamp = stamps.get(e.id) ?? (mine?.fingerprint === value.fingerprint ? mine.updatedAt : undefined);
     if (stamp === undefined) throw mismatch(`${label} of ${this.where} is sensitive and keyrot has no record of writing it in this rotation: run the write again`);
-    if (entry.updatedAt !== stamp) {
-      throw mismatch(`${label} of ${this.where} changed after keyrot wrote it (updatedAt ${entry.updatedAt ?? 'unknown'}, expected ${stamp}): someone else edited it`);
+    if (e.updatedAt !== stamp) {
+      throw mismatch(`${label} of ${this.where} changed after keyrot wrote it (updatedAt ${e.updatedAt ?? 'unknown'}, expected ${stamp}): someone else edited it`);
     }
     return 'metadata';
+  }
+
+  /**
+   * The entries that must hold the new key, read back with their values, and the targets none of
+   * them serves. With a receipt: exactly the entries the write set, each read by id (a deleted
+   * one is a 404; their targets prove the coverage). Without one (a crash before the journal kept
+   * it): every covering entry of a fresh listing.
+   */
+  private async entriesToVerify(receipt: VercelReceipt | undefined): Promise<{ covering: EntryRead[]; uncovered: EnvTarget[] }> {
+    const ids = receipt ? [...receipt.entries, ...receipt.created] : [];
+    if (!ids.length) {
+      const s = await this.selection('verify');
+      return { covering: (await this.values('verify', s.projectId, s.covering)).map((v) => v.read), uncovered: s.uncovered };
+    }
+    const p = await this.api.project('verify');
+    const reads: EntryRead[] = [];
+    for (const id of ids) reads.push(await this.api.readEntry('verify', p.id, id));
+    const mine = reads.filter((r) => r.entry.key === this.varName && !r.entry.gitBranch);
+    const served = new Set(mine.flatMap((r) => r.entry.target));
+    return { covering: mine, uncovered: this.wanted.filter((t) => !served.has(t)) };
   }
 
   private async redeployWritten(op: OpContext, receipt: VercelReceipt | undefined): Promise<VerifyResult> {

@@ -1,11 +1,11 @@
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type TargetContext } from '../types.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { absentOn404, createProviderHttp, type Described, type ProviderFailure, type ProviderHttp } from '../../runtime/provider-http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { VERCEL_API, VERCEL_TOKEN_ENV, type VercelConfig } from './index.ts';
+import { VERCEL_API, VERCEL_TOKEN_ENV, vercel, type VercelConfig } from './index.ts';
 
 /**
  * The Vercel REST API routes keyrot uses, with plain fetch (provider-http), and Vercel's answers
@@ -72,17 +72,22 @@ export function toDeployment(raw: Raw): Deployment {
   };
 }
 
+/** The endpoint a call spends the budget of: the path with its ids taken out (`GET /v1/projects/:id/env/:id`). */
+function endpointOf(method: string, path: string): string {
+  return `${method} ${path.replace(/\/(projects|env|deployments)\/[^/]+/g, '/$1/:id')}`;
+}
+
 export class VercelApi {
   /** `Vercel project NAME (team T)`, for messages. */
   readonly where: string;
+  /** Vercel's limits are per token and per endpoint (docs rest-api/errors): one lane per token, one budget per endpoint in it. */
+  readonly rateLimitKey: string;
   private readonly scopeWords: string;
   private readonly tokenRef: CredentialRef;
   private readonly http: ProviderHttp<string>;
   private readonly ctx: TargetContext & { name: string };
   private readonly projectRef: string;
   private projectP: Promise<{ id: string; name: string }> | undefined;
-  /** No call before this instant: the endpoint's rate-limit window is spent. */
-  private pauseUntil = 0;
 
   constructor(config: VercelConfig & CommonTargetConfig, ctx: TargetContext & { name: string }) {
     this.ctx = ctx;
@@ -92,26 +97,23 @@ export class VercelApi {
     this.where = `Vercel project ${config.project}${config.team ? ` (team ${config.team})` : ''}`;
     const scopeQuery: Record<string, string> = config.team ? (config.team.startsWith('team_') ? { teamId: config.team } : { slug: config.team }) : {};
     const credential = lazyCredential(ctx, this.tokenRef);
+    const base = (config.endpoint ?? VERCEL_API).replace(/\/+$/, '');
+    this.rateLimitKey = `vercel:${base}:${config.team ?? ''}:${this.tokenRef.raw}`;
     this.http = createProviderHttp<string>({
       provider: 'Vercel',
-      baseUrl: (config.endpoint ?? VERCEL_API).replace(/\/+$/, ''),
+      baseUrl: base,
       target: ctx.name,
       clock: ctx.clock,
       timeoutMs: waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS),
       headers: { 'user-agent': 'keyrot' },
       query: scopeQuery,
       auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
-      before: async (signal) => {
-        const wait = this.pauseUntil - ctx.clock.now();
-        if (wait > 0) await ctx.clock.sleep(wait, signal);
-      },
       endpointHint: 'set `endpoint:` of this target to the Vercel API’s URL (or remove it for https://api.vercel.com)',
       describe: (f) => this.describe(f),
-      // Vercel limits each endpoint separately; when a window is spent, wait for its reset before
-      // the next call instead of spending a request on a 429 (X-RateLimit-Reset is epoch seconds).
-      onResponse: ({ rateLimit }) => {
-        if (rateLimit.remaining === 0 && rateLimit.resetAt !== undefined) this.pauseUntil = Math.min(rateLimit.resetAt, ctx.clock.now() + 60_000);
-      },
+      // Each endpoint has its own budget (X-RateLimit-Remaining / -Reset, epoch seconds): the lane
+      // paces each one before it is spent, and waits for its reset instead of spending a 429.
+      lane: laneOf(ctx, this.rateLimitKey, vercel),
+      bucketOf: endpointOf,
     });
   }
 

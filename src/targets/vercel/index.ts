@@ -48,11 +48,14 @@ export const vercel = defineTarget({
   // Sensitive entries never return their value: verified by metadata and the redeploy instead.
   capabilities: { readBack: 'per-value', versioned: false },
   receipt: { version: 1, schema: VercelReceipt },
-  // Vercel's API limits are per endpoint and unpublished in numbers; deployments are capped per
-  // day (100/day on Hobby) and Hobby builds one deployment at a time (docs: rest-api/errors,
-  // vercel.com/docs/limits; README "Provider facts"). Two projects at once keeps bursts
-  // small and does not queue redeploys behind each other for long.
-  concurrency: 2,
+  // Vercel's API limits are per endpoint, unpublished in numbers, and reported on every answer
+  // (X-RateLimit-Limit / -Remaining / -Reset; docs rest-api/errors: "The limit of request is per
+  // endpoint basis"); deployments are capped per day (100 on Hobby, docs limits) and Hobby builds
+  // one at a time. The window starts at 4 and may grow to 32 while answers stay healthy; each
+  // endpoint's budget is spent no further than what is left in it (requests in flight counted),
+  // then the next request waits for its reset.
+  concurrency: 4,
+  pacing: { max: 32, reserve: 0 },
   describe: (c) => `${c.team ? `${c.team}/` : ''}${c.project} (${(c.targets ?? ['production']).join(', ')})`,
   create: async (config, ctx) => (await import('./adapter.ts')).createVercelTarget(config, ctx),
 });
