@@ -125,6 +125,21 @@ describe('cloudflare-workers target', () => {
       expect(e.message).toMatch(/still serves version .*, from before keyrot's write/);
     });
 
+    it('a secret change after keyrot\'s write (the old key put back by someone) fails verify: write-only values cannot be compared', async () => {
+      const t = await makeTarget();
+      const receipt = await t.write(new Secret(newKey), op);
+      await fetch(`${emu.url}/accounts/${ACCOUNT}/workers/scripts/${SCRIPT}/secrets`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: VAR, text: oldKey, type: 'secret_text' }),
+      });
+      expect(held()).toBe(oldKey);
+      const e = await targetErrorOf(t.verify(new Secret(newKey), op, receipt));
+      expect([e.kind, e.retryable]).toEqual(['mismatch', false]);
+      expect(e.message).toMatch(/made by a secret change after keyrot's write .*another writer may have replaced OPENAI_API_KEY/);
+      expect(e.message).not.toContain(oldKey);
+    });
+
     it('verify refuses a missing receipt and a deleted secret, naming fingerprints only', async () => {
       const t = await makeTarget();
       const receipt = await t.write(new Secret(newKey), op);

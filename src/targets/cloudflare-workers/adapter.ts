@@ -113,6 +113,12 @@ async function verify(worker: WorkerApi, varName: string, value: Secret, op: OpC
   const serving = await Promise.all(ids.map((id) => worker.version(id, 'verify', op.signal)));
   const older = receipt.versionNumber === null ? undefined : serving.find((v) => v.number < receipt.versionNumber!);
   if (older) throw fail(`${worker.about.subject} serves version ${older.number}, older than version ${receipt.versionNumber} that keyrot's write deployed: it was rolled back and may not run the new key (${value.fingerprint})`);
+  // A newer version made by a secret change came after keyrot's write: the values are write-only,
+  // so keyrot cannot tell whether it replaced this secret (someone put the old key back) or another.
+  const laterSecret = receipt.versionNumber === null ? undefined : serving.find((v) => v.number > receipt.versionNumber! && v.triggeredBy === 'secret');
+  if (laterSecret) {
+    throw fail(`${worker.about.subject} serves version ${laterSecret.number}, made by a secret change after keyrot's write (version ${receipt.versionNumber}): another writer may have replaced ${varName}, and write-only values cannot be compared; run keyrot resume to write it again`);
+  }
   const unbound = serving.find((v) => !v.bindings.some((b) => b.name === varName && b.type === 'secret_text'));
   if (unbound) throw fail(`version ${unbound.number} of ${worker.about.subject}, which serves traffic, has no secret binding ${varName}`);
   const which = serving.map((v) => `version ${v.number}${v.id === receipt.versionId ? " (deployed by keyrot's write)" : ''}`).join(' and ');

@@ -40,6 +40,8 @@ export interface WorkerVersion {
   id: string;
   number: number;
   bindings: Array<{ name: string; type: string }>;
+  /** `annotations["workers/triggered_by"]`: what made the version (`secret`, `upload`, `rollback`...). */
+  triggeredBy: string | null;
 }
 
 export interface CallAbout {

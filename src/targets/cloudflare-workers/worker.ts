@@ -47,7 +47,8 @@ export function workerApi(client: WorkersClient, account: string, script: string
   const version = (id: string, op: string, signal?: AbortSignal): Promise<WorkerVersion> =>
     client.call(op, about, async (cf, s) => {
       const v = await cf.workers.scripts.versions.get(id, { account_id: account, script_name: script }, { signal: s });
-      return { id: v.id ?? id, number: v.number ?? 0, bindings: bindingsOf(v) };
+      const annotations = (v as { annotations?: Record<string, string | undefined> }).annotations;
+      return { id: v.id ?? id, number: v.number ?? 0, bindings: bindingsOf(v), triggeredBy: annotations?.['workers/triggered_by'] ?? null };
     }, signal);
 
   return { about, secretAbout, secrets, hasSecret, putSecret, deleteSecret, latestDeployment, latestVersionId, version };
