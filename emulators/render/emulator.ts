@@ -60,6 +60,12 @@ export interface RenderDeployView {
 export interface RenderEmulatorOptions {
   /** Length of each deploy phase in ms (default 0: live at once). */
   phaseMs?: number;
+  /**
+   * Requests per minute (Render's published limits by default: 400 GET, 30 other writes, 10
+   * deploys per service). A suite that rotates one service dozens of times a minute raises them;
+   * render.test.ts checks the published ones.
+   */
+  limits?: { reads?: number; writes?: number; deploys?: number };
 }
 
 const err = (status: number, message: string, id?: string): EmuResponse => ({ status, body: id ? { id, message } : { message } });
@@ -73,15 +79,18 @@ export class RenderEmulator {
   /** API key → owners (workspaces) it reaches; undefined = all. */
   private readonly tokens = new Map<string, Set<string> | undefined>();
   private readonly failDeploys: Array<{ service?: string; status: 'build_failed' | 'update_failed' }> = [];
-  private readonly reads = new RateWindows(400, 60_000);
-  private readonly writes = new RateWindows(30, 60_000);
-  private readonly deployWindows = new RateWindows(10, 60_000);
+  private readonly reads: RateWindows;
+  private readonly writes: RateWindows;
+  private readonly deployWindows: RateWindows;
   private readonly phaseMs: number;
   /** Env-var writes that reached a service: proves a no-op. */
   private readonly envWrites = new Map<string, number>();
 
   constructor(opts: RenderEmulatorOptions = {}) {
     this.phaseMs = opts.phaseMs ?? 0;
+    this.reads = new RateWindows(opts.limits?.reads ?? 400, 60_000);
+    this.writes = new RateWindows(opts.limits?.writes ?? 30, 60_000);
+    this.deployWindows = new RateWindows(opts.limits?.deploys ?? 10, 60_000);
     this.server = new EmulatorServer({ name: 'render', notFound: (req) => err(404, `not found: ${req.path}`) });
     this.routes();
   }

@@ -6,7 +6,9 @@ import type { ConformanceHarness } from '../harness.ts';
 export const harness: ConformanceHarness = {
   id: 'render',
   async setup(opts = {}) {
-    const emu = new RenderEmulator();
+    // The suites rotate one service dozens of times a minute: above Render's per-service deploy and
+    // write limits, which render.test.ts checks on their own.
+    const emu = new RenderEmulator({ limits: { writes: 10_000, deploys: 10_000 } });
     await emu.start();
     const token = emu.addToken();
     const service = emu.seedService({ env: { OTHER: '1' } });
