@@ -51,8 +51,6 @@ export class HerokuTarget implements Target<HerokuReceipt> {
   private readonly ctx: TargetContext & { name: string };
   /** The config vars preflight read: the first write uses them instead of reading them again. */
   private observed: Record<string, string | null> | undefined;
-  /** Per rotation: the key this process's PATCH answer held. */
-  private readonly wrote = new Map<string, string>();
 
   constructor(config: HerokuConfig & CommonTargetConfig, ctx: TargetContext & { name: string }) {
     this.ctx = ctx;
@@ -112,15 +110,13 @@ export class HerokuTarget implements Target<HerokuReceipt> {
     // Idempotent: the same value means no PATCH, hence no new release and no restart.
     if (before === value.reveal()) return { app, changed: false, created: false, releaseId: null, releaseVersion: null };
     const rel = await this.patchOne(value.reveal(), 'write', op.signal);
-    this.wrote.set(op.rotationId, value.fingerprint);
     return { app, changed: true, created: before === undefined || before === null, releaseId: rel?.id ?? null, releaseVersion: rel?.version ?? null };
   }
 
   async verify(value: Secret, op: OpContext, _receipt?: HerokuReceipt): Promise<VerifyResult> {
-    // This process's PATCH was answered with the config holding the key: that answer is the read-back.
-    if (this.wrote.get(op.rotationId) === value.fingerprint) {
-      return { method: 'read-back', detail: `Heroku's answer to the write holds the new key in ${this.varName} of app ${this.app}; the release's config is checked next` };
-    }
+    // Always a fresh read, even though the PATCH's answer already held the key: verify attests what
+    // the app holds after the write, and a change made between the write and now (someone putting
+    // the old key back) must fail it. The fault matrix's read-back mismatch cell checks this.
     return verifyByReadBack(() => this.read(op.signal), value, this.name, this.where);
   }
 
