@@ -489,7 +489,7 @@ describe.skipIf(skip !== undefined)('docker-secret demo (keyrot demo on a real E
 
 describe('docker-secret never hands a value to a process', () => {
   it('the adapter and its Engine client spawn nothing: values only go in HTTP request bodies', () => {
-    for (const f of ['docker-secret/adapter.ts', 'docker-secret/index.ts', 'docker-engine.ts', 'docker-exec.ts']) {
+    for (const f of ['docker-secret/adapter.ts', 'docker-secret/swarm.ts', 'docker-secret/index.ts', 'docker-engine.ts', 'docker-exec.ts']) {
       const src = readFileSync(new URL(`../../src/targets/${f}`, import.meta.url), 'utf8');
       expect(src, f).not.toMatch(/child_process|\bspawn(Sync)?\(|\bexecFile(Sync)?\(|\bexecSync\(|\bfork\(/);
     }
