@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { EmuRequest, EmuResponse, RecordedRequest } from './server.ts';
+import { EmulatorServer, type EmuRequest, type EmuResponse, type RecordedRequest } from './server.ts';
 import { expectedSignature, parseAuthorization, signatureMatches } from './aws-secrets-manager/sigv4.ts';
 
 /**
@@ -156,4 +156,86 @@ export function awsCalls(requests: RecordedRequest[], targetPrefix: string): Arr
     }
     return { action: String(r.headers['x-amz-target'] ?? '').replace(`${targetPrefix}.`, ''), input, status: r.status };
   });
+}
+
+/** Options every AWS emulator takes. */
+export interface AwsEmulatorOptions {
+  region?: string;
+  accountId?: string;
+  /** Check SigV4 signatures (default true); the key id is always checked. */
+  verifySignatures?: boolean;
+}
+
+/**
+ * The server, identities, injected faults and call log every awsJson1_1 emulator has, and the
+ * test helpers over them; a service adds its operations in `handle`.
+ */
+export abstract class AwsJsonEmulator<Op extends string> {
+  readonly server: EmulatorServer;
+  readonly region: string;
+  readonly accountId: string;
+  /** The access key the emulator starts with (throw-away, generated at run time). */
+  readonly credentials: AwsCredentials;
+  protected readonly verifySignatures: boolean;
+  protected readonly identities = new AwsIdentities();
+  protected readonly faults: AwsFaults<Op>;
+  private readonly targetPrefix: string;
+
+  constructor(
+    protocol: { name: string; notFound: () => EmuResponse; serverFault: { type: string; message: string }; targetPrefix: string },
+    opts: AwsEmulatorOptions,
+  ) {
+    this.server = new EmulatorServer({ name: protocol.name, notFound: protocol.notFound });
+    this.faults = new AwsFaults<Op>(protocol.serverFault);
+    this.targetPrefix = protocol.targetPrefix;
+    this.region = opts.region ?? 'us-east-1';
+    this.accountId = opts.accountId ?? '123456789012';
+    this.verifySignatures = opts.verifySignatures ?? true;
+    this.credentials = this.identities.add();
+    this.server.route('POST', '/', (req) => this.handle(req));
+  }
+
+  protected abstract handle(req: EmuRequest): EmuResponse;
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  start(port = 0): Promise<string> {
+    return this.server.start(port);
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+
+  /** Registers an access key (generated when omitted) and returns it. */
+  addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {
+    return this.identities.add(creds);
+  }
+
+  /** The key id becomes unknown: calls signed with it get UnrecognizedClientException. */
+  revokeCredentials(accessKeyId = this.credentials.accessKeyId): void {
+    this.identities.revoke(accessKeyId);
+  }
+
+  /** Calls signed with it get ExpiredTokenException (session credentials past their expiry). */
+  expireCredentials(accessKeyId = this.credentials.accessKeyId): void {
+    this.identities.expire(accessKeyId);
+  }
+
+  /** The next call(s) (of `action`, when given) are throttled. */
+  throttleNext(times = 1, action?: Op): void {
+    this.faults.throttleNext(times, action);
+  }
+
+  /** The next call(s) answer an AWS error: the service's server fault (500) by default. */
+  failNext(f: { action?: Op; type?: string; message?: string; status?: number; times?: number } = {}): void {
+    this.faults.failNext(f);
+  }
+
+  /** Every call that reached the service (of `action`, when given), decoded. */
+  calls(action?: Op): Array<{ action: string; input: Record<string, unknown>; status: number }> {
+    return awsCalls(this.server.requests, this.targetPrefix).filter((c) => !action || c.action === action);
+  }
 }

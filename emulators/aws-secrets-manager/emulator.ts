@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
-import { AwsFailure, AwsFaults, AwsIdentities, awsCalls, awsJsonError, awsJsonOk, type AwsCredentials } from '../aws-json.ts';
+import type { EmuRequest, EmuResponse } from '../server.ts';
+import { AwsFailure, AwsJsonEmulator, awsJsonError, awsJsonOk, type AwsCredentials, type AwsEmulatorOptions } from '../aws-json.ts';
 import { parseAuthorization } from './sigv4.ts';
 
 /**
@@ -61,12 +61,7 @@ export interface VersionView {
   createdDate: number;
 }
 
-export interface SmEmulatorOptions {
-  region?: string;
-  accountId?: string;
-  /** Check SigV4 signatures (default true); the key id is always checked. */
-  verifySignatures?: boolean;
-}
+export type SmEmulatorOptions = AwsEmulatorOptions;
 
 const nowSeconds = () => Date.now() / 1000;
 
@@ -84,57 +79,23 @@ const fail = (type: string, message: string, status?: number): never => {
 
 const SUFFIX_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-export class AwsSecretsManagerEmulator {
-  readonly server = new EmulatorServer({
-    name: 'aws-secrets-manager',
-    notFound: () => awsError('UnknownOperationException', 'Unknown operation', { frontEnd: true }),
-  });
-  readonly region: string;
-  readonly accountId: string;
-  /** The access key the emulator starts with (throw-away, generated at run time). */
-  readonly credentials: AwsCredentials;
-  private readonly verifySignatures: boolean;
-  private readonly identities = new AwsIdentities();
+export class AwsSecretsManagerEmulator extends AwsJsonEmulator<SmOperation> {
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly denied = new Set<string>();
-  private readonly faults = new AwsFaults<SmOperation>({ type: 'InternalServiceError', message: 'An error occurred on the server side.' });
 
   constructor(opts: SmEmulatorOptions = {}) {
-    this.region = opts.region ?? 'us-east-1';
-    this.accountId = opts.accountId ?? '123456789012';
-    this.verifySignatures = opts.verifySignatures ?? true;
-    this.credentials = this.addCredentials();
-    this.server.route('POST', '/', (req) => this.handle(req));
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port = 0): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
+    super(
+      {
+        name: 'aws-secrets-manager',
+        notFound: () => awsError('UnknownOperationException', 'Unknown operation', { frontEnd: true }),
+        serverFault: { type: 'InternalServiceError', message: 'An error occurred on the server side.' },
+        targetPrefix: 'secretsmanager',
+      },
+      opts,
+    );
   }
 
   // ---------------------------------------------------------------- test/demo helpers
-
-  /** Registers an access key (generated when omitted) and returns it. */
-  addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {
-    return this.identities.add(creds);
-  }
-
-  /** The key id becomes unknown: calls signed with it get UnrecognizedClientException. */
-  revokeCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    this.identities.revoke(accessKeyId);
-  }
-
-  /** Calls signed with it get ExpiredTokenException (session credentials past their expiry). */
-  expireCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    this.identities.expire(accessKeyId);
-  }
 
   /**
    * Creates the secret (or adds a version to it) holding `value`: a string, or an object stored
@@ -210,16 +171,6 @@ export class AwsSecretsManagerEmulator {
     this.denied.delete(secret ? `${action}:${secret}` : action);
   }
 
-  /** The next `times` calls (of `action`, when given) answer ThrottlingException (HTTP 400). */
-  throttleNext(times = 1, action?: SmOperation): void {
-    this.faults.throttleNext(times, action);
-  }
-
-  /** The next call(s) answer an AWS error: InternalServiceError 500 by default. */
-  failNext(f: { action?: SmOperation; type?: string; message?: string; status?: number; times?: number } = {}): void {
-    this.faults.failNext(f);
-  }
-
   /** Drops pending injected faults and every denial. */
   clearFaults(): void {
     this.faults.clear();
@@ -227,14 +178,9 @@ export class AwsSecretsManagerEmulator {
     this.server.clearFaults();
   }
 
-  /** Calls that reached the emulator, with their operation and parsed input. */
-  calls(action?: SmOperation): Array<{ action: string; input: Record<string, unknown>; status: number }> {
-    return awsCalls(this.server.requests, 'secretsmanager').filter((c) => !action || c.action === action);
-  }
-
   // ---------------------------------------------------------------- protocol
 
-  private handle(req: EmuRequest): EmuResponse {
+  protected handle(req: EmuRequest): EmuResponse {
     const denial = this.identities.authenticate(req, 'secretsmanager', this.verifySignatures);
     if (denial) return denial;
     const target = String(req.headers['x-amz-target'] ?? '');

@@ -1,5 +1,5 @@
-import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
-import { AwsFailure, AwsFaults, AwsIdentities, awsCalls, awsJsonError, awsJsonOk, type AwsCredentials } from '../aws-json.ts';
+import type { EmuRequest, EmuResponse } from '../server.ts';
+import { AwsFailure, AwsJsonEmulator, awsJsonError, awsJsonOk, type AwsEmulatorOptions } from '../aws-json.ts';
 import { parseAuthorization } from '../aws-secrets-manager/sigv4.ts';
 import { ParameterStore, type SsmParameterType, type VersionView } from './store.ts';
 
@@ -25,63 +25,26 @@ export type SsmOperation = (typeof SSM_OPERATIONS)[number];
 
 const NAMESPACE = 'com.amazonaws.ssm';
 
-export interface SsmEmulatorOptions {
-  region?: string;
-  accountId?: string;
-  /** Check SigV4 signatures (default true); the key id is always checked. */
-  verifySignatures?: boolean;
-}
+export type SsmEmulatorOptions = AwsEmulatorOptions;
 
-export class AwsSsmParameterEmulator {
-  readonly server = new EmulatorServer({
-    name: 'aws-ssm-parameter',
-    notFound: () => awsJsonError('UnknownOperationException', 'Unknown operation', { frontEnd: true, namespace: NAMESPACE }),
-  });
-  readonly region: string;
-  readonly accountId: string;
-  /** The access key the emulator starts with (throw-away, generated at run time). */
-  readonly credentials: AwsCredentials;
+export class AwsSsmParameterEmulator extends AwsJsonEmulator<SsmOperation> {
   readonly store: ParameterStore;
-  private readonly verifySignatures: boolean;
-  private readonly identities = new AwsIdentities();
-  private readonly faults = new AwsFaults<SsmOperation>({ type: 'InternalServerError', message: 'An error occurred on the server side.' });
   private readonly denied = new Set<string>();
 
   constructor(opts: SsmEmulatorOptions = {}) {
-    this.region = opts.region ?? 'us-east-1';
-    this.accountId = opts.accountId ?? '123456789012';
-    this.verifySignatures = opts.verifySignatures ?? true;
-    this.credentials = this.identities.add();
+    super(
+      {
+        name: 'aws-ssm-parameter',
+        notFound: () => awsJsonError('UnknownOperationException', 'Unknown operation', { frontEnd: true, namespace: NAMESPACE }),
+        serverFault: { type: 'InternalServerError', message: 'An error occurred on the server side.' },
+        targetPrefix: 'AmazonSSM',
+      },
+      opts,
+    );
     this.store = new ParameterStore({ region: this.region, accountId: this.accountId });
-    this.server.route('POST', '/', (req) => this.handle(req));
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port = 0): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---------------------------------------------------------------- test/demo helpers
-
-  addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {
-    return this.identities.add(creds);
-  }
-
-  /** The key id becomes unknown: calls signed with it get UnrecognizedClientException. */
-  revokeCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    this.identities.revoke(accessKeyId);
-  }
-
-  expireCredentials(accessKeyId = this.credentials.accessKeyId): void {
-    this.identities.expire(accessKeyId);
-  }
 
   /** Puts a new version of `name` holding `value` (created as a SecureString unless `type` says otherwise). Returns its version. */
   seed(name: string, value: string, opts: { type?: SsmParameterType; keyId?: string; labels?: string[]; tier?: 'Standard' | 'Advanced' } = {}): number {
@@ -107,14 +70,6 @@ export class AwsSsmParameterEmulator {
     this.denied.delete(name ? `${action}:${name}` : action);
   }
 
-  throttleNext(times = 1, action?: SsmOperation): void {
-    this.faults.throttleNext(times, action);
-  }
-
-  failNext(f: { action?: SsmOperation; type?: string; message?: string; status?: number; times?: number } = {}): void {
-    this.faults.failNext(f);
-  }
-
   clearFaults(): void {
     this.faults.clear();
     this.denied.clear();
@@ -122,13 +77,9 @@ export class AwsSsmParameterEmulator {
     this.server.clearFaults();
   }
 
-  calls(action?: SsmOperation): Array<{ action: string; input: Record<string, unknown>; status: number }> {
-    return awsCalls(this.server.requests, 'AmazonSSM').filter((c) => !action || c.action === action);
-  }
-
   // ---------------------------------------------------------------- protocol
 
-  private handle(req: EmuRequest): EmuResponse {
+  protected handle(req: EmuRequest): EmuResponse {
     const denial = this.identities.authenticate(req, 'ssm', this.verifySignatures);
     if (denial) return denial;
     const target = String(req.headers['x-amz-target'] ?? '');
