@@ -5,7 +5,7 @@ import { ConfigError, ConfigErrorList, ConfigErrors, type SourcePosition } from 
 import { quoteInput } from '../core/printable.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
-import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';
+import { CommonTargetFields, InventoryConfig, type KeyConfig, type WatchConfig } from './schema.ts';
 import { endpointProblem } from './endpoints.ts';
 import { MAX_INVENTORY_BYTES, readInventoryText } from './read.ts';
 import { parseYaml, type Path, type YamlTree } from './yaml.ts';
@@ -34,6 +34,8 @@ export interface Environment {
   key: KeyConfig;
   keySource: string;
   schedule: InventoryConfig['schedule'];
+  /** The usage watch of the daemon: the environment's own `watch:`, else the top-level one. */
+  watch?: WatchConfig;
 }
 
 export interface Inventory {
@@ -173,6 +175,7 @@ export function parseInventory(text: string, file: string): Inventory {
       key: { ...config.key, ...stripUndefined(env.key ?? {}) },
       keySource: env.key?.source ?? config.key.source,
       schedule: env.schedule ?? config.schedule,
+      watch: env.watch === false ? undefined : (env.watch ?? config.watch),
     });
   }
   errors.throwIfAny();

@@ -10,6 +10,7 @@ import { resolveCredential, type CredentialRef } from '../inventory/credentials.
 import type { Logger } from '../runtime/logger.ts';
 import { registerSensitive } from '../core/secret.ts';
 import { endpointProblem, hostOf } from '../inventory/endpoints.ts';
+import type { UsageAlert } from '../usage/alert.ts';
 
 export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
@@ -102,7 +103,7 @@ export function eventFor(rep: RotationReport, mode: 'rotate' | 'emergency' | 're
  */
 export async function sendNotification(
   webhook: CredentialRef | undefined,
-  n: Notification,
+  n: Notification | UsageAlert,
   opts: { baseDir: string; env: NodeJS.ProcessEnv; clock: Clock; logger: Logger },
 ): Promise<boolean> {
   if (!webhook) return false;
