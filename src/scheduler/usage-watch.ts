@@ -1,4 +1,4 @@
-import { toTargetError } from '../core/errors.ts';
+import { TargetError, toTargetError } from '../core/errors.ts';
 import type { Environment } from '../inventory/load.ts';
 import type { KeyIssuer as AdminApi } from '../keys/openai-admin.ts';
 import { rotationsOf } from '../machine/state.ts';
@@ -54,7 +54,9 @@ export class UsageWatch {
   }
 
   async poll(env: Environment): Promise<WatchResult> {
-    const result = await this.#poll(env).catch((err): WatchResult => this.#down(env, `the OpenAI Admin API failed: ${toTargetError(err).message}`));
+    // A provider error is the Admin API's; anything else (the state store) is the watch's own.
+    const why = (err: unknown) => (err instanceof TargetError ? `the OpenAI Admin API failed: ${err.message}` : `the poll failed: ${toTargetError(err).message}`);
+    const result = await this.#poll(env).catch((err): WatchResult => this.#down(env, why(err)));
     this.#deps.onPoll?.(result);
     return result;
   }

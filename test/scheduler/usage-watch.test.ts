@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { observe } from '../../src/ops/observe.ts';
 import { fakeClock } from '../../src/runtime/clock.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { Journal } from '../../src/state/journal.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**
@@ -32,7 +32,8 @@ let clock = fakeClock(START);
 const emu = new OpenAIEmulator({ now: () => clock.now() });
 let dir: string;
 let adminKey: string;
-const hook = { bodies: [] as Array<Record<string, any>>, url: '', close: async () => {} };
+/** A loopback webhook: records what it accepts; answers 500 to the next `fail` requests. */
+const hook = { bodies: [] as Array<Record<string, any>>, fail: 0, url: '', close: async () => {} };
 
 beforeAll(async () => {
   await emu.start();
@@ -41,6 +42,7 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
+      if (hook.fail > 0) return void (hook.fail--, res.writeHead(500).end('down'));
       hook.bodies.push(JSON.parse(body));
       res.writeHead(200).end('ok');
     });
@@ -56,6 +58,7 @@ afterAll(async () => {
 beforeEach(async () => {
   clock = fakeClock(START);
   hook.bodies.length = 0;
+  hook.fail = 0;
   dir = await mkdtemp(join(tmpdir(), 'keyrot-watch-'));
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
@@ -190,6 +193,26 @@ describe('the usage watch of keyrot schedule', () => {
     expect((await watch.pollAll())[0]!.alerts.map((a) => a.reason)).toEqual(['pending-key-used']);
   });
 
+  it('an alert the webhook did not take (500 after its retries) is sent again at the next poll, then not again', async () => {
+    const { old, current } = fleet();
+    const ctx = await context();
+    await journal(ctx, old, current, START - 2 * DAY, 'awaiting-revocation');
+    emu.useKey(old, START, { requests: 3 });
+    const { watch, lines } = watchOf(ctx);
+    hook.fail = 3;
+    expect((await watch.pollAll())[0]!.alerts.map((a) => a.reason)).toEqual(['pending-key-used']);
+    expect(hook.bodies).toHaveLength(0);
+    expect(lines.join('\n')).toMatch(/the notification webhook at 127\.0\.0\.1:\d+ failed/);
+    expect(lines.join('\n')).not.toContain('secret-path');
+    await clock.sleep(HOUR);
+    expect((await watch.pollAll())[0]!.alerts).toHaveLength(1);
+    await clock.sleep(HOUR);
+    expect((await watch.pollAll())[0]!.alerts).toHaveLength(0);
+    expect(hook.bodies.map((b) => b.reason)).toEqual(['pending-key-used']);
+    // The metric counts the alert once, however many polls it took to deliver.
+    expect(value(await watchOf(ctx).scrape(), 'keyrot_usage_alerts_total{env="prod",reason="pending-key-used"}')).toBe(1);
+  });
+
   it('a quiet key: 1 request a day then 4 today is above 3× the baseline but below minRequests: no alert', async () => {
     const quiet = testKey();
     const before = testKey();
@@ -230,6 +253,42 @@ describe('the usage watch of keyrot schedule', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/prod\s+watch down\s+not running: key\.admin is not configured/);
   });
+});
+
+describe('keyrot schedule --listen with a watch and no schedule (the daemon, a real process)', () => {
+  it('polls at start: the alert is a JSON log line, the webhook gets it, /metrics counts it; SIGTERM stops it', async () => {
+    clock = fakeClock(Date.now()); // the emulator's clock: the daemon runs on the real one
+    const { old, current } = fleet();
+    const ctx = await context(inventoryText());
+    await journal(ctx, old, current, clock.now() - 2 * DAY, 'awaiting-revocation');
+    emu.useKey(old, clock.now(), { requests: 2 });
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const child = spawn(process.execPath, [BIN, 'schedule', '--listen', String(port)], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...(process.env.XDG_CONFIG_HOME && { XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME }), OPENAI_ADMIN_KEY: adminKey, WATCH_WEBHOOK: hook.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    while (!/"msg":"usage watched"/.test(out) && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    const alert = out.split('\n').filter((l) => l.includes('"event":"usage-alert"')).map((l) => JSON.parse(l));
+    expect(alert, out).toHaveLength(1);
+    expect(alert[0]).toMatchObject({ level: 'warn', env: 'prod', reason: 'pending-key-used', delivered: true });
+    expect(hook.bodies.map((b) => [b.reason, b.key.fingerprint])).toEqual([['pending-key-used', fingerprint(old)]]);
+    const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    await promtool(scrape);
+    expect(value(scrape, 'keyrot_usage_alerts_total{env="prod",reason="pending-key-used"}')).toBe(1);
+    expect(value(scrape, 'keyrot_usage_watch_up{env="prod"}')).toBe(1);
+    for (const k of [old, current, adminKey]) expect(out + scrape).not.toContain(k);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
 });
 
 describe('watch: in targets.yaml', () => {

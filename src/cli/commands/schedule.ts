@@ -210,7 +210,8 @@ export function createUsageWatch(ctx: CommandContext, inventory: Inventory, logg
       async send(env, alert) {
         const webhook = env.watch?.webhook ?? ctx.inventory.config.notify?.webhook;
         if (!webhook) return null;
-        return sendNotification(webhook, alert, { baseDir: ctx.inventory.baseDir, env: ctx.processEnv, clock: ctx.clock, logger });
+        const field = env.watch?.webhook ? 'watch.webhook' : 'notify.webhook';
+        return sendNotification(webhook, alert, { baseDir: ctx.inventory.baseDir, env: ctx.processEnv, clock: ctx.clock, logger, field });
       },
       onPoll: (r) => metrics.watchUp.set(r.env, r.up),
     },
