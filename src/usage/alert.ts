@@ -35,10 +35,13 @@ export function utcDay(now: number): string {
 export function usageAlert(env: string, f: UsageFinding, cfg: WatchConfig, now: number, flags: CommandFlags): UsageAlert {
   const action = keyrotCommand(flags, 'emergency', '-e', env);
   const key = `${f.key.hint ?? '(no hint)'} (${f.key.fingerprint})`;
+  const used = `was used at ${iso(f.lastUsedAt)}, after every target had switched away from it (${iso(f.retiredAt)})`;
   const text =
     f.reason === 'spike'
       ? `keyrot: the key ${key} of ${env} made ${f.today} requests today (UTC), above ${cfg.factor}× its daily average of ${f.baselineDaily!.toFixed(1)} over the ${cfg.baselineDays} days before. If this is not your own traffic the key may have leaked: run \`${action}\`.`
-      : `keyrot: the ${f.reason === 'retired-key-used' ? 'retired' : 'old (awaiting revocation)'} key ${key} of ${env} was used at ${iso(f.lastUsedAt)}, after every target had switched away from it (${iso(f.retiredAt)}): someone outside the inventory holds it. Run \`${action}\` (it revokes it), then look for where it leaked (keyrot scan, keyrot discover).`;
+      : f.reason === 'retired-key-used'
+        ? `keyrot: the retired key ${key} of ${env} ${used}, and the OpenAI API still lists it: it was not revoked, and someone outside the inventory holds it. Revoke it now in the OpenAI dashboard (API keys), and run \`${action}\`: the current key may have leaked the same way.`
+        : `keyrot: the old key ${key} of ${env}, awaiting revocation, ${used}: someone outside the inventory holds it. Run \`${action}\` (a new key everywhere now, this one carried into its revocation), then look for where it leaked (\`${keyrotCommand(flags, 'scan')}\`).`;
   return redactValue({
     text,
     event: 'usage-alert' as const,

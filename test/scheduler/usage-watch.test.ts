@@ -185,7 +185,7 @@ describe('the usage watch of keyrot schedule', () => {
     );
     const retired = hook.bodies.find((b) => b.reason === 'retired-key-used')!;
     expect(retired).toMatchObject({ lastUsedAt: new Date(Math.floor(START / 1000) * 1000).toISOString(), retiredAt: new Date(START - 3 * DAY).toISOString() });
-    expect(retired.text).toMatch(/the retired key sk-proj-\.\.\.\S{4} \([0-9a-f]{12}\) of prod was used at .* run `keyrot emergency -e prod/i);
+    expect(retired.text).toMatch(/the retired key sk-proj-\.\.\.\S{4} \([0-9a-f]{12}\) of prod was used at .* still lists it: it was not revoked.* run `keyrot emergency -e prod -c \S+`/);
     // A revoked key (gone from the project) is not used, whatever its last use was.
     emu.revokeKey(old);
     await clock.sleep(DAY);
@@ -245,6 +245,23 @@ describe('the usage watch of keyrot schedule', () => {
     const down = watchOf(unreachable);
     expect((await down.watch.pollAll())[0]).toMatchObject({ up: false, detail: expect.stringMatching(/^not running: the OpenAI Admin API failed/) });
     expect(value(await down.scrape(), 'keyrot_usage_watch_up{env="prod"}')).toBe(0);
+  });
+
+  it('keyrot schedule --once polls once: a new alert is exit 1 with its text in the summary; the next run finds it sent (exit 0)', async () => {
+    clock = fakeClock(Date.now()); // the emulator's clock: the CLI runs on the real one
+    const { old, current } = fleet();
+    const ctx = await context();
+    await journal(ctx, old, current, clock.now() - 2 * DAY, 'awaiting-revocation');
+    emu.useKey(old, clock.now(), { requests: 1 });
+    const env = { OPENAI_ADMIN_KEY: adminKey, WATCH_WEBHOOK: hook.url };
+    const r = await runCli(['schedule', '--once', '--wide'], { cwd: dir, env });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/prod\s+watched\s+keyrot: the old key sk-proj-\.\.\.\S{4} \([0-9a-f]{12}\) of prod, awaiting revocation, was used at/);
+    expect(r.stdout).toContain('Run `keyrot emergency -e prod` (a new key everywhere now');
+    const again = await runCli(['schedule', '--once', '--json'], { cwd: dir, env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).watch).toEqual([{ env: 'prod', up: true, detail: '0 new alert(s)', alerts: [] }]);
+    expect(hook.bodies).toHaveLength(1);
   });
 
   it('keyrot schedule --once with a watch but no key.admin runs, says the watch is down, exit 0', async () => {
