@@ -10,7 +10,8 @@ import { WATCH_REASONS } from '../usage/watch.ts';
  * keyrot's Prometheus metrics. Everything about an environment is DERIVED at scrape time from the
  * journal and audit log (`readStatus`; usage alerts are audit entries): a restarted daemon reports
  * the same figures, and two replicas sharing cluster state agree. Only the provider error counter,
- * the scheduler's tick time and whether the usage watch is up are the daemon process's own. No label ever carries a key value, hint or fingerprint.
+ * the scheduler's tick time and whether the usage watch is up are the daemon process's own. No
+ * label ever carries a key value, hint or fingerprint.
  * Naming follows https://prometheus.io/docs/practices/naming/ (base units: seconds; `_total` for
  * counters; timestamps as `_timestamp_seconds`).
  */
