@@ -336,5 +336,16 @@ describe('watch: in targets.yaml', () => {
     expect(message).toContain(`${file}:6:12`);
     expect(message).toMatch(/watch\.webhook.*env:VAR/);
     expect(message).toMatch(new RegExp(`${file}:7:3.*unknown field "minRequest" in watch \\(did you mean "minRequests"\\?\\)`));
+ 
+    // Per environment (a mapping or false): the mapping's own mistakes, not the union's "Invalid input".
+    let perEnv = '';
+    try {
+      parseInventory('version: 1\nenvironments:\n  a:\n    watch:\n      intervall: 1h\n    targets: [{ type: file, path: k }]\n  b:\n    watch: true\n    targets: [{ type: file, path: k }]\n', file);
+    } catch (err) {
+      perEnv = (err as Error).message;
+    }
+    expect(perEnv).toContain(`${file}:5:7: environments.a.watch.intervall: unknown field "intervall" in environments.a.watch (did you mean "interval"?)`);
+    expect(perEnv).toContain(`${file}:8:12: environments.b.watch: expected a mapping or false`);
+    expect(perEnv).not.toContain('Invalid input');
   });
 });
