@@ -116,4 +116,13 @@ describe('endpoints from the environment', () => {
     expect(problem).toMatch(/^HOOK: the URL \(host hooks\.example\.com\): plain http/);
     expect(problem).not.toContain('secretpart');
   });
+
+  it("the usage watch's webhook from env:VAR is checked the same way (once per variable)", () => {
+    const watched = inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\nwatch:\n  webhook: env:HOOK\n');
+    expect(environmentEndpointProblems(watched, { HOOK: 'http://hooks.example.com/secretpart' })).toHaveLength(1);
+    const own = inv('type: dotenv\n        path: .env', 'watch:\n  webhook: env:WATCH_HOOK\n');
+    const [problem] = environmentEndpointProblems(own, { WATCH_HOOK: 'http://hooks.example.com/secretpart' });
+    expect(problem).toMatch(/^WATCH_HOOK: the URL \(host hooks\.example\.com\): plain http/);
+    expect(environmentEndpointProblems(own, { WATCH_HOOK: 'http://127.0.0.1:8080/hook' })).toEqual([]);
+  });
 });
