@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { credentialVariables } from '../../src/inventory/credentials.ts';
 import { parseInventory } from '../../src/inventory/load.ts';
 import { ConfigErrors } from '../../src/core/errors.ts';
 import { endpointProblem, environmentEndpointProblems, isLoopbackHost } from '../../src/inventory/endpoints.ts';
@@ -124,5 +125,7 @@ describe('endpoints from the environment', () => {
     const [problem] = environmentEndpointProblems(own, { WATCH_HOOK: 'http://hooks.example.com/secretpart' });
     expect(problem).toMatch(/^WATCH_HOOK: the URL \(host hooks\.example\.com\): plain http/);
     expect(environmentEndpointProblems(own, { WATCH_HOOK: 'http://127.0.0.1:8080/hook' })).toEqual([]);
+    // A credential like the others: withheld from every child process keyrot starts.
+    expect(credentialVariables(own, [])).toContain('WATCH_HOOK');
   });
 });
