@@ -82,6 +82,7 @@ export function credentialVariables(inv: Inventory, keySources: ReadonlyArray<st
   names.add(key.name);
   for (const env of inv.environments.values()) {
     fromSource(env.keySource);
+    fromRef(env.watch?.webhook);
     for (const t of env.targets) {
       fromRef(t.config.token);
       if (t.config.var) names.add(t.config.var);

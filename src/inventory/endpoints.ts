@@ -64,8 +64,8 @@ export function environmentEndpointProblem(variable: string, raw: string | undef
 /**
  * Endpoints the inventory leaves to the environment, checked before anything is contacted:
  * OPENAI_BASE_URL (the live check, where `key.endpoint` is not set), the variables of the target
- * types in use whose `endpoint:` is not set (DOCKER_HOST, AWS_ENDPOINT_URL...), and the webhook URL
- * when `notify.webhook` is env:VAR.
+ * types in use whose `endpoint:` is not set (DOCKER_HOST, AWS_ENDPOINT_URL...), and the webhook URLs
+ * when `notify.webhook` or a `watch.webhook` is env:VAR.
  */
 export function environmentEndpointProblems(inv: Inventory, env: NodeJS.ProcessEnv): string[] {
   const checks = new Map<string, EndpointForm>();
@@ -76,10 +76,13 @@ export function environmentEndpointProblems(inv: Inventory, env: NodeJS.ProcessE
       for (const variable of t.definition.endpoint?.env ?? []) checks.set(variable, t.definition.endpoint?.form ?? 'url');
     }
   }
-  const webhook = inv.config.notify?.webhook;
+  const webhooks = [inv.config.notify?.webhook, ...[...inv.environments.values()].map((e) => e.watch?.webhook)];
   const problems = [...checks].flatMap(([variable, form]) => environmentEndpointProblem(variable, env[variable], form) ?? []);
-  const webhookProblem = webhook?.kind === 'env' ? environmentEndpointProblem(webhook.name, env[webhook.name]?.trim(), 'url', true) : undefined;
-  if (webhookProblem) problems.push(webhookProblem);
+  const webhookVars = new Set(webhooks.flatMap((w) => (w?.kind === 'env' ? [w.name] : [])));
+  for (const name of webhookVars) {
+    const webhookProblem = environmentEndpointProblem(name, env[name]?.trim(), 'url', true);
+    if (webhookProblem) problems.push(webhookProblem);
+  }
   return problems;
 }
 

@@ -5,7 +5,7 @@ import { ConfigError, ConfigErrorList, ConfigErrors, type SourcePosition } from 
 import { quoteInput } from '../core/printable.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
-import { CommonTargetFields, InventoryConfig, type KeyConfig } from './schema.ts';
+import { CommonTargetFields, InventoryConfig, type KeyConfig, type WatchConfig } from './schema.ts';
 import { endpointProblem } from './endpoints.ts';
 import { MAX_INVENTORY_BYTES, readInventoryText } from './read.ts';
 import { parseYaml, type Path, type YamlTree } from './yaml.ts';
@@ -34,6 +34,8 @@ export interface Environment {
   key: KeyConfig;
   keySource: string;
   schedule: InventoryConfig['schedule'];
+  /** The usage watch of the daemon: the environment's own `watch:`, else the top-level one. */
+  watch?: WatchConfig;
 }
 
 export interface Inventory {
@@ -151,7 +153,7 @@ export function parseInventory(text: string, file: string): Inventory {
 
   const top = InventoryConfig.safeParse(data);
   if (!top.success) {
-    for (const issue of top.error.issues) errors.add(() => issueToError(tree, issue, []));
+    for (const issue of top.error.issues.flatMap(unionBranchIssues)) errors.add(() => issueToError(tree, issue, []));
     // Check the targets too, so every mistake is reported in one pass.
     const rawEnvs = (data as { environments?: unknown }).environments;
     if (rawEnvs && typeof rawEnvs === 'object' && !Array.isArray(rawEnvs)) {
@@ -173,6 +175,7 @@ export function parseInventory(text: string, file: string): Inventory {
       key: { ...config.key, ...stripUndefined(env.key ?? {}) },
       keySource: env.key?.source ?? config.key.source,
       schedule: env.schedule ?? config.schedule,
+      watch: env.watch === false ? undefined : (env.watch ?? config.watch),
     });
   }
   errors.throwIfAny();
@@ -215,7 +218,30 @@ function keyPos(tree: YamlTree, path: Path, key: string): SourcePosition {
   return node?.range ? tree.pos(node.range[0]) : nodePos(tree, path);
 }
 
+/**
+ * A union's own issue only says "Invalid input". When one branch accepts the value's type (a
+ * mapping where a mapping or `false` is allowed), that branch's issues are the mistakes to report.
+ */
+function unionBranchIssues(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || !issue.errors.length) return [issue];
+  const wrongType = (i: z.core.$ZodIssue) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value');
+  const fitting = issue.errors.find((branch) => branch.length > 0 && !branch.some(wrongType));
+  if (!fitting) return [issue];
+  return fitting.flatMap((i) => unionBranchIssues({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+}
+
+/** "expected a mapping or false": what each branch of a union that fits nothing expected. */
+function unionExpected(issue: z.core.$ZodIssue & { code: 'invalid_union' }): string | undefined {
+  const wanted = issue.errors.flatMap((branch) =>
+    branch.filter((i) => i.path.length === 0).map((i) =>
+      i.code === 'invalid_type' ? (i.expected === 'object' ? 'a mapping' : i.expected) : i.code === 'invalid_value' ? i.values.map((v) => JSON.stringify(v)).join(' or ') : undefined,
+    ),
+  );
+  return wanted.length && wanted.every(Boolean) ? `expected ${[...new Set(wanted)].join(' or ')}` : undefined;
+}
+
 function describeExpected(issue: z.core.$ZodIssue, path: Path, tree: YamlTree): string {
+  if (issue.code === 'invalid_union') return unionExpected(issue) ?? issue.message;
   if (issue.code === 'invalid_type') {
     const expected = issue.expected === 'array' ? 'a list' : issue.expected === 'object' || issue.expected === 'record' ? 'a mapping' : issue.expected;
     const node = tree.nodeAt(path);

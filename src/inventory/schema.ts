@@ -105,6 +105,26 @@ export const RevokeConfig = z
 
 export const NotifyConfig = z.object({ webhook: CredentialRefField.optional() }).strict();
 
+/** The watch's shortest interval: the Admin API's usage buckets are daily, polling faster shows nothing new. */
+export const MIN_WATCH_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * `watch:` the daemon's usage watch (keyrot schedule): every `interval`, the current key's requests
+ * today against `factor` × its daily average over the `baselineDays` before (from `minRequests`
+ * requests today), and any use of a key that should be idle (retired, awaiting revocation).
+ */
+export const WatchConfig = z
+  .object({
+    interval: DurationField.refine((ms) => ms >= MIN_WATCH_INTERVAL_MS, { message: 'expected an interval of at least 5m (usage is counted per day; polling faster shows nothing new)' }).default(3_600_000),
+    factor: z.number().gt(1, 'expected a factor above 1, such as 3 (today above 3× the daily baseline alerts)').default(3),
+    baselineDays: z.number().int('expected a whole number of days').min(1, 'expected 1 to 30 days').max(30, 'expected 1 to 30 days').default(7),
+    minRequests: z.number().int('expected a whole number of requests').min(0, 'expected 0 or more requests').default(50),
+    /** Where alerts go; default notify.webhook. */
+    webhook: CredentialRefField.optional(),
+  })
+  .strict();
+export type WatchConfig = z.infer<typeof WatchConfig>;
+
 export const ENV_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /** The inventory without the targets' type-specific fields (validated per type, see load.ts). */
@@ -115,6 +135,7 @@ export const InventoryConfig = z
     schedule: ScheduleConfig.optional(),
     revoke: RevokeConfig.default(RevokeConfig.parse({})),
     notify: NotifyConfig.optional(),
+    watch: WatchConfig.optional(),
     /**
      * Where the journal, audit log and locks live: `local` (the state directory) or `kubernetes`
      * (a Lease per environment as the lock, the journal and audit log in a ConfigMap: cluster mode).
@@ -154,6 +175,8 @@ export const InventoryConfig = z
             .strict()
             .optional(),
           schedule: ScheduleConfig.optional(),
+          /** This environment's usage watch (replaces the top-level one); `false`: not watched. */
+          watch: z.union([WatchConfig, z.literal(false)]).optional(),
         })
         .strict(),
     ),

@@ -3,12 +3,15 @@ import type { TargetError, TargetErrorKind } from '../core/errors.ts';
 import { END_OUTCOMES } from '../state/journal.ts';
 import type { Inventory } from '../inventory/load.ts';
 import type { StateStatus } from '../usecases/status.ts';
+import { alertCounts } from '../usage/alert.ts';
+import { WATCH_REASONS } from '../usage/watch.ts';
 
 /**
  * keyrot's Prometheus metrics. Everything about an environment is DERIVED at scrape time from the
- * journal and audit log (`readStatus`): a restarted daemon reports the same figures, and two
- * replicas sharing cluster state agree. Only the provider error counter and the scheduler's tick
- * time are the daemon process's own. No label ever carries a key value, hint or fingerprint.
+ * journal and audit log (`readStatus`; usage alerts are audit entries): a restarted daemon reports
+ * the same figures, and two replicas sharing cluster state agree. Only the provider error counter,
+ * the scheduler's tick time and whether the usage watch is up are the daemon process's own. No
+ * label ever carries a key value, hint or fingerprint.
  * Naming follows https://prometheus.io/docs/practices/naming/ (base units: seconds; `_total` for
  * counters; timestamps as `_timestamp_seconds`).
  */
@@ -34,6 +37,8 @@ export const METRIC_NAMES = [
   'keyrot_audit_intact',
   'keyrot_state_reachable',
   'keyrot_scheduler_last_tick_timestamp_seconds',
+  'keyrot_usage_watch_up',
+  'keyrot_usage_alerts_total',
 ] as const;
 
 export type ProviderErrorClass = 'throttled' | 'auth' | '5xx' | 'timeout' | 'other';
@@ -55,6 +60,8 @@ const CLASS_OF: Record<TargetErrorKind, ProviderErrorClass> = {
 export class DaemonMetrics {
   readonly providerErrors = new Map<string, number>();
   lastTick: number | null = null;
+  /** Per watched environment: could its usage watch read the Admin API at its last poll? */
+  readonly watchUp = new Map<string, boolean>();
 
   /** For EngineOptions.onProviderError. */
   countProviderError = (targetType: string, error: TargetError): void => {
@@ -83,8 +90,19 @@ export function metricsRegistry(inventory: Inventory, status: StateStatus | null
     for (const t of env.targets) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
     for (const [type, n] of byType) targets.set({ env: env.name, type }, n);
   }
+  const up = gauge('keyrot_usage_watch_up', 'The usage watch of the environment could read the OpenAI Admin API at its last poll (0: not running, see the log).');
+  for (const [env, ok] of daemon.watchUp) up.set({ env }, ok ? 1 : 0);
+  usageAlertMetric(registry, inventory, status);
   if (status) environmentMetrics(registry, gauge, status, now);
   return registry;
+}
+
+/** Usage alerts from the audit log (one per environment, key, reason and day), 0 for a watched environment without any. */
+function usageAlertMetric(registry: Registry, inventory: Inventory, status: StateStatus | null): void {
+  const alerts = new Counter({ name: 'keyrot_usage_alerts_total', help: 'Usage alerts raised by the watch, by reason (spike, retired-key-used, pending-key-used).', labelNames: ['env', 'reason'], registers: [registry] });
+  if (!status) return;
+  for (const env of inventory.environments.values()) if (env.watch) for (const reason of WATCH_REASONS) alerts.inc({ env: env.name, reason }, 0);
+  for (const [env, byReason] of alertCounts(status.audit.entries)) for (const [reason, n] of byReason) alerts.inc({ env, reason }, n);
 }
 
 type GaugeFactory = (name: string, help: string, labelNames?: string[]) => Gauge;

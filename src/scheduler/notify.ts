@@ -10,6 +10,7 @@ import { resolveCredential, type CredentialRef } from '../inventory/credentials.
 import type { Logger } from '../runtime/logger.ts';
 import { registerSensitive } from '../core/secret.ts';
 import { endpointProblem, hostOf } from '../inventory/endpoints.ts';
+import type { UsageAlert } from '../usage/alert.ts';
 
 export const NOTIFY_EVENTS = ['awaiting-revocation', 'success', 'failure', 'emergency'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
@@ -102,9 +103,10 @@ export function eventFor(rep: RotationReport, mode: 'rotate' | 'emergency' | 're
  */
 export async function sendNotification(
   webhook: CredentialRef | undefined,
-  n: Notification,
-  opts: { baseDir: string; env: NodeJS.ProcessEnv; clock: Clock; logger: Logger },
+  n: Notification | UsageAlert,
+  opts: { baseDir: string; env: NodeJS.ProcessEnv; clock: Clock; logger: Logger; field?: string },
 ): Promise<boolean> {
+  const field = opts.field ?? 'notify.webhook';
   if (!webhook) return false;
   let url: string;
   try {
@@ -119,18 +121,18 @@ export async function sendNotification(
       /* not a URL: httpJson says so without quoting it */
     }
   } catch (err) {
-    opts.logger.warn(`notify.webhook ${webhook.raw}: ${toTargetError(err).message}; no notification sent`);
+    opts.logger.warn(`${field} ${webhook.raw}: ${toTargetError(err).message}; no notification sent`);
     return false;
   }
   // Checked at start for env:VAR (a usage error); a file: reference is only read now.
   const problem = endpointProblem(url, 'url', `the URL (host ${hostOf(url)})`);
   if (problem) {
-    opts.logger.warn(`notify.webhook ${webhook.raw}: ${problem}; no notification sent`);
+    opts.logger.warn(`${field} ${webhook.raw}: ${problem}; no notification sent`);
     return false;
   }
   try {
     await withRetry(
-      () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook', endpointHint: 'point notify.webhook at the webhook’s own URL' }),
+      () => httpJson({ method: 'POST', url, body: n, timeoutMs: 10_000 }, { clock: opts.clock, provider: 'the notification webhook', endpointHint: `point ${field} at the webhook’s own URL` }),
       { clock: opts.clock, policy: { attempts: 3, baseMs: 1000, maxElapsedMs: 30_000 } },
     );
     return true;

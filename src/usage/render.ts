@@ -6,6 +6,10 @@ export interface KeyUsageRow {
   hint: string | null;
   fingerprint: string;
   keyId: string | null;
+  /** An `alsoRevoke` key: why the rotation retired it along with the old key. */
+  why?: string;
+  /** When every target switched away from a retired key. */
+  retiredAt?: string;
   /** Why the key's id (and so its usage) is unknown; or why its usage could not be read. */
   idUnknown?: string;
   error?: string;
@@ -26,7 +30,7 @@ export function sparkline(values: number[]): string {
 const ROLE = { current: 'current', 'awaiting-revocation': 'awaiting revocation', retired: 'retired' } as const;
 
 function label(k: KeyUsageRow): string {
-  return `${k.hint ?? '(no hint)'} ${k.fingerprint}`;
+  return `${k.hint ?? '(no hint)'} ${k.fingerprint}${k.why ? ` (${k.why})` : ''}`;
 }
 
 function problem(k: KeyUsageRow): string | undefined {

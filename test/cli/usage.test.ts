@@ -146,6 +146,26 @@ describe('keyrot usage', () => {
     expect(human.stdout).toMatch(/awaiting revocation.*-\s+-\s+-\s+-\s+id unknown: no API key of project/);
   }, 60_000);
 
+  it('lists a key the rotation retired along with the old one (alsoRevoke: drift), with why', async () => {
+    const drifted = testKey();
+    secrets.push(drifted);
+    emu.addUserKey(PROJECT, drifted);
+    emu.useKey(drifted, Date.now() - DAY, { requests: 6 });
+    await writeFile(join(dir, 'other.key'), drifted, { mode: 0o600 });
+    await writeFile(join(dir, 'targets.yaml'), inventory() + '      - type: file\n        name: other-file\n        path: other.key\n');
+    await rotate();
+    const r = await cli(['usage', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expectNoSecret(r);
+    const keys = JSON.parse(r.stdout).keys;
+    expect(keys.map((k: { role: string }) => k.role)).toEqual(['current', 'awaiting-revocation', 'awaiting-revocation']);
+    expect(keys[2]).toMatchObject({ keyId: emu.keyIdOf(drifted), requests: 6, why: 'held by target other-file (drift)', retiredAt: expect.any(String) });
+    expect(keys[1]).toMatchObject({ keyId: emu.keyIdOf(oldKey) });
+    expect(keys[1].why).toBeUndefined();
+    const table = await cli(['usage', '--days', '2']);
+    expect(table.stdout).toMatch(/awaiting revocation\s+sk-proj-\.\.\.\S{4} [0-9a-f]{12} \(held by target other-file \(drift\)\)\s+key_\w+\s+\d{4}-\d\d-\d\d\s+6\s/);
+  }, 60_000);
+
   it('without key.admin says what to add, exit 2', async () => {
     await writeFile(join(dir, 'targets.yaml'), inventory(false).replace('source: openai-admin', 'source: prompt'));
     const r = await cli(['usage']);

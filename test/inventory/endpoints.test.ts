@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { credentialVariables } from '../../src/inventory/credentials.ts';
 import { parseInventory } from '../../src/inventory/load.ts';
 import { ConfigErrors } from '../../src/core/errors.ts';
 import { endpointProblem, environmentEndpointProblems, isLoopbackHost } from '../../src/inventory/endpoints.ts';
@@ -115,5 +116,16 @@ describe('endpoints from the environment', () => {
     const [problem] = environmentEndpointProblems(withWebhook, { HOOK: 'http://hooks.example.com/services/T0/B0/secretpart' });
     expect(problem).toMatch(/^HOOK: the URL \(host hooks\.example\.com\): plain http/);
     expect(problem).not.toContain('secretpart');
+  });
+
+  it("the usage watch's webhook from env:VAR is checked the same way (once per variable)", () => {
+    const watched = inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\nwatch:\n  webhook: env:HOOK\n');
+    expect(environmentEndpointProblems(watched, { HOOK: 'http://hooks.example.com/secretpart' })).toHaveLength(1);
+    const own = inv('type: dotenv\n        path: .env', 'watch:\n  webhook: env:WATCH_HOOK\n');
+    const [problem] = environmentEndpointProblems(own, { WATCH_HOOK: 'http://hooks.example.com/secretpart' });
+    expect(problem).toMatch(/^WATCH_HOOK: the URL \(host hooks\.example\.com\): plain http/);
+    expect(environmentEndpointProblems(own, { WATCH_HOOK: 'http://127.0.0.1:8080/hook' })).toEqual([]);
+    // A credential like the others: withheld from every child process keyrot starts.
+    expect(credentialVariables(own, [])).toContain('WATCH_HOOK');
   });
 });

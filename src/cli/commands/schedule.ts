@@ -6,13 +6,15 @@ import type { RotationState } from '../../machine/state.ts';
 import { resume } from '../../usecases/resume.ts';
 import { rotate } from '../../usecases/rotate.ts';
 import { Scheduler, type RunResult } from '../../scheduler/scheduler.ts';
-import { adminIssuer, commandContext, notifyReport, obtainNewKey, refusalError, unattendedNewKey, type CommandContext, type CommonFlags } from '../context.ts';
+import { adminIssuer, commandContext, commandFlags, notifyReport, obtainNewKey, refusalError, unattendedNewKey, type CommandContext, type CommonFlags } from '../context.ts';
 import { selectEnvironment, type Environment, type Inventory } from '../../inventory/load.ts';
 import { DaemonMetrics } from '../../ops/metrics.ts';
 import { parseListen } from '../../ops/listen.ts';
 import { observe, push, pushgatewayUrl, serveMetrics } from '../../ops/observe.ts';
 import type { Column } from '../table.ts';
 import { keyrotCommand } from '../../render/command.ts';
+import { UsageWatch, type WatchResult } from '../../scheduler/usage-watch.ts';
+import { sendNotification } from '../../scheduler/notify.ts';
 
 const SCHEDULE_COLUMNS: Column[] = [
   { header: 'ENV', min: 8 },
@@ -83,8 +85,9 @@ export async function schedule(flags: ScheduleFlags): Promise<number> {
   const inventory = scheduledInventory(ctx, flags.env);
   const metrics = new DaemonMetrics();
   const scheduler = createScheduler(ctx, inventory, logger, metrics);
-  if (!scheduler.scheduledEnvs().length) {
-    logger.warn(`no environment of ${ctx.configPath} has a schedule: add schedule.cron (top level or per environment)`);
+  const watch = createUsageWatch(ctx, inventory, logger, metrics);
+  if (!scheduler.scheduledEnvs().length && !watch.envs.length) {
+    logger.warn(`no environment of ${ctx.configPath} has a schedule or a usage watch: add schedule.cron or watch: (top level or per environment)`);
     return EXIT.usage;
   }
   const observability = observe(ctx, inventory, metrics);
@@ -93,11 +96,14 @@ export async function schedule(flags: ScheduleFlags): Promise<number> {
     stopOnSignals(scheduler, logger);
     if (flags.once) {
       const results = await scheduler.runDue();
-      printResults(ctx, results);
+      const watched = await watch.pollAll();
+      printResults(ctx, results, watched);
       if (pushgateway) await push(observability, pushgateway, logger);
-      return results.some((r) => r.action === 'error' || r.action === 'refused' || (r.report && r.report.exitCode !== EXIT.ok)) ? EXIT.failed : EXIT.ok;
+      // A usage alert is a problem found (exit 1), like a failed run; a watch that could not run is logged.
+      const failed = results.some((r) => r.action === 'error' || r.action === 'refused' || (r.report && r.report.exitCode !== EXIT.ok));
+      return failed || watched.some((w) => w.alerts.length) ? EXIT.failed : EXIT.ok;
     }
-    return await runDaemon(ctx, scheduler, logger);
+    return await runDaemon(ctx, scheduler, watch, logger);
   } finally {
     await server?.close();
   }
@@ -159,8 +165,9 @@ function stopOnSignals(scheduler: Scheduler, logger: Logger): void {
   process.on('SIGINT', onSignal);
 }
 
-async function runDaemon(ctx: CommandContext, scheduler: Scheduler, logger: Logger): Promise<number> {
-  logger.info('keyrot scheduler started', { config: ctx.configPath, environments: scheduler.scheduledEnvs().map((e) => e.name) });
+async function runDaemon(ctx: CommandContext, scheduler: Scheduler, watch: UsageWatch, logger: Logger): Promise<number> {
+  logger.info('keyrot scheduler started', { config: ctx.configPath, environments: scheduler.scheduledEnvs().map((e) => e.name), watched: watch.envs.map((e) => e.name) });
+  const watching = watch.run(scheduler.signal);
   await scheduler.start();
   // Runs until a signal (which may already have come during the catch-up): node-cron's timers keep
   // the process alive meanwhile.
@@ -168,14 +175,16 @@ async function runDaemon(ctx: CommandContext, scheduler: Scheduler, logger: Logg
     await new Promise<void>((resolve) => scheduler.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
   await scheduler.stop();
+  await watching;
   logger.info('keyrot scheduler stopped');
   return EXIT.ok;
 }
 
-function printResults(ctx: CommandContext, results: RunResult[]): void {
+function printResults(ctx: CommandContext, results: RunResult[], watched: WatchResult[]): void {
   if (ctx.out.json) {
     ctx.out.result({
       results: results.map((r) => ({ env: r.env, action: r.action, detail: r.detail, outcome: r.report?.outcome, rotation: r.report?.rotation })),
+      watch: watched.map((w) => ({ env: w.env, up: w.up, detail: w.detail, alerts: w.alerts })),
     });
     return;
   }
@@ -184,5 +193,28 @@ function printResults(ctx: CommandContext, results: RunResult[]): void {
     const detail = r.report ? `${r.report.outcome} ${r.report.rotation ?? ''}` : r.detail;
     return [r.env, r.action, r.action === 'reminded' && silent ? `${detail} (no notify.webhook: nobody was notified; revoke it, then \`${keyrotCommand(ctx.flags, 'revoke', '-e', r.env)}\`)` : detail];
   });
+  for (const w of watched) rows.push([w.env, w.up ? 'watched' : 'watch down', w.alerts.length ? w.alerts.map((a) => a.text).join('\n') : w.detail]);
   ctx.out.human(ctx.out.table(SCHEDULE_COLUMNS, rows, { indent: '' }));
+}
+
+/** The usage watch of the inventory's watched environments (`watch:`), alerts to watch.webhook or notify.webhook. */
+export function createUsageWatch(ctx: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): UsageWatch {
+  return new UsageWatch(
+    {
+      state: ctx.state,
+      clock: ctx.clock,
+      logger,
+      flags: commandFlags(ctx),
+      marginMs: ctx.inventory.config.revoke.disuse.margin,
+      admin: (env) => adminIssuer(ctx, env),
+      async send(env, alert) {
+        const webhook = env.watch?.webhook ?? ctx.inventory.config.notify?.webhook;
+        if (!webhook) return null;
+        const field = env.watch?.webhook ? 'watch.webhook' : 'notify.webhook';
+        return sendNotification(webhook, alert, { baseDir: ctx.inventory.baseDir, env: ctx.processEnv, clock: ctx.clock, logger, field });
+      },
+      onPoll: (r) => metrics.watchUp.set(r.env, r.up),
+    },
+    [...inventory.environments.values()],
+  );
 }

@@ -10,7 +10,7 @@ const MAX_DAYS = 180;
 
 /**
  * `keyrot usage`: requests and tokens per day of the environment's current key and of every key
- * keyrot retired in the window, from the OpenAI Admin API (completions usage per api_key_id).
+ * keyrot retired in the window (old keys and the `alsoRevoke` keys retired with them), from the OpenAI Admin API (completions usage per api_key_id).
  * Keys appear by hint and fingerprint only. Exit 2 without key.admin; 1 when a key's usage could
  * not be read.
  */
@@ -46,7 +46,8 @@ function parseDays(text: string): number {
 }
 
 async function usageRow(api: AdminApi, k: WatchedKey, days: number, now: number): Promise<KeyUsageRow> {
-  const row: KeyUsageRow = { ...k, requests: 0, inputTokens: 0, outputTokens: 0, daily: [] };
+  const { retiredAt, ...key } = k;
+  const row: KeyUsageRow = { ...key, ...(retiredAt !== undefined && { retiredAt: new Date(retiredAt).toISOString() }), requests: 0, inputTokens: 0, outputTokens: 0, daily: [] };
   try {
     if (!row.keyId) {
       if (!k.hint) return { ...row, idUnknown: 'keyrot did not mint it and its journal records no hint to find it by' };
