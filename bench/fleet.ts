@@ -107,8 +107,9 @@ async function fleetRun(n: number, heroku?: FleetSetup['heroku']): Promise<RunRe
     const report = JSON.parse(stdout || '{}') as { outcome?: string; targets?: Array<{ name: string; holds: string }>; error?: { message: string } };
     const { counts } = await ask<{ counts: Record<string, ProviderCounts> }>(emu, { cmd: 'counts' });
     if (process.env.BENCH_TIMELINE) {
-      const { timeline } = await ask<{ timeline: Record<string, number[]> }>(emu, { cmd: 'timeline' });
+      const { timeline, operations } = await ask<{ timeline: Record<string, number[]>; operations: Record<string, Record<string, number>> }>(emu, { cmd: 'timeline' });
       for (const [p, per] of Object.entries(timeline)) console.log(`        ${p.padEnd(6)} requests per second from the first request: ${per.join(' ')}`);
+      for (const [p, ops] of Object.entries(operations)) console.log(`        ${p.padEnd(6)} requests by kind: ${Object.entries(ops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     }
     const { notHolding } = await ask<{ notHolding: string[] }>(emu, { cmd: 'holds', fingerprint: fingerprint(newKey) });
     return {
