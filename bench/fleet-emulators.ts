@@ -87,6 +87,35 @@ function counts(): Record<string, ProviderCounts> {
   };
 }
 
+/** Requests each provider received per second of the run (BENCH_TIMELINE=1): where the wall time went. */
+function timeline(): Record<string, number[]> {
+  const all = [heroku!, vercel!, aws!].flatMap((e) => e.server.requests.map((r) => r.at));
+  const t0 = Math.min(...all);
+  const out: Record<string, number[]> = {};
+  for (const [name, e] of [['heroku', heroku!], ['vercel', vercel!], ['aws', aws!]] as const) {
+    const per: number[] = [];
+    for (const r of e.server.requests) {
+      const s = Math.floor((r.at - t0) / 1000);
+      per[s] = (per[s] ?? 0) + 1;
+    }
+    out[name] = Array.from(per, (x) => x ?? 0);
+  }
+  return out;
+}
+
+/** How many requests of each kind each provider received (AWS: the action; others: the method). */
+function operations(): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [name, e] of [['heroku', heroku!], ['vercel', vercel!], ['aws', aws!]] as const) {
+    const ops: Record<string, number> = (out[name] = {});
+    for (const r of e.server.requests) {
+      const op = String(r.headers['x-amz-target'] ?? r.method).replace(/^secretsmanager\./, '');
+      ops[op] = (ops[op] ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
 const fp = (v: string | undefined) => (v ? createHash('sha256').update(v).digest('hex').slice(0, 12) : '');
 
 /** Resources that do not hold the key with fingerprint `want`. */
@@ -109,6 +138,8 @@ process.on('message', (m: { cmd: string; setup?: FleetSetup; fingerprint?: strin
       process.send!({ endpoints });
     } else if (m.cmd === 'counts') {
       process.send!({ counts: counts() });
+    } else if (m.cmd === 'timeline') {
+      process.send!({ timeline: timeline(), operations: operations() });
     } else if (m.cmd === 'holds') {
       process.send!({ notHolding: notHolding(m.fingerprint!, endpoints!, varName) });
     } else if (m.cmd === 'stop') {

@@ -6,6 +6,9 @@
  * latency), the chain bound (the longest per-target chain × latency), wall ÷ chain and peak RSS;
  * then one run under a tight Heroku rate limit. Asserts nothing about time: a slow machine is not
  * a failure; a target that fails is (the bench exits 1).
+ * Looking into a run: BENCH_NODE_ARGS (Node flags for keyrot, e.g. `--cpu-prof`), BENCH_TIMELINE=1
+ * (each provider's requests per second: phases, gaps, a paced provider's tail), BENCH_STDERR=path
+ * (keyrot's progress lines with the milliseconds since start, to path.N), BENCH_NO_RATE_LIMIT=1.
  */
 import { fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -93,11 +96,21 @@ async function fleetRun(n: number, heroku?: FleetSetup['heroku']): Promise<RunRe
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let stamped = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env.BENCH_STDERR) stamped += d.toString().replace(/^(?=.)/gm, `${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0).padStart(6)} `);
+    });
     const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (process.env.BENCH_STDERR) await writeFile(`${process.env.BENCH_STDERR}.${n}`, stamped);
     const report = JSON.parse(stdout || '{}') as { outcome?: string; targets?: Array<{ name: string; holds: string }>; error?: { message: string } };
     const { counts } = await ask<{ counts: Record<string, ProviderCounts> }>(emu, { cmd: 'counts' });
+    if (process.env.BENCH_TIMELINE) {
+      const { timeline, operations } = await ask<{ timeline: Record<string, number[]>; operations: Record<string, Record<string, number>> }>(emu, { cmd: 'timeline' });
+      for (const [p, per] of Object.entries(timeline)) console.log(`        ${p.padEnd(6)} requests per second from the first request: ${per.join(' ')}`);
+      for (const [p, ops] of Object.entries(operations)) console.log(`        ${p.padEnd(6)} requests by kind: ${Object.entries(ops).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
     const { notHolding } = await ask<{ notHolding: string[] }>(emu, { cmd: 'holds', fingerprint: fingerprint(newKey) });
     return {
       wallMs,

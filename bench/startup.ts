@@ -20,8 +20,10 @@ const bin = join(root, 'bin/keyrot.js');
 const hook = join(root, 'bench/rss-hook.mjs');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
-function measure(args: string[], cwd: string, extraEnv: Record<string, string> = {}): { medianMs: number; minMs: number; rssKb: number } {
+function measure(args: string[], cwd: string, extraEnv: Record<string, string> = {}): { medianMs: number; minMs: number; rssKb: number; cpuMs: number } {
   const times: number[] = [];
+  // CPU time (user + system) of each run: on a shared, loaded machine wall time says little.
+  const cpu: number[] = [];
   let rss = 0;
   // One warm-up run (file system cache), then RUNS measured runs.
   for (let i = 0; i <= RUNS; i++) {
@@ -32,9 +34,10 @@ function measure(args: string[], cwd: string, extraEnv: Record<string, string> =
     const m = /KEYROT_BENCH_MAXRSS_KB (\d+)/.exec(r.stderr);
     if (m) rss = Math.max(rss, Number(m[1]));
     if (i > 0) times.push(ms);
+    if (i > 0) cpu.push(Number(/KEYROT_BENCH_CPU_MS (\d+)/.exec(r.stderr)?.[1] ?? 0));
   }
-  times.sort((a, b) => a - b);
-  return { medianMs: times[Math.floor(times.length / 2)]!, minMs: times[0]!, rssKb: rss };
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return { medianMs: median(times), minMs: times[0]!, rssKb: rss, cpuMs: median(cpu) };
 }
 
 const key = () => 'sk-proj-' + randomBytes(36).toString('base64url');
@@ -67,13 +70,14 @@ async function main(): Promise<void> {
         [name('keyrot status'), measure([entry, 'status'], dir), null],
       );
     }
-    console.log('command                              median    min     ×node   peak RSS  ×node   budget');
+    console.log('command                              median    min     ×node   peak RSS  ×node    CPU   ×node   budget');
     for (const [name, m, budget] of rows) {
       const ratio = (m.medianMs / base.medianMs).toFixed(2);
       const rssRatio = base.rssKb ? (m.rssKb / base.rssKb).toFixed(2) : '—';
+      const cpuRatio = base.cpuMs ? (m.cpuMs / base.cpuMs).toFixed(2) : '—';
       const verdict = budget === null ? '' : m.medianMs <= budget ? `≤ ${budget} ms ok` : `> ${budget} ms OVER`;
       console.log(
-        `${name.padEnd(35)} ${m.medianMs.toFixed(0).padStart(5)} ms ${m.minMs.toFixed(0).padStart(5)} ms  ${ratio.padStart(6)}  ${(m.rssKb / 1024).toFixed(1).padStart(6)} MB  ${rssRatio.padStart(5)}   ${verdict}`,
+        `${name.padEnd(35)} ${m.medianMs.toFixed(0).padStart(5)} ms ${m.minMs.toFixed(0).padStart(5)} ms  ${ratio.padStart(6)}  ${(m.rssKb / 1024).toFixed(1).padStart(6)} MB  ${rssRatio.padStart(5)}  ${String(m.cpuMs).padStart(4)} ms ${cpuRatio.padStart(5)}   ${verdict}`,
       );
     }
 

@@ -4,6 +4,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { pacingOf, type Target, type TargetDefinition } from '../targets/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { Pacer, type Lane } from '../runtime/pacer.ts';
+import { preferSmallHeap } from '../runtime/heap.ts';
 import { TargetError, toTargetError } from '../core/errors.ts';
 import { Refusal, type NextStep } from './outcome.ts';
 import type { TargetRecord } from './state.ts';
@@ -31,6 +32,8 @@ export interface RuntimeContext {
 export async function createTargets(rt: RuntimeContext): Promise<LiveTarget[]> {
   const { inventory } = rt;
   const pacer = rt.pacer ?? new Pacer(rt.clock);
+  // A fleet's run keeps its peak memory down (runtime/heap.ts).
+  preferSmallHeap(rt.env.targets.length);
   return Promise.all(
     rt.env.targets.map(async (spec): Promise<LiveTarget> => {
       const limits = pacingOf(spec.definition);

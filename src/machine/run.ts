@@ -137,8 +137,20 @@ export class Run {
     return this.preflight;
   }
 
+  /** `live` by name, rebuilt when `live` is replaced: every step looks its target up (a fleet's run: thousands of times). */
+  #byName: { of: LiveTarget[]; map: Map<string, LiveTarget> } | undefined;
+
+  #findLive(name: string): LiveTarget | undefined {
+    if (this.#byName?.of !== this.live) {
+      const map = new Map<string, LiveTarget>();
+      for (const x of this.live) if (!map.has(x.spec.name)) map.set(x.spec.name, x);
+      this.#byName = { of: this.live, map };
+    }
+    return this.#byName.map.get(name);
+  }
+
   liveTarget(name: string): LiveTarget {
-    const lt = this.live.find((x) => x.spec.name === name);
+    const lt = this.#findLive(name);
     if (!lt) throw new ExitError(EXIT.failed, `target "${name}" is not in the inventory any more`);
     return lt;
   }
@@ -234,7 +246,7 @@ export class Run {
       new: newKey,
       oldKeyId: s.oldKeyId,
       alsoRevoke: s.alsoRevoke,
-      targets: [...s.targets.values()].map((t) => targetReport(s, t, this.live.find((l) => l.spec.name === t.info.name))),
+      targets: [...s.targets.values()].map((t) => targetReport(s, t, this.#findLive(t.info.name))),
       notices: [...this.notices],
       ...extra,
     };

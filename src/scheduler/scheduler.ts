@@ -5,6 +5,8 @@ import { currentKey, latestRotation, replay, type RotationState } from '../machi
 import type { RotationReport } from '../machine/outcome.ts';
 import type { Environment, Inventory } from '../inventory/load.ts';
 import type { StateStore } from '../state/store.ts';
+import { ConfigError, ConfigErrors } from '../core/errors.ts';
+import { cronRefusal } from '../inventory/cron.ts';
 
 /** What the scheduler needs from the outside: injected, so tests drive it with fake time. */
 export interface SchedulerDeps {
@@ -54,6 +56,7 @@ export async function scheduleInfo(
   timezone: string,
   now: number,
 ): Promise<{ periodMs: number; nextRun: number | null; firstFiringAfter: (t: number) => number }> {
+  await refuseUnrunnable(cron);
   const { createTask } = await import('node-cron');
   const task = createTask(cron, () => {}, { timezone });
   try {
@@ -69,6 +72,15 @@ export async function scheduleInfo(
   } finally {
     await task.destroy();
   }
+}
+
+/**
+ * targets.yaml's check of `schedule.cron` is its shape (inventory/cron.ts, without node-cron);
+ * node-cron itself decides here, before a schedule is used, and a refusal says what to fix.
+ */
+async function refuseUnrunnable(cron: string): Promise<void> {
+  const why = await cronRefusal(cron);
+  if (why) throw new ConfigErrors([new ConfigError(`"${cron}" is not a schedule node-cron can run (${why}): fix it in targets.yaml`, undefined, 'schedule.cron')]);
 }
 
 /** Kept for callers that only need the period and the next run. */
@@ -224,6 +236,7 @@ export class Scheduler {
     const { createTask } = await import('node-cron');
     for (const env of this.scheduledEnvs()) {
       const s = env.schedule!;
+      await refuseUnrunnable(s.cron);
       const task = createTask(s.cron, () => void this.runEnv(env, true), { timezone: s.timezone, name: `keyrot-${env.name}` });
       await task.start();
       this.#tasks.push(task);
