@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AwsSecretsManagerEmulator } from '../../emulators/aws-secrets-manager/emulator.ts';
 import { awsSecretsManager } from '../../src/targets/aws-secrets-manager/index.ts';
-import { MAX_OTHER_READS } from '../../src/targets/aws-secrets-manager/discover.ts';
+import { MAX_OTHER_READS } from '../../src/targets/secret-values.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';

@@ -4,53 +4,29 @@ import { Secret } from '../../core/secret.ts';
 import { envRegion } from '../aws-client.ts';
 import { asDiscoverAuth, matchesVarName } from '../common.ts';
 import { paced } from '../discovery.ts';
+import { StoreSearch, resultOf, valuesOfInterest } from '../secret-values.ts';
 import type { CommonTargetConfig, DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
 import { CURRENT, SecretsManagerApi, regionOfArn } from './api.ts';
 
 /** At most this many ListSecrets pages (100 secrets each) per region. */
 export const MAX_PAGES = 50;
-/**
- * Secrets whose NAME is not one of the variables are read (GetSecretValue) only to look for a JSON
- * field named like one, and only this many per region: each read is a billed API call (AWS bills
- * per 10,000 calls) and decrypts with the secret's KMS key. Secrets named like a variable are
- * always read.
- */
-export const MAX_OTHER_READS = 100;
-
 interface Source {
   region: string | undefined;
+  /** The region as targets.yaml writes it (kept in found entries, so they compare equal to the inventory's). */
+  written: string | undefined;
   config: CommonTargetConfig;
-}
-
-interface RegionSearch {
-  listed: number;
-  read: number;
-  unread: number;
-  truncated: boolean;
-  places: DiscoveredPlace[];
 }
 
 /**
  * `keyrot discover`: every secret ListSecrets shows in each region the inventory's
  * aws-secrets-manager targets use (else AWS_REGION / the SDK's default), its AWSCURRENT value read
- * when its name is one of the variables (the whole SecretString) or, up to MAX_OTHER_READS per
- * region, to find the fields of a JSON SecretString named like one. Read-only.
+ * when its name is one of the variables (the whole SecretString) or, up to MAX_OTHER_READS
+ * (secret-values.ts) per region, to find the fields of a JSON SecretString named like one. Read-only.
  */
 export async function discoverSecretsManager(ctx: DiscoverContext): Promise<DiscoverResult> {
-  const places: DiscoveredPlace[] = [];
-  const scopes: string[] = [];
-  let count = 0;
-  for (const source of sourcesOf(ctx)) {
-    const found = await searchRegion(ctx, source);
-    count += found.listed;
-    places.push(...found.places);
-    const bounds = [
-      found.truncated ? `first ${MAX_PAGES * 100} listed only` : '',
-      found.unread ? `${found.unread} not named like the variable left unread (at most ${MAX_OTHER_READS} are read for JSON fields)` : '',
-    ].filter(Boolean);
-    scopes.push(`${found.listed} secrets in ${source.region ?? 'the default region'}, ${found.read} read${bounds.length ? ` (${bounds.join('; ')})` : ''}`);
-  }
-  return { scope: scopes.join('; '), count, places };
+  const searches: Array<{ where: string; search: StoreSearch }> = [];
+  for (const source of sourcesOf(ctx)) searches.push({ where: `in ${source.region ?? 'the default region'}`, search: await searchRegion(ctx, source) });
+  return resultOf(searches);
 }
 
 /** One search per distinct region and endpoint among the inventory's targets (a secret ARN names its region). */
@@ -58,34 +34,30 @@ function sourcesOf(ctx: DiscoverContext): Source[] {
   const configs = ctx.configs.length ? ctx.configs : [{}];
   const seen = new Map<string, Source>();
   for (const c of configs) {
-    const region = (typeof c.region === 'string' ? c.region : undefined) ?? (typeof c.secret === 'string' ? regionOfArn(c.secret) : undefined) ?? envRegion(ctx.env);
+    const written = typeof c.region === 'string' ? c.region : undefined;
+    const region = written ?? (typeof c.secret === 'string' ? regionOfArn(c.secret) : undefined) ?? envRegion(ctx.env);
     const key = `${region ?? ''}|${c.endpoint ?? ''}`;
-    if (!seen.has(key)) seen.set(key, { region, config: { endpoint: c.endpoint, requestTimeout: c.requestTimeout } });
+    if (!seen.has(key)) seen.set(key, { region, written, config: { endpoint: c.endpoint, requestTimeout: c.requestTimeout } });
   }
   return [...seen.values()];
 }
 
-async function searchRegion(ctx: DiscoverContext, source: Source): Promise<RegionSearch> {
-  const found: RegionSearch = { listed: 0, read: 0, unread: 0, truncated: false, places: [] };
+async function searchRegion(ctx: DiscoverContext, source: Source): Promise<StoreSearch> {
+  const found = new StoreSearch(MAX_PAGES * 100);
   // ListSecrets is not on one secret (its IAM resource is `*`): errors name "all secrets (region)".
   const lister = api(ctx, source, 'all secrets');
-  let otherReads = 0;
   try {
     let next: string | undefined;
     let pages = 0;
     do {
       const page = await paced(ctx, () => lister.listPage(next, 'discover', ctx.signal)).catch(asDiscoverAuth);
       for (const s of page.SecretList ?? []) {
-        found.listed++;
-        if (!s.Name || !hasCurrent(s)) continue;
-        const named = matchesVarName(s.Name, ctx.varNames);
-        if (!named && otherReads >= MAX_OTHER_READS) {
-          found.unread++;
+        if (!s.Name || !hasCurrent(s)) {
+          found.listed++;
           continue;
         }
-        if (!named) otherReads++;
-        found.read++;
-        found.places.push(...(await placesOf(ctx, source, s, named)));
+        const named = matchesVarName(s.Name, ctx.varNames);
+        if (found.take(named)) found.places.push(...(await placesOf(ctx, source, s, named)));
       }
       next = page.NextToken || undefined;
     } while (next && ++pages < MAX_PAGES);
@@ -115,7 +87,7 @@ async function placesOf(ctx: DiscoverContext, source: Source, s: SecretListEntry
   const entry = (field?: string): Record<string, unknown> => ({
     type: 'aws-secrets-manager',
     secret: name,
-    ...(source.region ? { region: source.region } : {}),
+    ...(source.written ? { region: source.written } : {}),
     ...(field ? { field } : {}),
     ...(source.config.endpoint ? { endpoint: source.config.endpoint } : {}),
   });
@@ -131,21 +103,11 @@ async function placesOf(ctx: DiscoverContext, source: Source, s: SecretListEntry
     reader.close();
   }
   if (text === undefined) return [];
-  const fields = jsonFields(text).filter(([field]) => matchesVarName(field, ctx.varNames));
-  if (fields.length) return fields.map(([field, value]) => ({ location: `${locationOf(name, source)}[${field}]`, target: entry(field), holds: { kind: 'value', value: new Secret(value) } }));
-  return named && text ? [{ location: locationOf(name, source), target: entry(), holds: { kind: 'value', value: new Secret(text) } }] : [];
-}
-
-/** The string fields of a JSON object SecretString ("key/value" secrets); none for any other text. */
-function jsonFields(text: string): Array<[string, string]> {
-  if (!text.trimStart().startsWith('{')) return [];
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return [];
-    return Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '');
-  } catch {
-    return [];
-  }
+  return valuesOfInterest(text, named, ctx.varNames).map(({ field, value }) => ({
+    location: `${locationOf(name, source)}${field ? `[${field}]` : ''}`,
+    target: entry(field),
+    holds: { kind: 'value', value: new Secret(value) },
+  }));
 }
 
 function locationOf(name: string, source: Source): string {
