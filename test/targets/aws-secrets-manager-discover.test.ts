@@ -5,6 +5,7 @@ import { MAX_OTHER_READS } from '../../src/targets/secret-values.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import { expectEntryHolds } from '../helpers/discover.ts';
 
 let east: AwsSecretsManagerEmulator;
 let west: AwsSecretsManagerEmulator;
@@ -85,15 +86,7 @@ describe('aws-secrets-manager: discover', () => {
     east.seed('app/config', { OPENAI_API_KEY: key, OTHER: 'x' });
     const ctx = ctxFor();
     const found = await awsSecretsManager.discover!(ctx);
-    const { type: _type, endpoint, ...fields } = found.places[0]!.target;
-    const t = await awsSecretsManager.create({ ...awsSecretsManager.schema.parse(fields), endpoint: endpoint as string }, { ...ctx, name: 'found' });
-    try {
-      const pre = await t.preflight();
-      expect(pre.status).toBe('ready');
-      expect(pre.current.kind === 'value' && pre.current.value.reveal()).toBe(key);
-    } finally {
-      await t.close?.();
-    }
+    await expectEntryHolds(awsSecretsManager, found.places[0]!, ctx, key, { endpoint: east.url });
   });
 
   it('a secret named like the variable that the identity may not read is reported unreadable; other denied secrets are passed over', async () => {

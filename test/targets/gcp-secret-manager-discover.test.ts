@@ -5,6 +5,7 @@ import { MAX_OTHER_READS } from '../../src/targets/secret-values.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import { expectEntryHolds } from '../helpers/discover.ts';
 
 let emu: GcpSecretManagerEmulator;
 const TOKEN = { kind: 'env' as const, name: 'GCP_ACCESS_TOKEN', raw: 'env:GCP_ACCESS_TOKEN' };
@@ -75,15 +76,7 @@ describe('gcp-secret-manager: discover', () => {
     emu.seed('acme-prod', 'openai-api-key', key);
     const ctx = ctxFor(emu.token, ['acme-prod']);
     const found = await gcpSecretManager.discover!(ctx);
-    const { type: _type, endpoint, token: _token, ...fields } = found.places[0]!.target;
-    const t = await gcpSecretManager.create({ ...gcpSecretManager.schema.parse(fields), endpoint: endpoint as string, token: TOKEN }, { ...ctx, name: 'found' });
-    try {
-      const pre = await t.preflight();
-      expect(pre.status).toBe('ready');
-      expect(pre.current.kind === 'value' && pre.current.value.reveal()).toBe(key);
-    } finally {
-      await t.close?.();
-    }
+    await expectEntryHolds(gcpSecretManager, found.places[0]!, ctx, key, { endpoint: emu.endpoint, token: TOKEN });
   });
 
   it('a secret named like the variable whose latest version is disabled is reported unreadable', async () => {

@@ -1,0 +1,20 @@
+import { expect } from 'vitest';
+import type { CommonTargetConfig, DiscoverContext, DiscoveredPlace, TargetDefinition } from '../../src/targets/types.ts';
+
+/**
+ * A found place's `targets.yaml` entry is ready: its own fields pass the type's schema, and the
+ * target made from them (with `common`: the endpoint and credential reference as the inventory
+ * would parse them) is ready and holds `key`.
+ */
+export async function expectEntryHolds(def: TargetDefinition<any>, place: DiscoveredPlace, ctx: DiscoverContext, key: string, common: CommonTargetConfig = {}): Promise<void> {
+  const { type, endpoint: _endpoint, token: _token, ...fields } = place.target;
+  expect(type).toBe(def.id);
+  const t = await def.create({ ...def.schema.parse(fields), ...common }, { ...ctx, name: 'found' });
+  try {
+    const pre = await t.preflight();
+    expect(pre.status).toBe('ready');
+    expect(pre.current.kind === 'value' && pre.current.value.reveal()).toBe(key);
+  } finally {
+    await t.close?.();
+  }
+}
