@@ -100,6 +100,17 @@ describe('aws-secrets-manager: discover', () => {
     expect(holds.kind === 'unreadable' && holds.reason).toMatch(/AWS denied secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:\d+:secret:prod\/openai-api-key/);
   });
 
+  it('a throttled ListSecrets is retried (paced), and an entry leaves region out when targets.yaml does', async () => {
+    east.seed('prod/openai-api-key', testKey());
+    east.throttleNext(1, 'ListSecrets');
+    const ctx = { ...ctxFor({ AWS_REGION: 'us-east-1' }), configs: [{ endpoint: east.url, secret: 'prod/openai-api-key' }] };
+    const found = await awsSecretsManager.discover!(ctx);
+    expect(east.calls('ListSecrets').map((c) => c.status)).toEqual([400, 200]);
+    // The inventory's target relies on AWS_REGION: the entry does too, so it compares equal to it.
+    expect(found.places.map((p) => p.target)).toEqual([{ type: 'aws-secrets-manager', secret: 'prod/openai-api-key', endpoint: east.url }]);
+    expect(found.scope).toBe('1 secrets in us-east-1, 1 read');
+  });
+
   it('refused credentials or a denied ListSecrets are auth errors that say what to fix', async () => {
     east.denyAction('ListSecrets');
     await expect(awsSecretsManager.discover!(ctxFor())).rejects.toMatchObject({
