@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { parseInventory } from '../../src/inventory/load.ts';
 import type { CommonTargetConfig, DiscoverContext, DiscoveredPlace, TargetDefinition } from '../../src/targets/types.ts';
 
 /**
@@ -16,5 +17,16 @@ export async function expectEntryHolds(def: TargetDefinition<any>, place: Discov
     expect(pre.current.kind === 'value' && pre.current.value.reveal()).toBe(key);
   } finally {
     await t.close?.();
+  }
+}
+
+/** Whether targets.yaml takes the entry as it is (the loader's strict schema: unknown fields refused). */
+export function inventoryTakes(entry: Record<string, unknown>): boolean {
+  const text = `version: 1\nkey: { name: OPENAI_API_KEY, kind: openai, source: prompt }\nenvironments:\n  prod:\n    targets:\n      - ${JSON.stringify(entry)}\n`;
+  try {
+    parseInventory(text, '/nowhere/targets.yaml');
+    return true;
+  } catch {
+    return false;
   }
 }

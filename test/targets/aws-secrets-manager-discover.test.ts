@@ -5,7 +5,7 @@ import { MAX_OTHER_READS } from '../../src/targets/secret-values.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
-import { expectEntryHolds } from '../helpers/discover.ts';
+import { expectEntryHolds, inventoryTakes } from '../helpers/discover.ts';
 
 let east: AwsSecretsManagerEmulator;
 let west: AwsSecretsManagerEmulator;
@@ -69,6 +69,7 @@ describe('aws-secrets-manager: discover', () => {
       expect(awsSecretsManager.schema.safeParse(fields).success).toBe(true);
       expect(typeof endpoint).toBe('string');
     }
+    expect(found.places.every((p) => inventoryTakes(p.target))).toBe(true);
     // Requests: 2 ListSecrets pages in us-east-1, 1 in eu-west-1; GetSecretValue for the 3 named
     // secrets with a value and MAX_OTHER_READS of the 106 others (app/config among them), the empty
     // secret skipped from its listing; 1 in eu-west-1.

@@ -4,6 +4,7 @@ import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import { inventoryTakes } from '../helpers/discover.ts';
 import { dockerEngine, uniqueName, type TestDocker } from '../helpers/docker-engine.ts';
 import { startEngineProxy } from '../helpers/docker-secret-proxy.ts';
 
@@ -75,6 +76,7 @@ describe.skipIf(skip !== undefined)('docker-secret: discover (real Docker Engine
         expect(type).toBe('docker-secret');
         expect(dockerSecret.schema.safeParse(fields).success).toBe(true);
       }
+      expect(places.filter((x) => !x.notRotatable).every((x) => inventoryTakes(x.target))).toBe(true);
       expect(found.count).toBeGreaterThanOrEqual(5);
       expect(found.scope).toMatch(new RegExp(`^\\d+ swarm secrets at ${proxy.host}`));
       // Requests: the Engine's version check, /info, /secrets and /services, once each; nothing written.

@@ -7,7 +7,7 @@ import { kubernetes } from '../../src/targets/kubernetes/index.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
-import { expectEntryHolds } from '../helpers/discover.ts';
+import { expectEntryHolds, inventoryTakes } from '../helpers/discover.ts';
 
 let emu: KubernetesEmulator;
 let dir: string;
@@ -60,6 +60,7 @@ describe('kubernetes: discover', () => {
       expect(type).toBe('kubernetes');
       expect(kubernetes.schema.safeParse(fields).success).toBe(true);
     }
+    expect(found.places.every((p) => inventoryTakes(p.target))).toBe(true);
     // Requests: 2 pages of the all-namespaces list, nothing else.
     expect(lists('/api/v1/secrets')).toHaveLength(2);
     expect(emu.server.requests.filter((r) => r.path !== '/api/v1/secrets')).toHaveLength(0);

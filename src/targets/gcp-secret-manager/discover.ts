@@ -106,7 +106,8 @@ async function placesOf(ctx: DiscoverContext, source: Source, versions: GcpVersi
   }
   return valuesOfInterest(decode(r.value.data), named, ctx.varNames).map(({ field, value }) => ({
     location: `${location}${field ? `[${field}]` : ''}`,
-    target,
+    // `field:` is not a field of this type: the inventory refuses the entry if it is pasted anyway.
+    target: field ? { ...target, field } : target,
     holds: { kind: 'value', value: new Secret(value) },
     ...(field ? { notRotatable: NOT_ROTATABLE } : {}),
   }));
