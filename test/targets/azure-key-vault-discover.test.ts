@@ -77,6 +77,25 @@ describe('azure-key-vault: discover', () => {
     await expectEntryHolds(azureKeyVault, found.places[0]!, ctx, key, { token: TOKEN });
   });
 
+  it('a throttled page makes the whole listing start again (the SDK does not give out the page token)', async () => {
+    kv.emu.seed('openai-api-key', testKey());
+    for (let i = 0; i < 30; i++) kv.emu.seed(`noise-${i}`, `v${i}`);
+    // The third GET /secrets is the second page (the first is the SDK's unauthenticated challenge).
+    let lists = 0;
+    kv.emu.server.failNext({
+      status: 429,
+      headers: { 'retry-after': '0' },
+      body: { error: { code: 'Throttled', message: 'Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached' } },
+      when: (r) => r.method === 'GET' && r.path === '/secrets' && ++lists === 3,
+    });
+    const found = await azureKeyVault.discover!(ctxFor());
+    expect(found.count).toBe(31);
+    expect(found.places).toHaveLength(1);
+    // Page 1, the throttled page 2 (answered by the fault), then pages 1 and 2 again.
+    expect(lists).toBe(3);
+    expect(answered(/^\/secrets$/).map((r) => r.status)).toEqual([200, 429, 200, 200]);
+  });
+
   it('a disabled secret named like the variable is reported unreadable, without reading it', async () => {
     kv.emu.seed('openai-api-key', testKey(), { enabled: false });
     const found = await azureKeyVault.discover!(ctxFor());
