@@ -20,6 +20,7 @@ export const SM_OPERATIONS = [
   'PutSecretValue',
   'UpdateSecretVersionStage',
   'ListSecretVersionIds',
+  'ListSecrets',
 ] as const;
 export type SmOperation = (typeof SM_OPERATIONS)[number];
 
@@ -203,6 +204,7 @@ export class AwsSecretsManagerEmulator extends AwsJsonEmulator<SmOperation> {
       );
     }
     try {
+      if (action === 'ListSecrets') return ok(this.listSecrets(input));
       if (!secretId) fail('InvalidParameterException', 'You must provide a SecretId.');
       // A PutSecretValue without ClientRequestToken is refused before the secret is looked up: AWS
       // answers InvalidRequestException even for a secret that does not exist (localstack's
@@ -214,7 +216,7 @@ export class AwsSecretsManagerEmulator extends AwsJsonEmulator<SmOperation> {
       }
       if (!resolved) fail('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
       const s = resolved!;
-      switch (action) {
+      switch (action as Exclude<SmOperation, 'ListSecrets'>) {
         case 'DescribeSecret':
           return ok(this.describe(s));
         case 'GetSecretValue':
@@ -420,22 +422,40 @@ export class AwsSecretsManagerEmulator extends AwsJsonEmulator<SmOperation> {
     return { ARN: s.arn, Name: s.name };
   }
 
+  /**
+   * ListSecrets (docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecrets.html):
+   * MaxResults 1–100, an opaque NextToken while more remain, secrets scheduled for deletion left
+   * out unless IncludePlannedDeletion; each entry carries SecretVersionsToStages, never a value.
+   */
+  private listSecrets(input: Record<string, unknown>): Record<string, unknown> {
+    const all = [...this.secrets.values()].filter((s) => input.IncludePlannedDeletion === true || s.deletedDate === undefined);
+    const { start, max } = pageWindow(input, all.length);
+    const page = all.slice(start, start + max);
+    const next = start + max < all.length ? pageToken(start + max) : undefined;
+    return {
+      SecretList: page.map((s) => {
+        const map: Record<string, string[]> = {};
+        for (const [stage, id] of s.labels) (map[id] ??= []).push(stage);
+        return {
+          ARN: s.arn,
+          Name: s.name,
+          LastChangedDate: s.lastChangedDate,
+          ...(s.deletedDate ? { DeletedDate: s.deletedDate } : {}),
+          ...(Object.keys(map).length ? { SecretVersionsToStages: map } : {}),
+          CreatedDate: s.createdDate,
+        };
+      }),
+      ...(next ? { NextToken: next } : {}),
+    };
+  }
+
   private listSecretVersionIds(s: StoredSecret, input: Record<string, unknown>): Record<string, unknown> {
     const includeDeprecated = input.IncludeDeprecated === true;
-    const max = typeof input.MaxResults === 'number' ? input.MaxResults : 100;
-    if (!Number.isInteger(max) || max < 1 || max > 100) {
-      fail('ValidationException', `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100`);
-    }
     const labeled = new Set(s.labels.values());
     const all = s.versions.filter((v) => includeDeprecated || labeled.has(v.versionId));
-    let start = 0;
-    if (typeof input.NextToken === 'string') {
-      const m = /^emu:(\d+)$/.exec(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
-      if (!m || Number(m[1]) > all.length) fail('InvalidNextTokenException', 'The NextToken value is invalid.');
-      start = Number(m![1]);
-    }
+    const { start, max } = pageWindow(input, all.length);
     const page = all.slice(start, start + max);
-    const next = start + max < all.length ? Buffer.from(`emu:${start + max}`, 'utf8').toString('base64url') : undefined;
+    const next = start + max < all.length ? pageToken(start + max) : undefined;
     // A deprecated version is listed WITHOUT a VersionStages member (not an empty list), and every
     // entry names its KMS key (localstack's AWS-validated snapshot test_deprecated_secret_version_stage).
     return {
@@ -454,4 +474,20 @@ export class AwsSecretsManagerEmulator extends AwsJsonEmulator<SmOperation> {
       Name: s.name,
     };
   }
+}
+
+/** MaxResults (1–100, default 100) and the position an opaque NextToken of this emulator encodes. */
+function pageWindow(input: Record<string, unknown>, total: number): { start: number; max: number } {
+  const max = typeof input.MaxResults === 'number' ? input.MaxResults : 100;
+  if (!Number.isInteger(max) || max < 1 || max > 100) {
+    fail('ValidationException', `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100`);
+  }
+  if (typeof input.NextToken !== 'string') return { start: 0, max };
+  const m = /^emu:(\d+)$/.exec(Buffer.from(input.NextToken, 'base64url').toString('utf8'));
+  if (!m || Number(m[1]) > total) fail('InvalidNextTokenException', 'The NextToken value is invalid.');
+  return { start: Number(m![1]), max };
+}
+
+function pageToken(position: number): string {
+  return Buffer.from(`emu:${position}`, 'utf8').toString('base64url');
 }

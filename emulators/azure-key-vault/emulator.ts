@@ -24,7 +24,9 @@ import { generateSelfSignedCert } from './cert.ts';
  * - `PUT /secrets/{name}` (a new version each time), `GET /secrets/{name}[/]` (latest),
  *   `GET /secrets/{name}/{version}`, `PATCH /secrets/{name}/{version}` (attributes.enabled, tags,
  *   contentType), `GET /secrets/{name}/versions` paginated with an absolute `nextLink` carrying
- *   `$skiptoken`, ordered by version id (like the service: not by creation time).
+ *   `$skiptoken`, ordered by version id (like the service: not by creation time), and
+ *   `GET /secrets` (Get Secrets: each secret's id without a version and its latest version's
+ *   attributes, never a value) paginated the same way (maxresults at most 25).
  * - Disabled versions cannot be read: 403 Forbidden "Operation get is not allowed on a disabled
  *   secret." with innererror SecretDisabled (the service's message, e.g. Azure/azure-sdk-for-js#24756).
  * - Error bodies are the service's `{"error":{"code","message","innererror"}}`: SecretNotFound,
@@ -179,6 +181,7 @@ export class KeyVaultEmulator {
 
   private routes(): void {
     const s = this.server;
+    s.route('GET', '/secrets', this.authed('list', (req) => this.listSecrets(req)));
     s.route('PUT', '/secrets/:name', this.authed('set', (req) => this.setSecret(req)));
     // Registered before /:version: "versions" is never a version id (those are 32 hex chars).
     s.route('GET', '/secrets/:name/versions', this.authed('list', (req) => this.listVersions(req)));
@@ -218,8 +221,9 @@ export class KeyVaultEmulator {
         }
         return errorResponse(f.status, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
       }
-      const name = req.params.name!;
-      if (!/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
+      // Get Secrets names no secret: its scope is the vault.
+      const name = req.params.name;
+      if (name !== undefined && !/^[0-9a-zA-Z-]{1,127}$/.test(name)) {
         return errorResponse(400, 'BadParameter', `The request URI contains an invalid name: ${name}`);
       }
       const mode = this.denied.get(op);
@@ -229,7 +233,7 @@ export class KeyVaultEmulator {
           'Forbidden',
           `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n` +
             `Caller: appid=00000000-0000-0000-0000-000000000000;oid=00000000-0000-0000-0000-000000000001;iss=https://sts.windows.net/${this.tenantId}/\r\n` +
-            `Action: '${DATA_ACTIONS[op]}'\r\nResource: '/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/keyrot/providers/microsoft.keyvault/vaults/${this.vaultName}/secrets/${name.toLowerCase()}'\r\n` +
+            `Action: '${DATA_ACTIONS[op]}'\r\nResource: '/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/keyrot/providers/microsoft.keyvault/vaults/${this.vaultName}${name === undefined ? '' : `/secrets/${name.toLowerCase()}`}'\r\n` +
             `Assignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: 'DeniedWithNoValidRBAC' \r\nVault: ${this.vaultName};location=westeurope\r\n`,
           'ForbiddenByRbac',
         );
@@ -353,6 +357,27 @@ export class KeyVaultEmulator {
     const name = req.params.name!;
     // A secret that does not exist lists no versions (200, empty), like the service.
     const all = [...(this.secrets.get(name) ?? [])].sort((a, b) => (a.version < b.version ? -1 : 1));
+    return this.paged(req, `/secrets/${name}/versions`, all, (v) => ({
+      id: `${this.base(req)}/secrets/${name}/${v.version}`,
+      attributes: this.attributes(v),
+      ...(v.tags && { tags: v.tags }),
+      ...(v.contentType !== undefined && { contentType: v.contentType }),
+    }));
+  }
+
+  /** Get Secrets: every secret, by its latest version's attributes (SecretItem: no value, no version in the id). */
+  private listSecrets(req: EmuRequest): EmuResponse {
+    const all = [...this.secrets.entries()].map(([name, versions]) => ({ name, latest: [...versions].sort((a, b) => a.seq - b.seq).at(-1)! }));
+    return this.paged(req, '/secrets', all, ({ name, latest }) => ({
+      id: `${this.base(req)}/secrets/${name}`,
+      attributes: this.attributes(latest),
+      ...(latest.tags && { tags: latest.tags }),
+      ...(latest.contentType !== undefined && { contentType: latest.contentType }),
+    }));
+  }
+
+  /** One page of a list: `maxresults` (at most the page size), an absolute `nextLink` with `$skiptoken`, null on the last page. */
+  private paged<T>(req: EmuRequest, path: string, all: T[], item: (t: T) => Record<string, unknown>): EmuResponse {
     const max = Math.min(Number(req.query.get('maxresults') ?? this.pageSize) || this.pageSize, this.pageSize);
     let start = 0;
     const skip = req.query.get('$skiptoken');
@@ -363,22 +388,14 @@ export class KeyVaultEmulator {
         return errorResponse(400, 'BadParameter', 'The $skiptoken is invalid.');
       }
     }
-    const page = all.slice(start, start + max);
     const more = start + max < all.length;
     const token = Buffer.from(JSON.stringify({ offset: start + max }), 'utf8').toString('base64url');
     const apiVersion = req.query.get('api-version')!;
     return {
       status: 200,
       body: {
-        value: page.map((v) => ({
-          id: `${this.base(req)}/secrets/${name}/${v.version}`,
-          attributes: this.attributes(v),
-          ...(v.tags && { tags: v.tags }),
-          ...(v.contentType !== undefined && { contentType: v.contentType }),
-        })),
-        nextLink: more
-          ? `${this.base(req)}/secrets/${name}/versions?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}&maxresults=${max}`
-          : null,
+        value: all.slice(start, start + max).map(item),
+        nextLink: more ? `${this.base(req)}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}&maxresults=${max}` : null,
       },
     };
   }

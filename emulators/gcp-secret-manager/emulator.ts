@@ -6,6 +6,7 @@ import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
  * A loopback emulator of the Google Cloud Secret Manager v1 REST API (the transport
  * @google-cloud/secret-manager uses with `fallback: true`), faithful on the subset keyrot drives:
  *
+ *   GET  /v1/projects/{p}/secrets                              ListSecrets          secretmanager.secrets.list
  *   GET  /v1/projects/{p}/secrets/{s}                          GetSecret            secretmanager.secrets.get
  *   POST /v1/projects/{p}/secrets/{s}:addVersion               AddSecretVersion     secretmanager.versions.add
  *   POST /v1/projects/{p}/secrets/{s}:testIamPermissions       TestIamPermissions   (none)
@@ -79,6 +80,7 @@ export interface GcpSecretManagerEmulatorOptions {
 
 export const ALL_PERMISSIONS = [
   'secretmanager.secrets.get',
+  'secretmanager.secrets.list',
   'secretmanager.versions.access',
   'secretmanager.versions.add',
   'secretmanager.versions.destroy',
@@ -135,6 +137,7 @@ export class GcpSecretManagerEmulator {
       name: 'gcp-secret-manager',
       notFound: (req) => googleError(404, 'NOT_FOUND', `gcp-secret-manager emulator: no route for ${req.method} ${req.path}`),
     });
+    this.server.route('GET', '/v1/projects/:project/secrets', (r) => this.guard(r, () => this.listSecrets(r)));
     const base = '/v1/projects/:project/secrets/:secret';
     this.server.route('GET', base, (r) => this.guard(r, () => this.getSecret(r)));
     this.server.route('POST', base, (r) => this.guard(r, () => this.secretAction(r)));
@@ -335,6 +338,7 @@ export class GcpSecretManagerEmulator {
     if (p.endsWith(':enable')) return 'EnableSecretVersion';
     if (p.endsWith(':destroy')) return 'DestroySecretVersion';
     if (p.endsWith('/versions')) return 'ListSecretVersions';
+    if (p.endsWith('/secrets')) return 'ListSecrets';
     if (p.includes('/versions/')) return 'GetSecretVersion';
     return 'GetSecret';
   }
@@ -399,6 +403,43 @@ export class GcpSecretManagerEmulator {
     return { status: 200, body: this.versionJson(s, v, req) };
   }
 
+  /**
+   * ListSecrets (GET /v1/projects/{p}/secrets, permission secretmanager.secrets.list on the
+   * project): secrets in creation order, pageSize (default 25, at most 25000) / pageToken, totalSize.
+   */
+  private listSecrets(req: EmuRequest): EmuResponse {
+    const denied = this.denied403('secretmanager.secrets.list', `projects/${req.params.project}`);
+    if (denied) return denied;
+    const project = this.projectId(req.params.project!);
+    const all = [...this.secrets.values()].filter((s) => s.project === project);
+    const window = this.pageOf(req, all.length);
+    if ('status' in window) return window;
+    const page = all.slice(window.offset, window.offset + window.size);
+    return {
+      status: 200,
+      body: {
+        ...(page.length ? { secrets: page.map((s) => ({ name: this.secretName(s), replication: { automatic: {} }, createTime: s.createTime, etag: s.etag })) } : {}),
+        ...(window.next ? { nextPageToken: window.next } : {}),
+        ...(all.length ? { totalSize: all.length } : {}),
+      },
+    };
+  }
+
+  /** pageSize (default per emulator, at most 25000) and pageToken of a List call. */
+  private pageOf(req: EmuRequest, total: number): { offset: number; size: number; next: string } | EmuResponse {
+    const sizeRaw = Number(req.query.get('pageSize') ?? 0);
+    const size = sizeRaw > 0 ? Math.min(sizeRaw, 25000) : this.defaultPageSize;
+    let offset = 0;
+    const token = req.query.get('pageToken');
+    if (token) {
+      const m = /^off:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+      if (!m) return googleError(400, 'INVALID_ARGUMENT', 'Invalid page token.');
+      offset = Number(m[1]);
+    }
+    const next = offset + size < total ? Buffer.from(`off:${offset + size}`).toString('base64url') : '';
+    return { offset, size, next };
+  }
+
   private listVersions(req: EmuRequest): EmuResponse {
     const resource = `projects/${req.params.project}/secrets/${req.params.secret}`;
     const denied = this.denied403('secretmanager.versions.list', resource);
@@ -412,17 +453,10 @@ export class GcpSecretManagerEmulator {
       if (!f) return googleError(400, 'INVALID_ARGUMENT', `gcp-secret-manager emulator: unsupported filter "${filter}" (only state:STATE)`);
       all = all.filter((v) => v.state === f[1]!.toUpperCase());
     }
-    const sizeRaw = Number(req.query.get('pageSize') ?? 0);
-    const size = sizeRaw > 0 ? Math.min(sizeRaw, 25000) : this.defaultPageSize;
-    let offset = 0;
-    const token = req.query.get('pageToken');
-    if (token) {
-      const m = /^off:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
-      if (!m) return googleError(400, 'INVALID_ARGUMENT', 'Invalid page token.');
-      offset = Number(m[1]);
-    }
-    const page = all.slice(offset, offset + size);
-    const next = offset + size < all.length ? Buffer.from(`off:${offset + size}`).toString('base64url') : '';
+    const window = this.pageOf(req, all.length);
+    if ('status' in window) return window;
+    const page = all.slice(window.offset, window.offset + window.size);
+    const next = window.next;
     // proto3 JSON leaves out empty fields: no `versions` when there are none, no `nextPageToken` on the last page.
     // totalSize is "The total number of SecretVersions but 0 when the ListSecretsRequest.filter field
     // is set" (REST reference, ListSecretVersionsResponse): 0, so left out, under a filter.

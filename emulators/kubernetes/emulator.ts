@@ -21,6 +21,8 @@ export type { RolloutBehaviour } from './workloads.ts';
  * - discovery: /version, /api, /apis, /api/v1, /apis/{group}/v1;
  * - core/v1 namespaces (get), secrets and configmaps (get, list, create, replace, patch, delete;
  *   a ConfigMap's data is limited to 1 MiB like the API server's);
+ * - lists in a namespace or across all of them (`/api/v1/secrets`), in key order, paged with
+ *   `limit` and an opaque `continue` token (metadata.continue, remainingItemCount);
  * - apps/v1 deployments, statefulsets, daemonsets (same verbs): a spec change bumps
  *   `metadata.generation`, a pod-template change starts a rollout whose status catches up over time;
  * - coordination.k8s.io/v1 leases (same verbs; an update must carry `metadata.resourceVersion`);
@@ -122,6 +124,8 @@ export interface Denial {
   resource: string;
   namespace?: string;
   name?: string;
+  /** Only the all-namespaces request is denied (Roles in namespaces, no ClusterRole). */
+  clusterScope?: boolean;
 }
 
 export interface KubernetesEmulatorOptions {
@@ -393,7 +397,7 @@ export class KubernetesEmulator {
   }
 
   /** RBAC-ish denial: `verb` on `resource` (optionally one namespace / object) answers 403. */
-  deny(verb: string, resource: string, opts: { namespace?: string; name?: string } = {}): void {
+  deny(verb: string, resource: string, opts: { namespace?: string; name?: string; clusterScope?: boolean } = {}): void {
     this.denials.push({ verb, resource, ...opts });
   }
 
@@ -481,26 +485,23 @@ export class KubernetesEmulator {
     return user;
   }
 
-  private authorize(user: string, verb: string, t: ResourceType, ns: string, name?: string): void {
+  /** `ns` undefined: a request across all namespaces (the cluster scope). */
+  private authorize(user: string, verb: string, t: ResourceType, ns: string | undefined, name?: string): void {
     if (!this.denied(verb, t.resource, ns, name)) return;
     // The authorization filter's text (apiserver endpoints/handlers/responsewriters forbidden()).
     const subject = name ? `${qualified(t)} "${name}"` : qualified(t);
+    const scope = ns === undefined ? 'at the cluster scope' : `in the namespace "${ns}"`;
     throw new ApiError(
-      statusFailure(
-        403,
-        'Forbidden',
-        `${subject} is forbidden: User "${user}" cannot ${verb} resource "${t.resource}" in API group "${t.group}" in the namespace "${ns}"`,
-        detailsOf(t, name),
-      ),
+      statusFailure(403, 'Forbidden', `${subject} is forbidden: User "${user}" cannot ${verb} resource "${t.resource}" in API group "${t.group}" ${scope}`, detailsOf(t, name)),
     );
   }
 
-  private denied(verb: string, resource: string, ns: string, name?: string): boolean {
+  private denied(verb: string, resource: string, ns: string | undefined, name?: string): boolean {
     return this.denials.some(
       (d) =>
         (d.verb === verb || d.verb === '*') &&
         (d.resource === resource || d.resource === '*') &&
-        (!d.namespace || d.namespace === ns) &&
+        (d.clusterScope ? ns === undefined : !d.namespace || d.namespace === ns) &&
         (!d.name || d.name === name),
     );
   }
@@ -572,7 +573,7 @@ export class KubernetesEmulator {
       const body = (req.body ?? {}) as Obj;
       const ra = body.spec?.resourceAttributes as Obj | undefined;
       if (!ra) throw invalid({ resource: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', group: 'authorization.k8s.io', unconditionalUpdate: true }, '', 'spec.resourceAttributes', 'Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified');
-      const deny = this.denied(ra.verb ?? '', ra.resource ?? '', ra.namespace ?? '', ra.name || undefined);
+      const deny = this.denied(ra.verb ?? '', ra.resource ?? '', ra.namespace || undefined, ra.name || undefined);
       return {
         status: 201,
         body: {
@@ -587,6 +588,7 @@ export class KubernetesEmulator {
 
     for (const t of Object.values(TYPES)) {
       const base = `${prefixOf(t)}/namespaces/:ns/${t.resource}`;
+      s.route('GET', `${prefixOf(t)}/${t.resource}`, this.wrap((req, user) => this.list(t, req, user)));
       s.route('GET', base, this.wrap((req, user) => this.list(t, req, user)));
       s.route('POST', base, this.wrap((req, user) => this.create(t, req, user)));
       s.route('GET', `${base}/:name`, this.wrap((req, user) => this.get(t, req, user)));
@@ -621,17 +623,40 @@ export class KubernetesEmulator {
     return { status: 200, body: this.present(t.resource, this.existing(t, ns, name)) };
   }
 
+  /** A namespace's objects, or every namespace's (no `:ns`), in key order, paged by `limit` / `continue`. */
   private list(t: ResourceType, req: EmuRequest, user: string): EmuResponse {
-    const ns = req.params.ns!;
+    const ns = req.params.ns;
     if (/^(true|1)$/.test(req.query.get('watch') ?? '')) {
       // Loud rather than a list that a watcher would misread as an event stream.
       return statusFailure(405, 'MethodNotAllowed', 'the kubernetes emulator does not implement watch: poll with get or list');
     }
     this.authorize(user, 'list', t, ns);
-    const items = [...this.objects.entries()]
-      .filter(([k]) => k.startsWith(`${t.resource}/${ns}/`))
-      .map(([, o]) => this.present(t.resource, o));
-    return { status: 200, body: { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: String(this.rv) }, items } };
+    const prefix = `${t.resource}/${ns === undefined ? '' : `${ns}/`}`;
+    const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    const { from, limit } = this.listWindow(req);
+    const start = from === undefined ? 0 : keys.findIndex((k) => k > from);
+    const slice = (start < 0 ? [] : keys.slice(start)).slice(0, limit ?? keys.length);
+    const rest = start < 0 ? 0 : keys.length - start - slice.length;
+    const items = slice.map((k) => this.present(t.resource, this.objects.get(k)!));
+    // metadata.continue: an opaque token naming the last key returned (apiserver storage: the
+    // key plus the list's resourceVersion); remainingItemCount alongside (ListMeta docs).
+    const cont = rest > 0 ? Buffer.from(JSON.stringify({ rv: this.rv, start: slice.at(-1) }), 'utf8').toString('base64url') : undefined;
+    const metadata = { resourceVersion: String(this.rv), ...(cont ? { continue: cont, remainingItemCount: rest } : {}) };
+    return { status: 200, body: { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata, items } };
+  }
+
+  /** `limit` (positive; absent or 0: everything) and the key a `continue` token resumes after. */
+  private listWindow(req: EmuRequest): { from: string | undefined; limit: number | undefined } {
+    const limit = Number(req.query.get('limit') ?? 0) > 0 ? Number(req.query.get('limit')) : undefined;
+    const token = req.query.get('continue');
+    if (!token) return { from: undefined, limit };
+    try {
+      const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { start?: unknown };
+      if (typeof parsed.start === 'string') return { from: parsed.start, limit };
+    } catch {
+      // answered below
+    }
+    throw badRequest('continue key is not valid: invalid continue token');
   }
 
   private create(t: ResourceType, req: EmuRequest, user: string): EmuResponse {

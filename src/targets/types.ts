@@ -207,6 +207,12 @@ export interface DiscoveredPlace {
   location: string;
   /** The `targets.yaml` entry that would rotate it (`type` included; no credential values). */
   target: Record<string, unknown>;
+  /**
+   * Set when no target type can rotate the place, with why (a field inside a JSON secret of a
+   * store whose target writes whole values): `target` then names the secret that holds it, and is
+   * not an entry to paste.
+   */
+  notRotatable?: string;
   /** What it holds: compared by fingerprint in memory, never printed. `unreadable` for write-only values. */
   holds: ReadResult;
   /**

@@ -187,7 +187,7 @@ describe('gcp-secret-manager emulator, driven by @google-cloud/secret-manager', 
   });
 
   it('answers unknown routes loudly in the Google error shape', async () => {
-    const res = await fetch(`${emu.server.url}/v1/projects/${P}/secrets`, { headers: { authorization: `Bearer ${emu.token}` } });
+    const res = await fetch(`${emu.server.url}/v1/projects/${P}/locations`, { headers: { authorization: `Bearer ${emu.token}` } });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/no route/);
   });

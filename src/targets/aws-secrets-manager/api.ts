@@ -1,12 +1,14 @@
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
   type DescribeSecretCommandOutput,
   type GetSecretValueCommandInput,
   type GetSecretValueCommandOutput,
+  type ListSecretsCommandOutput,
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { fingerprint } from '../../core/secret.ts';
@@ -109,6 +111,11 @@ export class SecretsManagerApi {
   getValue(input: Omit<GetSecretValueCommandInput, 'SecretId'>, op: string, signal?: AbortSignal): Promise<GetSecretValueCommandOutput | null> {
     const get = (o: CallOptions) => this.client.send(new GetSecretValueCommand({ SecretId: this.secretId, ...input }), o);
     return this.call('read', 'GetSecretValue', op, signal, get, { missingIsNull: true });
+  }
+
+  /** One ListSecrets page (100 secrets) of the region, for `keyrot discover`: names and stages, no values. */
+  listPage(nextToken: string | undefined, op: string, signal?: AbortSignal): Promise<ListSecretsCommandOutput> {
+    return this.call('read', 'ListSecrets', op, signal, (o) => this.client.send(new ListSecretsCommand({ MaxResults: 100, ...(nextToken ? { NextToken: nextToken } : {}) }), o));
   }
 
   async moveStage(input: Omit<UpdateSecretVersionStageCommandInput, 'SecretId'>, op: string, signal?: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@ import type { AwsService } from '../aws-client.ts';
 import { awsError as translate, awsSaid, type ErrorInit, type SdkErrorLike } from '../aws-errors.ts';
 
 /** The IAM actions keyrot calls; permission errors name the one AWS denied. */
-export type SmAction = 'DescribeSecret' | 'GetSecretValue' | 'PutSecretValue' | 'UpdateSecretVersionStage';
+export type SmAction = 'DescribeSecret' | 'GetSecretValue' | 'PutSecretValue' | 'UpdateSecretVersionStage' | 'ListSecrets';
 
 export const SECRETS_MANAGER: AwsService = {
   name: 'AWS Secrets Manager',

@@ -45,4 +45,5 @@ export const awsSecretsManager = defineTarget({
   pacing: { max: 64, rates: { write: { perSecond: 50, burst: 50 } } },
   describe: (c) => `${c.secret}${c.field ? `[${c.field}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAwsSecretsManagerTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverSecretsManager(ctx),
 });

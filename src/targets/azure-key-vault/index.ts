@@ -47,4 +47,5 @@ export const azureKeyVault = defineTarget({
   concurrency: 4,
   describe: (c) => `${URL.canParse(c.vault) ? new URL(c.vault).host : c.vault}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAzureKeyVaultTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverKeyVaults(ctx),
 });

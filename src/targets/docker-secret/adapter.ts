@@ -63,7 +63,7 @@ function findNew(op: OpContext, receipt: DockerSecretReceipt | undefined, family
 }
 
 /** Why the Engine cannot hold swarm secrets (not a manager of an active swarm), or undefined when it can. */
-function notAManager(swarm: NonNullable<Awaited<ReturnType<Swarm['info']>>['Swarm']>, display: string): string | undefined {
+export function notAManager(swarm: NonNullable<Awaited<ReturnType<Swarm['info']>>['Swarm']>, display: string): string | undefined {
   if (swarm.LocalNodeState !== 'active') {
     const how =
       swarm.LocalNodeState === 'locked'

@@ -53,4 +53,5 @@ export const dockerSecret = defineTarget({
   concurrency: 2,
   describe: (c) => `${c.secret}@${c.services.join(',')}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createDockerSecretTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverDockerSecrets(ctx),
 });

@@ -35,4 +35,5 @@ export const gcpSecretManager = defineTarget({
   concurrency: 4,
   describe: (c) => `projects/${c.project}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createGcpSecretManagerTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverGcpSecrets(ctx),
 });

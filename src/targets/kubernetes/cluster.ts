@@ -71,6 +71,12 @@ export class Cluster {
     return this.connect().loaded.context;
   }
 
+  /** The namespace the kubeconfig context sets (kubectl's default namespace), if any. */
+  contextNamespace(): string | undefined {
+    const { loaded } = this.connect();
+    return loaded.kc.getContextObject(loaded.context)?.namespace || undefined;
+  }
+
   private connect(): Clients {
     if (!this.clients) {
       const { k8s } = this;
@@ -121,6 +127,18 @@ export class Cluster {
 
   readSecret(op: string, signal?: AbortSignal): Promise<K8s.V1Secret> {
     return this.call(this.secretCall('get'), op, (x) => x.core.readNamespacedSecret({ name: this.secretName, namespace: this.ns }, this.options(signal)));
+  }
+
+  /**
+   * One page (`limit` 100) of the Secrets of `namespace`, or of every namespace (undefined:
+   * listSecretForAllNamespaces, which needs a ClusterRole), for `keyrot discover`.
+   */
+  listSecrets(namespace: string | undefined, cont: string | undefined, signal?: AbortSignal): Promise<K8s.V1SecretList> {
+    const c: Call = { verb: 'list', resource: 'secrets', namespace: namespace ?? '', what: namespace ? `the secrets of namespace ${namespace}` : 'the secrets of all namespaces' };
+    const page = { limit: 100, ...(cont ? { _continue: cont } : {}) };
+    return this.call(c, 'discover', (x) =>
+      namespace === undefined ? x.core.listSecretForAllNamespaces(page, this.options(signal)) : x.core.listNamespacedSecret({ namespace, ...page }, this.options(signal)),
+    );
   }
 
   /** A JSON merge patch of the Secret. */

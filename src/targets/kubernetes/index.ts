@@ -42,4 +42,5 @@ export const kubernetes = defineTarget({
   concurrency: 4,
   describe: (c) => `${c.context ? `${c.context}:` : ''}${c.namespace}/${c.secret}${c.key ? `[${c.key}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createKubernetesTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverKubernetes(ctx),
 });
