@@ -192,9 +192,26 @@ export class VercelApi {
     return out;
   }
 
+  /**
+   * One page of the scope's projects (`GET /v10/projects`, newest first); `next` is passed back as
+   * `from` for the following page (vercel/sdk src/funcs/projectsGetProjects.ts, `pagination.next`).
+   */
+  async projectsPage(op: string, limit: number, from: string | undefined, signal?: AbortSignal): Promise<{ projects: Array<{ id: string; name: string }>; next: string | undefined }> {
+    const r = await this.http.json<{ projects?: Raw[]; pagination?: { next?: number | string | null } }>({
+      op,
+      path: '/v10/projects',
+      query: { limit: String(limit), ...(from ? { from } : {}) },
+      about: `the projects of ${this.scopeWords}`,
+      signal,
+    });
+    const projects = (Array.isArray(r.body.projects) ? r.body.projects : []).map((p) => ({ id: String(p.id), name: String(p.name) }));
+    const next = r.body.pagination?.next;
+    return { projects, next: next === null || next === undefined || String(next) === from ? undefined : String(next) };
+  }
+
   /** One entry with its decrypted value (GET /v1/.../env/{id}); `value` null when Vercel will not give it. */
-  async readEntry(op: string, projectId: string, id: string): Promise<{ entry: EnvEntry; value: string | null }> {
-    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about: this.entryWords(id) });
+  async readEntry(op: string, projectId: string, id: string, about = this.entryWords(id)): Promise<{ entry: EnvEntry; value: string | null }> {
+    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about });
     const entry = toEntry(r.body);
     // Sensitive entries come back without `value` (getprojectenvop.ts GetProjectEnvResponseBody1);
     // an entry marked decrypted:false still holds ciphertext: neither is a readable value.
