@@ -4,17 +4,12 @@ import { heroku } from '../../src/targets/heroku/index.ts';
 import { discoverHeroku } from '../../src/targets/heroku/discover.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
-import type { DiscoverContext } from '../../src/targets/types.ts';
-import { testContext } from '../helpers/context.ts';
+import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
 
 /** `discover` of Heroku: every app the token reads, its config vars, compared by fingerprint. */
 
-function discoverContext(env: NodeJS.ProcessEnv, configs: DiscoverContext['configs'], varNames = ['OPENAI_API_KEY', 'OPENAI_KEY']): DiscoverContext {
-  return { ...testContext({ env, name: 'discover' }), clock: fakeClock(), varNames, configs };
-}
 
 /** The fingerprint each place holds (values are compared in memory, never printed). */
 const held = (r: { places: Array<{ holds: { kind: string } & Partial<{ value: Secret }> }> }) => r.places.map((p) => p.holds.value?.fingerprint);

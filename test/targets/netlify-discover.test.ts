@@ -4,17 +4,12 @@ import { netlify } from '../../src/targets/netlify/index.ts';
 import { discoverNetlify } from '../../src/targets/netlify/discover.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
-import type { DiscoverContext } from '../../src/targets/types.ts';
-import { testContext } from '../helpers/context.ts';
+import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
 
 /** `discover` of Netlify: every site of the token's teams, one place per deploy-context value. */
 
-function discoverContext(env: NodeJS.ProcessEnv, configs: DiscoverContext['configs'], varNames = ['OPENAI_API_KEY', 'OPENAI_KEY']): DiscoverContext {
-  return { ...testContext({ env, name: 'discover' }), clock: fakeClock(Date.now()), varNames, configs };
-}
 
 const fp = (k: string) => new Secret(k).fingerprint;
 

@@ -4,17 +4,12 @@ import { railway } from '../../src/targets/railway/index.ts';
 import { discoverRailway } from '../../src/targets/railway/discover.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
-import type { DiscoverContext } from '../../src/targets/types.ts';
-import { testContext } from '../helpers/context.ts';
+import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
 
 /** `discover` of Railway: every project/environment/service the token reaches, sealed values unreadable. */
 
-function discoverContext(env: NodeJS.ProcessEnv, configs: DiscoverContext['configs'], varNames = ['OPENAI_API_KEY', 'OPENAI_KEY']): DiscoverContext {
-  return { ...testContext({ env, name: 'discover' }), clock: fakeClock(Date.now()), varNames, configs };
-}
 
 const fp = (k: string) => new Secret(k).fingerprint;
 const graphqlCalls = (emu: RailwayEmulator) => emu.server.calls('POST', '/graphql/v2').map((q) => (JSON.parse(q.rawBody) as { query: string }).query.match(/^(query|mutation) (\w+)/)![2]);
@@ -100,6 +95,6 @@ describe('railway discover', () => {
     const r = await railway.discover!(ctx);
     expect(r.places).toHaveLength(1);
     expect(emu.server.requests.map((q) => q.status)).toEqual([429, 200, 200]);
-    expect((ctx.clock as ReturnType<typeof fakeClock>).slept).toContain(3000);
+    expect(ctx.clock.slept).toContain(3000);
   });
 });

@@ -4,17 +4,12 @@ import { vercel } from '../../src/targets/vercel/index.ts';
 import { discoverVercel } from '../../src/targets/vercel/discover.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { parseCredentialRef } from '../../src/inventory/credentials.ts';
-import { fakeClock } from '../../src/runtime/clock.ts';
-import type { DiscoverContext } from '../../src/targets/types.ts';
-import { testContext } from '../helpers/context.ts';
+import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
 
 /** `discover` of Vercel: every project of the team, one place per entry, sensitive ones unreadable. */
 
-function discoverContext(env: NodeJS.ProcessEnv, configs: DiscoverContext['configs'], varNames = ['OPENAI_API_KEY', 'OPENAI_KEY']): DiscoverContext {
-  return { ...testContext({ env, name: 'discover' }), clock: fakeClock(), varNames, configs };
-}
 
 const TEAM = { id: 'team_acme', slug: 'acme' };
 
@@ -93,9 +88,9 @@ describe('vercel discover', () => {
     emu.seedProject({ name: 'web', envs: [{ key: 'OPENAI_API_KEY', value: key }] });
     emu.rateLimitNext({ path: '/v10/projects', resetInSec: 2 });
     // The reset is an epoch time: the fake clock starts now.
-    const clock = fakeClock(Date.now());
-    const r = await vercel.discover!({ ...discoverContext({ VERCEL_TOKEN: token }, [{ endpoint: emu.url }]), clock });
-    expect(Math.max(...clock.slept)).toBeGreaterThanOrEqual(1000);
+    const ctx = discoverContext({ VERCEL_TOKEN: token }, [{ endpoint: emu.url }]);
+    const r = await vercel.discover!(ctx);
+    expect(Math.max(...ctx.clock.slept)).toBeGreaterThanOrEqual(1000);
     expect(r.places.map((p) => p.location)).toEqual(['vercel web OPENAI_API_KEY (production, preview, development)']);
     expect(emu.server.requests.filter((q) => q.path === '/v10/projects').map((q) => q.status)).toEqual([429, 200]);
   });

@@ -1,7 +1,7 @@
 import { Secret } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
-import { discoveryAccess, entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
+import { matchesVarName } from '../common.ts';
+import { discoveryAccess, entryFor, paced, searchEach, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
 import { HerokuApi } from './api.ts';
 import { HEROKU_TOKEN_ENV } from './index.ts';
@@ -22,15 +22,8 @@ export interface HerokuDiscoverLimits {
 
 export const HEROKU_DISCOVER_LIMITS: HerokuDiscoverLimits = { pageSize: 1000, maxApps: 2000 };
 
-export async function discoverHeroku(ctx: DiscoverContext, limits = HEROKU_DISCOVER_LIMITS): Promise<DiscoverResult> {
-  const places: DiscoveredPlace[] = [];
-  const scopes: string[] = [];
-  for (const access of discoveryAccess(ctx, HEROKU_TOKEN_ENV)) {
-    const found = await searchWith(ctx, access, limits).catch(asDiscoverAuth);
-    places.push(...found.places);
-    scopes.push(found.scope);
-  }
-  return { scope: scopes.join('; '), count: places.length, places };
+export function discoverHeroku(ctx: DiscoverContext, limits = HEROKU_DISCOVER_LIMITS): Promise<DiscoverResult> {
+  return searchEach(discoveryAccess(ctx, HEROKU_TOKEN_ENV), (access) => searchWith(ctx, access, limits));
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: HerokuDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {

@@ -1,6 +1,6 @@
 import { Secret } from '../../core/secret.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
-import { discoveryAccess, entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
+import { matchesVarName } from '../common.ts';
+import { discoveryAccess, entryFor, paced, searchEach, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace, ReadResult } from '../types.ts';
 import { NetlifyApi, type SiteInfo } from './api.ts';
 import type { EnvValue, EnvVar } from './contexts.ts';
@@ -22,15 +22,8 @@ export interface NetlifyDiscoverLimits {
 
 export const NETLIFY_DISCOVER_LIMITS: NetlifyDiscoverLimits = { pageSize: 100, maxSites: 1000 };
 
-export async function discoverNetlify(ctx: DiscoverContext, limits = NETLIFY_DISCOVER_LIMITS): Promise<DiscoverResult> {
-  const places: DiscoveredPlace[] = [];
-  const scopes: string[] = [];
-  for (const access of discoveryAccess(ctx, NETLIFY_TOKEN_ENV)) {
-    const found = await searchWith(ctx, access, limits).catch(asDiscoverAuth);
-    places.push(...found.places);
-    scopes.push(found.scope);
-  }
-  return { scope: scopes.join('; '), count: places.length, places };
+export function discoverNetlify(ctx: DiscoverContext, limits = NETLIFY_DISCOVER_LIMITS): Promise<DiscoverResult> {
+  return searchEach(discoveryAccess(ctx, NETLIFY_TOKEN_ENV), (access) => searchWith(ctx, access, limits));
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: NetlifyDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {

@@ -1,9 +1,9 @@
 import { Secret } from '../../core/secret.ts';
-import type { CredentialRef } from '../../inventory/credentials.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
-import { entryFor, paced } from '../discovery.ts';
+import { matchesVarName } from '../common.ts';
+import { discoveryAccess, entryFor, paced, searchEach, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
 import { RailwayApi, type ProjectInfo } from './api.ts';
+import { railway } from './index.ts';
 
 /**
  * `keyrot discover` for Railway: every project an account or workspace token reaches (the
@@ -25,38 +25,18 @@ export interface RailwayDiscoverLimits {
 
 export const RAILWAY_DISCOVER_LIMITS: RailwayDiscoverLimits = { pageSize: 50, maxProjects: 200, maxInstances: 300 };
 
-/** A token the inventory's railway targets use, with what it is (account or project) and where. */
-interface RailwayAccess {
-  endpoint: string | undefined;
-  token: CredentialRef | undefined;
-  tokenType: 'account' | 'project' | undefined;
-}
+/** What the token is (account or project) decides what it can list: one search per (endpoint, token, tokenType). */
+type RailwayAccess = DiscoveryAccess & { tokenType: 'account' | 'project' | undefined };
 
-function accesses(ctx: DiscoverContext): RailwayAccess[] {
-  const seen = new Map<string, RailwayAccess>();
-  for (const c of ctx.configs.length ? ctx.configs : [{}]) {
-    const tokenType = c.tokenType === 'account' || c.tokenType === 'project' ? c.tokenType : undefined;
-    const key = `${c.endpoint ?? ''}\u0000${c.token?.raw ?? ''}\u0000${tokenType ?? ''}`;
-    if (!seen.has(key)) seen.set(key, { endpoint: c.endpoint, token: c.token, tokenType });
-  }
-  return [...seen.values()];
-}
-
-export async function discoverRailway(ctx: DiscoverContext, limits = RAILWAY_DISCOVER_LIMITS): Promise<DiscoverResult> {
-  const places: DiscoveredPlace[] = [];
-  const scopes: string[] = [];
-  for (const access of accesses(ctx)) {
-    const found = await searchWith(ctx, access, limits).catch(asDiscoverAuth);
-    places.push(...found.places);
-    scopes.push(found.scope);
-  }
-  return { scope: scopes.join('; '), count: places.length, places };
+export function discoverRailway(ctx: DiscoverContext, limits = RAILWAY_DISCOVER_LIMITS): Promise<DiscoverResult> {
+  const tokenTypeOf = (c: DiscoverContext['configs'][number]): Pick<RailwayAccess, 'tokenType'> => ({ tokenType: c.tokenType === 'account' || c.tokenType === 'project' ? c.tokenType : undefined });
+  return searchEach(discoveryAccess(ctx, railway.credentialEnv!, tokenTypeOf), (access) => searchWith(ctx, access, limits));
 }
 
 type Project = ProjectInfo & { id: string };
 
 async function searchWith(ctx: DiscoverContext, access: RailwayAccess, limits: RailwayDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
-  const config = { project: '', environment: '', service: '', endpoint: access.endpoint, token: access.token, tokenType: access.tokenType };
+  const config = { project: '', environment: '', service: '', endpoint: access.endpoint, token: access.given, tokenType: access.tokenType };
   const api = new RailwayApi(config, { ...ctx, name: 'railway' });
   const { projects, more } = api.tokenType === 'project' ? await boundProject(ctx, api) : await listProjects(ctx, api, limits);
   const places: DiscoveredPlace[] = [];
@@ -73,7 +53,7 @@ async function searchWith(ctx: DiscoverContext, access: RailwayAccess, limits: R
           const location = `railway ${p.name}/${env.name}/${svc.name} ${name}`;
           const reason = `${name} of Railway service ${svc.name} (${env.name}) is sealed: Railway never returns its value`;
           const holds = value === null ? { kind: 'unreadable' as const, reason } : value === '' ? { kind: 'absent' as const } : { kind: 'value' as const, value: new Secret(value) };
-          places.push({ location, target: entryFor('railway', fields, name, ctx, { endpoint: access.endpoint, token: api.tokenRef, given: access.token }), holds });
+          places.push({ location, target: entryFor('railway', fields, name, ctx, access), holds });
         }
       }
     }

@@ -1,7 +1,6 @@
 import { Secret } from '../../core/secret.ts';
-import { credentialOrDefault } from '../../inventory/credentials.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
-import { entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
+import { matchesVarName } from '../common.ts';
+import { discoveryAccess, entryFor, paced, searchEach, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace, ReadResult } from '../types.ts';
 import { TARGETS, VercelApi, type EnvEntry } from './api.ts';
 import { VERCEL_TOKEN_ENV } from './index.ts';
@@ -24,31 +23,12 @@ export interface VercelDiscoverLimits {
 
 export const VERCEL_DISCOVER_LIMITS: VercelDiscoverLimits = { pageSize: 100, maxProjects: 1000 };
 
-/** A (endpoint, token, team) the inventory's vercel targets use: the team is part of where projects are listed. */
-interface VercelScope extends DiscoveryAccess {
-  team: string | undefined;
-}
+/** The team is part of where projects are listed: one search per (endpoint, token, team). */
+type VercelScope = DiscoveryAccess & { team: string | undefined };
 
-function scopes(ctx: DiscoverContext): VercelScope[] {
-  const seen = new Map<string, VercelScope>();
-  for (const c of ctx.configs.length ? ctx.configs : [{}]) {
-    const token = credentialOrDefault(c.token, VERCEL_TOKEN_ENV, ctx.env);
-    const team = typeof c.team === 'string' ? c.team : undefined;
-    const key = `${c.endpoint ?? ''}\u0000${token.raw}\u0000${team ?? ''}`;
-    if (!seen.has(key)) seen.set(key, { endpoint: c.endpoint, token, given: c.token, team });
-  }
-  return [...seen.values()];
-}
-
-export async function discoverVercel(ctx: DiscoverContext, limits = VERCEL_DISCOVER_LIMITS): Promise<DiscoverResult> {
-  const places: DiscoveredPlace[] = [];
-  const searched: string[] = [];
-  for (const scope of scopes(ctx)) {
-    const found = await searchScope(ctx, scope, limits).catch(asDiscoverAuth);
-    places.push(...found.places);
-    searched.push(found.scope);
-  }
-  return { scope: searched.join('; '), count: places.length, places };
+export function discoverVercel(ctx: DiscoverContext, limits = VERCEL_DISCOVER_LIMITS): Promise<DiscoverResult> {
+  const scopes = discoveryAccess(ctx, VERCEL_TOKEN_ENV, (c) => ({ team: typeof c.team === 'string' ? c.team : undefined }));
+  return searchEach(scopes, (scope) => searchScope(ctx, scope, limits));
 }
 
 async function searchScope(ctx: DiscoverContext, scope: VercelScope, limits: VercelDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
