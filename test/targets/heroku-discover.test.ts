@@ -7,6 +7,7 @@ import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
+import { heldBy, readThroughInventory } from '../helpers/discovered.ts';
 
 /** `discover` of Heroku: every app the token reads, its config vars, compared by fingerprint. */
 
@@ -40,17 +41,13 @@ describe('heroku discover', () => {
       'heroku app worker OPENAI_KEY': { target: { type: 'heroku', app: 'worker', var: 'OPENAI_KEY', endpoint: emu.url }, fp: new Secret(key).fingerprint },
     });
     expect(r.scope).toBe('5 Heroku apps of HEROKU_API_KEY');
-    // The entry is what the inventory needs: the target's own fields parse with its schema.
-    for (const p of r.places) {
-      const { type, var: _v, endpoint: _e, ...own } = p.target;
-      expect(type).toBe('heroku');
-      expect(heroku.schema.parse(own)).toEqual(own);
-    }
     // One list page, one config-vars read per app; read-only.
     expect(emu.server.calls('GET', '/apps')).toHaveLength(1);
     expect(emu.server.calls('GET', /^\/apps\/[^/]+\/config-vars$/)).toHaveLength(5);
     expect(emu.server.requests.every((q) => q.method === 'GET')).toBe(true);
     expect(emu.server.requests[0]!.headers.range).toBe('id ..; max=1000');
+    // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
+    expect(await readThroughInventory(r.places, { HEROKU_API_KEY: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });
 
   it('follows Next-Range past the first page, names the token, and stops at its bound saying so', async () => {

@@ -7,6 +7,7 @@ import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
+import { heldBy, readThroughInventory } from '../helpers/discovered.ts';
 
 /** `discover` of Netlify: every site of the token's teams, one place per deploy-context value. */
 
@@ -46,15 +47,13 @@ describe('netlify discover', () => {
     ]);
     expect(r.places[4]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY [production] of Netlify site vault is a secret variable: Netlify returns its value only for the dev context' });
     expect(r.scope).toBe('4 Netlify sites of NETLIFY_AUTH_TOKEN');
-    for (const p of r.places) {
-      const { type: _t, var: _v, endpoint: _e, ...own } = p.target;
-      expect(netlify.schema.parse(own)).toMatchObject(own);
-    }
     // One page of sites, one env list per site, each through its own team; read-only.
     expect(emu.server.calls('GET', '/api/v1/sites')).toHaveLength(1);
     expect(emu.server.calls('GET', '/api/v1/accounts/acme/env').map((q) => q.query)).toEqual([`?site_id=${shop.id}`, `?site_id=${blog.id}`]);
     expect(emu.server.calls('GET', '/api/v1/accounts/side/env')).toHaveLength(2);
     expect(emu.server.requests.every((q) => q.method === 'GET')).toBe(true);
+    // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
+    expect(await readThroughInventory(r.places, { NETLIFY_AUTH_TOKEN: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });
 
   it('pages through the sites and stops at its bound saying so', async () => {

@@ -7,6 +7,7 @@ import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
+import { heldBy, readThroughInventory } from '../helpers/discovered.ts';
 
 /** `discover` of Railway: every project/environment/service the token reaches, sealed values unreadable. */
 
@@ -42,12 +43,10 @@ describe('railway discover', () => {
     ]);
     expect(r.places[1]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY of Railway service worker (production) is sealed: Railway never returns its value' });
     expect(r.scope).toBe('2 Railway projects of RAILWAY_API_TOKEN');
-    for (const p of r.places) {
-      const { type: _t, var: _v, endpoint: _e, ...own } = p.target;
-      expect(railway.schema.parse(own)).toEqual(own);
-    }
     // One projects page (environments and services come with it), one variables read per service and environment.
     expect(graphqlCalls(emu)).toEqual(['KeyrotProjects', ...Array(5).fill('KeyrotVariables')]);
+    // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
+    expect(await readThroughInventory(r.places, { RAILWAY_API_TOKEN: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });
 
   it('follows the projects connection past its first page and stops at its bounds saying so', async () => {

@@ -7,6 +7,7 @@ import { parseCredentialRef } from '../../src/inventory/credentials.ts';
 import { discoverContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
+import { heldBy, readThroughInventory } from '../helpers/discovered.ts';
 
 /** `discover` of Vercel: every project of the team, one place per entry, sensitive ones unreadable. */
 
@@ -40,15 +41,13 @@ describe('vercel discover', () => {
     expect(r.places[0]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY of Vercel project api is a sensitive variable: Vercel never returns its value' });
     expect(r.places.slice(1).map((p) => (p.holds.kind === 'value' ? p.holds.value.fingerprint : p.holds.kind))).toEqual([new Secret(other).fingerprint, new Secret(key).fingerprint]);
     expect(r.scope).toBe('3 Vercel projects of team team_acme (1 branch-specific or custom-environment entry not listed)');
-    for (const p of r.places) {
-      const { type: _t, var: _v, endpoint: _e, ...own } = p.target;
-      expect(vercel.schema.parse(own)).toEqual(own);
-    }
     // One project page, one env list per project, one decrypted read per readable entry (none for the sensitive one).
     expect(emu.server.calls('GET', '/v10/projects')).toHaveLength(1);
     expect(emu.server.calls('GET', /^\/v10\/projects\/[^/]+\/env$/)).toHaveLength(3);
     expect(emu.server.calls('GET', /^\/v1\/projects\//)).toHaveLength(2);
     expect(emu.server.requests.every((q) => q.method === 'GET' && q.query.includes('teamId=team_acme'))).toBe(true);
+    // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
+    expect(await readThroughInventory(r.places, { VERCEL_TOKEN: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });
 
   it('follows pagination.next past the first page and stops at its bound saying so', async () => {
