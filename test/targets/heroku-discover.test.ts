@@ -67,6 +67,23 @@ describe('heroku discover', () => {
     expect(emu.server.calls('GET', /config-vars$/)).toHaveLength(3);
   });
 
+  it('searches with each token the inventory uses, once each', async () => {
+    emu.seedApp('team-a-app', { OPENAI_API_KEY: key });
+    emu.seedApp('team-b-app', { OPENAI_API_KEY: other });
+    const a = emu.addToken({ scopes: ['read-protected'], apps: ['team-a-app'] });
+    const b = emu.addToken({ scopes: ['read-protected'], apps: ['team-b-app'] });
+    const tokenA = parseCredentialRef('env:HEROKU_A')!;
+    const tokenB = parseCredentialRef('env:HEROKU_B')!;
+    const configs = [{ endpoint: emu.url, token: tokenA }, { endpoint: emu.url, token: tokenB }, { endpoint: emu.url, token: tokenA }];
+    const r = await heroku.discover!(discoverContext({ HEROKU_A: a, HEROKU_B: b }, configs));
+    expect(r.places.map((p) => p.target)).toEqual([
+      { type: 'heroku', app: 'team-a-app', endpoint: emu.url, token: 'env:HEROKU_A' },
+      { type: 'heroku', app: 'team-b-app', endpoint: emu.url, token: 'env:HEROKU_B' },
+    ]);
+    expect(r.scope).toBe('1 Heroku app of HEROKU_A; 1 Heroku app of HEROKU_B');
+    expect(emu.server.calls('GET', '/apps')).toHaveLength(2);
+  });
+
   it('passes over apps whose config vars are refused, and retries a 429 paced like a rotation', async () => {
     emu.seedApp('mine', { OPENAI_API_KEY: key });
     emu.seedApp('theirs', { OPENAI_API_KEY: other });
