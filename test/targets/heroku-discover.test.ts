@@ -116,4 +116,13 @@ describe('heroku discover', () => {
     expect(scoped.kind).toBe('auth');
     expect(scoped.message).toContain('read-protected');
   });
+  it('stops at once when its signal is aborted (plan’s bounded discovery pass)', async () => {
+    for (let i = 0; i < 3; i++) emu.seedApp(`app-${i}`, { OPENAI_API_KEY: key });
+    const stop = new AbortController();
+    // Aborted as the first per-item read reaches the provider: nothing is asked after it.
+    emu.server.failNext({ when: (q) => /config-vars$/.test(q.path) && (stop.abort(), false) });
+    const ctx = { ...discoverContext({ HEROKU_API_KEY: token }, [{ endpoint: emu.url }]), signal: stop.signal };
+    await expect(heroku.discover!(ctx)).rejects.toThrow();
+    expect(emu.server.requests.filter((q) => /config-vars$/.test(q.path))).toHaveLength(1);
+  });
 });

@@ -85,4 +85,13 @@ describe('netlify discover', () => {
     expect(r.places).toHaveLength(1);
     expect(emu.server.requests.map((q) => q.status)).toEqual([429, 200, 200]);
   });
+  it('stops at once when its signal is aborted (plan’s bounded discovery pass)', async () => {
+    for (let i = 0; i < 3; i++) emu.seedSite({ name: `s-${i}`, account: 'acme', env: [{ key: 'OPENAI_API_KEY', values: [{ context: 'all', value: key }] }] });
+    const stop = new AbortController();
+    // Aborted as the first per-item read reaches the provider: nothing is asked after it.
+    emu.server.failNext({ when: (q) => /\/env$/.test(q.path) && (stop.abort(), false) });
+    const ctx = { ...discoverContext({ NETLIFY_AUTH_TOKEN: token }, [{ endpoint: emu.url }]), signal: stop.signal };
+    await expect(netlify.discover!(ctx)).rejects.toThrow();
+    expect(emu.server.requests.filter((q) => /\/env$/.test(q.path))).toHaveLength(1);
+  });
 });

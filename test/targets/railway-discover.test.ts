@@ -96,4 +96,13 @@ describe('railway discover', () => {
     expect(emu.server.requests.map((q) => q.status)).toEqual([429, 200, 200]);
     expect(ctx.clock.slept).toContain(3000);
   });
+  it('stops at once when its signal is aborted (plan’s bounded discovery pass)', async () => {
+    for (let i = 0; i < 3; i++) emu.seedProject({ name: `p-${i}`, environments: [{ name: 'production' }], services: [{ name: 'svc' }], variables: { production: { svc: { OPENAI_API_KEY: key } } } });
+    const stop = new AbortController();
+    // Aborted as the first per-item read reaches the provider: nothing is asked after it.
+    emu.server.failNext({ when: (q) => /KeyrotVariables/.test(q.rawBody) && (stop.abort(), false) });
+    const ctx = { ...discoverContext({ RAILWAY_API_TOKEN: token }, [{ endpoint: emu.graphqlUrl }]), signal: stop.signal };
+    await expect(railway.discover!(ctx)).rejects.toThrow();
+    expect(emu.server.requests.filter((q) => /KeyrotVariables/.test(q.rawBody))).toHaveLength(1);
+  });
 });

@@ -93,4 +93,13 @@ describe('vercel discover', () => {
     expect(r.places.map((p) => p.location)).toEqual(['vercel web OPENAI_API_KEY (production, preview, development)']);
     expect(emu.server.requests.filter((q) => q.path === '/v10/projects').map((q) => q.status)).toEqual([429, 200]);
   });
+  it('stops at once when its signal is aborted (plan’s bounded discovery pass)', async () => {
+    for (let i = 0; i < 3; i++) emu.seedProject({ name: `p-${i}`, envs: [{ key: 'OPENAI_API_KEY', value: key }] });
+    const stop = new AbortController();
+    // Aborted as the first per-item read reaches the provider: nothing is asked after it.
+    emu.server.failNext({ when: (q) => /\/env$/.test(q.path) && (stop.abort(), false) });
+    const ctx = { ...discoverContext({ VERCEL_TOKEN: token }, [{ endpoint: emu.url }]), signal: stop.signal };
+    await expect(vercel.discover!(ctx)).rejects.toThrow();
+    expect(emu.server.requests.filter((q) => /\/env$/.test(q.path))).toHaveLength(1);
+  });
 });

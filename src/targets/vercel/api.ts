@@ -170,7 +170,7 @@ export class VercelApi {
    * cursor is followed only while it brings entries not seen yet: a server that ignores `until`
    * cannot make keyrot loop or count an entry twice.
    */
-  async listEntries(op: string, projectId: string): Promise<EnvEntry[]> {
+  async listEntries(op: string, projectId: string, signal?: AbortSignal): Promise<EnvEntry[]> {
     const out: EnvEntry[] = [];
     const seen = new Set<string>();
     let until: string | undefined;
@@ -179,6 +179,7 @@ export class VercelApi {
         op,
         path: `/v10/projects/${encodeURIComponent(projectId)}/env`,
         query: until ? { until } : {},
+        signal,
       });
       // Three documented shapes: {envs, pagination}, {envs, hiddenProductionEnvCount}, or one env object.
       const envs = Array.isArray(r.body.envs) ? r.body.envs : r.body.id ? [r.body as Raw] : [];
@@ -210,8 +211,8 @@ export class VercelApi {
   }
 
   /** One entry with its decrypted value (GET /v1/.../env/{id}); `value` null when Vercel will not give it. */
-  async readEntry(op: string, projectId: string, id: string, about = this.entryWords(id)): Promise<{ entry: EnvEntry; value: string | null }> {
-    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about });
+  async readEntry(op: string, projectId: string, id: string, about = this.entryWords(id), signal?: AbortSignal): Promise<{ entry: EnvEntry; value: string | null }> {
+    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about, signal });
     const entry = toEntry(r.body);
     // Sensitive entries come back without `value` (getprojectenvop.ts GetProjectEnvResponseBody1);
     // an entry marked decrypted:false still holds ciphertext: neither is a readable value.

@@ -37,7 +37,7 @@ async function searchScope(ctx: DiscoverContext, scope: VercelScope, limits: Ver
   const places: DiscoveredPlace[] = [];
   let branchOnly = 0;
   for (const project of projects) {
-    const entries = (await paced(ctx, () => api.listEntries('discover', project.id))).filter((e) => matchesVarName(e.key, ctx.varNames));
+    const entries = (await paced(ctx, () => api.listEntries('discover', project.id, ctx.signal))).filter((e) => matchesVarName(e.key, ctx.varNames));
     // Branch-specific and custom-environment-only entries are not what a vercel target rotates: counted, not listed.
     const general = entries.filter((e) => !e.gitBranch && e.target.length > 0);
     branchOnly += entries.length - general.length;
@@ -77,7 +77,7 @@ async function placeOf(ctx: DiscoverContext, api: VercelApi, scope: VercelScope,
 async function holdsOf(ctx: DiscoverContext, api: VercelApi, project: { id: string; name: string }, e: EnvEntry): Promise<ReadResult> {
   const sensitive = { kind: 'unreadable', reason: `${e.key} of Vercel project ${project.name} is a sensitive variable: Vercel never returns its value` } as const;
   if (e.type === 'sensitive') return sensitive;
-  const { entry, value } = await paced(ctx, () => api.readEntry('discover', project.id, e.id, `${e.key} of Vercel project ${project.name}`));
+  const { entry, value } = await paced(ctx, () => api.readEntry('discover', project.id, e.id, `${e.key} of Vercel project ${project.name}`, ctx.signal));
   if (entry.type === 'sensitive') return sensitive;
   if (value === null) return { kind: 'unreadable', reason: `Vercel returned no decrypted value for ${e.key} of project ${project.name}` };
   return value === '' ? { kind: 'absent' } : { kind: 'value', value: new Secret(value) };
