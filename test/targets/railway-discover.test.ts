@@ -45,6 +45,9 @@ describe('railway discover', () => {
     expect(r.scope).toBe('2 Railway projects of RAILWAY_API_TOKEN');
     // One projects page (environments and services come with it), one variables read per service and environment.
     expect(graphqlCalls(emu)).toEqual(['KeyrotProjects', ...Array(5).fill('KeyrotVariables')]);
+    // Values are compared by fingerprint: none is in a location, an entry or a reason.
+    const said = JSON.stringify(r.places.map((p) => [p.location, p.target, p.holds.kind === 'unreadable' ? p.holds.reason : '', r.scope]));
+    expect([key, other].filter((k) => said.includes(k))).toEqual([]);
     // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
     expect(await readThroughInventory(r.places, { RAILWAY_API_TOKEN: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });

@@ -46,6 +46,9 @@ describe('vercel discover', () => {
     expect(emu.server.calls('GET', /^\/v10\/projects\/[^/]+\/env$/)).toHaveLength(3);
     expect(emu.server.calls('GET', /^\/v1\/projects\//)).toHaveLength(2);
     expect(emu.server.requests.every((q) => q.method === 'GET' && q.query.includes('teamId=team_acme'))).toBe(true);
+    // Values are compared by fingerprint: none is in a location, an entry or a reason.
+    const said = JSON.stringify(r.places.map((p) => [p.location, p.target, p.holds.kind === 'unreadable' ? p.holds.reason : '', r.scope]));
+    expect([key, other].filter((k) => said.includes(k))).toEqual([]);
     // Loaded as an inventory and read through its target, each entry reaches what discovery said it holds.
     expect(await readThroughInventory(r.places, { VERCEL_TOKEN: token })).toEqual(r.places.map((p) => heldBy(p.holds)));
   });
