@@ -36,18 +36,21 @@ export function discoveryAccess(ctx: DiscoverContext, defaults: readonly string[
 }
 
 /**
- * One search per access, their places and scopes together. Refused credentials or permissions
- * end the provider's search as an `auth` error, so `keyrot discover` reports it skipped with the reason.
+ * One search per access, their places, scopes and counts (the objects searched: apps, projects,
+ * sites) together. Refused credentials or permissions end the provider's search as an `auth`
+ * error, so `keyrot discover` reports it skipped with the reason.
  */
-export async function searchEach<A>(accesses: A[], search: (access: A) => Promise<{ scope: string; places: DiscoveredPlace[] }>): Promise<DiscoverResult> {
+export async function searchEach<A>(accesses: A[], search: (access: A) => Promise<DiscoverResult>): Promise<DiscoverResult> {
   const places: DiscoveredPlace[] = [];
   const scopes: string[] = [];
+  let count = 0;
   for (const access of accesses) {
     const found = await search(access).catch(asDiscoverAuth);
     places.push(...found.places);
     scopes.push(found.scope);
+    count += found.count;
   }
-  return { scope: scopes.join('; '), count: places.length, places };
+  return { scope: scopes.join('; '), count, places };
 }
 
 /** A discovery call paced like a rotation's: 429, 5xx and timeouts are retried, bounded. */

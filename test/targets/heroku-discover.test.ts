@@ -40,7 +40,9 @@ describe('heroku discover', () => {
       'heroku app api-staging OPENAI_API_KEY': { target: { type: 'heroku', app: 'api-staging', endpoint: emu.url }, fp: new Secret(other).fingerprint },
       'heroku app worker OPENAI_KEY': { target: { type: 'heroku', app: 'worker', var: 'OPENAI_KEY', endpoint: emu.url }, fp: new Secret(key).fingerprint },
     });
+    // `count` is what was searched (as the scope says), not what was found.
     expect(r.scope).toBe('5 Heroku apps of HEROKU_API_KEY');
+    expect(r.count).toBe(5);
     // One list page, one config-vars read per app; read-only.
     expect(emu.server.calls('GET', '/apps')).toHaveLength(1);
     expect(emu.server.calls('GET', /^\/apps\/[^/]+\/config-vars$/)).toHaveLength(5);

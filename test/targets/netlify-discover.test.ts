@@ -46,7 +46,9 @@ describe('netlify discover', () => {
       [`netlify vault (${vault.id}) OPENAI_KEY [dev]`, { ...e, site: vault.id, context: 'dev', var: 'OPENAI_KEY' }, fp(other)],
     ]);
     expect(r.places[4]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY [production] of Netlify site vault is a secret variable: Netlify returns its value only for the dev context' });
+    // `count` is what was searched (as the scope says), not what was found.
     expect(r.scope).toBe('4 Netlify sites of NETLIFY_AUTH_TOKEN');
+    expect(r.count).toBe(4);
     // One page of sites, one env list per site, each through its own team; read-only.
     expect(emu.server.calls('GET', '/api/v1/sites')).toHaveLength(1);
     expect(emu.server.calls('GET', '/api/v1/accounts/acme/env').map((q) => q.query)).toEqual([`?site_id=${shop.id}`, `?site_id=${blog.id}`]);

@@ -42,7 +42,9 @@ describe('railway discover', () => {
       ['railway shop/staging/api OPENAI_API_KEY', ids('staging', 'api'), fp(other)],
     ]);
     expect(r.places[1]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY of Railway service worker (production) is sealed: Railway never returns its value' });
+    // `count` is what was searched (as the scope says), not what was found.
     expect(r.scope).toBe('2 Railway projects of RAILWAY_API_TOKEN');
+    expect(r.count).toBe(2);
     // One projects page (environments and services come with it), one variables read per service and environment.
     expect(graphqlCalls(emu)).toEqual(['KeyrotProjects', ...Array(5).fill('KeyrotVariables')]);
     // Values are compared by fingerprint: none is in a location, an entry or a reason.

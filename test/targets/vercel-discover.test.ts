@@ -40,7 +40,9 @@ describe('vercel discover', () => {
     ]);
     expect(r.places[0]!.holds).toEqual({ kind: 'unreadable', reason: 'OPENAI_KEY of Vercel project api is a sensitive variable: Vercel never returns its value' });
     expect(r.places.slice(1).map((p) => (p.holds.kind === 'value' ? p.holds.value.fingerprint : p.holds.kind))).toEqual([new Secret(other).fingerprint, new Secret(key).fingerprint]);
+    // `count` is what was searched (as the scope says), not what was found.
     expect(r.scope).toBe('3 Vercel projects of team team_acme (1 branch-specific or custom-environment entry not listed)');
+    expect(r.count).toBe(3);
     // One project page, one env list per project, one decrypted read per readable entry (none for the sensitive one).
     expect(emu.server.calls('GET', '/v10/projects')).toHaveLength(1);
     expect(emu.server.calls('GET', /^\/v10\/projects\/[^/]+\/env$/)).toHaveLength(3);

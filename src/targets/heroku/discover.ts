@@ -26,7 +26,7 @@ export function discoverHeroku(ctx: DiscoverContext, limits = HEROKU_DISCOVER_LI
   return searchEach(discoveryAccess(ctx, HEROKU_TOKEN_ENV), (access) => searchWith(ctx, access, limits));
 }
 
-async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: HerokuDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
+async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: HerokuDiscoverLimits): Promise<DiscoverResult> {
   const api = new HerokuApi({ app: '', endpoint: access.endpoint, token: access.given }, { ...ctx, name: 'heroku' });
   const { apps, more } = await listApps(ctx, api, limits);
   const places: DiscoveredPlace[] = [];
@@ -46,7 +46,7 @@ async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits:
   if (apps.length && refused.length === apps.length) throw refused[0];
   const who = access.token.kind === 'env' ? access.token.name : access.token.raw;
   const notes = [more ? `stopped at the first ${limits.maxApps}: the token reaches more` : '', refused.length ? `config vars of ${refused.length} refused (403)` : ''].filter(Boolean);
-  return { scope: `${apps.length} Heroku app${apps.length === 1 ? '' : 's'} of ${who}${notes.length ? ` (${notes.join('; ')})` : ''}`, places };
+  return { scope: `${apps.length} Heroku app${apps.length === 1 ? '' : 's'} of ${who}${notes.length ? ` (${notes.join('; ')})` : ''}`, count: apps.length, places };
 }
 
 /** App names, page by page, until Heroku answers a complete page (200) or the bound is reached. */

@@ -26,7 +26,7 @@ export function discoverNetlify(ctx: DiscoverContext, limits = NETLIFY_DISCOVER_
   return searchEach(discoveryAccess(ctx, NETLIFY_TOKEN_ENV), (access) => searchWith(ctx, access, limits));
 }
 
-async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: NetlifyDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
+async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits: NetlifyDiscoverLimits): Promise<DiscoverResult> {
   const api = new NetlifyApi({ site: '', endpoint: access.endpoint, token: access.given, redeploy: false }, { ...ctx, name: 'netlify' }, ctx.varName, undefined);
   const { sites, more } = await listSites(ctx, api, limits);
   const places: DiscoveredPlace[] = [];
@@ -40,7 +40,7 @@ async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess, limits:
   }
   const who = access.token.kind === 'env' ? access.token.name : access.token.raw;
   const note = more ? ` (stopped at the first ${limits.maxSites}: there are more)` : '';
-  return { scope: `${sites.length} Netlify site${sites.length === 1 ? '' : 's'} of ${who}${note}`, places };
+  return { scope: `${sites.length} Netlify site${sites.length === 1 ? '' : 's'} of ${who}${note}`, count: sites.length, places };
 }
 
 /** Pages of sites until one comes back short (Netlify's Link header says the same) or the bound is reached. */

@@ -35,7 +35,7 @@ export function discoverRailway(ctx: DiscoverContext, limits = RAILWAY_DISCOVER_
 
 type Project = ProjectInfo & { id: string };
 
-async function searchWith(ctx: DiscoverContext, access: RailwayAccess, limits: RailwayDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
+async function searchWith(ctx: DiscoverContext, access: RailwayAccess, limits: RailwayDiscoverLimits): Promise<DiscoverResult> {
   const config = { project: '', environment: '', service: '', endpoint: access.endpoint, token: access.given, tokenType: access.tokenType };
   const api = new RailwayApi(config, { ...ctx, name: 'railway' });
   const { projects, more } = api.tokenType === 'project' ? await boundProject(ctx, api) : await listProjects(ctx, api, limits);
@@ -61,7 +61,7 @@ async function searchWith(ctx: DiscoverContext, access: RailwayAccess, limits: R
   const notes = [more ? `stopped at the first ${limits.maxProjects} projects` : '', reads > limits.maxInstances ? `stopped at ${limits.maxInstances} services` : ''].filter(Boolean);
   const who = api.tokenRef.kind === 'env' ? api.tokenRef.name : api.tokenRef.raw;
   const what = `${projects.length} Railway project${projects.length === 1 ? '' : 's'} of ${who}`;
-  return { scope: `${what}${notes.length ? ` (${notes.join('; ')}: the token reaches more)` : ''}`, places };
+  return { scope: `${what}${notes.length ? ` (${notes.join('; ')}: the token reaches more)` : ''}`, count: projects.length, places };
 }
 
 /** A project token reaches one project environment: that project, with only that environment. */

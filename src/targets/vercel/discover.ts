@@ -31,7 +31,7 @@ export function discoverVercel(ctx: DiscoverContext, limits = VERCEL_DISCOVER_LI
   return searchEach(scopes, (scope) => searchScope(ctx, scope, limits));
 }
 
-async function searchScope(ctx: DiscoverContext, scope: VercelScope, limits: VercelDiscoverLimits): Promise<{ scope: string; places: DiscoveredPlace[] }> {
+async function searchScope(ctx: DiscoverContext, scope: VercelScope, limits: VercelDiscoverLimits): Promise<DiscoverResult> {
   const api = new VercelApi({ project: '', team: scope.team, endpoint: scope.endpoint, token: scope.given }, { ...ctx, name: 'vercel' });
   const { projects, more } = await listProjects(ctx, api, limits);
   const places: DiscoveredPlace[] = [];
@@ -46,7 +46,7 @@ async function searchScope(ctx: DiscoverContext, scope: VercelScope, limits: Ver
   const where = scope.team ? `team ${scope.team}` : 'the personal account';
   const notes = [more ? `stopped at the first ${limits.maxProjects}: there are more` : '', branchOnly ? `${branchOnly} branch-specific or custom-environment entr${branchOnly === 1 ? 'y' : 'ies'} not listed` : ''];
   const note = notes.filter(Boolean).join('; ');
-  return { scope: `${projects.length} Vercel project${projects.length === 1 ? '' : 's'} of ${where}${note ? ` (${note})` : ''}`, places };
+  return { scope: `${projects.length} Vercel project${projects.length === 1 ? '' : 's'} of ${where}${note ? ` (${note})` : ''}`, count: projects.length, places };
 }
 
 async function listProjects(ctx: DiscoverContext, api: VercelApi, limits: VercelDiscoverLimits): Promise<{ projects: Array<{ id: string; name: string }>; more: boolean }> {
