@@ -17,6 +17,7 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
  *   (martyzz1/heroku3.py#120).
  * - A token bucket per token (4500, ~75/min refill): `RateLimit-Remaining` on every
  *   response, 429 `rate_limit` when empty; Heroku sends no Retry-After.
+ * - `GET /apps` lists the apps the token can see (all pages through `Range`, like releases).
  * - Every config-var change creates a release that SNAPSHOTS the config vars; the release is
  *   `pending` for `releaseMs` (the release phase), then `succeeded` or `failed`. Lists are paged
  *   with `Range` / `Next-Range` (206), in `id` order unless the Range says otherwise.
@@ -67,6 +68,8 @@ interface TokenInfo {
   scopes: Set<HerokuScope>;
   /** App names the token's account can see; undefined = all. */
   apps: Set<string> | undefined;
+  /** Apps the token sees with the team `view` permission only: listed, but config vars refused (devcenter.heroku.com/articles/app-permissions). */
+  viewOnly: Set<string>;
   remaining: number;
   refilledAt: number;
   user: { id: string; email: string };
@@ -118,11 +121,12 @@ export class HerokuEmulator {
   // ---- helpers for tests and the demo -------------------------------------------------------
 
   /** Registers a token (generated when omitted) with its OAuth scopes and, optionally, the apps it can see. */
-  addToken(opts: { token?: string; scopes?: HerokuScope[]; apps?: string[]; email?: string } = {}): string {
+  addToken(opts: { token?: string; scopes?: HerokuScope[]; apps?: string[]; viewOnly?: string[]; email?: string } = {}): string {
     const token = opts.token ?? `HRKU-${randomUUID()}`;
     this.tokens.set(token, {
       scopes: new Set(opts.scopes ?? ['global']),
       apps: opts.apps ? new Set(opts.apps) : undefined,
+      viewOnly: new Set(opts.viewOnly ?? []),
       remaining: this.capacity,
       refilledAt: Date.now(),
       user: { id: randomUUID(), email: opts.email ?? 'operator@example.com' },
@@ -341,7 +345,7 @@ export class HerokuEmulator {
         const appParam = req.params.app;
         if (appParam !== undefined) {
           const a = this.findApp(appParam);
-          if (a && t.apps && !t.apps.has(a.name)) {
+          if (a && ((t.apps && !t.apps.has(a.name)) || (need !== 'any' && t.viewOnly.has(a.name)))) {
             out = herokuError(403, 'forbidden', `You do not have access to the app ${a.name}.`);
             return this.finish(out, t);
           }
@@ -378,6 +382,20 @@ export class HerokuEmulator {
 
   private routes(): void {
     const s = this.server;
+    // The apps the token's account can see, paged with Range like every Heroku list (ranges: id, name).
+    s.route(
+      'GET',
+      '/apps',
+      this.guard('any', (req, t) => {
+        const visible = [...this.apps.values()].filter((a) => !t.apps || t.apps.has(a.name));
+        return paginate(
+          visible.map((a) => ({ a, json: this.appJson(a) })),
+          String(req.headers.range ?? ''),
+          ['id', 'name'],
+          (x, f) => (f === 'name' ? x.a.name : x.a.id),
+        );
+      }),
+    );
     s.route('GET', '/apps/:app', this.guard('any', (req) => this.withApp(req, (a) => ({ status: 200, body: this.appJson(a) }))));
 
     s.route(

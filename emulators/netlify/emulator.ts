@@ -17,7 +17,7 @@ import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../se
  *   phase `phaseMs` long; the deploy SNAPSHOTS the environment when the build starts.
  * - Rate limits: 500 requests/minute per token with `X-RateLimit-Limit/Remaining/Reset` (epoch
  *   seconds) on every answer, and 3 deploys/minute per site; 429 when exceeded.
- * - Lists of builds/deploys page with `page`/`per_page` and a `Link` header.
+ * - Lists of sites, builds and deploys page with `page`/`per_page` and a `Link` header.
  */
 
 export const NETLIFY_CONTEXTS = ['all', 'dev', 'dev-server', 'branch-deploy', 'deploy-preview', 'production', 'branch'] as const;
@@ -465,6 +465,16 @@ export class NetlifyEmulator {
       if (typeof b.value !== 'string') return 'value must be a string';
       return undefined;
     };
+
+    // listSites: the sites of every team the token's user is on, paged (`page` / `per_page`, Link header).
+    s.route(
+      'GET',
+      '/api/v1/sites',
+      this.guard((req, t) => {
+        const visible = [...this.sites.values()].filter((site) => this.visibleSite(site.id, t));
+        return paginate(req, visible.map((site) => this.siteJson(site)), this.url);
+      }),
+    );
 
     s.route(
       'GET',

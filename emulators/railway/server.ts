@@ -7,7 +7,7 @@ import { GqlFieldError, GqlSyntaxError, parseDocument, project, resolveValue, ty
  * the queries and mutations keyrot and the Railway CLI use, with signatures from the CLI's
  * introspection dump (railwayapp/cli @df3838b src/gql/schema.json):
  *
- * - `me`, `projectToken`, `project(id)` (environments, services)
+ * - `me`, `projectToken`, `project(id)` (environments, services), `projects(first, after)` (a connection)
  * - `variables(projectId, environmentId, serviceId, unrendered)` / `variablesForServiceDeployment`
  *   → the `EnvironmentVariables` JSON scalar; sealed variables come back as `null` (CLI
  *   controllers/variables.rs: "its value cannot be read back by anyone")
@@ -445,6 +445,29 @@ export class RailwayEmulator {
     return { p, environmentId, serviceId };
   }
 
+  /** A project as the API renders it: its environments (a project token sees its own) and services. */
+  private projectObject(p: Project, caller: Caller): GqlObject {
+    const envs = caller.kind === 'project' ? p.environments.filter((e) => e.id === caller.environmentId) : p.environments;
+    const pageInfo = { __typename: 'PageInfo', hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null };
+    return {
+      __typename: 'Project',
+      id: p.id,
+      name: p.name,
+      createdAt: iso(p.createdAt),
+      deletedAt: null,
+      environments: {
+        __typename: 'ProjectEnvironmentsConnection',
+        pageInfo,
+        edges: envs.map((e) => ({ __typename: 'ProjectEnvironmentsConnectionEdge', cursor: e.id, node: { __typename: 'Environment', id: e.id, name: e.name, canAccess: true, deletedAt: null } })),
+      },
+      services: {
+        __typename: 'ProjectServicesConnection',
+        pageInfo,
+        edges: p.services.map((s) => ({ __typename: 'ProjectServicesConnectionEdge', cursor: s.id, node: { __typename: 'Service', id: s.id, name: s.name, projectId: p.id } })),
+      },
+    };
+  }
+
   private queries(): Record<string, (args: Record<string, unknown>, caller: Caller) => unknown> {
     return {
       me: (_a, caller) => {
@@ -465,26 +488,19 @@ export class RailwayEmulator {
           environment: { __typename: 'Environment', id: env.id, name: env.name },
         };
       },
-      project: (args, caller) => {
-        const p = this.findProject(args.id, caller);
-        const envs = caller.kind === 'project' ? p.environments.filter((e) => e.id === caller.environmentId) : p.environments;
-        const pageInfo = { __typename: 'PageInfo', hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null };
+      project: (args, caller) => this.projectObject(this.findProject(args.id, caller), caller),
+      // Every project an account or workspace token reaches, a Relay connection paged with
+      // `first` / `after` (cursor: the project id); a project token is not authorized for it.
+      projects: (args, caller) => {
+        if (caller.kind !== 'account') throw new ResolverError('Not Authorized');
+        const first = typeof args.first === 'number' ? Math.min(100, Math.max(1, args.first)) : 100;
+        const start = typeof args.after === 'string' ? this.projects.findIndex((p) => p.id === args.after) + 1 : 0;
+        const page = this.projects.slice(start, start + first);
+        const hasNextPage = start + first < this.projects.length;
         return {
-          __typename: 'Project',
-          id: p.id,
-          name: p.name,
-          createdAt: iso(p.createdAt),
-          deletedAt: null,
-          environments: {
-            __typename: 'ProjectEnvironmentsConnection',
-            pageInfo,
-            edges: envs.map((e) => ({ __typename: 'ProjectEnvironmentsConnectionEdge', cursor: e.id, node: { __typename: 'Environment', id: e.id, name: e.name, canAccess: true, deletedAt: null } })),
-          },
-          services: {
-            __typename: 'ProjectServicesConnection',
-            pageInfo,
-            edges: p.services.map((s) => ({ __typename: 'ProjectServicesConnectionEdge', cursor: s.id, node: { __typename: 'Service', id: s.id, name: s.name, projectId: p.id } })),
-          },
+          __typename: 'QueryProjectsConnection',
+          pageInfo: { __typename: 'PageInfo', hasNextPage, hasPreviousPage: start > 0, startCursor: page[0]?.id ?? null, endCursor: page.at(-1)?.id ?? null },
+          edges: page.map((p) => ({ __typename: 'QueryProjectsConnectionEdge', cursor: p.id, node: this.projectObject(p, caller) })),
         };
       },
       variables: (args, caller) => {

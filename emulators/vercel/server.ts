@@ -6,6 +6,7 @@ import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuRespo
  * shapes from vercel/sdk 1.28 src/models/*, error shapes from vercel.com/docs/rest-api/errors):
  *
  * - `GET  /v2/user`                              the token's owner
+ * - `GET  /v10/projects`                         list the scope's projects (`limit`, `from` = `pagination.next`)
  * - `GET  /v9/projects/:idOrName`                a project
  * - `GET  /v10/projects/:idOrName/env`           list entries (ciphertext values, `pagination.next`)
  * - `GET  /v1/projects/:idOrName/env/:id`        one entry decrypted (no `value` for sensitive)
@@ -68,6 +69,8 @@ interface Project {
   /** Team id, or null for the personal scope. */
   teamId: string | null;
   createdAt: number;
+  /** Unique per emulator: the project list's order (newest first) and its continuation token. */
+  listedAt: number;
   envs: VercelEnvRecord[];
 }
 
@@ -185,6 +188,7 @@ export class VercelEmulator {
       name: seed.name,
       teamId: seed.team?.id ?? null,
       createdAt: now,
+      listedAt: Math.max(now, (this.projects.at(-1)?.listedAt ?? 0) + 1),
       envs: [],
     };
     for (const e of seed.envs ?? []) {
@@ -432,6 +436,23 @@ export class VercelEmulator {
 
   private routes(): void {
     this.guarded('GET', '/v2/user', () => ({ status: 200, body: { user: { ...USER, name: 'keyrot emulator' } } }));
+
+    // Newest first, `limit` a page (default 20, at most 100); `pagination.next` is the token to pass
+    // back as `from` (vercel/sdk src/funcs/projectsGetProjects.ts: GET /v10/projects, `from`, `limit`).
+    this.guarded('GET', '/v10/projects', (req, teamId) => {
+      const limit = Math.min(100, Math.max(1, Number(req.query.get('limit') ?? 20) || 20));
+      const from = Number(req.query.get('from') ?? Infinity);
+      const inScope = this.projects.filter((p) => p.teamId === teamId && p.listedAt < from).sort((a, b) => b.listedAt - a.listedAt);
+      const page = inScope.slice(0, limit);
+      const more = inScope.length > page.length;
+      return {
+        status: 200,
+        body: {
+          projects: page.map((p) => ({ id: p.id, name: p.name, accountId: p.teamId ?? USER.id, createdAt: p.createdAt, updatedAt: p.listedAt, framework: null })),
+          pagination: { count: page.length, next: more ? page.at(-1)!.listedAt : null, prev: null },
+        },
+      };
+    });
 
     this.guarded('GET', '/v9/projects/:idOrName', (req, teamId) => {
       const p = this.project(req, teamId);

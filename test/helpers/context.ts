@@ -1,7 +1,7 @@
-import { systemClock } from '../../src/runtime/clock.ts';
+import { fakeClock, systemClock } from '../../src/runtime/clock.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { resolveCredential } from '../../src/inventory/credentials.ts';
-import type { TargetContext } from '../../src/targets/types.ts';
+import type { DiscoverContext, TargetContext } from '../../src/targets/types.ts';
 
 /** A TargetContext for tests: real clock, silent logger, credentials from `env`. */
 export function testContext(
@@ -18,4 +18,17 @@ export function testContext(
     logger: silentLogger,
     resolve: (ref) => resolveCredential(ref, baseDir, env),
   };
+}
+
+/**
+ * What `keyrot discover` gives one provider's `discover`: the variables to look for, the
+ * inventory's configs of the type, and a fake clock that starts now (providers' rate-limit resets
+ * are epoch times) and records what it slept.
+ */
+export function discoverContext(
+  env: NodeJS.ProcessEnv,
+  configs: DiscoverContext['configs'],
+  varNames = ['OPENAI_API_KEY', 'OPENAI_KEY'],
+): DiscoverContext & { clock: ReturnType<typeof fakeClock> } {
+  return { ...testContext({ env, name: 'discover' }), clock: fakeClock(Date.now()), varNames, configs };
 }

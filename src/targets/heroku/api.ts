@@ -37,7 +37,7 @@ export class HerokuApi {
   private readonly varName: string;
   private readonly credName: string;
   private readonly target: string;
-  private readonly http: ProviderHttp;
+  private readonly http: ProviderHttp<string>;
 
   constructor(config: HerokuConfig & CommonTargetConfig, ctx: TargetContext & { name: string }) {
     this.base = (config.endpoint ?? HEROKU_API).replace(/\/+$/, '');
@@ -60,7 +60,7 @@ export class HerokuApi {
       lane: laneOf(ctx, this.rateLimitKey, heroku),
       endpointHint: 'set `endpoint:` of this target to the Platform API’s URL (or remove it for https://api.heroku.com)',
       // Heroku's 429 has no Retry-After (the engine's policy still adds jittered backoff).
-      describe: (f) => ({ message: this.describe(f.status, f.message, f.op), retryAfterMs: f.rateLimit.retryAfterMs ?? (f.status === 429 ? HEROKU_429_RETRY_MS : undefined) }),
+      describe: (f) => ({ message: this.describe(f.status, f.message, f.op, f.about), retryAfterMs: f.rateLimit.retryAfterMs ?? (f.status === 429 ? HEROKU_429_RETRY_MS : undefined) }),
       onResponse: (r) => {
         if (r.rateLimit.remaining !== undefined) this.remaining = r.rateLimit.remaining;
       },
@@ -72,9 +72,25 @@ export class HerokuApi {
   }
 
   async getVars(op: string, signal?: AbortSignal): Promise<ConfigVars> {
-    const res = await this.http.json<ConfigVars>({ op, path: `${this.appPath}/config-vars`, signal });
-    if (!res.body || typeof res.body !== 'object') throw this.fail(`Heroku returned an unexpected config-vars body for app ${this.app}`, op, 'unavailable');
+    return this.varsOf(this.app, op, signal);
+  }
+
+  /** The config vars of any app the token reaches (`keyrot discover` reads every app with one client). */
+  async varsOf(app: string, op: string, signal?: AbortSignal): Promise<ConfigVars> {
+    const res = await this.http.json<ConfigVars>({ op, path: `/apps/${encodeURIComponent(app)}/config-vars`, signal, about: app });
+    if (!res.body || typeof res.body !== 'object') throw this.fail(`Heroku returned an unexpected config-vars body for app ${app}`, op, 'unavailable');
     return res.body;
+  }
+
+  /**
+   * One page of the apps the token can read (`GET /apps`): Heroku pages lists with `Range`, and
+   * answers 206 with `Next-Range` (the Range of the next page) when more remain
+   * (devcenter.heroku.com/articles/platform-api-reference#ranges).
+   */
+  async appsPage(range: string, op: string, signal?: AbortSignal): Promise<{ apps: Array<{ id: string; name: string }>; next: string | undefined }> {
+    const res = await this.http.json<Array<{ id: string; name: string }>>({ op, path: '/apps', headers: { range }, signal, about: '' });
+    const apps = Array.isArray(res.body) ? res.body.filter((a) => typeof a?.name === 'string') : [];
+    return { apps, next: res.status === 206 ? (res.headers.get('next-range') ?? undefined) : undefined };
   }
 
   /** PATCH exactly one key (a merge: nothing else changes; null deletes); answers the app's config vars after the change. */
@@ -97,12 +113,16 @@ export class HerokuApi {
   }
 
   /** Product words for each status Heroku can answer (the provider message is already redacted). */
-  private describe(status: number, message: string, op: string): string {
-    const { app, credName, varName } = this;
+  private describe(status: number, message: string, op: string, about: string | undefined): string {
+    const { credName, varName } = this;
+    const app = about ?? this.app;
     // Heroku's own words go last, so the message leads with what is wrong and what to do.
     const said = message ? ` (Heroku said: ${message})` : '';
     if (status === 401) {
       return `Heroku rejected the API token (${credName}): create one with \`heroku authorizations:create --scope read-protected,write-protected\` and put it in ${credName}${said}`;
+    }
+    if (status === 403 && app === '') {
+      return `Heroku denied listing the token's apps: the token needs the read scope at least (\`heroku authorizations:create --scope read-protected,write-protected\`)${said}`;
     }
     if (status === 403) {
       return `Heroku denied access to the config vars of app ${app}: the token needs the read-protected and write-protected scopes (\`heroku authorizations:create --scope read-protected,write-protected\`) and access to the app${said}`;

@@ -45,4 +45,5 @@ export const heroku = defineTarget({
   pacing: { max: 64, refillPerSecond: 75 / 60, reserve: 20 },
   describe: (c) => c.app,
   create: async (config, ctx) => (await import('./adapter.ts')).createHerokuTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverHeroku(ctx),
 });

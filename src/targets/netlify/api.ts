@@ -116,6 +116,20 @@ export class NetlifyApi {
     return site;
   }
 
+  /** One page of the sites of every team the token's user is on (listSites: `filter=all`, `page` / `per_page`). */
+  async sitesPage(page: number, perPage: number, op: string, signal?: AbortSignal): Promise<SiteInfo[]> {
+    const query = { filter: 'all', page: String(page), per_page: String(perPage) };
+    const body = (await this.http.json<SiteInfo[]>({ op, path: '/sites', query, about: 'site', signal })).body;
+    return Array.isArray(body) ? body.filter((s) => typeof s?.id === 'string') : [];
+  }
+
+  /** Every site-level variable of a site (getEnvVars with `site_id`: not merged with the team's). */
+  async siteVars(account: string, siteId: string, op: string, signal?: AbortSignal): Promise<EnvVar[]> {
+    const path = `/accounts/${encodeURIComponent(account)}/env`;
+    const body = (await this.http.json<EnvVar[]>({ op, path, query: { site_id: siteId }, signal })).body;
+    return Array.isArray(body) ? body : [];
+  }
+
   async accountId(op: string, signal?: AbortSignal): Promise<string> {
     if (this.account) return this.account;
     const site = await this.getSite(op, signal);

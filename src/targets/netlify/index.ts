@@ -91,4 +91,5 @@ export const netlify = defineTarget({
     return `${c.site}${list && !(list.length === 1 && list[0] === 'production') ? `[${list.join(',')}]` : ''}`;
   },
   create: async (config, ctx) => (await import('./adapter.ts')).createNetlifyTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverNetlify(ctx),
 });

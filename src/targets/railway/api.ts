@@ -22,6 +22,7 @@ export interface DeploymentNode {
 
 type Named = { id: string; name: string };
 export interface ProjectInfo {
+  id?: string;
   name: string;
   environments: { edges: Array<{ node: Named }> };
   services: { edges: Array<{ node: Named }> };
@@ -30,6 +31,8 @@ type FailExtra = { retryAfterMs?: number; status?: number; retryable?: boolean }
 
 const Q = {
   projectToken: 'query KeyrotProjectToken { projectToken { project { id name } environment { id name } } }',
+  projects:
+    'query KeyrotProjects($first: Int, $after: String) { projects(first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id name environments { edges { node { id name } } } services { edges { node { id name } } } } } } }',
   project:
     'query KeyrotProject($id: String!) { project(id: $id) { id name environments { edges { node { id name } } } services { edges { node { id name } } } } }',
   variables:
@@ -62,7 +65,8 @@ export class RailwayApi {
     this.tokenRef = config.token ?? { kind: 'env', name: envName, raw: `env:${envName}` };
     this.tokenType = config.tokenType ?? (config.token ? 'account' : envName === 'RAILWAY_TOKEN' ? 'project' : 'account');
     this.ids = { projectId: config.project, environmentId: config.environment, serviceId: config.service };
-    this.where = `Railway service ${config.service} (project ${config.project}, environment ${config.environment})`;
+    // No service: a client that searches every project (`keyrot discover`).
+    this.where = config.service ? `Railway service ${config.service} (project ${config.project}, environment ${config.environment})` : 'the Railway projects the token reaches';
     const credential = lazyCredential(ctx, this.tokenRef);
     this.http = createProviderHttp({
       provider: 'Railway',
@@ -128,7 +132,8 @@ export class RailwayApi {
     // Railway says "Not Authorized" both for a dead token and for one that cannot see the
     // resource (the CLI treats it as an auth failure, client.rs auth_failure_error): say both.
     if (/not authorized/i.test(message)) {
-      return this.authFailure(`Not Authorized: the token is invalid, expired or revoked, or cannot reach project ${config.project}${this.tokenType === 'project' ? ` environment ${config.environment}` : ''}`);
+      const reach = config.project ? `project ${config.project}${this.tokenType === 'project' ? ` environment ${config.environment}` : ''}` : 'the projects to search';
+      return this.authFailure(`Not Authorized: the token is invalid, expired or revoked, or cannot reach ${reach}`);
     }
     if (/rate limit|too many requests/i.test(message)) return { message: `Railway rate-limited ${op} on ${where}`, kind: 'rate-limited' };
     if (/not found/i.test(message)) return { message: `${where}: ${message}; check project, environment and service ids in targets.yaml`, kind: 'not-found' };
@@ -137,8 +142,29 @@ export class RailwayApi {
 
   /** The service's variables (serviceId null: the environment's shared ones). Sealed values are null. */
   async variables(op: string, serviceId: string | null = this.config.service): Promise<Record<string, string | null>> {
-    const d = await this.http.graphql<{ variables: Record<string, string | null> }>(op, Q.variables, { projectId: this.config.project, environmentId: this.config.environment, serviceId });
+    return this.variablesOf(op, { projectId: this.config.project, environmentId: this.config.environment, serviceId });
+  }
+
+  /** Any service's variables the token reaches (`keyrot discover` reads every service with one client). */
+  async variablesOf(op: string, ids: { projectId: string; environmentId: string; serviceId: string | null }, signal?: AbortSignal): Promise<Record<string, string | null>> {
+    const d = await this.http.graphql<{ variables: Record<string, string | null> }>(op, Q.variables, ids, signal);
     return d.variables ?? {};
+  }
+
+  /**
+   * One page of the projects an account or workspace token reaches, with their environments and
+   * services (`projects`: a Relay connection paged with `first` / `after`).
+   */
+  async projectsPage(first: number, after: string | undefined, signal?: AbortSignal): Promise<{ projects: Array<ProjectInfo & { id: string }>; next: string | undefined }> {
+    type Page = { projects: { pageInfo?: { hasNextPage?: boolean; endCursor?: string | null }; edges: Array<{ node: ProjectInfo & { id: string } }> } };
+    const d = await this.http.graphql<Page>('discover', Q.projects, { first, ...(after ? { after } : {}) }, signal);
+    const info = d.projects.pageInfo;
+    return { projects: d.projects.edges.map((e) => e.node), next: info?.hasNextPage && info.endCursor ? info.endCursor : undefined };
+  }
+
+  /** A project by id, with its environments and services. */
+  async projectById(id: string, signal?: AbortSignal): Promise<ProjectInfo> {
+    return (await this.http.graphql<{ project: ProjectInfo }>('discover', Q.project, { id }, signal)).project;
   }
 
   async upsert(op: string, value: string): Promise<void> {
@@ -170,8 +196,8 @@ export class RailwayApi {
   }
 
   /** The project and environment a project token is bound to (the CLI's ProjectToken query). */
-  async projectToken(signal?: AbortSignal): Promise<{ project: Named; environment: Named }> {
-    return (await this.http.graphql<{ projectToken: { project: Named; environment: Named } }>('preflight', Q.projectToken, {}, signal)).projectToken;
+  async projectToken(signal?: AbortSignal, op = 'preflight'): Promise<{ project: Named; environment: Named }> {
+    return (await this.http.graphql<{ projectToken: { project: Named; environment: Named } }>(op, Q.projectToken, {}, signal)).projectToken;
   }
 
   async project(signal?: AbortSignal): Promise<ProjectInfo> {

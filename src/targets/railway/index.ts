@@ -48,4 +48,5 @@ export const railway = defineTarget({
   concurrency: 2,
   describe: (c) => `project ${c.project.slice(0, 8)} env ${c.environment.slice(0, 8)} service ${c.service.slice(0, 8)}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createRailwayTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverRailway(ctx),
 });

@@ -170,7 +170,7 @@ export class VercelApi {
    * cursor is followed only while it brings entries not seen yet: a server that ignores `until`
    * cannot make keyrot loop or count an entry twice.
    */
-  async listEntries(op: string, projectId: string): Promise<EnvEntry[]> {
+  async listEntries(op: string, projectId: string, signal?: AbortSignal): Promise<EnvEntry[]> {
     const out: EnvEntry[] = [];
     const seen = new Set<string>();
     let until: string | undefined;
@@ -179,6 +179,7 @@ export class VercelApi {
         op,
         path: `/v10/projects/${encodeURIComponent(projectId)}/env`,
         query: until ? { until } : {},
+        signal,
       });
       // Three documented shapes: {envs, pagination}, {envs, hiddenProductionEnvCount}, or one env object.
       const envs = Array.isArray(r.body.envs) ? r.body.envs : r.body.id ? [r.body as Raw] : [];
@@ -192,9 +193,26 @@ export class VercelApi {
     return out;
   }
 
+  /**
+   * One page of the scope's projects (`GET /v10/projects`, newest first); `next` is passed back as
+   * `from` for the following page (vercel/sdk src/funcs/projectsGetProjects.ts, `pagination.next`).
+   */
+  async projectsPage(op: string, limit: number, from: string | undefined, signal?: AbortSignal): Promise<{ projects: Array<{ id: string; name: string }>; next: string | undefined }> {
+    const r = await this.http.json<{ projects?: Raw[]; pagination?: { next?: number | string | null } }>({
+      op,
+      path: '/v10/projects',
+      query: { limit: String(limit), ...(from ? { from } : {}) },
+      about: `the projects of ${this.scopeWords}`,
+      signal,
+    });
+    const projects = (Array.isArray(r.body.projects) ? r.body.projects : []).map((p) => ({ id: String(p.id), name: String(p.name) }));
+    const next = r.body.pagination?.next;
+    return { projects, next: next === null || next === undefined || String(next) === from ? undefined : String(next) };
+  }
+
   /** One entry with its decrypted value (GET /v1/.../env/{id}); `value` null when Vercel will not give it. */
-  async readEntry(op: string, projectId: string, id: string): Promise<{ entry: EnvEntry; value: string | null }> {
-    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about: this.entryWords(id) });
+  async readEntry(op: string, projectId: string, id: string, about = this.entryWords(id), signal?: AbortSignal): Promise<{ entry: EnvEntry; value: string | null }> {
+    const r = await this.http.json({ op, path: `/v1/projects/${encodeURIComponent(projectId)}/env/${encodeURIComponent(id)}`, about, signal });
     const entry = toEntry(r.body);
     // Sensitive entries come back without `value` (getprojectenvop.ts GetProjectEnvResponseBody1);
     // an entry marked decrypted:false still holds ciphertext: neither is a readable value.

@@ -58,4 +58,5 @@ export const vercel = defineTarget({
   pacing: { max: 32, reserve: 0 },
   describe: (c) => `${c.team ? `${c.team}/` : ''}${c.project} (${(c.targets ?? ['production']).join(', ')})`,
   create: async (config, ctx) => (await import('./adapter.ts')).createVercelTarget(config, ctx),
+  discover: async (ctx) => (await import('./discover.ts')).discoverVercel(ctx),
 });
