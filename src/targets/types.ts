@@ -225,6 +225,7 @@ export interface DiscoveredPlace {
 export interface DiscoverResult {
   /** What was searched ("12 Heroku apps of the token's account"), for the report. */
   scope: string;
+  /** How many objects (apps, projects, services, secrets, files) were searched, as `scope` says: not the places found. */
   count: number;
   places: DiscoveredPlace[];
 }

@@ -203,6 +203,7 @@ describe('render target', () => {
       configs: [{ endpoint: `${emu.url}/v1` }],
     });
     expect(res.scope).toBe('106 Render services the API key reaches');
+    expect(res.count).toBe(106);
     expect(res.places.map((p) => p.target)).toEqual([
       { type: 'render', service: svc, endpoint: `${emu.url}/v1` },
       { type: 'render', service: far, endpoint: `${emu.url}/v1` },

@@ -14,6 +14,7 @@ import { TOKEN_HELP, documentedDigest, flyClient, type FlyClient } from './clien
 export async function discoverFly(ctx: DiscoverContext): Promise<DiscoverResult> {
   const places: DiscoveredPlace[] = [];
   const scopes: string[] = [];
+  let searched = 0;
   for (const access of discoveryAccess(ctx, ['FLY_API_TOKEN', 'FLY_ACCESS_TOKEN'])) {
     const api = flyClient({
       endpoint: access.endpoint,
@@ -24,9 +25,10 @@ export async function discoverFly(ctx: DiscoverContext): Promise<DiscoverResult>
     });
     const { apps, scope } = await appsToSearch(ctx, api, access);
     scopes.push(scope);
+    searched += apps.length;
     for (const app of apps) places.push(...(await searchApp(ctx, api, access, app)));
   }
-  return { scope: scopes.join('; '), count: places.length, places };
+  return { scope: scopes.join('; '), count: searched, places };
 }
 
 /** The inventory's own apps of this access, and the orgs they belong to. */

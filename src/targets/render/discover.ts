@@ -17,7 +17,7 @@ export async function discoverRender(ctx: DiscoverContext): Promise<DiscoverResu
     services += found.services;
     places.push(...found.places);
   }
-  return { scope: `${services} Render service${services === 1 ? '' : 's'} the API key reaches`, count: places.length, places };
+  return { scope: `${services} Render service${services === 1 ? '' : 's'} the API key reaches`, count: services, places };
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess): Promise<{ services: number; places: DiscoveredPlace[] }> {

@@ -17,7 +17,7 @@ export async function discoverSupabase(ctx: DiscoverContext): Promise<DiscoverRe
     projects += found.projects;
     places.push(...found.places);
   }
-  return { scope: `${projects} Supabase project${projects === 1 ? '' : 's'} the access token reaches`, count: places.length, places };
+  return { scope: `${projects} Supabase project${projects === 1 ? '' : 's'} the access token reaches`, count: projects, places };
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess): Promise<{ projects: number; places: DiscoveredPlace[] }> {
