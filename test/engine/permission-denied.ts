@@ -3,8 +3,8 @@ import type { Fault } from '../../emulators/server.ts';
 /**
  * The fault matrix's `403` column: each provider's own "your credentials are valid but may not do
  * this" answer (status, headers, body as the provider sends it), beside the `401` column's bad
- * credentials. A permission denial is not transient: a target must fail it at once (no retries
- * until the deadline) and say which grant is missing, never read it as "the value is absent".
+ * credentials. In every phase the invariants must hold as for any other failure, and a denial must
+ * never be read as "the value is absent".
  */
 const forever = 10_000;
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Fault => ({ status, body, headers, times: forever });
