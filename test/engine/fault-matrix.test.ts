@@ -26,7 +26,9 @@ import { loadHarnesses, type ConformanceFixture, type ConformanceHarness } from 
  * it. A second, in-memory target fails its verify in the `restoring` cells, so that a rollback
  * reaches the target under test. In every cell: nothing revoked unless every target verified
  * (invariant 1), every target on the old or the new key (2), the journal's claims true and a
- * resume --rollback finishing what the fault left (5), and a failure names its reason.
+ * resume --rollback finishing what the fault left (5), and a failure names its reason. The
+ * finalize cells fault the provider during `keyrot revoke` instead (runFinalizeCell). The 403
+ * column is each provider's own permission-denied answer (permission-denied.ts).
  * Cells that cannot apply are listed with the reason, not silently dropped.
  */
 
