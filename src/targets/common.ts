@@ -2,7 +2,7 @@ import type { Secret } from '../core/secret.ts';
 import { TargetError, toTargetError } from '../core/errors.ts';
 import type { CredentialRef } from '../inventory/credentials.ts';
 import { Lane, type PacingLimits } from '../runtime/pacer.ts';
-import { pacingOf, type ReadResult, type TargetContext, type TargetDefinition, type VerifyResult } from './types.ts';
+import { pacingOf, type PreflightResult, type ReadResult, type TargetContext, type TargetDefinition, type VerifyResult } from './types.ts';
 
 /** The verification every readable target uses: read back and compare (by value, in memory only). */
 export async function verifyByReadBack(
@@ -20,6 +20,17 @@ export async function verifyByReadBack(
     kind: 'mismatch',
     retryable: false,
   });
+}
+
+/**
+ * How a preflight that failed ends. A transient failure (429, 5xx, a timeout, a reset) is not an
+ * answer: it is thrown for the engine to retry, bounded. Anything else (no access, no such secret)
+ * blocks the target with its reason, and what it holds stays unknown.
+ */
+export function preflightFailed(err: unknown, target: string, notes?: string[]): PreflightResult {
+  const e = toTargetError(err, target, 'preflight');
+  if (e.retryable) throw e;
+  return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message }, ...(notes ? { notes } : {}) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { EmulatorServer } from '../../emulators/server.ts';
+import type { EmulatorServer, Fault } from '../../emulators/server.ts';
 import type { Target, TargetId } from '../../src/targets/types.ts';
 
 /**
@@ -25,6 +25,11 @@ export interface ConformanceFixture {
   breakAuth(): void;
   /** The provider's loopback emulator, for fault injection (undefined: no emulated provider API). */
   emulator?: EmulatorServer;
+  /**
+   * Fault injection without an emulator (a real Engine behind a loopback front): the next requests
+   * answer the fault instead of the provider. Targets with an emulator inject through it.
+   */
+  faults?: { failNext(fault: Fault): unknown; clearFaults(): void };
   /**
    * For a provider that never receives the key as is (GitHub: a sealed box only it can open): the
    * plaintext a request body carries, as the provider sees it, so faults can target the write of a key.

@@ -5,7 +5,7 @@ import { fingerprint } from '../../src/core/secret.ts';
 import { replay } from '../../src/machine/state.ts';
 import { parseJournal, type JournalEvent } from '../../src/state/journal.ts';
 import { runCli, type CliResult } from '../helpers/cli.ts';
-import { runMainInProcess } from '../helpers/cli-in-process.ts';
+import { inProcessSpent, runMainInProcess } from '../helpers/cli-in-process.ts';
 import { testKey } from '../helpers/keys.ts';
 import { FLEET_CONSUMERS, startFleet, type Fleet, type FleetCopy } from '../helpers/mixed-fleet.ts';
 
@@ -74,13 +74,18 @@ async function everythingOn(c: FleetCopy, key: string, when: string): Promise<vo
 /** A fresh copy, rotated with a SIGKILL right after its k-th journal event. */
 async function killedAt(k: number, tag: string): Promise<{ copy: FleetCopy; events: JournalEvent[] }> {
   const copy = await fleet.copy(`${tag}${k}`, { oldKey: testKey(), newKey: testKey() });
+  const t0 = performance.now();
   const r = await runCli(['rotate', '--yes', '--json', ...copy.args], { cwd: copy.dir, env: { ...copy.env, KEYROT_FAILPOINTS: `journal:${k}` } });
+  rotateMs += performance.now() - t0;
   if (r.signal !== 'SIGKILL') fail(`k=${k}: rotate was not killed at its event ${k} (exit ${r.code}): ${r.stderr.slice(-400)}`);
   const events = await journalOf(copy);
   if (events.length !== k) fail(`k=${k}: killed after event ${k}, the journal holds ${events.length}`);
   await journalTellsTheTruth(copy, `k=${k} at the kill`);
   return { copy, events };
 }
+
+/** Wall time of the killed `rotate` subprocesses, summed (printed with inProcessSpent: where the test's time goes). */
+let rotateMs = 0;
 
 const inProcess = (c: FleetCopy, args: string[]) => runMainInProcess([...args, '--json', ...c.args], c.env);
 
@@ -165,6 +170,8 @@ describe('every journal event is a crash point that resume and rollback recover 
       }
     });
     console.log(`kill points: ${resumed} resumed, ${rolledBack} rolled back (of ${E} journal events)`);
+    const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+    console.log(`kill points: killed rotate subprocesses ${s(rotateMs)} summed; resume and rollback in this process, one at a time: ${s(inProcessSpent.ms)} (${s(inProcessSpent.cpuMs)} of CPU)`);
     expect(fleet.openai.server.requests.filter((q) => q.method === 'DELETE')).toEqual([]);
     expect(failures).toEqual([]);
   }, 1_200_000);

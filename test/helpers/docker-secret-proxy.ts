@@ -15,6 +15,10 @@ export interface RecordedRequest {
 export interface ProxyHookResult {
   /** Answer this instead of forwarding (fault injection). */
   respond?: { status: number; body: unknown };
+  /** Destroy the connection instead of answering (ECONNRESET on the client). */
+  reset?: boolean;
+  /** Take the request and never answer (until the client gives up or the proxy closes). */
+  hang?: boolean;
 }
 
 export interface EngineProxy {
@@ -44,6 +48,8 @@ export async function startEngineProxy(socketPath: string): Promise<EngineProxy>
     proxy.requests.push(recorded);
     try {
       const out = await proxy.hook?.(recorded);
+      if (out?.reset) return void req.socket.destroy();
+      if (out?.hang) return;
       if (out && out.respond) {
         const text = JSON.stringify(out.respond.body);
         res.writeHead(out.respond.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -71,4 +77,32 @@ export async function startEngineProxy(socketPath: string): Promise<EngineProxy>
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   proxy.host = `tcp://127.0.0.1:${(server.address() as { port: number }).port}`;
   return proxy;
+}
+
+/** What a fault matrix injects, the subset of the emulators' `Fault` an Engine front can answer. */
+export interface EngineFault {
+  status?: number;
+  body?: unknown;
+  reset?: boolean;
+  hang?: 'headers' | 'body';
+  /** How many requests it applies to (default 1). */
+  times?: number;
+}
+
+/** The emulators' failNext/clearFaults over the proxy's hook: the next requests answer `fault` instead of the Engine. */
+export function proxyFaults(proxy: EngineProxy): { failNext(fault: EngineFault): void; clearFaults(): void } {
+  const queue: EngineFault[] = [];
+  proxy.hook = () => {
+    const f = queue[0];
+    if (!f) return;
+    f.times = (f.times ?? 1) - 1;
+    if (f.times <= 0) queue.shift();
+    if (f.reset) return { reset: true };
+    if (f.hang) return { hang: true };
+    return { respond: { status: f.status ?? 500, body: f.body ?? {} } };
+  };
+  return {
+    failNext: (fault) => void queue.push({ ...fault }),
+    clearFaults: () => void (queue.length = 0),
+  };
 }

@@ -1,6 +1,7 @@
 import type { DescribeSecretCommandOutput, GetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { Secret } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
+import { preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AwsSecretsManagerConfig, AwsSecretsManagerReceipt } from './index.ts';
 import { CURRENT, PENDING, SecretsManagerApi, labelsOf, regionOfArn, type Labels } from './api.ts';
@@ -61,10 +62,7 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
     try {
       return await this.preflightSecret(notes, signal);
     } catch (err) {
-      const e = err instanceof TargetError ? err : this.api.fail(err, 'DescribeSecret', 'preflight');
-      // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message }, notes };
+      return preflightFailed(err instanceof TargetError ? err : this.api.fail(err, 'DescribeSecret', 'preflight'), this.name, notes);
     }
   }
 

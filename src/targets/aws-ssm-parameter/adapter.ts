@@ -1,7 +1,8 @@
 import type { ParameterHistory } from '@aws-sdk/client-ssm';
 import { Secret } from '../../core/secret.ts';
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
 import { awsSetup, envRegion } from '../aws-client.ts';
+import { preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { AwsSsmParameterConfig, AwsSsmParameterReceipt } from './index.ts';
 import { PARAMETER_STORE } from './errors.ts';
@@ -114,10 +115,7 @@ export function createAwsSsmParameterTarget(config: AwsSsmParameterConfig & Comm
       notes.push(...notesFor(history, current, { name, label, kmsKey: config.kms_key }));
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message }, notes };
+      return preflightFailed(err, ctx.name, notes);
     }
   }
 

@@ -1,4 +1,5 @@
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
+import { preflightFailed } from '../common.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import { createWorkersClient } from './client.ts';
@@ -48,12 +49,7 @@ export function createCloudflareWorkersTarget(config: CloudflareWorkersConfig & 
     location: `Worker ${config.script} (account ${config.account})`,
     // Each secret change deploys the Worker: two targets on one Worker take turns.
     lockKey: `cloudflare-workers:${config.endpoint ?? ''}:${config.account}/${config.script}`,
-    preflight: (signal) => preflight(worker, varName, signal).catch((err: unknown) => {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } } satisfies PreflightResult;
-    }),
+    preflight: (signal) => preflight(worker, varName, signal).catch((err: unknown) => preflightFailed(err, ctx.name)),
     read: (signal) => read(worker, signal),
     write: (value, op) => write(value, op),
     verify: (value, op, receipt) => verify(worker, varName, value, op, receipt, mismatch),

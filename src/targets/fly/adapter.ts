@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Secret } from '../../core/secret.ts';
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { lazyCredential } from '../common.ts';
+import { lazyCredential, preflightFailed } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { FlyConfig, FlyReceipt } from './index.ts';
@@ -162,9 +162,6 @@ async function preflightOf(o: PreflightOptions, signal?: AbortSignal): Promise<P
     if (current.kind === 'absent') notes.push(`${varName} is not set on app ${app}: keyrot will create it (and unset it again on rollback)`);
     return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
   } catch (err) {
-    const e = toTargetError(err, o.target, 'preflight');
-    // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-    if (e.retryable) throw e;
-    return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+    return preflightFailed(err, o.target);
   }
 }

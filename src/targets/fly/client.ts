@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { registerSensitive, type Secret } from '../../core/secret.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import { createProviderHttp } from '../../runtime/provider-http.ts';
+import { tokenHttp, type TokenClientOptions } from '../token-client.ts';
 
 /**
  * The Fly Machines API calls keyrot makes, spoken directly (no SDK). Facts relied on (see
@@ -33,13 +32,7 @@ export interface FlyMachine {
   config?: Record<string, unknown>;
 }
 
-export interface FlyClientOptions {
-  endpoint?: string;
-  credential: (op: string) => Promise<Secret>;
-  credName: string;
-  clock: Clock;
-  target?: string;
-  timeoutMs?: number;
+export interface FlyClientOptions extends TokenClientOptions {
   app?: string;
 }
 
@@ -74,14 +67,10 @@ function describe(status: number, message: string, op: string, o: FlyClientOptio
 }
 
 export function flyClient(o: FlyClientOptions) {
-  const http = createProviderHttp({
+  const http = tokenHttp(o, {
     provider: 'Fly',
     baseUrl: `${(o.endpoint ?? FLY_API).replace(/\/+$/, '').replace(/\/v1$/, '')}/v1`,
-    target: o.target,
-    clock: o.clock,
-    timeoutMs: o.timeoutMs,
-    headers: { 'user-agent': 'keyrot' },
-    auth: async (op) => ({ authorization: flyAuthorization((await o.credential(op)).reveal()) }),
+    authorization: flyAuthorization,
     endpointHint: 'set `endpoint:` of this target to the Machines API’s URL (or remove it for https://api.machines.dev)',
     // A leased machine clears when the other deploy ends: worth retrying.
     describe: (f) => ({ message: describe(f.status, f.message, f.op, o), retryable: f.status === 409 || undefined }),

@@ -3,6 +3,7 @@ import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
 import { waitTimeoutMs } from '../types.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
+import { preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts';
 import { gcpError, roleHint } from './errors.ts';
@@ -106,10 +107,7 @@ class GcpSecretManagerTarget implements Target<GcpSecretManagerReceipt> {
       if (latest.kind === 'unreadable') notes.unshift(latest.reason);
       return { status: 'ready', current: toRead(latest), willCreate: latest.kind === 'absent', notes };
     } catch (err) {
-      const e = err instanceof TargetError ? err : gcpError(err, { target: this.name, op: 'preflight', secret: parent, credential: this.credential, endpoint: this.endpointText });
-      // Transient (throttled, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err instanceof TargetError ? err : gcpError(err, { target: this.name, op: 'preflight', secret: parent, credential: this.credential, endpoint: this.endpointText }), this.name);
     }
   }
 

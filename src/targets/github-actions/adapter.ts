@@ -1,4 +1,5 @@
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
+import { preflightFailed } from '../common.ts';
 import type { Secret } from '../../core/secret.ts';
 import { formatDuration } from '../../inventory/duration.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type OpContext, type PreflightResult, type ReadResult, type RedeployPurpose, type Target, type TargetContext, type VerifyResult } from '../types.ts';
@@ -95,10 +96,8 @@ export function createGitHubActionsTarget(config: GitHubActionsConfig & CommonTa
       const current: ReadResult = existing ? { kind: 'unreadable', reason: `GitHub ${scope.what}s are write-only` } : { kind: 'absent' };
       return { status: 'ready', current, willCreate: !existing, notes: planNotes(scope, varName, key.key_id, existing, dispatcher) };
     } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (429, 5xx, timeout, a secondary limit): not an answer; the engine retries it.
-      if (e.retryable) throw e;
-      return blocked(e.message);
+      // A secondary limit is transient too: retried by the engine.
+      return preflightFailed(err, ctx.name);
     }
   }
 

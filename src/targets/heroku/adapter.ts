@@ -1,9 +1,8 @@
 import { waitTimeoutMs } from '../types.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
-import { toTargetError } from '../../core/errors.ts';
 import { poll } from '../../runtime/poll.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { verifyByReadBack } from '../common.ts';
+import { preflightFailed, verifyByReadBack } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { HerokuConfig, HerokuReceipt } from './index.ts';
 import { HerokuApi, type HerokuRelease } from './api.ts';
@@ -90,10 +89,7 @@ export class HerokuTarget implements Target<HerokuReceipt> {
       if (current.kind === 'absent') notes.push(`${varName} is not set on app ${app}: keyrot will create it (and remove it again on rollback)`);
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
-      const e = toTargetError(err, this.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err, this.name);
     }
   }
 

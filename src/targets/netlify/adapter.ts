@@ -1,8 +1,9 @@
 import { waitTimeoutMs } from '../types.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
 import { poll } from '../../runtime/poll.ts';
 import { formatDuration } from '../../inventory/duration.ts';
+import { preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
 import { netlifyContexts, type NetlifyConfig, type NetlifyReceipt } from './index.ts';
 import { NetlifyApi, type Build, type Deploy } from './api.ts';
@@ -212,10 +213,7 @@ class NetlifyTarget implements Target<NetlifyReceipt> {
       });
       return { status: 'ready', current: cur, willCreate, notes } satisfies PreflightResult;
     } catch (err) {
-      const e = toTargetError(err, this.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err, this.name);
     }
   }
 

@@ -1,9 +1,9 @@
 import { Secret } from '../../core/secret.ts';
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { lazyCredential, verifyByReadBack } from '../common.ts';
+import { lazyCredential, preflightFailed, verifyByReadBack } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext } from '../types.ts';
 import type { RenderConfig, RenderReceipt } from './index.ts';
@@ -53,10 +53,7 @@ export function createRenderTarget(config: RenderConfig & CommonTargetConfig, ct
       const notes = planNotes(svc, current);
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err, ctx.name);
     }
   }
 

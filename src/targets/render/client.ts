@@ -1,6 +1,6 @@
 import type { Secret } from '../../core/secret.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import { absentOn404, createProviderHttp } from '../../runtime/provider-http.ts';
+import { absentOn404 } from '../../runtime/provider-http.ts';
+import { tokenHttp, type TokenClientOptions } from '../token-client.ts';
 
 /**
  * The Render REST API calls keyrot makes, spoken directly (no SDK). Facts relied on (see
@@ -30,13 +30,7 @@ export interface RenderDeploy {
   createdAt?: string;
 }
 
-export interface RenderClientOptions {
-  endpoint?: string;
-  credential: (op: string) => Promise<Secret>;
-  credName: string;
-  clock: Clock;
-  target?: string;
-  timeoutMs?: number;
+export interface RenderClientOptions extends TokenClientOptions {
   /** What the calls are about, for messages: the service and the variable. */
   service?: string;
   varName?: string;
@@ -60,14 +54,9 @@ function describe(status: number, message: string, op: string, o: RenderClientOp
 }
 
 export function renderClient(o: RenderClientOptions) {
-  const http = createProviderHttp({
+  const http = tokenHttp(o, {
     provider: 'Render',
-    baseUrl: (o.endpoint ?? RENDER_API).replace(/\/+$/, ''),
-    target: o.target,
-    clock: o.clock,
-    timeoutMs: o.timeoutMs,
-    headers: { 'user-agent': 'keyrot' },
-    auth: async (op) => ({ authorization: `Bearer ${(await o.credential(op)).reveal()}` }),
+    baseUrl: o.endpoint ?? RENDER_API,
     endpointHint: 'set `endpoint:` of this target to the Render API’s URL (or remove it for https://api.render.com/v1)',
     describe: (f) => describe(f.status, f.message, f.op, o),
   });

@@ -1,7 +1,7 @@
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
-import { lazyCredential } from '../common.ts';
+import { lazyCredential, preflightFailed } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext } from '../types.ts';
 import type { SupabaseConfig, SupabaseReceipt } from './index.ts';
@@ -62,10 +62,7 @@ export function createSupabaseTarget(config: SupabaseConfig & CommonTargetConfig
       if (current.kind === 'absent') notes.push(`${varName} is not set on project ${ref}: keyrot will create it (and delete it again on rollback)`);
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
     } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err, ctx.name);
     }
   }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Secret } from '../../core/secret.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import { createProviderHttp } from '../../runtime/provider-http.ts';
+import { tokenHttp, type TokenClientOptions } from '../token-client.ts';
 
 /**
  * The Supabase Management API calls keyrot makes, spoken directly (no SDK). Facts relied on
@@ -36,15 +35,7 @@ export interface SupabaseAbout {
   varName?: string;
 }
 
-export interface SupabaseClientOptions {
-  endpoint?: string;
-  credential: (op: string) => Promise<Secret>;
-  /** Where the token comes from (`SUPABASE_ACCESS_TOKEN`, `file:...`), for messages. */
-  credName: string;
-  clock: Clock;
-  target?: string;
-  timeoutMs?: number;
-}
+export type SupabaseClientOptions = TokenClientOptions;
 
 /** The digest Supabase lists for a secret holding `value`: lowercase hex SHA-256, computed in memory. */
 export function secretDigest(value: Secret): string {
@@ -71,14 +62,9 @@ function describe(status: number, message: string, op: string, about: SupabaseAb
 }
 
 export function supabaseClient(o: SupabaseClientOptions) {
-  const http = createProviderHttp<SupabaseAbout>({
+  const http = tokenHttp<SupabaseAbout>(o, {
     provider: 'Supabase',
-    baseUrl: (o.endpoint ?? SUPABASE_API).replace(/\/+$/, ''),
-    target: o.target,
-    clock: o.clock,
-    timeoutMs: o.timeoutMs,
-    headers: { 'user-agent': 'keyrot' },
-    auth: async (op) => ({ authorization: `Bearer ${(await o.credential(op)).reveal()}` }),
+    baseUrl: o.endpoint ?? SUPABASE_API,
     endpointHint: 'set `endpoint:` of this target to the Management API’s URL (or remove it for https://api.supabase.com)',
     describe: (f) => describe(f.status, f.message, f.op, f.about ?? {}, o.credName),
   });

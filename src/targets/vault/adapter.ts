@@ -1,5 +1,6 @@
 import { Secret, fingerprint } from '../../core/secret.ts';
-import { TargetError, toTargetError } from '../../core/errors.ts';
+import { TargetError } from '../../core/errors.ts';
+import { preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import type { VaultConfig, VaultReceipt } from './index.ts';
 import { vaultAtFrom, vaultHttp, type KvRead, type VaultAt } from './client.ts';
@@ -93,10 +94,7 @@ export function createVaultTarget(config: VaultConfig & CommonTargetConfig, ctx:
       const current: ReadResult = v ? { kind: 'value', value: new Secret(v) } : { kind: 'absent' };
       return { status: 'ready', current, willCreate: current.kind === 'absent', notes: notesFor(latest, current, { mount, path, field, namespace: (at as VaultAt).namespace }) };
     } catch (err) {
-      const e = toTargetError(err, ctx.name, 'preflight');
-      // Transient (sealed, 429, 5xx, timeout): not an answer; the engine retries it, bounded.
-      if (e.retryable) throw e;
-      return { status: 'blocked', reason: e.message, current: { kind: 'unreadable', reason: e.message } };
+      return preflightFailed(err, ctx.name);
     }
   }
 

@@ -2,6 +2,7 @@ import { dockerSecret } from '../../../src/targets/docker-secret/index.ts';
 import { fingerprint } from '../../../src/core/secret.ts';
 import { testContext } from '../../helpers/context.ts';
 import { dockerEngine, uniqueName, type TestDocker } from '../../helpers/docker-engine.ts';
+import { proxyFaults, startEngineProxy } from '../../helpers/docker-secret-proxy.ts';
 import type { ConformanceHarness } from '../harness.ts';
 
 /**
@@ -16,6 +17,9 @@ import type { ConformanceHarness } from '../harness.ts';
  * - breakAuth: none either (`noAuth`): the Engine socket has no credentials, access is the
  *   socket's file permission (or TLS client certs on tcp, which keyrot does not use).
  *
+ * - faults: keyrot reaches the Engine through a loopback front (test/helpers/docker-secret-proxy.ts,
+ *   what a docker-socket-proxy is) that answers the fault matrix's faults instead of the Engine.
+ *
  * Without an Engine: setup() fails in CI, and otherwise fails with the reason too, because the
  * suite has no way for a harness to skip itself (see `skip` below, for when it does).
  */
@@ -26,14 +30,16 @@ export const harness: ConformanceHarness & { skip?: string } = {
   noAuth: true,
   noEmulator: 'a real Docker Engine: deadline and redirect cases in test/targets/docker-secret-engine.test.ts',
   ...('skip' in engine ? { skip: engine.skip } : {}),
-  async setup() {
+  async setup(opts = {}) {
     if ('skip' in engine) throw new Error(engine.skip);
     const d: TestDocker = engine;
+    const proxy = await startEngineProxy(d.host.replace(/^unix:\/\//, ''));
     const p = uniqueName('krc');
     const base = `${p}_openai`;
     const service = `${p}-app`;
     const seeded = new Map<string, string>();
-    const target = await dockerSecret.create({ secret: base, services: [service] }, testContext({ env: d.env, name: 'docker-secret' }));
+    const config = { secret: base, services: [service], requestTimeout: opts.requestTimeout, timeout: opts.wait };
+    const target = await dockerSecret.create(config, testContext({ env: { DOCKER_HOST: proxy.host }, name: 'docker-secret' }));
     const mounted = async () => {
       const svc = await d.service(service);
       const ref = (svc.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).find((r: any) => r.File?.Name === 'openai_api_key');
@@ -41,7 +47,10 @@ export const harness: ConformanceHarness & { skip?: string } = {
     };
     return {
       target,
+      faults: proxyFaults(proxy),
       async seed(value) {
+        // A fresh world each time (the fault matrix seeds once per cell): no service, no secret of the family.
+        await d.cleanup(p);
         const id = await d.createSecret(base, value);
         seeded.set(id, value);
         await d.createService(service, [{ secret: base, target: 'openai_api_key', uid: '0', gid: '0', mode: 0o400 }]);
@@ -62,6 +71,7 @@ export const harness: ConformanceHarness & { skip?: string } = {
       },
       async close() {
         await target.close?.();
+        await proxy.close();
         await d.cleanup(p);
         d.close();
       },
