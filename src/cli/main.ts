@@ -196,6 +196,23 @@ export const COMMANDS: CommandSpec[] = [
     run: async (f) => (await import('./commands/usage.ts')).usageCommand(f),
   },
   {
+    name: 'discover',
+    summary: 'where does the key live? every place the credentials reach, by fingerprint (exit 1 outside the inventory)',
+    description:
+      "Looks for the environment's current key (the one most of its readable targets hold, or --key) by fingerprint, read-only: in the working tree and --path directories (.env*, key files, Compose files, JSON/YAML config; .gitignore respected) and with every provider keyrot can list, using the credentials targets.yaml gives for that type, or the provider's usual variables (HEROKU_API_KEY...) for types it does not use. Shows each place found and whether the inventory has it, a ready-to-paste targets.yaml entry for those it lacks, other OpenAI keys found (hint and fingerprint only), and what was searched or skipped (missing credentials, an unreachable provider). Never prints a key. Exit 1 when the key was found outside the inventory.",
+    shared: INVENTORY,
+    options: [
+      { flags: '--key <source>', description: 'the key to look for: stdin, env:VAR or file:PATH (default: the key the targets hold)', complete: ['stdin', 'env:', 'file:'] },
+      { flags: '--path <dir>', description: 'also search this directory (repeatable)', repeat: true, complete: 'dir' },
+    ],
+    examples: [
+      ['keyrot discover -e production', "where does production's key live?"],
+      ['keyrot discover -e production --path ../side-service --json'],
+      ['keyrot discover --key env:SUSPECT_KEY', 'where does this other key live?'],
+    ],
+    run: async (f) => (await import('./commands/discover.ts')).discoverCommand(f),
+  },
+  {
     name: 'scan',
     args: '[paths...]',
     completeArgs: 'file',
