@@ -188,4 +188,47 @@ describe('keyrot discover', () => {
     expect(argv.code).toBe(2);
     noKeyIn(argv.stdout, argv.stderr);
   });
+
+  it('init --discover: refuses to overwrite without --force; with it, writes every place found, commented, as an inventory that loads', async () => {
+    const keep = await readFile(join(dir, 'targets.yaml'), 'utf8');
+    const refused = await runCli(['init', '--discover', '--key', 'env:K', '-e', 'prod'], { cwd: dir, env: { ...env, K: key } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/already exists: keyrot init does not overwrite it \(--force does\)/);
+    expect(await readFile(join(dir, 'targets.yaml'), 'utf8')).toBe(keep);
+
+    const r = await runCli(['init', '--discover', '--force', '--key', 'env:K', '-e', 'prod'], { cwd: dir, env: { ...env, K: key } });
+    noKeyIn(r.stdout, r.stderr);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/with 8 targets found by keyrot discover/);
+    const text = await readFile(join(dir, 'targets.yaml'), 'utf8');
+    noKeyIn(text);
+    expect(text).toContain(`# found by keyrot discover: render service forgotten-worker (${forgotten}) OPENAI_API_KEY`);
+    expect(text).toContain('# found by keyrot discover: side/.env:2');
+    const inv = await loadInventory(join(dir, 'targets.yaml'));
+    const targets = inv.environments.get('prod')!.targets;
+    expect(targets.map((t) => t.type).sort()).toEqual(['dotenv', 'dotenv', 'fly', 'fly', 'render', 'render', 'supabase', 'supabase']);
+    expect(targets.find((t) => t.type === 'render' && t.config.service === forgotten)?.config.endpoint).toBe(`${render.url}/v1`);
+    // And discover agrees: every place is now in the inventory.
+    const again = await runCli(['discover', '-e', 'prod'], { cwd: dir, env });
+    expect(again.code, again.stdout).toBe(0);
+  });
+
+  it('init --discover without an inventory: the files of the working tree', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'keyrot-discover-init-'));
+    try {
+      await writeFile(join(fresh, '.env.production'), `export OPENAI_KEY=${key}\n`);
+      await mkdir(join(fresh, 'secrets'));
+      await writeFile(join(fresh, 'secrets', 'openai_api_key'), key);
+      const r = await runCli(['init', '--discover', '--key', 'stdin', '-e', 'staging'], { cwd: fresh, env: { AWS_EC2_METADATA_DISABLED: 'true' }, input: `${key}\n` });
+      noKeyIn(r.stdout, r.stderr);
+      expect(r.code, r.stderr).toBe(0);
+      const inv = await loadInventory(join(fresh, 'targets.yaml'));
+      expect(inv.environments.get('staging')!.targets.map((t) => [t.type, t.config.path, t.config.var])).toEqual([
+        ['dotenv', '.env.production', 'OPENAI_KEY'],
+        ['file', 'secrets/openai_api_key', undefined],
+      ]);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
 });
