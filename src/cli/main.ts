@@ -67,8 +67,9 @@ export const COMMANDS: CommandSpec[] = [
     name: 'plan',
     summary: 'dry run: check every target read-only and show what a rotation would do',
     description:
-      'Validates the inventory, contacts every target read-only (credentials, permission, existence) and shows per target: provider, location, the current key (hint and fingerprint) where readable, what would be written, whether a redeploy follows and how it will be verified. Reports drift, .env/key files that git would commit, key files other users can read (with the chmod that fixes it) and temp files an interrupted keyrot write left (rotate and resume remove them). Writes nothing. Exit 1 when a target is not ready (the reason is given per target); drift (targets holding different keys) is a warning, exit 0: a rotation fixes it and names every old key for revocation.',
+      'Validates the inventory, contacts every target read-only (credentials, permission, existence) and shows per target: provider, location, the current key (hint and fingerprint) where readable, what would be written, whether a redeploy follows and how it will be verified. Reports drift, the key found outside the inventory by a quick discovery pass over the providers it already uses (--no-discover skips it; `keyrot discover` searches everywhere), .env/key files that git would commit, key files other users can read (with the chmod that fixes it) and temp files an interrupted keyrot write left (rotate and resume remove them). Writes nothing. Exit 1 when a target is not ready (the reason is given per target); drift (targets holding different keys) is a warning, exit 0: a rotation fixes it and names every old key for revocation.',
     shared: [...INVENTORY, 'wide'],
+    options: [{ flags: '--no-discover', description: "skip the discovery pass (the key looked for, by fingerprint, with the inventory's own providers, 10 s at most)" }],
     examples: [
       ['keyrot plan -e production'],
       ['keyrot plan -e production --json', 'per target: status, reason, current key, verification'],

@@ -1,4 +1,5 @@
 import { basename, extname, relative, sep } from 'node:path';
+import { KEYROT_TEMP_RE } from '../runtime/atomic.ts';
 import { DEFAULT_MAX_FILE_BYTES, displayPath, listFiles, readForScan } from '../scan/files.ts';
 import { findCandidates, positions } from '../scan/patterns.ts';
 import { Secret } from '../core/secret.ts';
@@ -6,7 +7,8 @@ import type { DiscoveredPlace } from '../targets/types.ts';
 
 /**
  * `keyrot discover` in files: the working tree and the `--path` directories, listed by the leak
- * scanner's walker (.gitignore honoured, node_modules and .git skipped), keeping the files a key
+ * scanner's walker (.gitignore honoured, except for `.env` files outside ignored directories;
+ * node_modules and .git skipped), keeping the files a key
  * is kept in: `.env*`, key files, Compose files, JSON/YAML/TOML/INI config. Each key-like value
  * found is a place: a `.env`-style assignment gets a dotenv entry, a file holding only the key a
  * file entry; a key inside JSON/YAML config has no target type that rewrites it (entry: none).
@@ -28,15 +30,19 @@ export interface TreeSearch {
 /** Whether a file is one a key is kept in (by its name). */
 export function keepsKeys(path: string): boolean {
   const name = basename(path);
-  if (name.startsWith('.env') || name.endsWith('.env')) return true;
+  if (isEnvFile(name)) return true;
   if (/^(docker-)?compose(\.[\w-]+)?\.ya?ml$/.test(name)) return true;
   const ext = extname(name).toLowerCase();
   return CONFIG_EXT.has(ext) || (ext === '' && KEY_FILE_NAME.test(name));
 }
 
+/** `.env` files are what .gitignore hides most: listed even when ignored (never inside an ignored directory). */
+const envFilesToo = (p: string) => KEYROT_TEMP_RE.test(p) || isEnvFile(basename(p));
+const isEnvFile = (name: string) => name.startsWith('.env') || name.endsWith('.env');
+
 export async function searchTree(dirs: string[], o: { baseDir: string; varName: string; isKey: (fp: string) => boolean; signal?: AbortSignal }): Promise<TreeSearch> {
   const out: TreeSearch = { places: [], files: 0, truncated: false };
-  for await (const abs of listFiles(dirs)) {
+  for await (const abs of listFiles(dirs, envFilesToo)) {
     o.signal?.throwIfAborted();
     if (!keepsKeys(abs)) continue;
     if (out.files >= MAX_TREE_FILES) {
@@ -66,7 +72,7 @@ function entryFor(text: string, index: number, token: string, path: string, varN
   if (text.trim() === token) return { type: 'file', path };
   const lineStart = text.lastIndexOf('\n', index - 1) + 1;
   const assigned = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=/.exec(text.slice(lineStart, index));
-  const name = extname(path) === '' || basename(path).startsWith('.env') || basename(path).endsWith('.env') ? assigned?.[1] : undefined;
+  const name = extname(path) === '' || isEnvFile(basename(path)) ? assigned?.[1] : undefined;
   if (!name) return null;
   return { type: 'dotenv', path, ...(name !== varName ? { var: name } : {}) };
 }

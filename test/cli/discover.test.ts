@@ -74,14 +74,14 @@ environments:
         endpoint: ${supa.url}
 `,
   );
-  await writeFile(join(dir, '.env'), `OPENAI_API_KEY=${key}\n`);
+  await writeFile(join(dir, '.env'), `OPENAI_API_KEY=${key}\n`, { mode: 0o600 });
   await mkdir(join(dir, 'side'));
   await writeFile(join(dir, 'side', '.env'), `# the side service\nOPENAI_API_KEY=${key}\nDEBUG=1\n`);
   await mkdir(join(dir, 'config'));
   await writeFile(join(dir, 'config', 'settings.json'), JSON.stringify({ openai: { apiKey: other } }, null, 2));
   await mkdir(join(dir, 'ignored'));
   await writeFile(join(dir, 'ignored', '.env'), `OPENAI_API_KEY=${key}\n`);
-  await writeFile(join(dir, '.gitignore'), 'ignored/\n.keyrot/\n');
+  await writeFile(join(dir, '.gitignore'), 'ignored/\n.keyrot/\n.env\n');
   execFileSync('git', ['init', '-q', dir]);
 });
 
@@ -122,7 +122,7 @@ describe('keyrot discover', () => {
     expect(supaFound.map((f: { inInventory: boolean; target: { project: string } }) => [f.target.project, f.inInventory]).sort()).toEqual(
       [[ref, true], [lostRef, false]].sort(),
     );
-    // The gitignored copy is not searched; nothing else holds the key.
+    // .env is gitignored but searched (.env files usually are); the ignored directory is not.
     expect(report.found).toHaveLength(8);
     expect(report.found.every((f: object) => Object.keys(f).join() === 'type,location,inInventory,target')).toBe(true);
 
@@ -230,5 +230,28 @@ describe('keyrot discover', () => {
     } finally {
       await rm(fresh, { recursive: true, force: true });
     }
+  });
+
+  it('plan warns about the places its providers hold outside the inventory (--no-discover skips the pass); plan --json adds `discovered`', async () => {
+    const r = await runCli(['plan', '-e', 'prod'], { cwd: dir, env: { ...env, NO_COLOR: '1' } });
+    noKeyIn(r.stdout, r.stderr);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      `warning: rotating now would leave the key at render service forgotten-worker (${forgotten}) OPENAI_API_KEY, and revoking would break it; run \`keyrot discover -e prod\``,
+    );
+    expect(r.stdout).toContain('warning: rotating now would leave the key at fly app api-staging secret OPENAI_API_KEY');
+    // Only the inventory's providers: the working tree's side/.env is for `keyrot discover`.
+    expect(r.stdout).not.toContain('side/.env');
+
+    const json = await runCli(['plan', '-e', 'prod', '--json'], { cwd: dir, env });
+    const plan = JSON.parse(json.stdout);
+    expect(Object.keys(plan)).toEqual(['env', 'keySource', 'keyName', 'drift', 'problems', 'warnings', 'targets', 'discovered']);
+    expect(plan.discovered.outside.map((f: { type: string }) => f.type).sort()).toEqual(['fly', 'render', 'supabase']);
+    expect(plan.discovered.searched.map((s: { provider: string }) => s.provider)).toEqual(['fly', 'render', 'supabase']);
+
+    const quick = await runCli(['plan', '-e', 'prod', '--no-discover', '--json'], { cwd: dir, env });
+    const without = JSON.parse(quick.stdout);
+    expect(without.discovered).toBeUndefined();
+    expect(without.warnings.some((w: string) => w.includes('rotating now'))).toBe(false);
   });
 });
