@@ -1,3 +1,4 @@
+import type { Secret } from '../core/secret.ts';
 import type { Environment } from '../inventory/load.ts';
 import type { LiveTarget } from '../machine/live-targets.ts';
 import { keyrotCommand } from '../render/command.ts';
@@ -20,19 +21,24 @@ export type PlanDiscovery = Pick<DiscoveryReport, 'searched' | 'skipped'> & { ou
 export async function planDiscovery(ctx: CommandContext, env: Environment, live: LiveTarget[], preflight: Map<string, PreflightResult>): Promise<PlanDiscovery | undefined> {
   const key = observedKeys({ live, preflight }).old;
   if (!key) return undefined;
-  const r = await discover({
+  const r = await quickDiscovery(ctx, env, key, []);
+  return { outside: r.found.filter((f) => !f.inInventory), searched: r.searched, skipped: r.skipped };
+}
+
+/** The bounded search `plan` and the disuse gate use: the inventory's own providers (and `dirs`), PLAN_DISCOVERY_MS at most. */
+export function quickDiscovery(ctx: CommandContext, env: Environment, key: Secret, dirs: string[]): Promise<DiscoveryReport> {
+  return discover({
     inventory: ctx.inventory,
     env,
     processEnv: ctx.processEnv,
     clock: ctx.clock,
     logger: ctx.logger,
     key,
-    dirs: [],
+    dirs,
     inventoryTypesOnly: true,
     providerDeadlineMs: PLAN_DISCOVERY_MS,
     concurrency: 16,
   });
-  return { outside: r.found.filter((f) => !f.inInventory), searched: r.searched, skipped: r.skipped };
 }
 
 /** The plan's warnings: one per place found outside the inventory. */
