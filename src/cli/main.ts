@@ -208,6 +208,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { flags: '--key <source>', description: 'the key to look for: stdin, env:VAR or file:PATH (default: the key the targets hold)', complete: ['stdin', 'env:', 'file:'] },
       { flags: '--path <dir>', description: 'also search this directory (repeatable)', repeat: true, complete: 'dir' },
+      { flags: '--only-inventory', description: "only the provider types targets.yaml uses, with its credentials (never the providers' usual variables)" },
     ],
     examples: [
       ['keyrot discover -e production', "where does production's key live?"],
@@ -253,7 +254,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'demo',
     summary: 'run a full rotation against built-in loopback emulators, narrated',
     description:
-      "Starts loopback emulators (OpenAI for the live check, and every provider keyrot supports), writes a throw-away inventory in a temp directory and runs plan, rotate, verify and revoke end to end with a generated key. Nothing leaves 127.0.0.1. Docker Swarm secrets need a real Docker Engine: the demo uses yours only with --docker (or your yes at a prompt on a terminal), says what it creates, and removes it afterwards.",
+      "Starts loopback emulators (OpenAI for the live check, and every provider keyrot supports), writes a throw-away inventory in a temp directory, runs discover (it finds a Render service the inventory leaves out, which the demo then adds) and plan, rotate, verify and revoke end to end with a generated key. Nothing leaves 127.0.0.1. Docker Swarm secrets need a real Docker Engine: the demo uses yours only with --docker (or your yes at a prompt on a terminal), says what it creates, and removes it afterwards.",
     shared: ['json'],
     options: [
       { flags: '--keep', description: 'keep the temp directory and print its path' },

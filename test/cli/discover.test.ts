@@ -152,7 +152,7 @@ describe('keyrot discover', () => {
     expect(r.stdout).toContain(`- type: render\n    service: ${forgotten}`);
     expect(r.stdout).toContain(`config/settings.json:3  ${new Secret(other).hint}`);
     expect(r.stdout).toMatch(/skipped github-actions: no credentials/);
-    expect(r.stdout).toMatch(/Rotating now would leave the key at 4 places outside the inventory/);
+    expect(r.stdout).toMatch(/Rotating now would leave the key at 4 places outside the inventory, and revoking the key would break them/);
 
     // The user adds what discover printed: nothing is left outside.
     const more = `      - type: dotenv\n        path: side/.env\n      - type: render\n        service: ${forgotten}\n        endpoint: ${render.url}/v1\n      - type: fly\n        app: api-staging\n        endpoint: ${fly.url}\n      - type: supabase\n        project: ${lostRef}\n        endpoint: ${supa.url}\n`;

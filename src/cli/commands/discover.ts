@@ -16,7 +16,7 @@ import { bold, dim, green, red, yellow, type Out } from '../output.ts';
 import type { Column } from '../table.ts';
 import { entriesToAdd, entryBlock } from '../discover-entries.ts';
 
-export type DiscoverFlags = CommonFlags & { key?: string; path?: string[] | string };
+export type DiscoverFlags = CommonFlags & { key?: string; path?: string[] | string; onlyInventory?: boolean };
 
 /** How long one provider may search before it is reported as not searched. */
 export const PROVIDER_DEADLINE_MS = 120_000;
@@ -49,6 +49,7 @@ export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
       key,
       dirs,
       providerDeadlineMs: PROVIDER_DEADLINE_MS,
+      inventoryTypesOnly: Boolean(flags.onlyInventory),
       progress: progressOn(reporter),
     });
   } finally {
@@ -120,7 +121,8 @@ function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: Comman
   for (const s of r.skipped) lines.push(yellow(`skipped ${s.provider}: ${s.reason}`, c));
   lines.push('');
   if (outside.length) {
-    lines.push(red(`Rotating now would leave the key at ${plural(outside.length, 'place')} outside the inventory, and revoking it would break them: add them to targets.yaml, then \`${keyrotCommand(ctx.flags, 'plan', '-e', env.name)}\`.`, c));
+    const them = outside.length === 1 ? 'it' : 'them';
+    lines.push(red(`Rotating now would leave the key at ${plural(outside.length, 'place')} outside the inventory, and revoking the key would break ${them}: add ${them} to targets.yaml, then \`${keyrotCommand(ctx.flags, 'plan', '-e', env.name)}\`.`, c));
   } else {
     lines.push(green(`Every place found is in the inventory of "${env.name}".`, c));
   }
