@@ -9,6 +9,7 @@ import { SupabaseEmulator } from '../../emulators/supabase/emulator.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { loadInventory } from '../../src/inventory/load.ts';
 import { runCli } from '../helpers/cli.ts';
+import { runCliOnPty } from '../helpers/pty.ts';
 import { testKey } from '../helpers/keys.ts';
 
 /**
@@ -254,4 +255,17 @@ describe('keyrot discover', () => {
     expect(without.discovered).toBeUndefined();
     expect(without.warnings.some((w: string) => w.includes('rotating now'))).toBe(false);
   });
+
+  it('on a terminal: progress per provider while it searches, then the report; no key on the screen', async () => {
+    const s = runCliOnPty(['discover', '-e', 'prod'], { cwd: dir, env });
+    const exit = await s.exited;
+    const screen = s.output();
+    expect(exit.code, screen).toBe(1);
+    expect(screen).toMatch(/discover/);
+    expect(screen).toMatch(/render +searching/);
+    expect(screen).toMatch(/render +searched +3 Render services the API key reaches/);
+    expect(screen).toMatch(/github-actions +skipped +no credentials/);
+    expect(screen).toMatch(/found in 8 places, 4 not in the inventory/);
+    noKeyIn(screen);
+  }, 60_000);
 });

@@ -62,8 +62,7 @@ export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
 
 function progressOn(reporter: LiveReporter | undefined) {
   if (!reporter) return undefined;
-  return (provider: string, phase: 'searching' | 'searched' | 'skipped', detail?: string) =>
-    reporter.target(provider, phase === 'searching' ? 'preflight' : 'ready', phase === 'skipped' ? `skipped: ${detail}` : detail);
+  return (provider: string, phase: 'searching' | 'searched' | 'skipped', detail?: string) => reporter.target(provider, phase, detail);
 }
 
 /** The working tree and every `--path` (each must exist: exit 2 otherwise). */
