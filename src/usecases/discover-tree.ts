@@ -8,10 +8,10 @@ import type { DiscoveredPlace } from '../targets/types.ts';
 /**
  * `keyrot discover` in files: the working tree and the `--path` directories, listed by the leak
  * scanner's walker (.gitignore honoured, except for `.env` files outside ignored directories;
- * node_modules and .git skipped), keeping the files a key
- * is kept in: `.env*`, key files, Compose files, JSON/YAML/TOML/INI config. Each key-like value
- * found is a place: a `.env`-style assignment gets a dotenv entry, a file holding only the key a
- * file entry; a key inside JSON/YAML config has no target type that rewrites it (entry: none).
+ * node_modules and .git skipped), keeping the files a key is kept in: `.env*`, key files, Compose
+ * files, JSON/YAML/TOML/INI config. Each key-like value found is a place: a `.env`-style
+ * assignment gets a dotenv entry, a file holding only the key a file entry; a key inside JSON/YAML
+ * config has no target type that rewrites it (entry: none).
  */
 const CONFIG_EXT = new Set(['.json', '.yaml', '.yml', '.toml', '.ini', '.cfg', '.conf', '.properties', '.key', '.txt', '.secret']);
 const KEY_FILE_NAME = /key|secret|token|credential/i;
@@ -27,6 +27,10 @@ export interface TreeSearch {
   truncated: boolean;
 }
 
+const isEnvFile = (name: string) => name.startsWith('.env') || name.endsWith('.env');
+/** `.env` files are what .gitignore hides most: listed even when ignored (never inside an ignored directory). */
+const envFilesToo = (p: string) => KEYROT_TEMP_RE.test(p) || isEnvFile(basename(p));
+
 /** Whether a file is one a key is kept in (by its name). */
 export function keepsKeys(path: string): boolean {
   const name = basename(path);
@@ -35,10 +39,6 @@ export function keepsKeys(path: string): boolean {
   const ext = extname(name).toLowerCase();
   return CONFIG_EXT.has(ext) || (ext === '' && KEY_FILE_NAME.test(name));
 }
-
-/** `.env` files are what .gitignore hides most: listed even when ignored (never inside an ignored directory). */
-const envFilesToo = (p: string) => KEYROT_TEMP_RE.test(p) || isEnvFile(basename(p));
-const isEnvFile = (name: string) => name.startsWith('.env') || name.endsWith('.env');
 
 export async function searchTree(dirs: string[], o: { baseDir: string; varName: string; isKey: (fp: string) => boolean; signal?: AbortSignal }): Promise<TreeSearch> {
   const out: TreeSearch = { places: [], files: 0, truncated: false };
