@@ -208,7 +208,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { flags: '--key <source>', description: 'the key to look for: stdin, env:VAR or file:PATH (default: the key the targets hold)', complete: ['stdin', 'env:', 'file:'] },
       { flags: '--path <dir>', description: 'also search this directory (repeatable)', repeat: true, complete: 'dir' },
-      { flags: '--only-inventory', description: "only the provider types targets.yaml uses, with its credentials (never the providers' usual variables)" },
+      { flags: '--only-inventory', description: "only the provider types of the environment's targets, with their credentials (never the providers' usual variables)" },
     ],
     examples: [
       ['keyrot discover -e production', "where does production's key live?"],

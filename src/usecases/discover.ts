@@ -30,7 +30,7 @@ export interface DiscoverOptions {
   key: Secret;
   /** Directories searched for key files ([]: none, as in `plan`'s pass). */
   dirs: string[];
-  /** `plan`'s pass: only the types the inventory uses, with its own configs, never default credentials. */
+  /** `plan`'s pass: only the types this environment's targets use, with their configs, never default credentials. */
   inventoryTypesOnly?: boolean;
   /** A provider still searching after this long is reported as not searched. */
   providerDeadlineMs: number;
@@ -44,7 +44,7 @@ export interface FoundPlace {
   type: string;
   location: string;
   inInventory: boolean;
-  /** The targets.yaml entry that would rotate it; null when no target type can (a key inside JSON config). */
+  /** The targets.yaml entry that would rotate it; null when no target type can (a key inside JSON config or a JSON secret's field). */
   target: Record<string, unknown> | null;
 }
 
@@ -90,16 +90,21 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryReport> {
 
 /** The registered definitions that can list their provider (plan's pass: those the inventory uses). */
 function providersToSearch(o: DiscoverOptions): Array<[string, TargetDefinition<any>]> {
-  const used = new Set(allTargets(o.inventory).map((t) => t.type));
+  const used = new Set(searchedWith(o).map((t) => t.type));
   return REGISTERED_IDS.filter((id) => targetDefinition(id)?.discover && (!o.inventoryTypesOnly || used.has(id))).map((id) => [id, targetDefinition(id)!]);
 }
 
-function allTargets(inv: Inventory) {
-  return [...inv.environments.values()].flatMap((e) => e.targets);
+/**
+ * The targets whose configs (credentials, endpoints) the search uses: every environment's for the
+ * full search, only this environment's for the quick one (another environment's provider, a
+ * Docker Engine say, is not contacted by `plan -e local`).
+ */
+function searchedWith(o: DiscoverOptions) {
+  return o.inventoryTypesOnly ? o.env.targets : [...o.inventory.environments.values()].flatMap((e) => e.targets);
 }
 
 function configsOf(o: DiscoverOptions, id: string): Array<CommonTargetConfig & Record<string, unknown>> {
-  return allTargets(o.inventory)
+  return searchedWith(o)
     .filter((t) => t.type === id)
     .map((t) => t.config);
 }
@@ -183,7 +188,9 @@ function addFound(o: DiscoverOptions, report: DiscoveryReport, type: string, p: 
   // A key inside a file no target type rewrites is still in the inventory when a target writes that file.
   const entry = p.target ?? { type: 'file', path: 'file' in p ? p.file : '' };
   if (report.found.some((f) => f.type === type && f.location === p.location)) return;
-  report.found.push({ type, location: p.location, inInventory: inInventory(entry, o.env, o.inventory.baseDir), target: p.target });
+  // A place no target type can rotate (a field inside a JSON secret) gets no entry to paste.
+  const rotatable = !('notRotatable' in p && p.notRotatable);
+  report.found.push({ type, location: p.location, inInventory: inInventory(entry, o.env, o.inventory.baseDir), target: rotatable ? p.target : null });
 }
 
 async function searchFiles(o: DiscoverOptions, report: DiscoveryReport): Promise<void> {

@@ -109,7 +109,7 @@ function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: Comman
     for (const f of add) lines.push(...entryBlock(f).split('\n').map((l) => `  ${l}`));
   }
   for (const f of outside.filter((f) => f.target === null)) {
-    lines.push(yellow(`${f.location}: no target type rewrites a key inside this file; move the key to a .env or key file keyrot rotates, or remove it`, c));
+    lines.push(yellow(`${f.location}: no target type rewrites the key where it is (inside a config file or a JSON secret's field); move it somewhere keyrot rotates (a .env, a key file, a secret of its own), or remove it`, c));
   }
   if (r.otherKeys.length) {
     lines.push('', 'Other OpenAI keys found (not this one; one key per environment keeps a leak contained):');
