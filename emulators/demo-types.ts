@@ -9,6 +9,11 @@ export interface DemoProvider {
   env: Record<string, string>;
   /** One line for the narration: what was started where. */
   description: string;
+  /**
+   * Places seeded with the old key that the demo inventory leaves out (a forgotten app): `keyrot
+   * discover` finds them, then the demo adds these entries, as a user would, before rotating.
+   */
+  forgotten?: Array<{ location: string; target: Record<string, unknown> }>;
   stop(): Promise<void>;
 }
 

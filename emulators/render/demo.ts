@@ -11,8 +11,12 @@ export const demo: DemoSetup = async ({ oldKey, varName }) => {
   // A throw-away API key, generated now, valid only against this emulator.
   const token = emu.addToken();
   const service = emu.seedService({ name: 'keyrot-demo-worker', type: 'background_worker', env: { QUEUE_URL: 'redis://localhost:6379', [varName]: oldKey } });
+  // A second service nobody listed, holding the same key: what `keyrot discover` is for.
+  const forgotten = emu.seedService({ name: 'keyrot-demo-forgotten-worker', type: 'background_worker', env: { [varName]: oldKey } });
+  const entry = (id: string) => ({ type: 'render', service: id, endpoint: `${emu.url}/v1`, token: 'env:KEYROT_DEMO_RENDER_TOKEN' });
   return {
-    targets: [{ type: 'render', service, endpoint: `${emu.url}/v1`, token: 'env:KEYROT_DEMO_RENDER_TOKEN' }],
+    targets: [entry(service)],
+    forgotten: [{ location: `render service keyrot-demo-forgotten-worker (${forgotten})`, target: entry(forgotten) }],
     env: { KEYROT_DEMO_RENDER_TOKEN: token },
     description: `Render API emulator at ${emu.url}/v1 (service ${service}, deploys go live in ~0.3 s)`,
     stop: () => emu.stop(),

@@ -150,6 +150,11 @@ export async function engineOptions(ctx: CommandContext, env: Environment): Prom
     signal: stop?.signal,
     confirmRevocation: (p) => paused(reporter, () => confirmRevocation(p, ctx.flags)),
     admin: adminIssuer(ctx, env),
+    // The disuse gate asks where the old key is still held: the inventory's providers and its directory's files.
+    findKey: async (key) => {
+      const { quickDiscovery } = await import('./plan-discovery.ts');
+      return (await quickDiscovery(ctx, env, key, [ctx.inventory.baseDir])).found.map((f) => f.location);
+    },
     done: () => reporter.done(),
   };
 }

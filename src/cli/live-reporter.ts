@@ -14,9 +14,12 @@ const PHASE_LABEL: Record<TargetPhase, string> = {
   restored: 'restored',
   failed: 'FAILED',
   finalized: 'finalized',
+  searching: 'searching',
+  searched: 'searched',
+  skipped: 'skipped',
 };
 
-const BUSY = new Set<TargetPhase>(['preflight', 'writing', 'verifying', 'redeploying', 'restoring']);
+const BUSY = new Set<TargetPhase>(['preflight', 'writing', 'verifying', 'redeploying', 'restoring', 'searching']);
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 /** Up to this many targets, one row each; above, summaries (a row per target would scroll away). */
 export const ROWS_UP_TO = 24;
@@ -71,7 +74,7 @@ export function renderFrame(f: Frame): string {
 function rowsOf(f: Frame): string {
   const rows = [...f.targets].map(([name, s]) => {
     const busy = BUSY.has(s.phase);
-    const mark = busy ? FRAMES[f.tick % FRAMES.length]! : s.phase === 'failed' ? red('✗', f.color) : green('✓', f.color);
+    const mark = busy ? FRAMES[f.tick % FRAMES.length]! : s.phase === 'failed' ? red('✗', f.color) : s.phase === 'skipped' ? yellow('–', f.color) : green('✓', f.color);
     const secs = busy ? dim(` ${Math.round((f.now - s.since) / 1000)}s`, f.color) : '';
     return [mark, name, PHASE_LABEL[s.phase] + secs, s.detail ? dim(s.detail.slice(0, 100), f.color) : ''];
   });

@@ -44,19 +44,22 @@ export const COMMANDS: CommandSpec[] = [
     name: 'init',
     summary: 'write a commented targets.yaml for the target types you use',
     description:
-      'Writes a commented inventory (targets.yaml, or the file -c names) with one example entry per target type chosen (--type, or a checklist on a terminal), and .keyrot/.gitignore so keyrot\'s state is never committed. Refuses to overwrite an existing file unless --force.',
+      'Writes a commented inventory (targets.yaml, or the file -c names) with one example entry per target type chosen (--type, or a checklist on a terminal) or, with --discover, one entry per place the key (--key) was found, each commented with where, and .keyrot/.gitignore so keyrot\'s state is never committed. Refuses to overwrite an existing file unless --force.',
     shared: [],
     options: [
       { flags: '-c, --config <path>', description: 'where to write the inventory (default: ./targets.yaml)', complete: 'file' },
       { flags: '-e, --env <name>', description: "the environment's name", default: 'production' },
       { flags: '--type <types>', description: 'comma-separated target types (e.g. dotenv,heroku); on a terminal without it, a checklist', complete: [] },
       { flags: '--force', description: 'overwrite an existing inventory' },
-      { flags: '--discover', description: 'find where the key lives and write those targets (not available yet)' },
+      { flags: '--discover', description: 'find where the key lives (as `keyrot discover` does) and write those places as the targets' },
+      { flags: '--key <source>', description: 'with --discover: the key to look for: stdin, env:VAR or file:PATH', complete: ['stdin', 'env:', 'file:'] },
+      { flags: '--path <dir>', description: 'with --discover: also search this directory (repeatable)', repeat: true, complete: 'dir' },
     ],
     examples: [
       ['keyrot init --type dotenv,heroku', 'a .env file and a Heroku app'],
       ['keyrot init', 'on a terminal: pick the types from a list'],
       ['keyrot init -c ops/keys.yaml -e staging --type kubernetes'],
+      ['keyrot init --discover --key env:OPENAI_API_KEY', 'list every place that key was found'],
     ],
     run: async (f) => (await import('./commands/init.ts')).init(f),
   },
@@ -64,8 +67,9 @@ export const COMMANDS: CommandSpec[] = [
     name: 'plan',
     summary: 'dry run: check every target read-only and show what a rotation would do',
     description:
-      'Validates the inventory, contacts every target read-only (credentials, permission, existence) and shows per target: provider, location, the current key (hint and fingerprint) where readable, what would be written, whether a redeploy follows and how it will be verified. Reports drift, .env/key files that git would commit, key files other users can read (with the chmod that fixes it) and temp files an interrupted keyrot write left (rotate and resume remove them). Writes nothing. Exit 1 when a target is not ready (the reason is given per target); drift (targets holding different keys) is a warning, exit 0: a rotation fixes it and names every old key for revocation.',
+      'Validates the inventory, contacts every target read-only (credentials, permission, existence) and shows per target: provider, location, the current key (hint and fingerprint) where readable, what would be written, whether a redeploy follows and how it will be verified. Reports drift, the key found outside the inventory by a quick discovery pass over the providers it already uses (--no-discover skips it; `keyrot discover` searches everywhere), .env/key files that git would commit, key files other users can read (with the chmod that fixes it) and temp files an interrupted keyrot write left (rotate and resume remove them). Writes nothing. Exit 1 when a target is not ready (the reason is given per target); drift (targets holding different keys) is a warning, exit 0: a rotation fixes it and names every old key for revocation.',
     shared: [...INVENTORY, 'wide'],
+    options: [{ flags: '--no-discover', description: "skip the discovery pass (the key looked for, by fingerprint, with the inventory's own providers, 10 s at most)" }],
     examples: [
       ['keyrot plan -e production'],
       ['keyrot plan -e production --json', 'per target: status, reason, current key, verification'],
@@ -196,6 +200,24 @@ export const COMMANDS: CommandSpec[] = [
     run: async (f) => (await import('./commands/usage.ts')).usageCommand(f),
   },
   {
+    name: 'discover',
+    summary: 'where does the key live? every place the credentials reach, by fingerprint (exit 1 outside the inventory)',
+    description:
+      "Looks for the environment's current key (the one most of its readable targets hold, or --key) by fingerprint, read-only: in the working tree and --path directories (.env*, key files, Compose files, JSON/YAML config; .gitignore respected, except that ignored .env files are read too) and with every provider keyrot can list, using the credentials targets.yaml gives for that type, or the provider's usual variables (HEROKU_API_KEY...) for types it does not use. Shows each place found and whether the inventory has it, a ready-to-paste targets.yaml entry for those it lacks, other OpenAI keys found (hint and fingerprint only), and what was searched or skipped (missing credentials, an unreachable provider). Never prints a key. Exit 1 when the key was found outside the inventory.",
+    shared: INVENTORY,
+    options: [
+      { flags: '--key <source>', description: 'the key to look for: stdin, env:VAR or file:PATH (default: the key the targets hold)', complete: ['stdin', 'env:', 'file:'] },
+      { flags: '--path <dir>', description: 'also search this directory (repeatable)', repeat: true, complete: 'dir' },
+      { flags: '--only-inventory', description: "only the provider types of the environment's targets, with their credentials (never the providers' usual variables)" },
+    ],
+    examples: [
+      ['keyrot discover -e production', "where does production's key live?"],
+      ['keyrot discover -e production --path ../side-service --json'],
+      ['keyrot discover --key env:SUSPECT_KEY', 'where does this other key live?'],
+    ],
+    run: async (f) => (await import('./commands/discover.ts')).discoverCommand(f),
+  },
+  {
     name: 'scan',
     args: '[paths...]',
     completeArgs: 'file',
@@ -232,7 +254,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'demo',
     summary: 'run a full rotation against built-in loopback emulators, narrated',
     description:
-      "Starts loopback emulators (OpenAI for the live check, and every provider keyrot supports), writes a throw-away inventory in a temp directory and runs plan, rotate, verify and revoke end to end with a generated key. Nothing leaves 127.0.0.1. Docker Swarm secrets need a real Docker Engine: the demo uses yours only with --docker (or your yes at a prompt on a terminal), says what it creates, and removes it afterwards.",
+      "Starts loopback emulators (OpenAI for the live check, and every provider keyrot supports), writes a throw-away inventory in a temp directory, runs discover (it finds a Render service the inventory leaves out, which the demo then adds) and plan, rotate, verify and revoke end to end with a generated key. Nothing leaves 127.0.0.1. Docker Swarm secrets need a real Docker Engine: the demo uses yours only with --docker (or your yes at a prompt on a terminal), says what it creates, and removes it afterwards.",
     shared: ['json'],
     options: [
       { flags: '--keep', description: 'keep the temp directory and print its path' },

@@ -61,7 +61,8 @@ export type Notice =
   | { code: 'revocation-recorded'; old: KeyRef; also: AlsoRevoke[] }
   | { code: 'admin-not-configured'; next: NextStep }
   | { code: 'admin-key-not-found'; old: KeyRef; project: string; revokeAt: RevokeAt; next: NextStep }
-  | { code: 'still-in-use'; old: KeyRef; lastUsedAt: number; next: NextStep }
+  /** `places`: where a quick discovery (EngineOptions.findKey) found the old key still held. */
+  | { code: 'still-in-use'; old: KeyRef; lastUsedAt: number; places: string[]; next: NextStep }
   | { code: 'admin-refused'; old: KeyRef; detail: string; revokeAt: RevokeAt; next: NextStep }
   | { code: 'admin-failed'; error: string; issuer: string; next: NextStep }
   | { code: 'finalize-failed'; target: string; error: string; next: NextStep }

@@ -10,7 +10,11 @@ export type TargetPhase =
   | 'restoring'
   | 'restored'
   | 'failed'
-  | 'finalized';
+  | 'finalized'
+  // keyrot discover: a provider being searched, searched, or skipped (no credentials, unreachable).
+  | 'searching'
+  | 'searched'
+  | 'skipped';
 
 export interface Reporter {
   step(name: string, detail?: string): void;

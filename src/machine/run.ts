@@ -45,6 +45,11 @@ export interface EngineOptions extends RuntimeContext {
   keyIssuer?: KeyIssuer;
   /** Every failed provider call (retried or final), by target type: the daemon counts them for /metrics. */
   onProviderError?: (targetType: string, error: TargetError) => void;
+  /**
+   * Where a quick, bounded discovery finds `key` (locations): asked when the old key is still
+   * used after every target switched, to say where it may be used from. Never throws.
+   */
+  findKey?: (key: Secret) => Promise<string[]>;
 }
 
 /** Restores get more patience than writes: they are what stands between a failure and an outage. */

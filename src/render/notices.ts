@@ -1,6 +1,6 @@
 import type { AlsoRevoke } from '../state/journal.ts';
 import type { KeyRef, Notice, RevokeAt } from '../machine/outcome.ts';
-import { cmd, type CommandFlags } from './command.ts';
+import { cmd, keyrotCommand, type CommandFlags } from './command.ts';
 
 /**
  * The words for everything the engine reports (src/machine/outcome.ts). One place, so the CLI, the
@@ -64,7 +64,11 @@ const WORDS: Renderers = {
   'admin-key-not-found': (n, f) =>
     `The old key ${key(n.old)} was not found in project ${n.project} through the admin API: revoke it in ${where(n.revokeAt)}, then run ${cmd(n.next, f)}.`,
   'still-in-use': (n, f) =>
-    `Not revoked: the old key ${n.old.hint} was still used at ${new Date(n.lastUsedAt).toISOString()}, after every target of "${n.next.env}" switched. Something outside the inventory (another environment, a forgotten deployment, a developer machine) may still use it. Find it, then run ${cmd(n.next, f)}.`,
+    `Not revoked: the old key ${n.old.hint} was still used at ${new Date(n.lastUsedAt).toISOString()}, after every target of "${n.next.env}" switched. ` +
+    (n.places.length
+      ? `It is still held at ${n.places.join(', ')}: give those the new key (add them to targets.yaml and rotate) or stop what uses them. `
+      : 'Something outside the inventory (another environment, a forgotten deployment, a developer machine) may still use it. ') +
+    `\`${keyrotCommand(f, 'discover', '-e', n.next.env, '--key', 'env:OLD_KEY')}\` (the old key in OLD_KEY) searches every place the credentials reach. Then run ${cmd(n.next, f)}.`,
   'admin-refused': (n, f) => `Not revoked: ${n.detail}. Revoke it in ${where(n.revokeAt)}, then run ${cmd(n.next, f)}.`,
   'admin-failed': (n, f) => `Not revoked: the ${n.issuer} Admin API failed: ${n.error}. Run ${cmd(n.next, f)} to try again.`,
   'finalize-failed': (n, f) => `${n.target}: clean-up after revocation failed: ${n.error}. The old key is revoked; run ${cmd(n.next, f)} to retry the clean-up.`,

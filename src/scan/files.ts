@@ -78,15 +78,19 @@ async function* gitFiles(dir: string): AsyncGenerator<string> {
  * each holding a copy of a key, so they are scanned even when ignored. Like the other files,
  * only outside ignored directories (`--directory` lists those as one entry, not descended).
  */
-async function* ignoredKeyrotTemps(dir: string): AsyncGenerator<string> {
+async function* ignoredKeyrotTemps(dir: string, keep: KeepIgnored): AsyncGenerator<string> {
   const out = await runCapture('git', ['ls-files', '-o', '-i', '--exclude-standard', '--directory', '-z'], dir);
   for (const rel of out.split('\0')) {
-    if (rel && KEYROT_TEMP_RE.test(rel) && !hasSkippedSegment(rel)) yield join(dir, rel);
+    if (rel && keep(rel) && !hasSkippedSegment(rel)) yield join(dir, rel);
   }
 }
 
+/** Ignored files listed anyway (outside ignored directories): keyrot's temp files, or what the caller names. */
+export type KeepIgnored = (path: string) => boolean;
+const keyrotTemps: KeepIgnored = (p) => KEYROT_TEMP_RE.test(p);
+
 /** Walks `root` honouring the .gitignore files found on the way (not a git work tree). */
-async function* walkFiles(root: string): AsyncGenerator<string> {
+async function* walkFiles(root: string, keep: KeepIgnored): AsyncGenerator<string> {
   const stack: Array<{ dir: string; rel: string; levels: IgnoreLevel[] }> = [{ dir: root, rel: '', levels: [] }];
   while (stack.length) {
     const { dir, rel, levels: parentLevels } = stack.pop()!;
@@ -108,7 +112,7 @@ async function* walkFiles(root: string): AsyncGenerator<string> {
         if (ALWAYS_SKIPPED_DIRS.has(e.name) || isIgnored(levels, childRel, true)) continue;
         subdirs.push({ dir: join(dir, e.name), rel: childRel, levels });
       } else if (e.isFile()) {
-        if (isIgnored(levels, childRel, false) && !KEYROT_TEMP_RE.test(e.name)) continue;
+        if (isIgnored(levels, childRel, false) && !keep(e.name)) continue;
         yield join(dir, e.name);
       }
       // Symlinks, sockets, devices: not followed (a link may leave the tree or loop).
@@ -120,9 +124,9 @@ async function* walkFiles(root: string): AsyncGenerator<string> {
 /**
  * The files to scan under each path: a file given explicitly is scanned even if ignored; a
  * directory is listed by git when it is in a work tree, else walked with its .gitignore files;
- * keyrot's own temp files are scanned even when ignored.
+ * keyrot's own temp files (or the ignored files `keep` names) are scanned even when ignored.
  */
-export async function* listFiles(paths: string[]): AsyncGenerator<string> {
+export async function* listFiles(paths: string[], keep: KeepIgnored = keyrotTemps): AsyncGenerator<string> {
   const seen = new Set<string>();
   for (const p of paths) {
     const abs = resolve(p);
@@ -135,7 +139,7 @@ export async function* listFiles(paths: string[]): AsyncGenerator<string> {
       continue;
     }
     const top = await gitTopLevel(abs);
-    const sources = top ? [gitFiles(abs), ignoredKeyrotTemps(abs)] : [walkFiles(abs)];
+    const sources = top ? [gitFiles(abs), ignoredKeyrotTemps(abs, keep)] : [walkFiles(abs, keep)];
     for (const source of sources) {
       for await (const f of source) {
         if (seen.has(f)) continue;

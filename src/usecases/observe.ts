@@ -10,8 +10,8 @@ export interface ObservedKeys {
   distinct: Array<{ key: Secret; heldBy: string }>;
 }
 
-/** What the targets held at preflight, by key. */
-export function observedKeys(run: Run): ObservedKeys {
+/** What the targets held at preflight, by key (a Run, or `plan`/`discover`'s own preflight). */
+export function observedKeys(run: Pick<Run, 'live' | 'preflight'>): ObservedKeys {
   const values: Secret[] = [];
   const distinct = new Map<string, { key: Secret; heldBy: string; n: number }>();
   // In inventory order, so that a tie between keys goes to the first target listed.

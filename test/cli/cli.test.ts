@@ -372,7 +372,11 @@ describe('demo', () => {
     const r = await cli(['demo'], undefined, { XDG_CONFIG_HOME: userConfig });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
     expect(r.stdout).toMatch(/Demo complete/);
-    for (const step of ['1. plan', '2. rotate', '3. verify', '5. revoke']) expect(r.stdout).toContain(step);
+    for (const step of ['1. discover', '2. plan', '3. rotate', '4. verify', '6. revoke']) expect(r.stdout).toContain(step);
+    // discover found the Render service the demo inventory left out; the rotation then covered it.
+    expect(r.stdout).toMatch(/render service keyrot-demo-forgotten-worker \(srv-\w+\) OPENAI_API_KEY +render +no/);
+    expect(r.stdout).toMatch(/keyrot found render service keyrot-demo-forgotten-worker \(srv-\w+\) holding the key/);
+    expect(r.stdout).toMatch(/Demo complete: \d+ targets \(1 of them found by keyrot discover\) rotated/);
     // Its throw-away state's key and anchors went with it: nothing in the user's config directory.
     expect(existsSync(userConfig)).toBe(false);
     expect(r.stderr).toMatch(/Verified: \d+ entries' MACs/);

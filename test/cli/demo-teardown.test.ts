@@ -30,7 +30,7 @@ async function killDemoDuringRotate(signal: NodeJS.Signals): Promise<{ code: num
   let sent = false;
   child.stdout.on('data', (d) => {
     stdout += d;
-    if (!sent && stdout.includes('── 2. rotate')) {
+    if (!sent && stdout.includes('── 3. rotate')) {
       sent = true;
       expect(demoDirs(root)).toHaveLength(1);
       child.kill(signal);

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -80,7 +80,9 @@ describe('OpenAI Admin API', () => {
 
   it('does not revoke a key still in use after the switch, says so, and revokes once it is idle', async () => {
     await writeFile(join(dir, 'targets.yaml'), inventory('openai-admin'));
-    // Something outside the inventory keeps using the old key.
+    // Something outside the inventory keeps using the old key: a side service's .env holds it.
+    await mkdir(join(dir, 'side'));
+    await writeFile(join(dir, 'side', '.env'), `OPENAI_API_KEY=${oldKey}\n`);
     const timer = setInterval(() => emu.useKey(oldKey, Date.now()), 100);
     let r: CliResult;
     try {
@@ -92,6 +94,10 @@ describe('OpenAI Admin API', () => {
     const rep = JSON.parse(r.stdout);
     expect(rep.outcome).toBe('awaiting-revocation');
     expect(rep.messages.join(' ')).toMatch(/Not revoked: the old key .* was still used at .* after every target of "prod" switched/);
+    // The disuse gate says where a quick discovery found the old key, and how to search everywhere.
+    expect(rep.messages.join(' ')).toContain('It is still held at side/.env:1: give those the new key');
+    expect(rep.messages.join(' ')).toContain('`keyrot discover -e prod --key env:OLD_KEY` (the old key in OLD_KEY)');
+    expect(r.stdout + r.stderr).not.toContain(oldKey);
     expect(emu.isValid(oldKey)).toBe(true);
     // While the straggler runs, `keyrot revoke` refuses too (disuse is judged from the moment it runs).
     const timer2 = setInterval(() => emu.useKey(oldKey, Date.now()), 100);

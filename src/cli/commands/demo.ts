@@ -5,6 +5,8 @@ import { stringify } from 'yaml';
 import { OpenAIEmulator } from '../../../emulators/openai/index.ts';
 import { generateKey } from '../../../emulators/keys.ts';
 import type { DemoProvider, DemoSetup } from '../../../emulators/demo-types.ts';
+
+type DemoForgotten = NonNullable<DemoProvider['forgotten']>[number];
 import { fingerprint, hint } from '../../core/secret.ts';
 import { EXIT, ExitError } from '../../core/errors.ts';
 import { newKeyMaterial } from '../../state/state-key.ts';
@@ -50,7 +52,8 @@ type Say = (s: string) => void;
 
 /**
  * `keyrot demo`: the embedded default. Loopback emulators, a throw-away inventory in a temp dir,
- * and a full rotation (plan → rotate → verify → revoke → status → history), narrated.
+ * a forgotten place found by discover, and a full rotation (plan → rotate → verify → status → revoke →
+ * history), narrated.
  */
 export async function demo(flags: DemoFlags): Promise<number> {
   const out = createOutFor(flags);
@@ -76,12 +79,20 @@ export async function demo(flags: DemoFlags): Promise<number> {
     const targets = await localTargets(workDir, keys.oldKey);
     say(dim('• local targets: backend/.env (dotenv) and secrets/openai_api_key (file)', c));
     const skipped = await startProviders({ flags, json: out.json, say, c, workDir, oldKey: keys.oldKey, providers, targets });
-    const config = await writeDemoInventory(workDir, targets, keys.newKey, openai.endpoint);
+    const config = await writeDemoInventory(workDir, targets, openai.endpoint);
     say(dim(`• inventory: ${config} (${plural(targets.length, 'target')})`, c));
-    const steps = await runSteps(stepRunner({ flags, say, c, config, workDir }), { say, c, workDir, oldKey: keys.oldKey, revoke: () => openai.revokeKey(keys.oldKey) });
+    const runStep = stepRunner({ flags, say, c, config, workDir });
+    const forgotten = providers.flatMap((p) => p.forgotten ?? []);
+    const found = await discoverForgotten(runStep, { say, c, workDir, forgotten });
+    if (found) {
+      targets.push(...forgotten.map((f) => f.target));
+      await writeInventoryFile(workDir, targets, openai.endpoint);
+    }
+    await writeNewKey(workDir, keys.newKey);
+    const steps = await runSteps(runStep, { say, c, workDir, oldKey: keys.oldKey, revoke: () => openai.revokeKey(keys.oldKey) });
     const ok = steps.every((s) => s.exitCode === s.expected);
     say('');
-    if (ok) say(green(`Demo complete: ${plural(targets.length, 'target')} rotated from ${hint(keys.oldKey)} to ${hint(keys.newKey)}, verified, old key revoked.`, c));
+    if (ok) say(green(`Demo complete: ${plural(targets.length, 'target')}${found ? ` (${forgotten.length} of them found by keyrot discover)` : ''} rotated from ${hint(keys.oldKey)} to ${hint(keys.newKey)}, verified, old key revoked.`, c));
     else say(red('Demo failed: a step did not end as expected (see above).', c));
     if (skipped.length) say(yellow(`Skipped providers: ${skipped.join('; ')}`, c));
     if (flags.keep) say(dim(`Kept ${workDir}`, c));
@@ -153,8 +164,18 @@ async function startProviders(d: {
   return skipped;
 }
 
-/** The throw-away inventory, the new key's file and the state's own key; returns the inventory's path. */
-async function writeDemoInventory(workDir: string, targets: Array<Record<string, unknown>>, newKey: string, endpoint: string): Promise<string> {
+/** The throw-away inventory and the state's own key; returns the inventory's path. */
+async function writeDemoInventory(workDir: string, targets: Array<Record<string, unknown>>, endpoint: string): Promise<string> {
+  const config = await writeInventoryFile(workDir, targets, endpoint);
+  // The throw-away state's own key and anchors go with it, not into ~/.config/keyrot (and the
+  // key is made here: nothing to back up, so no first-use notice).
+  process.env.XDG_CONFIG_HOME = join(workDir, 'config');
+  await mkdir(join(workDir, 'config', 'keyrot'), { recursive: true, mode: 0o700 });
+  await writeFile(join(workDir, 'config', 'keyrot', 'state.key'), `${newKeyMaterial()}\n`, { mode: 0o600 });
+  return config;
+}
+
+async function writeInventoryFile(workDir: string, targets: Array<Record<string, unknown>>, endpoint: string): Promise<string> {
   const inventory = {
     version: 1,
     key: { name: VAR_NAME, kind: 'openai', source: 'file:new-key.txt', verify: true, endpoint },
@@ -163,14 +184,40 @@ async function writeDemoInventory(workDir: string, targets: Array<Record<string,
   };
   const config = join(workDir, 'targets.yaml');
   await writeFile(config, `# written by keyrot demo: every endpoint is a loopback emulator\n${stringify(inventory)}`);
-  // The new key reaches keyrot through a file source (mode 0600), never through argv.
-  await writeFile(join(workDir, 'new-key.txt'), newKey + '\n', { mode: 0o600 });
-  // The throw-away state's own key and anchors go with it, not into ~/.config/keyrot (and the
-  // key is made here: nothing to back up, so no first-use notice).
-  process.env.XDG_CONFIG_HOME = join(workDir, 'config');
-  await mkdir(join(workDir, 'config', 'keyrot'), { recursive: true, mode: 0o700 });
-  await writeFile(join(workDir, 'config', 'keyrot', 'state.key'), `${newKeyMaterial()}\n`, { mode: 0o600 });
   return config;
+}
+
+/** The new key reaches keyrot through a file source (mode 0600), never through argv. */
+async function writeNewKey(workDir: string, newKey: string): Promise<void> {
+  await writeFile(join(workDir, 'new-key.txt'), newKey + '\n', { mode: 0o600 });
+}
+
+/**
+ * Before the rotation: `keyrot discover` over the demo's providers and directory finds the places
+ * seeded with the key that the inventory leaves out; the team then adds them (the demo appends
+ * the entries discover printed), so the rotation gives them the new key too and revoking the old
+ * one breaks nothing. True when discover reported them (exit 1) and they were added.
+ */
+async function discoverForgotten(runStep: RunStep, d: { say: Say; c: boolean; workDir: string; forgotten: DemoForgotten[] }): Promise<boolean> {
+  const back = process.cwd();
+  // The demo's own directory is the working tree searched, never the user's.
+  process.chdir(d.workDir);
+  let code: number;
+  try {
+    code = await runStep(
+      '1. discover',
+      "Where does the current key live? Every provider of the inventory and the directory's files, by fingerprint.",
+      ['discover', '--only-inventory'],
+      d.forgotten.length ? EXIT.failed : EXIT.ok,
+    );
+  } finally {
+    process.chdir(back);
+  }
+  if (!d.forgotten.length || code !== EXIT.failed) return false;
+  d.say('');
+  d.say(dim(`(keyrot found ${d.forgotten.map((f) => f.location).join(', ')} holding the key, and the inventory left it out:`, d.c));
+  d.say(dim(' revoking the old key would have broken it. The team adds the entry discover printed to targets.yaml, so the rotation covers it.)', d.c));
+  return true;
 }
 
 type RunStep = (title: string, explain: string, args: string[], expected?: number) => Promise<number>;
@@ -222,20 +269,20 @@ async function runCaptured(argv: string[], capture: boolean): Promise<{ code: nu
 
 /** The rotation, step by step: plan, rotate, verify, status, (the operator revokes), revoke, history. */
 async function runSteps(runStep: RunStep & { steps: Step[] }, d: { say: Say; c: boolean; workDir: string; oldKey: string; revoke: () => void }): Promise<Step[]> {
-  await runStep('1. plan', 'Dry run: every target is contacted read-only; nothing is written.', ['plan']);
+  await runStep('2. plan', 'Dry run: every target is contacted read-only; nothing is written.', ['plan']);
   await runStep(
-    '2. rotate',
+    '3. rotate',
     'The new key is read from file:new-key.txt, format-checked, live-checked against the OpenAI emulator,\nthen written to every target at once and verified. Without a terminal (--yes) it ends awaiting revocation.',
     ['rotate', '--yes'],
   );
   await rm(join(d.workDir, 'new-key.txt'), { force: true });
-  await runStep('3. verify', 'Read every target again: all hold the same key, and it is live.', ['verify']);
-  await runStep('4. status', 'The state directory says what waits: the old key must be revoked.', ['status']);
+  await runStep('4. verify', 'Read every target again: all hold the same key, and it is live.', ['verify']);
+  await runStep('5. status', 'The state directory says what waits: the old key must be revoked.', ['status']);
   d.say('');
   d.say(dim(`(The operator now revokes ${hint(d.oldKey)} in the OpenAI dashboard; the emulator plays along.)`, d.c));
   d.revoke();
-  await runStep('5. revoke', 'Record the revocation (only possible because every target was verified).', ['revoke', '--yes']);
-  await runStep('6. history', 'The hash-chained audit log, newest first.', ['history']);
+  await runStep('6. revoke', 'Record the revocation (only possible because every target was verified).', ['revoke', '--yes']);
+  await runStep('7. history', 'The hash-chained audit log, newest first.', ['history']);
   return runStep.steps;
 }
 

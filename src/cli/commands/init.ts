@@ -9,9 +9,10 @@ import { ensureStateDir } from '../../state/inventory-scope.ts';
 import { REGISTERED_IDS, targetDefinition } from '../../targets/index.ts';
 import { keyrotCommand } from '../../render/command.ts';
 import { createOutFor, usage, type CommonFlags } from '../context.ts';
+import type { Out } from '../output.ts';
 import { fallbackTemplate, inventoryText, TEMPLATES } from '../init/templates.ts';
 
-export type InitFlags = CommonFlags & { type?: string; force?: boolean; discover?: boolean };
+export type InitFlags = CommonFlags & { type?: string; force?: boolean; discover?: boolean; key?: string; path?: string[] | string };
 
 /**
  * `keyrot init`: a commented targets.yaml for the chosen target types, and `.keyrot/.gitignore`.
@@ -19,15 +20,14 @@ export type InitFlags = CommonFlags & { type?: string; force?: boolean; discover
  */
 export async function init(flags: InitFlags): Promise<number> {
   const out = createOutFor(flags);
-  if (flags.discover) {
-    throw new ExitError(EXIT.usage, 'keyrot init --discover is not available yet: run `keyrot init --type TYPE,...` and fill in the targets by hand');
-  }
+  if (flags.discover && flags.type !== undefined) usage('--discover and --type: choose one (--discover lists the places found, --type writes examples)');
   const env = flags.env ?? 'production';
   if (!ENV_NAME_RE.test(env)) usage(`-e ${env}: environment names use letters, digits, ".", "_" and "-"`);
   const path = resolve(flags.config ?? 'targets.yaml');
   if (existsSync(path) && !flags.force) {
     throw new ExitError(EXIT.usage, `${path} already exists: keyrot init does not overwrite it (--force does)`);
   }
+  if (flags.discover) return initDiscovered(flags, path, env, out);
   const types = flags.type !== undefined ? parseTypes(flags.type) : await chooseTypes(out.json);
   const text = inventoryText(env, types.map(templateFor));
   parseInventory(text, path); // what init writes always loads: a template that does not is a bug
@@ -74,4 +74,24 @@ async function chooseTypes(json: boolean): Promise<string[]> {
 function hintOf(type: string): string {
   const first = (TEMPLATES[type]?.split('\n')[0] ?? '').replace(/^# /, '');
   return first.length > 60 ? `${first.slice(0, 59).replace(/[ ,:(]+\S*$/, '')}…` : first;
+}
+
+/** `init --discover`: the places the key was found, written as the inventory's targets. */
+async function initDiscovered(flags: InitFlags, path: string, env: string, out: Out): Promise<number> {
+  const { discoveredInventory } = await import('../init/discover.ts');
+  const given = flags.path === undefined ? [] : Array.isArray(flags.path) ? flags.path : [flags.path];
+  const dirs = [...new Set([process.cwd(), ...given.map((p) => resolve(p))])];
+  for (const d of dirs) if (!existsSync(d)) usage(`--path ${d}: no such file or directory`);
+  const { text, report } = await discoveredInventory({ path, env, keySource: flags.key, dirs });
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, text, { mode: 0o644 });
+  await ensureStateDir(join(dirname(path), '.keyrot'));
+  const listed = report.found.filter((f) => f.target !== null).length;
+  if (out.json) out.result({ path, env, ...report });
+  out.human(
+    `Wrote ${relative(process.cwd(), path) || path} with ${listed} target${listed === 1 ? '' : 's'} found by keyrot discover (each commented with where it was found).\n` +
+      report.skipped.map((s) => `  skipped ${s.provider}: ${s.reason}\n`).join('') +
+      `Review it (a place found is not always one to rotate), then check every target read-only: \`${keyrotCommand({ config: flags.config }, 'plan', '-e', env)}\``,
+  );
+  return EXIT.ok;
 }

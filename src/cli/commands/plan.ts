@@ -14,6 +14,7 @@ import type { Column } from '../table.ts';
 import { plural } from '../../render/plural.ts';
 import { keyrotCommand } from '../../render/command.ts';
 import { exposureMessage, gitExposures } from '../../scan/git-exposure.ts';
+import { discoveryWarnings, planDiscovery } from '../plan-discovery.ts';
 
 const PLAN_COLUMNS: Column[] = [
   { header: '', fit: 'fixed' },
@@ -98,7 +99,7 @@ function openaiEndpoints(env: Environment, admin: string | undefined, processEnv
   return found;
 }
 
-export async function plan(flags: CommonFlags): Promise<number> {
+export async function plan(flags: CommonFlags & { discover?: boolean }): Promise<number> {
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const out = ctx.out;
@@ -158,11 +159,14 @@ export async function plan(flags: CommonFlags): Promise<number> {
         `locked by pid ${lock.pid} on ${lock.host} since ${lock.at} (${lock.command ?? 'keyrot'})${ctx.state.isStale(lock) ? ': stale, its process is gone' : ''}`,
       );
     }
+    // --no-discover skips the pass (commander leaves `discover` true or unset without it).
+    const discovered = flags.discover === false ? undefined : await planDiscovery(ctx, env, targets, pf);
+    warnings.push(...discoveryWarnings(ctx, env, discovered));
     const keySource = env.keySource;
     const keyEndpoints = openaiEndpoints(env, ctx.inventory.config.key.admin?.endpoint, ctx.processEnv);
 
     if (out.json) {
-      out.result({ env: env.name, keySource, keyName: env.key.name, ...(keyEndpoints.length ? { keyEndpoints } : {}), drift, problems, warnings, targets: rows });
+      out.result({ env: env.name, keySource, keyName: env.key.name, ...(keyEndpoints.length ? { keyEndpoints } : {}), drift, problems, warnings, targets: rows, ...(discovered ? { discovered } : {}) });
     } else {
       const c = out.color;
       const lines = [bold(`Plan for "${env.name}"`, c) + dim(`  (${ctx.configPath})`, c), ''];
@@ -191,6 +195,7 @@ export async function plan(flags: CommonFlags): Promise<number> {
       lines.push('', `New key from: ${keySource}${env.key.kind === 'openai' && env.key.verify ? ' (live-checked with GET /models before any write)' : ''}`);
       for (const k of keyEndpoints) lines.push(yellow(`${k.what}: ${k.url} (${k.from}), not ${OPENAI_DEFAULT_ENDPOINT}: that host receives ${k.receives}`, c));
       for (const w of warnings) lines.push(yellow(`warning: ${w}`, c));
+      for (const s of discovered?.skipped ?? []) lines.push(dim(`discovery: ${s.provider} not searched: ${s.reason}`, c));
       if (problems.length) lines.push(red(`Not ready: ${problems.join('; ')}.`, c));
       else lines.push(green(`Ready: \`${keyrotCommand(ctx.flags, 'rotate', ...(ctx.flags.env ? ['-e', env.name] : []))}\` would write every target above. Nothing was written.`, c));
       out.human(lines.join('\n'));

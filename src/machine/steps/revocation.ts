@@ -175,6 +175,14 @@ async function idleSince(run: Run, admin: Awaited<ReturnType<NonNullable<Run['is
   });
   if (idle.idle) return true;
   await run.emit({ step: 'revoke', outcome: 'skipped', fingerprint: old.fingerprint, detail: `still in use: ${idle.detail}` });
-  run.notices.push({ code: 'still-in-use', old, lastUsedAt: idle.lastUsedAt, next: next('revoke', run.env) });
+  run.notices.push({ code: 'still-in-use', old, lastUsedAt: idle.lastUsedAt, places: await placesHolding(run, old), next: next('revoke', run.env) });
   return false;
+}
+
+/** Where the old key is still held, when its value is at hand (read at preflight) and the caller can search. */
+async function placesHolding(run: Run, old: KeyRef): Promise<string[]> {
+  const value = run.keyring.get(old.fingerprint);
+  if (!value || !run.o.findKey) return [];
+  run.reporter.step('discover', `looking for where ${old.hint} is still held`);
+  return run.o.findKey(value).catch(() => []);
 }
