@@ -149,6 +149,9 @@ describe('keyrot discover', () => {
     noKeyIn(r.stdout, r.stderr);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/found in 8 places, 4 not in the inventory/);
+    // The places the inventory lacks lead the table (what the reader must act on): 4 "no" rows, then the "yes" ones.
+    const rows = r.stdout.split('\n').filter((l) => / (yes|no)\s*$/.test(l)).map((l) => l.trim().split(/\s+/).at(-1));
+    expect(rows).toEqual(['no', 'no', 'no', 'no', 'yes', 'yes', 'yes', 'yes']);
     expect(r.stdout).toContain(`# found by keyrot discover: render service forgotten-worker (${forgotten}) OPENAI_API_KEY`);
     expect(r.stdout).toContain(`- type: render\n    service: ${forgotten}`);
     expect(r.stdout).toContain(`config/settings.json:3  ${new Secret(other).hint}`);
