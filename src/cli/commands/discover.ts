@@ -127,6 +127,8 @@ function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: Comman
   if (outside.length) {
     const them = outside.length === 1 ? 'it' : 'them';
     lines.push(red(`Rotating now would leave the key at ${plural(outside.length, 'place')} outside the inventory, and revoking the key would break ${them}: add ${them} to targets.yaml, then \`${keyrotCommand(ctx.flags, 'plan', '-e', env.name)}\`.`, c));
+  } else if (r.found.length === 0) {
+    lines.push(yellow(`The key was found nowhere keyrot searched${r.skipped.length ? ' (see what was skipped above, and why)' : ''}: check that it is the key you meant (--key).`, c));
   } else {
     lines.push(green(`Every place found is in the inventory of "${env.name}".`, c));
   }
