@@ -112,9 +112,12 @@ function configsOf(o: DiscoverOptions, id: string): Array<CommonTargetConfig & R
 
 /** A type the inventory does not use, whose ecosystem variables are not set either: nothing to search with. */
 function missingCredentials(o: DiscoverOptions, id: string, def: TargetDefinition<any>): string | undefined {
-  if (configsOf(o, id).length || !def.credentialEnv?.length) return undefined;
-  if (def.credentialEnv.some((v) => o.processEnv[v])) return undefined;
-  return `no credentials: set ${def.credentialEnv.join(' or ')}, or list a ${id} target in targets.yaml`;
+  // keyrot's own variables (KEYROT_…) are not how a provider's users sign in: Azure's usual way is
+  // DefaultAzureCredential, and its discover says itself what it needs (a vault to search).
+  const usual = (def.credentialEnv ?? []).filter((v) => !v.startsWith('KEYROT_'));
+  if (configsOf(o, id).length || !usual.length) return undefined;
+  if (usual.some((v) => o.processEnv[v])) return undefined;
+  return `no credentials: set ${usual.join(' or ')}, or list a ${id} target in targets.yaml`;
 }
 
 function discoverContext(o: DiscoverOptions, id: string, def: TargetDefinition<any>, pacer: Pacer, signal: AbortSignal) {
