@@ -1,4 +1,5 @@
 import { matchesVarName } from './common.ts';
+import { plural } from '../render/plural.ts';
 import type { DiscoverResult, DiscoveredPlace } from './types.ts';
 
 /**
@@ -66,7 +67,7 @@ export class StoreSearch {
       this.truncated ? `first ${this.maxListed} listed only` : '',
       this.unread ? `${this.unread} not named like the variable left unread (at most ${MAX_OTHER_READS} are read for JSON fields)` : '',
     ].filter(Boolean);
-    return `${this.listed} secrets ${where}, ${this.read} read${bounds.length ? ` (${bounds.join('; ')})` : ''}`;
+    return `${plural(this.listed, 'secret')} ${where}, ${this.read} read${bounds.length ? ` (${bounds.join('; ')})` : ''}`;
   }
 }
 

@@ -40,8 +40,21 @@ export function keepsKeys(path: string): boolean {
   return CONFIG_EXT.has(ext) || (ext === '' && KEY_FILE_NAME.test(name));
 }
 
-export async function searchTree(dirs: string[], o: { baseDir: string; varName: string; isKey: (fp: string) => boolean; signal?: AbortSignal }): Promise<TreeSearch> {
+export interface TreeOptions {
+  baseDir: string;
+  varName: string;
+  isKey: (fp: string) => boolean;
+  /**
+   * Files always read, wherever they are and whatever .gitignore says: the inventory's own local
+   * targets (a `sandbox/.env` in an ignored directory is still a place the key lives).
+   */
+  files?: string[];
+  signal?: AbortSignal;
+}
+
+export async function searchTree(dirs: string[], o: TreeOptions): Promise<TreeSearch> {
   const out: TreeSearch = { places: [], files: 0, truncated: false };
+  const seen = new Set<string>();
   for await (const abs of listFiles(dirs, envFilesToo)) {
     o.signal?.throwIfAborted();
     if (!keepsKeys(abs)) continue;
@@ -49,22 +62,33 @@ export async function searchTree(dirs: string[], o: { baseDir: string; varName: 
       out.truncated = true;
       break;
     }
-    const r = await readForScan(abs, DEFAULT_MAX_FILE_BYTES);
-    if (r.kind !== 'text') continue;
-    out.files++;
-    const cands = findCandidates(r.text, o.isKey, { assignments: true });
-    const pos = positions(r.text, cands.map((c) => c.index));
-    cands.forEach((c, i) => {
-      const rel = relative(o.baseDir, abs).split(sep).join('/');
-      out.places.push({
-        location: `${displayPath(abs)}:${pos[i]!.line}`,
-        target: entryFor(r.text, c.index, c.token, rel, o.varName),
-        holds: { kind: 'value', value: new Secret(c.token) },
-        file: abs,
-      });
-    });
+    seen.add(abs);
+    await searchFile(abs, o, out);
+  }
+  for (const abs of o.files ?? []) {
+    o.signal?.throwIfAborted();
+    if (!seen.has(abs)) await searchFile(abs, o, out);
+    seen.add(abs);
   }
   return out;
+}
+
+/** Reads one file (a missing or binary one is passed over) and adds the places of the key-like values in it. */
+async function searchFile(abs: string, o: TreeOptions, out: TreeSearch): Promise<void> {
+  const r = await readForScan(abs, DEFAULT_MAX_FILE_BYTES);
+  if (r.kind !== 'text') return;
+  out.files++;
+  const cands = findCandidates(r.text, o.isKey, { assignments: true });
+  const pos = positions(r.text, cands.map((c) => c.index));
+  const rel = relative(o.baseDir, abs).split(sep).join('/');
+  cands.forEach((c, i) => {
+    out.places.push({
+      location: `${displayPath(abs)}:${pos[i]!.line}`,
+      target: entryFor(r.text, c.index, c.token, rel, o.varName),
+      holds: { kind: 'value', value: new Secret(c.token) },
+      file: abs,
+    });
+  });
 }
 
 /** The entry that would rotate the key at `index` of a file, or null when no target type can. */

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { toTargetError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { Secret } from '../core/secret.ts';
@@ -111,9 +112,12 @@ function configsOf(o: DiscoverOptions, id: string): Array<CommonTargetConfig & R
 
 /** A type the inventory does not use, whose ecosystem variables are not set either: nothing to search with. */
 function missingCredentials(o: DiscoverOptions, id: string, def: TargetDefinition<any>): string | undefined {
-  if (configsOf(o, id).length || !def.credentialEnv?.length) return undefined;
-  if (def.credentialEnv.some((v) => o.processEnv[v])) return undefined;
-  return `no credentials: set ${def.credentialEnv.join(' or ')}, or list a ${id} target in targets.yaml`;
+  // keyrot's own variables (KEYROT_…) are not how a provider's users sign in: Azure's usual way is
+  // DefaultAzureCredential, and its discover says itself what it needs (a vault to search).
+  const usual = (def.credentialEnv ?? []).filter((v) => !v.startsWith('KEYROT_'));
+  if (configsOf(o, id).length || !usual.length) return undefined;
+  if (usual.some((v) => o.processEnv[v])) return undefined;
+  return `no credentials: set ${usual.join(' or ')}, or list a ${id} target in targets.yaml`;
 }
 
 function discoverContext(o: DiscoverOptions, id: string, def: TargetDefinition<any>, pacer: Pacer, signal: AbortSignal) {
@@ -193,10 +197,18 @@ function addFound(o: DiscoverOptions, report: DiscoveryReport, type: string, p: 
   report.found.push({ type, location: p.location, inInventory: inInventory(entry, o.env, o.inventory.baseDir), target: rotatable ? p.target : null });
 }
 
+/** The local files the environment's targets write (read even where .gitignore hides them). */
+function inventoryFiles(o: DiscoverOptions): string[] {
+  return o.env.targets.flatMap((t) => {
+    const p = t.definition.localFile?.(t.config);
+    return p ? [resolve(o.inventory.baseDir, p)] : [];
+  });
+}
+
 async function searchFiles(o: DiscoverOptions, report: DiscoveryReport): Promise<void> {
   o.progress?.(FILES, 'searching');
   try {
-    const res = await searchTree(o.dirs, { baseDir: o.inventory.baseDir, varName: o.env.key.name, isKey: (fp) => fp === o.key.fingerprint, signal: o.signal });
+    const res = await searchTree(o.dirs, { baseDir: o.inventory.baseDir, varName: o.env.key.name, isKey: (fp) => fp === o.key.fingerprint, files: inventoryFiles(o), signal: o.signal });
     const scope = `${res.files} key, .env and config file${res.files === 1 ? '' : 's'} of ${o.dirs.length} director${o.dirs.length === 1 ? 'y' : 'ies'}${res.truncated ? ' (bounded: stopped early)' : ''}`;
     report.searched.push({ provider: FILES, scope, count: res.files });
     for (const p of res.places) classify(o, report, p.target ? String(p.target.type) : 'file', p);

@@ -149,6 +149,9 @@ describe('keyrot discover', () => {
     noKeyIn(r.stdout, r.stderr);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/found in 8 places, 4 not in the inventory/);
+    // The places the inventory lacks lead the table (what the reader must act on): 4 "no" rows, then the "yes" ones.
+    const rows = r.stdout.split('\n').filter((l) => / (yes|no)\s*$/.test(l)).map((l) => l.trim().split(/\s+/).at(-1));
+    expect(rows).toEqual(['no', 'no', 'no', 'no', 'yes', 'yes', 'yes', 'yes']);
     expect(r.stdout).toContain(`# found by keyrot discover: render service forgotten-worker (${forgotten}) OPENAI_API_KEY`);
     expect(r.stdout).toContain(`- type: render\n    service: ${forgotten}`);
     expect(r.stdout).toContain(`config/settings.json:3  ${new Secret(other).hint}`);
@@ -188,6 +191,27 @@ describe('keyrot discover', () => {
     const argv = await runCli(['discover', '-e', 'prod', '--key', key], { cwd: dir, env });
     expect(argv.code).toBe(2);
     noKeyIn(argv.stdout, argv.stderr);
+  });
+
+  it('reads the inventory’s own local files even inside an ignored directory; a key found nowhere says so', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'keyrot-discover-own-'));
+    try {
+      await mkdir(join(home, 'sandbox'));
+      await writeFile(join(home, 'sandbox', '.env'), `OPENAI_API_KEY=${key}\n`);
+      await writeFile(join(home, '.gitignore'), 'sandbox/\n.keyrot/\n');
+      await writeFile(join(home, 'targets.yaml'), 'version: 1\nenvironments:\n  local:\n    targets:\n      - type: dotenv\n        path: sandbox/.env\n');
+      execFileSync('git', ['init', '-q', home]);
+      const r = await runCli(['discover', '--only-inventory', '--json'], { cwd: home, env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).found).toEqual([{ type: 'dotenv', location: 'sandbox/.env:1', inInventory: true, target: { type: 'dotenv', path: 'sandbox/.env' } }]);
+      const nowhere = await runCli(['discover', '--only-inventory', '--key', 'env:FRESH'], { cwd: home, env: { ...env, FRESH: testKey() } });
+      expect(nowhere.code, nowhere.stderr).toBe(0);
+      expect(nowhere.stdout).toContain('found in 0 places');
+      expect(nowhere.stdout).toContain('The key was found nowhere keyrot searched');
+      noKeyIn(r.stdout, r.stderr, nowhere.stdout, nowhere.stderr);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 
   it('init --discover: refuses to overwrite without --force; with it, writes every place found, commented, as an inventory that loads', async () => {

@@ -79,7 +79,7 @@ describe('aws-secrets-manager: discover', () => {
     expect(west.calls('ListSecrets')).toHaveLength(1);
     expect(west.calls('GetSecretValue')).toHaveLength(1);
     expect(found.scope).toContain('110 secrets in us-east-1, 103 read (6 not named like the variable left unread');
-    expect(found.scope).toContain('1 secrets in eu-west-1, 1 read');
+    expect(found.scope).toContain('1 secret in eu-west-1, 1 read');
   });
 
   it('a found entry makes a ready target that reads the same key', async () => {
@@ -109,7 +109,7 @@ describe('aws-secrets-manager: discover', () => {
     expect(east.calls('ListSecrets').map((c) => c.status)).toEqual([400, 200]);
     // The inventory's target relies on AWS_REGION: the entry does too, so it compares equal to it.
     expect(found.places.map((p) => p.target)).toEqual([{ type: 'aws-secrets-manager', secret: 'prod/openai-api-key', endpoint: east.url }]);
-    expect(found.scope).toBe('1 secrets in us-east-1, 1 read');
+    expect(found.scope).toBe('1 secret in us-east-1, 1 read');
   });
 
   it('refused credentials or a denied ListSecrets are auth errors that say what to fix', async () => {

@@ -56,7 +56,7 @@ describe('github-actions discover', () => {
     ]);
     expect(r.places.map((p) => p.location)).toEqual(['acme/api', 'acme/api (dependabot)', 'acme/api env production', 'acme/web', 'org acme']);
     expect(r.places.every((p) => p.holds.kind === 'unreadable')).toBe(true);
-    expect(r.scope).toBe('3 GitHub repositories and 1 organisations of env:GH_TOKEN');
+    expect(r.scope).toBe('3 GitHub repositories and 1 organisation of env:GH_TOKEN');
     expect(r.count).toBe(3 * 2 + 2 + 2);
     // Read-only: nothing but GETs.
     expect(emu.server.requests.every((q) => q.method === 'GET')).toBe(true);

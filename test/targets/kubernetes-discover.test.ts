@@ -67,6 +67,16 @@ describe('kubernetes: discover', () => {
     expect(found.scope).toBe('124 secrets in all namespaces of context keyrot-emulator');
   });
 
+  it('also matches the data key the inventory’s own Kubernetes targets use (key: api-key)', async () => {
+    const key = testKey();
+    emu.seedSecret('default', 'openai-api-key', { 'api-key': key });
+    emu.seedSecret('batch', 'worker', { 'api-key': key, 'other-key': 'x' });
+    const ctx = { ...(await ctxFor()), configs: [{ namespace: 'default', secret: 'openai-api-key', key: 'api-key' }] };
+    const found = await kubernetes.discover!(ctx);
+    expect(found.places.map((p) => p.location).sort()).toEqual(['batch/worker[api-key]', 'default/openai-api-key[api-key]']);
+    expect(found.places.map((p) => valueOf(p))).toEqual([key, key]);
+  });
+
   it('a found entry makes a ready target holding the same key', async () => {
     const key = testKey();
     emu.seedSecret('prod', 'openai', { OPENAI_API_KEY: key });
@@ -86,7 +96,7 @@ describe('kubernetes: discover', () => {
     const found = await kubernetes.discover!(await ctxFor({ namespaces: ['prod', 'dev'] }));
 
     expect(found.places.map((p) => p.location)).toEqual(['prod/openai[OPENAI_API_KEY]']);
-    expect(found.scope).toBe('1 secrets in namespace prod of context keyrot-emulator (listing all namespaces was denied; listing dev too)');
+    expect(found.scope).toBe('1 secret in namespace prod of context keyrot-emulator (listing all namespaces was denied; listing dev too)');
     expect(lists('/api/v1/namespaces/prod/secrets')).toHaveLength(1);
   });
 

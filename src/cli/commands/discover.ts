@@ -94,6 +94,11 @@ async function keyToFind(ctx: CommandContext, env: Environment, source: string |
   throw new ExitError(EXIT.usage, `no target of "${env.name}" could be read to learn its key: pass the key with --key stdin, env:VAR or file:PATH (\`${keyrotCommand(ctx.flags, 'plan', '-e', env.name)}\` says why each target is unreadable)`);
 }
 
+/** The places the inventory lacks lead the table: they are what the reader must act on. */
+function outsideFirst(found: DiscoveryReport['found']): DiscoveryReport['found'] {
+  return [...found.filter((f) => !f.inInventory), ...found.filter((f) => f.inInventory)];
+}
+
 function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: CommandContext): void {
   const c = out.color;
   const outside = r.found.filter((f) => !f.inInventory);
@@ -101,7 +106,7 @@ function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: Comman
     bold(`Key ${r.key.hint} (${r.key.fingerprint}) of "${env.name}": found in ${plural(r.found.length, 'place')}${outside.length ? `, ${outside.length} not in the inventory` : ''}.`, c),
   ];
   if (r.found.length) {
-    lines.push('', out.table(FOUND_COLUMNS, r.found.map((f) => [f.inInventory ? f.location : yellow(f.location, c), f.type, f.inInventory ? 'yes' : red('no', c)])));
+    lines.push('', out.table(FOUND_COLUMNS, outsideFirst(r.found).map((f) => [f.inInventory ? f.location : yellow(f.location, c), f.type, f.inInventory ? 'yes' : red('no', c)])));
   }
   const add = entriesToAdd(r.found);
   if (add.length) {
@@ -122,6 +127,8 @@ function printReport(out: Out, r: DiscoveryReport, env: Environment, ctx: Comman
   if (outside.length) {
     const them = outside.length === 1 ? 'it' : 'them';
     lines.push(red(`Rotating now would leave the key at ${plural(outside.length, 'place')} outside the inventory, and revoking the key would break ${them}: add ${them} to targets.yaml, then \`${keyrotCommand(ctx.flags, 'plan', '-e', env.name)}\`.`, c));
+  } else if (r.found.length === 0) {
+    lines.push(yellow(`The key was found nowhere keyrot searched${r.skipped.length ? ' (see what was skipped above, and why)' : ''}: check that it is the key you meant (--key).`, c));
   } else {
     lines.push(green(`Every place found is in the inventory of "${env.name}".`, c));
   }

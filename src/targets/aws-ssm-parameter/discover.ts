@@ -1,4 +1,5 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { plural } from '../../render/plural.ts';
 import { Secret } from '../../core/secret.ts';
 import { awsSetup, envRegion } from '../aws-client.ts';
 import { asDiscoverAuth, matchesVarName } from '../common.ts';
@@ -29,7 +30,7 @@ export async function discoverSsmParameters(ctx: DiscoverContext): Promise<Disco
       const found = await searchPath(ctx, source, path);
       count += found.count;
       places.push(...found.places);
-      scopes.push(`${found.count} parameters under ${path} in ${source.region ?? 'the default region'}${found.truncated ? ` (first ${MAX_PAGES * 10} only)` : ''}`);
+      scopes.push(`${plural(found.count, 'parameter')} under ${path} in ${source.region ?? 'the default region'}${found.truncated ? ` (first ${MAX_PAGES * 10} only)` : ''}`);
     }
   }
   return { scope: scopes.join('; '), count, places };

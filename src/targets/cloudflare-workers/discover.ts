@@ -1,4 +1,5 @@
 import { TargetError } from '../../core/errors.ts';
+import { plural } from '../../render/plural.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { withRetry } from '../../runtime/retry.ts';
 import type { DiscoverContext, DiscoveredPlace, DiscoverResult } from '../types.ts';
@@ -37,7 +38,7 @@ export async function discoverCloudflareWorkers(ctx: DiscoverContext): Promise<D
         places.push(...(await placesIn(client, creds, account, script, ctx)));
       }
     }
-    scopes.push(`${count} Workers of ${accounts.length} Cloudflare account${accounts.length === 1 ? '' : 's'} (${client.credName})${more ? ` (stopped at ${MAX_SCRIPTS} per account)` : ''}`);
+    scopes.push(`${plural(count, 'Worker')} of ${plural(accounts.length, 'Cloudflare account')} (${client.credName})${more ? ` (stopped at ${MAX_SCRIPTS} per account)` : ''}`);
   }
   return { scope: scopes.join('; '), count, places };
 }

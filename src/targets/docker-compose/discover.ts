@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { plural } from '../../render/plural.ts';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { createDotenvTarget } from '../dotenv/adapter.ts';
@@ -56,7 +57,7 @@ export async function discoverCompose(ctx: DiscoverContext): Promise<DiscoverRes
   }
   const where = relative(process.cwd(), ctx.baseDir) || '.';
   return {
-    scope: `${files.length} Compose file(s) under ${where}${unreadable ? ` (${unreadable} not readable as Compose files)` : ''}`,
+    scope: `${plural(files.length, 'Compose file')} under ${where}${unreadable ? ` (${unreadable} not readable as Compose files)` : ''}`,
     count: files.length,
     places,
   };

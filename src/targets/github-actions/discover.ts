@@ -1,4 +1,5 @@
 import { TargetError } from '../../core/errors.ts';
+import { plural } from '../../render/plural.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { withRetry } from '../../runtime/retry.ts';
 import type { DiscoverContext, DiscoveredPlace, DiscoverResult } from '../types.ts';
@@ -84,7 +85,7 @@ async function discoverWith(creds: CredentialSet, ctx: DiscoverContext): Promise
   }
   const places = found.filter((e) => matches(e, ctx.varNames)).map((e) => place(e, ctx));
   const more = listed.more ? ` (stopped at the first ${MAX_REPOS}: the token reaches more)` : '';
-  return { scope: `${repos.length} GitHub repositories${more} and ${orgs.length} organisations of ${client.credName}`, count: stores, places };
+  return { scope: `${plural(repos.length, 'GitHub repository', 'GitHub repositories')}${more} and ${plural(orgs.length, 'organisation')} of ${client.credName}`, count: stores, places };
 }
 
 function matches(entry: Entry, varNames: string[]): boolean {

@@ -1,4 +1,5 @@
 import type * as K8s from '@kubernetes/client-node';
+import { plural } from '../../render/plural.ts';
 import { TargetError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import { asDiscoverAuth, matchesVarName } from '../common.ts';
@@ -50,7 +51,7 @@ export async function discoverKubernetes(ctx: DiscoverContext): Promise<Discover
     const { listing, where } = await searchContext(ctx, cluster, source, contextName);
     count += listing.secrets.length;
     places.push(...listing.secrets.flatMap((s) => placesIn(s, source, ctx)));
-    scopes.push(`${listing.secrets.length} secrets ${where}${listing.truncated ? ' (bounded: not every page was listed)' : ''}`);
+    scopes.push(`${plural(listing.secrets.length, 'secret')} ${where}${listing.truncated ? ' (bounded: not every page was listed)' : ''}`);
   }
   return { scope: scopes.join('; '), count, places };
 }
@@ -109,13 +110,22 @@ async function listAll(ctx: DiscoverContext, cluster: Cluster, namespace: string
   return { secrets, truncated: Boolean(cont) };
 }
 
+/**
+ * The variables, and the data keys the inventory's Kubernetes targets name (`key: api-key`): a
+ * Secret the inventory stores under its own key name holds the key there in other Secrets too.
+ */
+function namesOfInterest(ctx: DiscoverContext): string[] {
+  const keys = ctx.configs.map((c) => c.key).filter((k): k is string => typeof k === 'string');
+  return [...new Set([...ctx.varNames, ...keys])];
+}
+
 /** The data keys of one Secret named like a variable, each a place holding its decoded value. */
 function placesIn(s: K8s.V1Secret, source: Source, ctx: DiscoverContext): DiscoveredPlace[] {
   const namespace = s.metadata?.namespace;
   const name = s.metadata?.name;
   if (!namespace || !name || SKIPPED_TYPES.has(s.type ?? '')) return [];
   return Object.entries(s.data ?? {})
-    .filter(([key]) => matchesVarName(key, ctx.varNames))
+    .filter(([key]) => matchesVarName(key, namesOfInterest(ctx)))
     .flatMap(([key, raw]) => {
       const value = Buffer.from(raw ?? '', 'base64').toString('utf8');
       if (!value) return [];
