@@ -27,18 +27,12 @@ export async function planDiscovery(ctx: CommandContext, env: Environment, live:
 
 /** The bounded search `plan` and the disuse gate use: the inventory's own providers (and `dirs`), PLAN_DISCOVERY_MS at most. */
 export function quickDiscovery(ctx: CommandContext, env: Environment, key: Secret, dirs: string[]): Promise<DiscoveryReport> {
-  return discover({
-    inventory: ctx.inventory,
-    env,
-    processEnv: ctx.processEnv,
-    clock: ctx.clock,
-    logger: ctx.logger,
-    key,
-    dirs,
-    inventoryTypesOnly: true,
-    providerDeadlineMs: PLAN_DISCOVERY_MS,
-    concurrency: 16,
-  });
+  return discover({ ...discoveryOf(ctx, env, key, dirs), inventoryTypesOnly: true, providerDeadlineMs: PLAN_DISCOVERY_MS, concurrency: 16 });
+}
+
+/** What every search of a command shares: the inventory, the environment, the process's variables, clock and logger. */
+export function discoveryOf(ctx: CommandContext, env: Environment, key: Secret, dirs: string[]) {
+  return { inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger, key, dirs };
 }
 
 /** The plan's warnings: one per place found outside the inventory. */

@@ -15,6 +15,7 @@ import { createReporter, type LiveReporter } from '../live-reporter.ts';
 import { bold, dim, green, red, yellow, type Out } from '../output.ts';
 import type { Column } from '../table.ts';
 import { entriesToAdd, entryBlock } from '../discover-entries.ts';
+import { discoveryOf } from '../plan-discovery.ts';
 
 export type DiscoverFlags = CommonFlags & { key?: string; path?: string[] | string; onlyInventory?: boolean };
 
@@ -41,13 +42,7 @@ export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
   let report: DiscoveryReport;
   try {
     report = await discover({
-      inventory: ctx.inventory,
-      env,
-      processEnv: ctx.processEnv,
-      clock: ctx.clock,
-      logger: ctx.logger,
-      key,
-      dirs,
+      ...discoveryOf(ctx, env, key, dirs),
       providerDeadlineMs: PROVIDER_DEADLINE_MS,
       inventoryTypesOnly: Boolean(flags.onlyInventory),
       progress: progressOn(reporter),
