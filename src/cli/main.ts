@@ -44,7 +44,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'init',
     summary: 'write a commented targets.yaml for the target types you use',
     description:
-      'Writes a commented inventory (targets.yaml, or the file -c names) with one example entry per target type chosen (--type, or a checklist on a terminal) or, with --discover, one entry per place the key (--key) was found, each commented with where, and .keyrot/.gitignore so keyrot\'s state is never committed. Refuses to overwrite an existing file unless --force.',
+      'Writes a commented inventory (targets.yaml, or the file -c names) with one example entry per target type chosen (--type, or a checklist on a terminal) or, with --discover, one entry per place the key (--key, or the only OpenAI-format key in the working tree) was found, each commented with where, and .keyrot/.gitignore so keyrot\'s state is never committed. Refuses to overwrite an existing file unless --force.',
     shared: [],
     options: [
       { flags: '-c, --config <path>', description: 'where to write the inventory (default: ./targets.yaml)', complete: 'file' },
@@ -52,7 +52,7 @@ export const COMMANDS: CommandSpec[] = [
       { flags: '--type <types>', description: 'comma-separated target types (e.g. dotenv,heroku); on a terminal without it, a checklist', complete: [] },
       { flags: '--force', description: 'overwrite an existing inventory' },
       { flags: '--discover', description: 'find where the key lives (as `keyrot discover` does) and write those places as the targets' },
-      { flags: '--key <source>', description: 'with --discover: the key to look for: stdin, env:VAR or file:PATH', complete: ['stdin', 'env:', 'file:'] },
+      { flags: '--key <source>', description: 'with --discover: the key to look for: stdin, env:VAR or file:PATH (default: the only OpenAI-format key in the working tree)', complete: ['stdin', 'env:', 'file:'] },
       { flags: '--path <dir>', description: 'with --discover: also search this directory (repeatable)', repeat: true, complete: 'dir' },
     ],
     examples: [

@@ -252,6 +252,19 @@ describe('keyrot discover', () => {
         ['dotenv', '.env.production', 'OPENAI_KEY'],
         ['file', 'secrets/openai_api_key', undefined],
       ]);
+      // Without --key: the only OpenAI-format key the tree holds is the one looked for, and said.
+      const inferred = await runCli(['init', '--discover', '--force', '-e', 'staging'], { cwd: fresh, env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+      noKeyIn(inferred.stdout, inferred.stderr);
+      expect(inferred.code, inferred.stderr).toBe(0);
+      expect(inferred.stdout).toContain(`Looked for ${new Secret(key).hint} (${new Secret(key).fingerprint}): the only OpenAI-format key in the working tree.`);
+      expect((await loadInventory(join(fresh, 'targets.yaml'))).environments.get('staging')!.targets).toHaveLength(2);
+      // Two different keys: keyrot does not guess which one is this environment's.
+      await writeFile(join(fresh, 'side.env'), `OPENAI_API_KEY=${other}\n`);
+      const two = await runCli(['init', '--discover', '--force'], { cwd: fresh, env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+      noKeyIn(two.stdout, two.stderr);
+      expect(two.code).toBe(2);
+      expect(two.stderr).toContain('the working tree holds 2 different OpenAI keys');
+      expect(two.stderr).toContain(new Secret(other).hint);
     } finally {
       await rm(fresh, { recursive: true, force: true });
     }

@@ -53,13 +53,13 @@ describe('keyrot init', () => {
     expect(await readFile(join(dir, 'targets.yaml'), 'utf8')).toMatch(/type: file/);
   }, 60_000);
 
-  it('--type with a typo suggests the type; --discover without --key (exit 2); no terminal and no --type is exit 2', async () => {
+  it('--type with a typo suggests the type; --discover without --key in a tree holding no key (exit 2); no terminal and no --type is exit 2', async () => {
     const typo = await cli(['init', '--type', 'herokku']);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toMatch(/did you mean "heroku"\?/);
     const discover = await cli(['init', '--discover']);
     expect(discover.code).toBe(2);
-    expect(discover.stderr).toMatch(/--discover needs the key to look for: --key stdin, env:VAR or file:PATH/);
+    expect(discover.stderr).toMatch(/--discover found no OpenAI-format key in the working tree to look for: give it with --key stdin, env:VAR or file:PATH/);
     expect((await cli(['init'])).code).toBe(2);
     expect(existsSync(join(dir, 'targets.yaml'))).toBe(false);
   }, 60_000);

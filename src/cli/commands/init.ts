@@ -82,14 +82,15 @@ async function initDiscovered(flags: InitFlags, path: string, env: string, out: 
   const given = flags.path === undefined ? [] : Array.isArray(flags.path) ? flags.path : [flags.path];
   const dirs = [...new Set([process.cwd(), ...given.map((p) => resolve(p))])];
   for (const d of dirs) if (!existsSync(d)) usage(`--path ${d}: no such file or directory`);
-  const { text, report } = await discoveredInventory({ path, env, keySource: flags.key, dirs });
+  const { text, report, keyFrom } = await discoveredInventory({ path, env, keySource: flags.key, dirs });
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, text, { mode: 0o644 });
   await ensureStateDir(join(dirname(path), '.keyrot'));
   const listed = report.found.filter((f) => f.target !== null).length;
   if (out.json) out.result({ path, env, ...report });
   out.human(
-    `Wrote ${relative(process.cwd(), path) || path} with ${listed} target${listed === 1 ? '' : 's'} found by keyrot discover (each commented with where it was found).\n` +
+    `Looked for ${report.key.hint} (${report.key.fingerprint}): ${keyFrom}.\n` +
+      `Wrote ${relative(process.cwd(), path) || path} with ${listed} target${listed === 1 ? '' : 's'} found by keyrot discover (each commented with where it was found).\n` +
       report.skipped.map((s) => `  skipped ${s.provider}: ${s.reason}\n`).join('') +
       `Review it (a place found is not always one to rotate), then check every target read-only: \`${keyrotCommand({ config: flags.config }, 'plan', '-e', env)}\``,
   );
