@@ -23,7 +23,7 @@ export function inInventory(entry: Record<string, unknown>, env: Environment, ba
 }
 
 /** The absolute path of the file a target (or an entry) writes, when it is a local file. */
-function localFileOf(t: TargetSpec | Record<string, unknown>, baseDir: string): string | undefined {
+export function localFileOf(t: TargetSpec | Record<string, unknown>, baseDir: string): string | undefined {
   const isSpec = 'definition' in t && 'config' in t;
   const def = isSpec ? (t as TargetSpec).definition : targetDefinition(String(t.type));
   const p = def?.localFile?.(isSpec ? (t as TargetSpec).config : t);

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import { toTargetError } from '../core/errors.ts';
 import { redact } from '../core/redact.ts';
 import type { Secret } from '../core/secret.ts';
@@ -11,7 +10,7 @@ import { Pacer } from '../runtime/pacer.ts';
 import { keyFormat } from '../scan/patterns.ts';
 import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
 import { pacingOf, type CommonTargetConfig, type DiscoverResult, type DiscoveredPlace, type TargetDefinition } from '../targets/types.ts';
-import { inInventory } from './discover-inventory.ts';
+import { inInventory, localFileOf } from './discover-inventory.ts';
 import { searchTree, type TreePlace } from './discover-tree.ts';
 
 /**
@@ -199,10 +198,7 @@ function addFound(o: DiscoverOptions, report: DiscoveryReport, type: string, p: 
 
 /** The local files the environment's targets write (read even where .gitignore hides them). */
 function inventoryFiles(o: DiscoverOptions): string[] {
-  return o.env.targets.flatMap((t) => {
-    const p = t.definition.localFile?.(t.config);
-    return p ? [resolve(o.inventory.baseDir, p)] : [];
-  });
+  return o.env.targets.flatMap((t) => localFileOf(t, o.inventory.baseDir) ?? []);
 }
 
 async function searchFiles(o: DiscoverOptions, report: DiscoveryReport): Promise<void> {

@@ -73,9 +73,14 @@ async function directories(flags: DiscoverFlags): Promise<string[]> {
 }
 
 /** `--key SOURCE`, else the key the environment's readable targets hold (most of them), as `rotate` reads it. */
+/** `--key` names where the key to look for is: never the key itself (`ps` shows the command line). */
+export function checkKeySource(source: string): void {
+  if (!/^(stdin|env:.+|file:.+)$/.test(source)) usage('--key: expected stdin, env:VAR or file:PATH (a key itself is never taken from the command line, where `ps` shows it)');
+}
+
 async function keyToFind(ctx: CommandContext, env: Environment, source: string | undefined): Promise<Secret> {
   if (source !== undefined) {
-    if (!/^(stdin|env:.+|file:.+)$/.test(source)) usage("--key: expected stdin, env:VAR or file:PATH (a key itself is never taken from the command line, where `ps` shows it)");
+    checkKeySource(source);
     return obtainKey(source, keySourceContext(ctx, 'key to search for'));
   }
   const live = await createTargets({ inventory: ctx.inventory, env, processEnv: ctx.processEnv, clock: ctx.clock, logger: ctx.logger });

@@ -11,7 +11,7 @@ import type { Secret } from '../../core/secret.ts';
 import { keyFormat } from '../../scan/patterns.ts';
 import { discover, type DiscoveryReport } from '../../usecases/discover.ts';
 import { searchTree } from '../../usecases/discover-tree.ts';
-import { PROVIDER_DEADLINE_MS } from '../commands/discover.ts';
+import { checkKeySource, PROVIDER_DEADLINE_MS } from '../commands/discover.ts';
 import { entriesToAdd, entryBlock } from '../discover-entries.ts';
 import { inventoryText, TEMPLATES } from './templates.ts';
 
@@ -22,9 +22,7 @@ import { inventoryText, TEMPLATES } from './templates.ts';
  * `token:` references), else the providers' usual variables.
  */
 export async function discoveredInventory(o: { path: string; env: string; keySource: string | undefined; dirs: string[] }): Promise<{ text: string; report: DiscoveryReport; keyFrom: string }> {
-  if (o.keySource !== undefined && !/^(stdin|env:.+|file:.+)$/.test(o.keySource)) {
-    throw new ExitError(EXIT.usage, '--key: expected stdin, env:VAR or file:PATH (a key itself is never taken from the command line, where `ps` shows it)');
-  }
+  if (o.keySource !== undefined) checkKeySource(o.keySource);
   const inventory = existsSync(o.path) ? await loadInventory(o.path) : emptyInventory(o.path, o.env);
   withholdFromChildren(credentialVariables(inventory, o.keySource ? [o.keySource] : []));
   const processEnv = keyrotEnv();
