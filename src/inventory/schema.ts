@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isTimeZone } from './time-zone.ts';
 import { cronShapeProblem } from './cron.ts';
 import { parseCredentialRef } from './credentials.ts';
 import { parseDuration } from './duration.ts';
@@ -67,17 +68,7 @@ export const ScheduleConfig = z
     }),
     timezone: z
       .string()
-      .refine(
-        (tz) => {
-          try {
-            new Intl.DateTimeFormat('en', { timeZone: tz });
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        { message: 'expected an IANA time zone such as UTC or Europe/Paris' },
-      )
+      .refine(isTimeZone, { message: 'expected an IANA time zone such as UTC or Europe/Paris' })
       .default('UTC'),
   })
   .strict();
