@@ -18,7 +18,12 @@ const name = process.argv[2] ?? `keyrot-base/node:${pinned.version}`;
 const npmDir = join(execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim(), 'npm');
 
 const rootfs = mkdtempSync(join(tmpdir(), 'keyrot-base-'));
+// ldd lists the same libraries (the loader, libc) for every program: each is copied once. (Node
+// 24's cpSync refuses to copy a dereferenced symlink over the file an earlier copy left.)
+const copied = new Set();
 const put = (from, to = from) => {
+  if (copied.has(to)) return;
+  copied.add(to);
   mkdirSync(dirname(join(rootfs, to)), { recursive: true });
   cpSync(from, join(rootfs, to), { recursive: true, dereference: true });
 };
