@@ -5,7 +5,7 @@
 # environment at run time (Kubernetes Secrets), the inventory from a mounted ConfigMap, the
 # cluster credentials from the pod's service account.
 #
-# The image holds the package compiled to JavaScript (dist/, as `npm pack` builds it, with the
+# The image holds the package bundled into JavaScript (dist/, as `npm pack` builds it, with the
 # emulators `keyrot demo` needs) and the production dependencies exactly as package-lock.json pins
 # them. Any image with Node >= 22.12, npm and /bin/sh can be the base (NODE_IMAGE); .ci/run builds
 # one from the pinned Node binary where none can be pulled (scripts/node-base-image.mjs).
@@ -19,7 +19,8 @@ COPY tools/dev-node/package.json ./tools/dev-node/
 # --ignore-scripts: no dependency needs an install script (protobufjs's postinstall only prints a
 # notice), and the `prepare` script would seed a local sandbox with a throw-away key.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
 COPY emulators ./emulators
 RUN npm run build \

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // keyrot's entry point, in plain JavaScript so that any Node can at least say what it needs.
 // Installed (npm install -g, a project dependency, npx, the container image), the package holds the
-// code compiled to JavaScript in dist/ (made by `npm pack`), which any Node >= 22.12 runs: Node
+// code bundled into JavaScript in dist/ (made by `npm pack`), which any Node >= 22.12 runs: Node
 // never strips types under node_modules. In a clone, src/ is present and runs directly through
 // Node's type stripping, so `npx keyrot` works right after `npm install` with no build step.
 import { existsSync } from 'node:fs';
@@ -34,5 +34,5 @@ if (!verbose) process.removeAllListeners('warning');
 // Cache compiled code on disk: start-up is dominated by loading modules.
 // KEYROT_NO_COMPILE_CACHE=1 turns it off (the bench measures both).
 if (!process.env.KEYROT_NO_COMPILE_CACHE) (await import('node:module')).enableCompileCache?.();
-const { main } = inClone ? await import('../src/cli/main.ts') : await import('../dist/src/cli/main.js');
+const { main } = inClone ? await import('../src/cli/main.ts') : await import('../dist/keyrot.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envWithNode, nodeRelease, ROOT, run, type RunResult } from '../helpers/npm.ts';
 
 /**
- * The published package as users get it: `npm pack` (its prepack compiles src/ and emulators/ to
+ * The published package as users get it: `npm pack` (its prepack bundles src/ and emulators/ into
  * dist/), then the tarball installed the ways users install keyrot, by npm running on Node 22.12.0,
  * the oldest Node keyrot supports (a real release, from the registry's node-<os>-<cpu> package):
  * globally into a fresh prefix, as a project dependency, and through npx. Then the installed
@@ -85,21 +85,33 @@ afterAll(async () => {
 }, 600_000);
 
 describe('the packed tarball', () => {
-  it('ships the compiled code, the bin, README and LICENSE, and no sources, tests or clone-only files', () => {
+  it('ships the bundled code, the bin, README and LICENSE, and no sources, tests or clone-only files', () => {
     const paths = packed.files.map((f) => f.path);
-    expect(paths).toEqual(expect.arrayContaining(['bin/keyrot.js', 'dist/src/cli/main.js', 'dist/emulators/openai/index.js', 'README.md', 'LICENSE', 'package.json']));
+    expect(paths).toEqual(expect.arrayContaining(['bin/keyrot.js', 'dist/keyrot.js', 'dist/THIRD-PARTY-LICENSES.md', 'README.md', 'LICENSE', 'package.json']));
     const own = paths.filter((p) => !p.startsWith('node_modules/'));
-    expect(own.filter((p) => !/^(bin\/keyrot\.js|dist\/.+\.js|README\.md|LICENSE|package\.json)$/.test(p))).toEqual([]);
+    expect(own.filter((p) => !/^(bin\/keyrot\.js|dist\/(chunks\/)?[\w.-]+\.js|dist\/THIRD-PARTY-LICENSES\.md|README\.md|LICENSE|package\.json)$/.test(p))).toEqual([]);
+  });
+
+  it('carries the libraries it bundles with their licences, and depends on none of them', () => {
+    const pkgDir = join(work, 'global', 'lib', 'node_modules', 'keyrot');
+    const licences = readFileSync(join(pkgDir, 'dist', 'THIRD-PARTY-LICENSES.md'), 'utf8');
+    const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const name of ['zod', 'yaml', 'commander']) {
+      expect(licences).toMatch(new RegExp(`^## ${name} \\d`, 'm'));
+      expect(Object.keys(manifest.dependencies)).not.toContain(name);
+    }
   });
 });
 
 describe(`installed on Node ${OLDEST_NODE}`, () => {
-  it('npm install -g from the tarball: no engine warnings, keyrot --help runs the compiled code', async () => {
+  it('npm install -g from the tarball: no engine warnings, keyrot --help runs the bundled code', async () => {
     expect(globalInstall.code, globalInstall.stderr).toBe(0);
     expect(npmWarnings(globalInstall.stderr)).toEqual([]);
     const pkgDir = join(work, 'global', 'lib', 'node_modules', 'keyrot');
-    expect(existsSync(join(pkgDir, 'dist', 'src', 'cli', 'main.js'))).toBe(true);
+    expect(existsSync(join(pkgDir, 'dist', 'keyrot.js'))).toBe(true);
     expect(existsSync(join(pkgDir, 'src'))).toBe(false);
+    // zod, yaml and commander are inside the bundle, not installed next to it.
+    expect(existsSync(join(pkgDir, 'node_modules', 'zod'))).toBe(false);
     const r = await run(join(work, 'global', 'bin', 'keyrot'), ['--help'], { cwd: work, env: envWithNode(nodeDir, { HOME: work }) });
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toContain('Usage: keyrot');
