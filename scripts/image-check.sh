@@ -34,4 +34,4 @@ demo="$(run "$tag" demo 2>&1)" || fail "keyrot demo exited non-zero: $demo"
 grep -q 'Demo complete' <<<"$demo" || fail "keyrot demo did not complete: $demo"
 if run --entrypoint node "$tag" -e 'require("fs").writeFileSync("/app/x", "")' 2>/dev/null; then fail "the root filesystem is writable"; fi
 [ -z "$(run --entrypoint node "$tag" -e 'process.stdout.write(require("fs").readdirSync("/app").filter((f) => f === "src").join())')" ] || fail "the image holds the TypeScript sources"
-echo "image check: ok ($tag: --help, demo, uid 10001, read-only root filesystem, compiled code)"
+echo "image check: ok ($tag: --help, demo, uid 10001, read-only root filesystem, bundled code)"

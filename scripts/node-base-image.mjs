@@ -1,7 +1,7 @@
 // Builds a minimal base image for the Dockerfile (NODE_IMAGE) where no image can be pulled: the
 // Node binary pinned for development (the node-<os>-<cpu> package in node_modules, integrity-checked
 // by package-lock.json), this machine's npm, /bin/sh and /usr/bin/env, the shared libraries `ldd`
-// lists for them, a CA bundle and a root user: what the Dockerfile's steps use. It is imported with
+// lists for them and for the build step's native code (rolldown's binding), a CA bundle and a root user: what the Dockerfile's steps use. It is imported with
 // `docker import` (nothing is pulled) and its name printed on stdout.
 //   node scripts/node-base-image.mjs [NAME]     (DOCKER_HOST picks the Engine)
 // Linux only. Plain JS: it runs on whatever Node npm uses.
@@ -16,6 +16,14 @@ const pinned = require(`node-${process.platform}-${process.arch}/package.json`);
 const nodeBin = join(dirname(require.resolve(`node-${process.platform}-${process.arch}/package.json`)), pinned.bin.node);
 const name = process.argv[2] ?? `keyrot-base/node:${pinned.version}`;
 const npmDir = join(execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim(), 'npm');
+
+/** rolldown's native binding for this machine, as package-lock.json pins it. */
+function rolldownBinding() {
+  const fromRolldown = createRequire(require.resolve('rolldown/package.json'));
+  const binding = `@rolldown/binding-${process.platform}-${process.arch}-gnu`;
+  const dir = dirname(fromRolldown.resolve(`${binding}/package.json`));
+  return join(dir, `rolldown-binding.${process.platform}-${process.arch}-gnu.node`);
+}
 
 const rootfs = mkdtempSync(join(tmpdir(), 'keyrot-base-'));
 // ldd lists the same libraries (the loader, libc) for every program: each is copied once. (Node
@@ -33,6 +41,9 @@ try {
     put(from, to);
     for (const m of execFileSync('ldd', [from], { encoding: 'utf8' }).matchAll(/(\/\S+\.so[^\s)]*)/g)) put(m[1]);
   }
+  // The build step's native code (rolldown's binding, installed there by `npm ci`): only the
+  // libraries it links (librt, libgcc_s, ...), which a real Node image has and this one would not.
+  for (const m of execFileSync('ldd', [rolldownBinding()], { encoding: 'utf8' }).matchAll(/(\/\S+\.so[^\s)]*)/g)) put(m[1]);
   put(npmDir, '/usr/local/lib/node_modules/npm');
   symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(rootfs, 'usr/local/bin/npm'));
   symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', join(rootfs, 'usr/local/bin/npx'));
