@@ -12,6 +12,8 @@ export interface PreflightOptions {
   onRetry?: (name: string, info: { attempt: number; delayMs: number; message: string; error: TargetError }) => void;
   /** A preflight that failed for good (after its retries). */
   onFailure?: (name: string, error: TargetError) => void;
+  /** Each target's result as soon as it is known (a fleet's display shows it then, not at the end). */
+  onResult?: (name: string, result: PreflightResult) => void;
 }
 
 /**
@@ -23,7 +25,9 @@ export async function preflightAll(targets: LiveTarget[], o: PreflightOptions): 
   const out = new Map<string, PreflightResult>();
   await Promise.all(
     targets.map(async (lt) => {
-      out.set(lt.spec.name, await preflightOne(lt, o));
+      const result = await preflightOne(lt, o);
+      out.set(lt.spec.name, result);
+      o.onResult?.(lt.spec.name, result);
     }),
   );
   return out;

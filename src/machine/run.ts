@@ -133,13 +133,15 @@ export class Run {
         this.reporter.target(name, 'preflight', `retry ${r.attempt} in ${Math.round(r.delayMs)}ms: ${r.message}`);
       },
       onFailure: (name, error) => this.o.onProviderError?.(this.typeOf(name), error),
+      onResult: (name, r) => this.#preflighted(name, r),
     });
-    for (const [name, r] of this.preflight) {
-      this.reporter.target(name, r.status === 'ready' ? 'ready' : 'failed', r.status === 'ready' ? undefined : r.reason);
-      for (const w of r.warnings ?? []) this.reporter.warn(`${name}: ${w}`);
-      if (r.status === 'ready' && r.current.kind === 'value') this.keyring.add(r.current.value);
-    }
     return this.preflight;
+  }
+
+  #preflighted(name: string, r: PreflightResult): void {
+    this.reporter.target(name, r.status === 'ready' ? 'ready' : 'failed', r.status === 'ready' ? undefined : r.reason);
+    for (const w of r.warnings ?? []) this.reporter.warn(`${name}: ${w}`);
+    if (r.status === 'ready' && r.current.kind === 'value') this.keyring.add(r.current.value);
   }
 
   /** `live` by name, rebuilt when `live` is replaced: every step looks its target up (a fleet's run: thousands of times). */
