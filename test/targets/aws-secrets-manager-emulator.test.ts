@@ -148,6 +148,19 @@ describe('aws-secrets-manager emulator (via @aws-sdk/client-secrets-manager)', (
     expect(pending.SecretString).toBe('v3');
   });
 
+  // PutSecretValue API reference, VersionStages: a label already on another version is removed
+  // from it and attached to the new one; only AWSCURRENT drags AWSPREVIOUS along. keyrot relies on
+  // it to leave AWSPENDING on the version it promoted (the next rotation's write moves it).
+  it('PutSecretValue with AWSPENDING moves the label off the AWSCURRENT version, leaving AWSCURRENT and AWSPREVIOUS', async () => {
+    const v1 = emu.seed('moves', 'v1');
+    const v2 = emu.seed('moves', 'v2', { stages: ['AWSCURRENT', 'AWSPENDING'] });
+    expect(emu.stages('moves')).toEqual({ AWSCURRENT: v2, AWSPENDING: v2, AWSPREVIOUS: v1 });
+    await sm.send(new PutSecretValueCommand({ SecretId: 'moves', ClientRequestToken: token(7), SecretString: 'v3', VersionStages: ['AWSPENDING'] }));
+    expect(emu.stages('moves')).toEqual({ AWSCURRENT: v2, AWSPENDING: token(7), AWSPREVIOUS: v1 });
+    const d = await sm.send(new DescribeSecretCommand({ SecretId: 'moves' }));
+    expect(d.VersionIdsToStages?.[v2]).toEqual(['AWSCURRENT']);
+  });
+
   it('a token outside 32–64 characters is a ValidationException', async () => {
     emu.seed('short', 'v1');
     const e = await sdkError(sm.send(new PutSecretValueCommand({ SecretId: 'short', ClientRequestToken: 'too-short', SecretString: 'v2' })));

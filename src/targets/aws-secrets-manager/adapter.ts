@@ -103,6 +103,8 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
       const back = await this.versionToRestore(labels, token, previous, receipt, op.signal);
       await this.api.moveStage({ VersionStage: CURRENT, MoveToVersionId: back, RemoveFromVersionId: token }, 'restore', op.signal);
     }
+    // AWSPENDING on a version that is not AWSCURRENT means "a rotation in progress" to AWS (and to
+    // keyrot's next preflight): once AWSCURRENT is back on the old version, the label goes too.
     if (mineStages.includes(PENDING)) {
       await this.api.moveStage({ VersionStage: PENDING, RemoveFromVersionId: token }, 'restore', op.signal);
     }
@@ -136,12 +138,12 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
         };
       }
       notes.push(
-        `AWSPENDING is on version ${labels.pending}, left by an earlier keyrot rotation that did not finish: \`keyrot resume\` finishes or rolls it back; a new rotation removes the label before it writes`,
+        `AWSPENDING is on version ${labels.pending}, not on AWSCURRENT: keyrot made that version, and either its rotation did not finish (\`keyrot resume\` finishes or rolls it back) or the value was changed outside keyrot since; a new rotation removes the label before it writes`,
       );
     }
     if (d.RotationEnabled) notes.push(`AWS rotation is enabled on ${secretId}: its next run will replace the key keyrot writes unless you disable it`);
     if (current.kind === 'absent') notes.push(field ? `field "${field}" will be added to the JSON SecretString` : `${secretId} has no value yet; the new key becomes its first`);
-    notes.push('the new key is staged as AWSPENDING, then verify promotes it to AWSCURRENT (the old version stays as AWSPREVIOUS)');
+    notes.push('the new key is staged as AWSPENDING, then verify promotes it to AWSCURRENT (the old version stays as AWSPREVIOUS; AWSPENDING stays on the new current version, AWS\'s mark of a finished rotation)');
     this.observed = { d, current: currentOut };
     return { status: 'ready', current, willCreate: current.kind === 'absent', notes };
   }
@@ -230,9 +232,9 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
         throw err;
       }
     }
-    // AWSPENDING on the current version is a valid "rotation finished" state for AWS, but keyrot
-    // leaves no AWSPENDING behind at all.
-    if ((mine.VersionStages ?? []).includes(PENDING)) await this.api.moveStage({ VersionStage: PENDING, RemoveFromVersionId: s.token }, 'verify', signal);
+    // AWSPENDING stays on the version now AWSCURRENT: AWS's own "rotation finished" state (README
+    // "Labels keyrot leaves"); the next rotation's PutSecretValue moves it. Removing it would cost a
+    // third write per secret out of the account's 50 a second.
     return {
       method: 'read-back',
       detail: `version ${s.token} of ${this.location} holds the new key (read back) and AWS made it AWSCURRENT${s.previous ? `; version ${s.previous} is AWSPREVIOUS` : ''}`,
@@ -244,13 +246,8 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
     const signal = op.signal;
     const token = receipt?.versionId ?? versionTokenFor(op.rotationId);
     const labels = labelsOf(await this.api.describe('verify', signal));
-    const mineStages = labels.stagesOf(token);
+    // Once promoted, AWSPENDING may stay on this version (AWS's finished state, as in verifyStaged).
     if (labels.current !== token) await this.promoteChecked(value, token, labels, receipt, signal);
-    if (mineStages.includes(PENDING)) {
-      // AWSPENDING on the current version is a valid "rotation finished" state for AWS, but keyrot
-      // leaves no AWSPENDING behind at all.
-      await this.api.moveStage({ VersionStage: PENDING, RemoveFromVersionId: token }, 'verify', signal);
-    }
     const now = await this.api.getValue({ VersionStage: CURRENT }, 'verify', signal);
     const held = now ? this.keyOf(now, 'verify') : null;
     if (!now || now.VersionId !== token || held !== value.reveal()) {

@@ -26,9 +26,17 @@ export const harness: ConformanceHarness = {
       },
       // The write stages the key as AWSPENDING and verify promotes it to AWSCURRENT (two-phase,
       // see the target README). "What the provider holds" for this rotation is therefore the
-      // staged AWSPENDING value when there is one, else AWSCURRENT. Restore removes AWSPENDING,
-      // so after a restore this is AWSCURRENT again.
-      peek: async () => emu.value(SECRET, 'AWSPENDING') ?? emu.value(SECRET) ?? null,
+      // value staged on top of AWSCURRENT (an AWSPENDING version newer than it) when there is
+      // one, else AWSCURRENT. After verify AWSPENDING stays on the promoted version (the same
+      // value); restore removes it. A seed over an earlier rotation (the fault matrix seeds every
+      // cell) moves AWSCURRENT past the version that rotation left AWSPENDING on: that older
+      // version is not this rotation's.
+      peek: async () => {
+        const versions = emu.versions(SECRET); // oldest first
+        const current = versions.findIndex((v) => v.stages.includes('AWSCURRENT'));
+        const pending = versions.findIndex((v) => v.stages.includes('AWSPENDING'));
+        return versions[Math.max(current, pending)]?.value ?? null;
+      },
       failNextWithRateLimit: () => emu.throttleNext(1),
       breakAuth: () => emu.revokeCredentials(),
       writeCount: async () => emu.versions(SECRET).length,
