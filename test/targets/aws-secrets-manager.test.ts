@@ -303,7 +303,15 @@ describe('aws-secrets-manager: restore', () => {
 });
 
 describe('aws-secrets-manager: AWSPENDING left by others', () => {
-  it('preflight reports a stuck keyrot AWSPENDING with its version id; write cleans it', async () => {
+  /** The write calls (PutSecretValue, UpdateSecretVersionStage) since `from`, with their labels. */
+  const writesSince = (from: number) =>
+    emu
+      .calls()
+      .slice(from)
+      .filter((c) => c.action === 'PutSecretValue' || c.action === 'UpdateSecretVersionStage')
+      .map((c) => [c.action, c.input.VersionStages ?? c.input.VersionStage]);
+
+  it('preflight reports a stuck keyrot AWSPENDING with its version id; the write moves it in its one PutSecretValue', async () => {
     const v1 = emu.seed(name, testKey());
     const stale = versionTokenFor('rot_crashed_earlier');
     emu.seed(name, testKey(), { versionId: stale, stages: ['AWSPENDING'] });
@@ -313,10 +321,30 @@ describe('aws-secrets-manager: AWSPENDING left by others', () => {
     expect(pf.notes?.join('\n')).toContain(stale);
     const newKey = testKey();
     const o = op(undefined, newKey);
+    const before = emu.calls().length;
     const receipt = await t.write(new Secret(newKey), o);
+    expect(writesSince(before)).toEqual([['PutSecretValue', ['AWSPENDING']]]);
     expect(emu.stages(name)).toEqual({ AWSCURRENT: v1, AWSPENDING: versionTokenFor(o.rotationId) });
     await t.verify(new Secret(newKey), o, receipt);
     finishedRotation();
+  });
+
+  it('re-staging this rotation\'s unlabeled version takes AWSPENDING from a stuck keyrot version in one call (RemoveFromVersionId)', async () => {
+    const v1 = emu.seed(name, testKey());
+    const stale = versionTokenFor('rot_crashed_earlier');
+    emu.seed(name, testKey(), { versionId: stale, stages: ['AWSPENDING'] });
+    const newKey = testKey();
+    const o = op(undefined, newKey);
+    const token = versionTokenFor(o.rotationId);
+    emu.seed(name, newKey, { versionId: token, stages: [] }); // staged, then its label lost (a restore before a resume forward)
+    const t = await target();
+    const before = emu.calls().length;
+    const receipt = await t.write(new Secret(newKey), o);
+    expect(writesSince(before)).toEqual([['UpdateSecretVersionStage', 'AWSPENDING']]);
+    expect(emu.calls('UpdateSecretVersionStage').at(-1)!.input).toMatchObject({ MoveToVersionId: token, RemoveFromVersionId: stale });
+    expect(emu.stages(name)).toEqual({ AWSCURRENT: v1, AWSPENDING: token });
+    await t.verify(new Secret(newKey), o, receipt);
+    expect(emu.stages(name)).toEqual({ AWSCURRENT: token, AWSPENDING: token, AWSPREVIOUS: v1 });
   });
 
   it('refuses an AWSPENDING that keyrot did not create (a rotation Lambda in progress), changing nothing', async () => {

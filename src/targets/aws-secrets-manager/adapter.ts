@@ -138,7 +138,7 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
         };
       }
       notes.push(
-        `AWSPENDING is on version ${labels.pending}, not on AWSCURRENT: keyrot made that version, and either its rotation did not finish (\`keyrot resume\` finishes or rolls it back) or the value was changed outside keyrot since; a new rotation removes the label before it writes`,
+        `AWSPENDING is on version ${labels.pending}, not on AWSCURRENT: keyrot made that version, and either its rotation did not finish (\`keyrot resume\` finishes or rolls it back) or the value was changed outside keyrot since; a new rotation's write moves the label`,
       );
     }
     if (d.RotationEnabled) notes.push(`AWS rotation is enabled on ${secretId}: its next run will replace the key keyrot writes unless you disable it`);
@@ -157,7 +157,7 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
   private async writeAfterPreflight(value: Secret, op: Op, seen: Observed): Promise<Receipt> {
     const token = versionTokenFor(op.rotationId);
     const labels = labelsOf(seen.d);
-    await this.clearForeignPending(labels, token, 'write', op.signal);
+    this.pendingToTake(labels, token, 'write'); // refuses someone else's AWSPENDING; PutSecretValue moves keyrot's
     const base = seen.current && seen.current.VersionId === labels.current ? seen.current : undefined;
     await this.api.putPending(token, await this.composeOn(labels.current, value, op.signal, base), op.signal);
     this.staged.set(op.rotationId, { token, previous: labels.current ?? null });
@@ -174,7 +174,7 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
     // VersionId finds it even without labels, which DescribeSecret would not list.
     const mine = await this.api.getValue({ VersionId: token }, 'write', op.signal);
     if (mine) return this.resumeOwnVersion(mine, d, value, token, op.signal);
-    await this.clearForeignPending(labels, token, 'write', op.signal);
+    this.pendingToTake(labels, token, 'write');
     await this.api.putPending(token, await this.composeOn(labels.current, value, op.signal), op.signal);
     this.staged.set(op.rotationId, { token, previous: labels.current ?? null });
     return receiptFor(d.ARN, token, labels.current ?? null, false);
@@ -208,7 +208,7 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
       );
     }
     if (!stages.includes(PENDING)) {
-      const holder = await this.clearForeignPending(labels, token, 'write', signal);
+      const holder = this.pendingToTake(labels, token, 'write');
       await this.api.moveStage({ VersionStage: PENDING, MoveToVersionId: token, ...(holder ? { RemoveFromVersionId: holder } : {}) }, 'write', signal);
     }
     return receiptFor(d.ARN, token, labels.current ?? null, false);
@@ -311,13 +311,15 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
   }
 
   /**
-   * Makes room for this rotation's AWSPENDING. AWS's own convention (RotateSecret doc): AWSPENDING
-   * on the AWSCURRENT version, or on no version, means no rotation is in progress; on another
-   * version it means one is. That other version is taken over only when keyrot made it (a
-   * rotation that crashed before its restore); otherwise keyrot refuses rather than trample an
-   * AWS rotation Lambda or a person. Returns the version still holding AWSPENDING, if any.
+   * The version this rotation takes AWSPENDING from (PutSecretValue and UpdateSecretVersionStage
+   * move a label off the version holding it; README "Provider facts"), if any. AWS's own
+   * convention (RotateSecret doc): AWSPENDING on the AWSCURRENT version, or on no version, means no
+   * rotation is in progress; on another version it means one is. That other version is taken over
+   * only when keyrot made it (a rotation that crashed before its restore, or a value changed
+   * outside keyrot after a rotation); otherwise keyrot refuses rather than trample an AWS rotation
+   * Lambda or a person.
    */
-  private async clearForeignPending(labels: Labels, token: string, op: string, signal?: AbortSignal): Promise<string | undefined> {
+  private pendingToTake(labels: Labels, token: string, op: string): string | undefined {
     const p = labels.pending;
     if (!p || p === token || p === labels.current) return p === token ? undefined : p;
     if (!isKeyrotVersion(p)) {
@@ -328,9 +330,8 @@ class AwsSecretsManagerTarget implements Target<Receipt> {
         'conflict',
       );
     }
-    this.ctx.logger.warn(`${this.name}: removing AWSPENDING from version ${p}, left by an earlier keyrot rotation`);
-    await this.api.moveStage({ VersionStage: PENDING, RemoveFromVersionId: p }, op, signal);
-    return undefined;
+    this.ctx.logger.warn(`${this.name}: moving AWSPENDING off version ${p}, left there by an earlier keyrot rotation`);
+    return p;
   }
 
   /**
