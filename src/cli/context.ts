@@ -20,7 +20,7 @@ import { locateConfig, configNote } from './config-path.ts';
 import { withUserFlags } from '../render/command.ts';
 import { createOut, logLevelAlias, printRotationReport, type Out } from './output.ts';
 import { createReporter, paused, type LiveReporter } from './live-reporter.ts';
-import { currentInterruption, watchInterrupts } from './interrupt.ts';
+import { currentInterruption, watchInterrupts, type Interruption } from './interrupt.ts';
 import { holdKeystrokes, releaseKeystrokes } from './keystrokes.ts';
 import { keyrotCommand as nextCommand } from '../render/command.ts';
 import { confirmYesNo, promptHidden } from './prompt.ts';
@@ -268,6 +268,14 @@ export function unattendedNewKey(ctx: CommandContext, env: Environment): { sourc
 export function startChangingCommand(keySources: Array<string | undefined>): void {
   const stop = watchInterrupts();
   if (keySources.some((s) => s === undefined || s === 'prompt')) holdKeystrokes(() => stop.request('SIGINT'));
+}
+
+/**
+ * A command that only reads (plan, discover, verify, status...) starts here: Ctrl-C ends it at once
+ * with one line saying nothing was changed, exit 130 (cli/interrupt.ts).
+ */
+export function startReadingCommand(command: string): Interruption {
+  return watchInterrupts().onlyReads(command);
 }
 
 /** The key source is known: no key prompt is coming, so the terminal is left alone again. */

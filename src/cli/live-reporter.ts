@@ -34,8 +34,8 @@ export interface LiveReporter extends Reporter {
   /** Stop redrawing (before a prompt takes the terminal); `resume` redraws below it. */
   pause(): void;
   resume(): void;
-  /** Final frame; idempotent. */
-  done(): void;
+  /** Final frame (`clear`: none, the display erased: a quit before the end); idempotent. */
+  done(how?: 'keep' | 'clear'): void;
 }
 
 export interface TargetState {
@@ -181,10 +181,13 @@ function liveReporter(out: Out, update: LogUpdate, types: Map<string, string>, n
     resume() {
       live = true;
     },
-    done() {
+    done(how = 'keep') {
       if (finished) return;
       clearInterval(timer);
-      if (live && dirty) {
+      if (how === 'clear') {
+        update.clear();
+        update.done();
+      } else if (live && dirty) {
         render();
         update.done();
       }

@@ -10,7 +10,7 @@ import { keyrotCommand } from '../../render/command.ts';
 import { plural } from '../../render/plural.ts';
 import { discover, type DiscoveryReport } from '../../usecases/discover.ts';
 import { observedKeys } from '../../usecases/observe.ts';
-import { commandContext, environment, keySourceContext, usage, type CommandContext, type CommonFlags } from '../context.ts';
+import { commandContext, environment, keySourceContext, startReadingCommand, usage, type CommandContext, type CommonFlags } from '../context.ts';
 import { createReporter, type LiveReporter } from '../live-reporter.ts';
 import { bold, dim, green, red, yellow, type Out } from '../output.ts';
 import type { Column } from '../table.ts';
@@ -33,11 +33,13 @@ const FOUND_COLUMNS: Column[] = [
  * the inventory lacks, 0 otherwise, 2 on a usage error. Never prints a key value.
  */
 export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
+  const stop = startReadingCommand('discover');
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const dirs = await directories(flags);
   const key = await keyToFind(ctx, env, flags.key);
   const reporter = ctx.out.tty && !ctx.out.json && !ctx.out.quiet ? await createReporter(ctx.out) : undefined;
+  if (reporter) stop.clearDisplay = () => reporter.done('clear');
   reporter?.step('discover', `where does ${key.hint} live?`);
   let report: DiscoveryReport;
   try {

@@ -6,7 +6,7 @@ import { openState } from '../../state/open.ts';
 import { legacyNote, verifyJournal, type VerifiedJournal } from '../../state/journal-auth.ts';
 import { ranges } from '../../state/seal.ts';
 import type { StateStore } from '../../state/store.ts';
-import { resolveConfigPath, resolveStateDir, createOutFor, usage, type CommonFlags } from '../context.ts';
+import { resolveConfigPath, resolveStateDir, createOutFor, startReadingCommand, usage, type CommonFlags } from '../context.ts';
 import { dim, red, type Out } from '../output.ts';
 import type { Column } from '../table.ts';
 import { plural } from '../../render/plural.ts';
@@ -26,6 +26,8 @@ const HISTORY_COLUMNS: Column[] = [
  * exits 1.
  */
 export async function history(flags: CommonFlags & { limit?: string; anchor?: string; reanchor?: boolean }): Promise<number> {
+  // --reanchor writes the anchor: Ctrl-C then ends it as Node does, the read-only line would be untrue.
+  if (!flags.reanchor) startReadingCommand('history');
   const out = createOutFor(flags);
   const limitText = String(flags.limit ?? 50);
   if (!/^[1-9][0-9]*$/.test(limitText)) usage(`-n ${limitText}: expected a positive whole number of entries`);

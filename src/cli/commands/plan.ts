@@ -5,7 +5,7 @@ import { latestRotation } from '../../machine/state.ts';
 import type { Capabilities, ReadResult } from '../../targets/types.ts';
 import { EXIT } from '../../core/errors.ts';
 import type { TargetSpec } from '../../inventory/load.ts';
-import { commandContext, environment, type CommonFlags } from '../context.ts';
+import { commandContext, environment, startReadingCommand, type CommonFlags } from '../context.ts';
 import type { Environment } from '../../inventory/load.ts';
 import { OPENAI_DEFAULT_ENDPOINT, openaiEndpoint } from '../../keys/kinds.ts';
 import { safeUrl } from '../../runtime/http.ts';
@@ -100,6 +100,7 @@ function openaiEndpoints(env: Environment, admin: string | undefined, processEnv
 }
 
 export async function plan(flags: CommonFlags & { discover?: boolean }): Promise<number> {
+  startReadingCommand('plan');
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const out = ctx.out;

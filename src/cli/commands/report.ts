@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../runtime/atomic.ts';
 import { reportData, type ReportData } from '../../report/data.ts';
 import { reportHtml } from '../../report/html.ts';
 import { reportCsv, reportJson, reportMarkdown } from '../../report/text.ts';
-import { commandContext, type CommonFlags } from '../context.ts';
+import { commandContext, startReadingCommand, type CommonFlags } from '../context.ts';
 
 const FORMATS = { html: reportHtml, md: reportMarkdown, csv: reportCsv, json: reportJson } satisfies Record<string, (d: ReportData) => string>;
 type Format = keyof typeof FORMATS;
@@ -22,6 +22,7 @@ export interface ReportFlags extends CommonFlags {
  * Exit 1 when the audit log fails verification: a report over tampered state is not one to file.
  */
 export async function report(flags: ReportFlags): Promise<number> {
+  const stop = startReadingCommand('report');
   const format = chooseFormat(flags);
   const ctx = await commandContext({ ...flags, json: false });
   const inventory = flags.env ? { ...ctx.inventory, environments: new Map([[flags.env, selectEnvironment(ctx.inventory, flags.env)]]) } : ctx.inventory;
@@ -29,7 +30,9 @@ export async function report(flags: ReportFlags): Promise<number> {
   const text = FORMATS[format](data);
   if (flags.output) {
     const path = resolve(flags.output);
-    await writeFileAtomic(path, text);
+    // Ctrl-C waits for the file (no temp file left behind); from then on it says the report was written.
+    await stop.uninterrupted(() => writeFileAtomic(path, text));
+    stop.whereThingsStand = async () => `the report was written to ${path}; nothing else was changed`;
     process.stderr.write(`keyrot: wrote the ${format} report to ${path}${data.audit.intact ? '' : ' (the audit log FAILED verification: see keyrot history)'}\n`);
   } else {
     process.stdout.write(text);

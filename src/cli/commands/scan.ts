@@ -13,7 +13,7 @@ import {
   type KnownKeys,
   type ScanResult,
 } from '../../scan/index.ts';
-import { createOutFor, resolveConfigPath, resolveStateDir, type CommonFlags } from '../context.ts';
+import { createOutFor, resolveConfigPath, resolveStateDir, startReadingCommand, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, type Out } from '../output.ts';
 import type { Column } from '../table.ts';
 import { plural } from '../../render/plural.ts';
@@ -35,6 +35,7 @@ export type ScanFlags = CommonFlags & { git?: boolean; image?: string[] | string
  * image's history and config. Exit 1 on a leak, 0 when clean, 2 on a bad path or image.
  */
 export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
+  startReadingCommand('scan');
   const out = createOutFor(flags);
   const configPath = resolveConfigPath(flags);
   const stateDir = resolveStateDir(flags, configPath);

@@ -1,7 +1,7 @@
 import { EXIT } from '../../core/errors.ts';
 import { readStatus, type EnvStatus } from '../../usecases/status.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { commandContext, type CommonFlags } from '../context.ts';
+import { commandContext, startReadingCommand, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
 import type { Column } from '../table.ts';
 import { keyrotCommand as nextCommand } from '../../render/command.ts';
@@ -38,6 +38,7 @@ function statusRows(s: EnvStatus, flags: CommonFlags, c: boolean): string[][] {
 
 /** Per environment, from the state directory only (no provider is contacted). */
 export async function status(flags: CommonFlags): Promise<number> {
+  startReadingCommand('status');
   const ctx = await commandContext(flags);
   const out = ctx.out;
   const names = flags.env ? [flags.env] : [...ctx.inventory.environments.keys()];

@@ -3,7 +3,7 @@ import type { KeyIssuer as AdminApi, KeyUsage } from '../../keys/openai-admin.ts
 import { rotationsOf } from '../../machine/state.ts';
 import { watchedKeys, type WatchedKey } from '../../usage/keys.ts';
 import { usageLines, usageTable, type KeyUsageRow } from '../../usage/render.ts';
-import { adminIssuer, commandContext, environment, type CommonFlags } from '../context.ts';
+import { adminIssuer, commandContext, environment, startReadingCommand, type CommonFlags } from '../context.ts';
 
 const DAY = 86_400_000;
 const MAX_DAYS = 180;
@@ -15,6 +15,7 @@ const MAX_DAYS = 180;
  * not be read.
  */
 export async function usageCommand(flags: CommonFlags & { days?: string }): Promise<number> {
+  startReadingCommand('usage');
   const days = parseDays(flags.days ?? '7');
   const ctx = await commandContext(flags);
   const env = environment(ctx);

@@ -11,7 +11,7 @@ import { issuerFor } from '../../issuers/index.ts';
 import type { TargetDefinition } from '../../targets/types.ts';
 import { withRetry } from '../../runtime/retry.ts';
 import { Secret } from '../../core/secret.ts';
-import { commandContext, environment, type CommonFlags } from '../context.ts';
+import { commandContext, environment, startReadingCommand, type CommonFlags } from '../context.ts';
 import { bold, dim, green, red, yellow } from '../output.ts';
 import type { Column } from '../table.ts';
 import { plural } from '../../render/plural.ts';
@@ -67,6 +67,7 @@ interface Findings {
 
 /** Reads every target now: all hold the same key, and it is live. Exit 1 on drift or a dead key, 4 when the issuer cannot be reached. */
 export async function verify(flags: CommonFlags): Promise<number> {
+  const stop = startReadingCommand('verify');
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const out = ctx.out;
@@ -81,11 +82,14 @@ export async function verify(flags: CommonFlags): Promise<number> {
     const issuer = issuerFor(env.key, { processEnv: ctx.processEnv, clock: ctx.clock });
     const live = expected && issuer.liveCheck && env.key.verify ? await checkLive(() => issuer.liveCheck!(expected), ctx) : undefined;
     const f = await findingsOf(ctx, env, { expected, last, rows, live });
-    await appendAudit(ctx.state, {
-      event: f.problems.length ? 'verify.problem' : 'verify.ok',
-      env: env.name,
-      details: { key: expected?.fingerprint ?? null, drift, fingerprints, live: live?.ok ?? null, liveStatus: live?.status ?? null },
-    });
+    // Ctrl-C waits for the entry: a line cut in half would fail `keyrot history` from then on.
+    await stop.uninterrupted(() =>
+      appendAudit(ctx.state, {
+        event: f.problems.length ? 'verify.problem' : 'verify.ok',
+        env: env.name,
+        details: { key: expected?.fingerprint ?? null, drift, fingerprints, live: live?.ok ?? null, liveStatus: live?.status ?? null },
+      }),
+    );
     if (out.json) {
       const key = expected ? { hint: expected.hint, fingerprint: expected.fingerprint } : null;
       out.result({ env: env.name, key, drift, live, problems: f.problems, warnings: f.unchecked ? [...f.warnings, f.unchecked] : f.warnings, targets: rows });
