@@ -24,7 +24,12 @@ export interface UsageWatchDeps {
   send(env: Environment, alert: UsageAlert): Promise<boolean | null>;
   /** After each poll (the keyrot_usage_watch_up metric). */
   onPoll?(result: WatchResult): void;
+  /** Each failed Admin API call, as the rotation's provider calls are told (keyrot_provider_errors_total). */
+  onProviderError?(provider: string, error: TargetError): void;
 }
+
+/** The `provider` label of the Admin API's errors: the key source and revoke mode that use it bear the name. */
+export const ADMIN_API_PROVIDER = 'openai-admin';
 
 export interface WatchResult {
   env: string;
@@ -55,8 +60,12 @@ export class UsageWatch {
 
   async poll(env: Environment): Promise<WatchResult> {
     // A provider error is the Admin API's; anything else (the state store) is the watch's own.
-    const why = (err: unknown) => (err instanceof TargetError ? `the OpenAI Admin API failed: ${err.message}` : `the poll failed: ${toTargetError(err).message}`);
-    const result = await this.#poll(env).catch((err): WatchResult => this.#down(env, why(err)));
+    const down = (err: unknown): WatchResult => {
+      if (!(err instanceof TargetError)) return this.#down(env, `the poll failed: ${toTargetError(err).message}`);
+      this.#deps.onProviderError?.(ADMIN_API_PROVIDER, err);
+      return this.#down(env, `the OpenAI Admin API failed: ${err.message}`);
+    };
+    const result = await this.#poll(env).catch(down);
     this.#deps.onPoll?.(result);
     return result;
   }

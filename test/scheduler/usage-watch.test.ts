@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { commandContext, type CommandContext } from '../../src/cli/context.ts';
 import { createUsageWatch } from '../../src/cli/commands/schedule.ts';
+import type { WatchResult } from '../../src/scheduler/usage-watch.ts';
 import { fingerprint, hint } from '../../src/core/secret.ts';
 import { parseInventory } from '../../src/inventory/load.ts';
 import { DaemonMetrics } from '../../src/ops/metrics.ts';
@@ -245,6 +246,36 @@ describe('the usage watch of keyrot schedule', () => {
     const down = watchOf(unreachable);
     expect((await down.watch.pollAll())[0]).toMatchObject({ up: false, detail: expect.stringMatching(/^not running: the OpenAI Admin API failed/) });
     expect(value(await down.scrape(), 'keyrot_usage_watch_up{env="prod"}')).toBe(0);
+  });
+
+  it('each Admin API failure (500, 401, 429) counts in keyrot_provider_errors_total{provider="openai-admin"} by class; a poll that works adds nothing', async () => {
+    const { old, current } = fleet();
+    const ctx = await context();
+    await journal(ctx, old, current, START - DAY, 'awaiting-revocation');
+    // The first request of each of the first three polls fails; the fourth poll works.
+    emu.server.failNext({ status: 500, body: { error: { message: 'The server had an error' } } });
+    emu.server.failNext({ status: 401, body: { error: { message: 'Incorrect API key provided' } } });
+    emu.server.failNext({ status: 429, headers: { 'retry-after': '2' }, body: { error: { message: 'Rate limit reached' } } });
+    const { watch, scrape } = watchOf(ctx);
+    // The daemon's loop on the fake clock: 4 polls an hour apart, then stop.
+    const stop = new AbortController();
+    const results: WatchResult[] = [];
+    const poll = watch.poll.bind(watch);
+    watch.poll = async (env) => {
+      const r = await poll(env);
+      if (results.push(r) === 4) stop.abort();
+      return r;
+    };
+    await watch.run(stop.signal);
+    expect(clock.now() - START).toBe(4 * HOUR);
+    expect(results.map((r) => r.up)).toEqual([false, false, false, true]);
+
+    const text = await scrape();
+    await promtool(text);
+    const errors = (cls: string) => value(text, `keyrot_provider_errors_total{provider="openai-admin",class="${cls}"}`);
+    expect([errors('5xx'), errors('auth'), errors('throttled')], text).toEqual([1, 1, 1]);
+    expect(errors('timeout')).toBeUndefined();
+    expect(value(text, 'keyrot_usage_watch_up{env="prod"}')).toBe(1);
   });
 
   it('keyrot schedule --once polls once: a new alert is exit 1 with its text in the summary; the next run finds it sent (exit 0)', async () => {

@@ -214,6 +214,7 @@ export function createUsageWatch(ctx: CommandContext, inventory: Inventory, logg
         return sendNotification(webhook, alert, { baseDir: ctx.inventory.baseDir, env: ctx.processEnv, clock: ctx.clock, logger, field });
       },
       onPoll: (r) => metrics.watchUp.set(r.env, r.up),
+      onProviderError: metrics.countProviderError,
     },
     [...inventory.environments.values()],
   );
