@@ -274,8 +274,10 @@ export function startChangingCommand(keySources: Array<string | undefined>): voi
  * A command that only reads (plan, discover, verify, status...) starts here: Ctrl-C ends it at once
  * with one line saying nothing was changed, exit 130 (cli/interrupt.ts).
  */
-export function startReadingCommand(command: string): Interruption {
-  return watchInterrupts().onlyReads(command);
+export function startReadingCommand(command: string, flags: CommonFlags): Interruption {
+  const stop = watchInterrupts().onlyReads(command);
+  stop.json = Boolean(flags.json);
+  return stop;
 }
 
 /** The key source is known: no key prompt is coming, so the terminal is left alone again. */

@@ -2,6 +2,7 @@ import { withUserFlags } from '../render/command.ts';
 import { EXIT, ExitError } from '../core/errors.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
 import { printable } from '../core/printable.ts';
+import { errorJson } from './error-json.ts';
 
 export type StopCause = 'SIGINT' | 'SIGTERM' | 'prompt';
 
@@ -45,6 +46,8 @@ export class Interruption {
   prompting = false;
   /** Clears the live display before a quit's last line (the command that draws one sets it). */
   clearDisplay: () => void = () => {};
+  /** --json: a quit also writes its line as the JSON error document on stdout, as any failure does. */
+  json = false;
 
   /** The command only reads: a stop quits at once, saying so (the same line for every such command). */
   onlyReads(command: string): this {
@@ -109,7 +112,9 @@ export class Interruption {
     releaseKeystrokes();
     // A forced quit interrupts the "stopping" notice's line of work: its own line starts below it.
     const lead = how === 'forced quit' ? '\n' : '';
-    process.stderr.write(withUserFlags(printable(`${lead}keyrot: ${how}: ${line ?? 'run `keyrot status` to see where the rotation stands'}`)) + '\n');
+    const said = withUserFlags(printable(`keyrot: ${how}: ${line ?? 'run `keyrot status` to see where the rotation stands'}`));
+    process.stderr.write(`${lead}${said}\n`);
+    if (this.json) process.stdout.write(errorJson(this.#code, said));
     process.exit(this.#code);
   }
 }

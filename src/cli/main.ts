@@ -1,10 +1,11 @@
 import { Command, CommanderError } from 'commander';
-import { printable, printableJson } from '../core/printable.ts';
+import { printable } from '../core/printable.ts';
 import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelled, TargetError } from '../core/errors.ts';
 import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
 import { ignoreClosedPipes } from './closed-pipe.ts';
+import { errorJson } from './error-json.ts';
 import { addOption, examplesText, SHARED, styleUsageError, type OptionSpec, type SharedFlag } from './help.ts';
 import { setInvocationFlags, withUserFlags } from '../render/command.ts';
 
@@ -326,7 +327,7 @@ export function reportError(err: unknown, json = false): number {
   };
   const code = describeError(err, write);
   // Scripts reading --json get a JSON document on stdout in failure too.
-  if (json) process.stdout.write(printableJson(JSON.stringify({ error: { exitCode: code, message: lines.join('\n').replace(/^keyrot: /, '') } }, null, 2)) + '\n');
+  if (json) process.stdout.write(errorJson(code, lines.join('\n')));
   return code;
 }
 

@@ -78,38 +78,44 @@ async function nothingChanged(stderr: string, command: string): Promise<void> {
   expect(heroku.server.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`)).toEqual([]);
 }
 
-/** Runs keyrot with its stdout piped into `head -n 1`; `signal` goes to both, as a terminal's Ctrl-C goes to its whole pipeline. */
-function intoHead(args: string[], hang: { method: string; path: string }, signal: NodeJS.Signals) {
+/**
+ * Runs keyrot with its stdout piped into `head -n 1` (or, without `head`, read here) and sends it
+ * `signal` once the hanging request arrived: to `head` too, as a terminal's Ctrl-C reaches the whole pipeline.
+ */
+function interrupted(args: string[], hang: { method: string; path: string }, o: { signal: NodeJS.Signals; head: boolean }) {
   const from = heroku.server.requests.length;
   const keyrot = spawn(process.execPath, [BIN, ...args, ...FLAGS], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  const head = spawn('head', ['-n', '1'], { stdio: [keyrot.stdout, 'ignore', 'ignore'] });
+  const head = o.head ? spawn('head', ['-n', '1'], { stdio: [keyrot.stdout, 'ignore', 'ignore'] }) : undefined;
+  let stdout = '';
   let stderr = '';
+  if (!head) keyrot.stdout.on('data', (d) => (stdout += d));
   keyrot.stderr.on('data', (d) => (stderr += d));
-  // 'exit', not 'close': keyrot's stdout is head's now, this process never reads it to its end.
+  // 'exit', not 'close': with `head`, keyrot's stdout is head's, and this process never reads it to its end.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => keyrot.on('exit', (code, sig) => resolve({ code, signal: sig })));
   const stderrEnded = new Promise((resolve) => keyrot.stderr.on('end', resolve));
   return (async () => {
     await hangingRequest(hang.method, hang.path, from);
-    head.kill(signal);
-    keyrot.kill(signal);
+    head?.kill(o.signal);
+    keyrot.kill(o.signal);
     const exit = await exited;
     await stderrEnded;
-    return { ...exit, stderr: () => stderr };
+    return { ...exit, stdout: () => stdout, stderr: () => stderr };
   })();
 }
 
 it('Ctrl-C in `keyrot plan | head` while a provider does not answer: exit 130, one line, nothing changed', async () => {
   heroku.server.failNext({ method: 'GET', path: '/apps/api/config-vars', hang: 'headers' });
-  const r = await intoHead(['plan', '-e', 'prod'], { method: 'GET', path: '/apps/api/config-vars' }, 'SIGINT');
+  const r = await interrupted(['plan', '-e', 'prod'], { method: 'GET', path: '/apps/api/config-vars' }, { signal: 'SIGINT', head: true });
   expect(r, r.stderr()).toMatchObject({ code: 130, signal: null });
   await nothingChanged(r.stderr(), 'plan');
 }, TIMEOUT);
 
-it('SIGTERM in `keyrot verify | head` while a provider does not answer: exit 143, the same line, no audit entry', async () => {
+it('SIGTERM in `keyrot verify --json` while a provider does not answer: exit 143, the line, its JSON error document, no audit entry', async () => {
   heroku.server.failNext({ method: 'GET', path: '/apps/api/config-vars', hang: 'headers' });
-  const r = await intoHead(['verify', '-e', 'prod'], { method: 'GET', path: '/apps/api/config-vars' }, 'SIGTERM');
+  const r = await interrupted(['verify', '-e', 'prod', '--json'], { method: 'GET', path: '/apps/api/config-vars' }, { signal: 'SIGTERM', head: false });
   expect(r, r.stderr()).toMatchObject({ code: 143, signal: null });
   await nothingChanged(r.stderr(), 'verify');
+  expect(JSON.parse(r.stdout())).toEqual({ error: { exitCode: 143, message: 'interrupted: nothing was changed (keyrot verify only reads)' } });
   const audit = await readAudit(join(dir, 'st'));
   expect(audit.entries.map((e) => e.event)).toEqual([]);
 }, TIMEOUT);
@@ -134,4 +140,35 @@ it('Ctrl-C on a terminal while `keyrot discover` searches Heroku: the live displ
   expect(erasing, JSON.stringify(after)).toMatch(/^(\x1b\[[0-9;?]*[A-Za-z])+$/);
   expect(erasing).toContain('\x1b[?25h');
   expect(after.slice(line).replace(/\x1b\[\?25h/g, '').trim()).toBe('keyrot: interrupted: nothing was changed (keyrot discover only reads)');
+}, TIMEOUT);
+
+/**
+ * A write a read-only command makes of its own (verify's audit entry, report -o's file) runs
+ * `uninterrupted`: a Ctrl-C that lands during it quits only once it is done. A real process that
+ * signals itself while its write is in flight (the write takes 1 s: the signal always lands in it).
+ */
+it('Ctrl-C during an uninterrupted write: the quit waits for the write, then the one line, exit 130', async () => {
+  const marker = join(dir, 'written');
+  const interrupt = new URL('../../src/cli/interrupt.ts', import.meta.url).href;
+  const script = `
+    import { writeFile } from 'node:fs/promises';
+    import { watchInterrupts } from ${JSON.stringify(interrupt)};
+    const stop = watchInterrupts().onlyReads('verify');
+    const write = stop.uninterrupted(async () => {
+      process.kill(process.pid, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 1000));
+      await writeFile(${JSON.stringify(marker)}, 'done');
+      process.stderr.write('write finished\\n');
+    });
+    await write;
+    await new Promise((r) => setTimeout(r, 60_000)); // the quit ends the process before this does
+    process.stderr.write('not quit\\n');
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, sig) => resolve({ code, signal: sig })));
+  expect(exit, stderr).toEqual({ code: 130, signal: null });
+  expect(stderr).toBe('write finished\nkeyrot: interrupted: nothing was changed (keyrot verify only reads)\n');
+  expect(await readFile(marker, 'utf8')).toBe('done');
 }, TIMEOUT);

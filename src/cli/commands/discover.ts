@@ -33,7 +33,7 @@ const FOUND_COLUMNS: Column[] = [
  * the inventory lacks, 0 otherwise, 2 on a usage error. Never prints a key value.
  */
 export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
-  const stop = startReadingCommand('discover');
+  const stop = startReadingCommand('discover', flags);
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const dirs = await directories(flags);

@@ -27,7 +27,7 @@ const HISTORY_COLUMNS: Column[] = [
  */
 export async function history(flags: CommonFlags & { limit?: string; anchor?: string; reanchor?: boolean }): Promise<number> {
   // --reanchor writes the anchor: Ctrl-C then ends it as Node does, the read-only line would be untrue.
-  if (!flags.reanchor) startReadingCommand('history');
+  if (!flags.reanchor) startReadingCommand('history', flags);
   const out = createOutFor(flags);
   const limitText = String(flags.limit ?? 50);
   if (!/^[1-9][0-9]*$/.test(limitText)) usage(`-n ${limitText}: expected a positive whole number of entries`);

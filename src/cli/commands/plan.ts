@@ -100,7 +100,7 @@ function openaiEndpoints(env: Environment, admin: string | undefined, processEnv
 }
 
 export async function plan(flags: CommonFlags & { discover?: boolean }): Promise<number> {
-  startReadingCommand('plan');
+  startReadingCommand('plan', flags);
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const out = ctx.out;

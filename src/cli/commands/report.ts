@@ -22,7 +22,7 @@ export interface ReportFlags extends CommonFlags {
  * Exit 1 when the audit log fails verification: a report over tampered state is not one to file.
  */
 export async function report(flags: ReportFlags): Promise<number> {
-  const stop = startReadingCommand('report');
+  const stop = startReadingCommand('report', flags);
   const format = chooseFormat(flags);
   const ctx = await commandContext({ ...flags, json: false });
   const inventory = flags.env ? { ...ctx.inventory, environments: new Map([[flags.env, selectEnvironment(ctx.inventory, flags.env)]]) } : ctx.inventory;

@@ -35,7 +35,7 @@ export type ScanFlags = CommonFlags & { git?: boolean; image?: string[] | string
  * image's history and config. Exit 1 on a leak, 0 when clean, 2 on a bad path or image.
  */
 export async function scan(flags: ScanFlags, paths: string[]): Promise<number> {
-  startReadingCommand('scan');
+  startReadingCommand('scan', flags);
   const out = createOutFor(flags);
   const configPath = resolveConfigPath(flags);
   const stateDir = resolveStateDir(flags, configPath);

@@ -38,7 +38,7 @@ function statusRows(s: EnvStatus, flags: CommonFlags, c: boolean): string[][] {
 
 /** Per environment, from the state directory only (no provider is contacted). */
 export async function status(flags: CommonFlags): Promise<number> {
-  startReadingCommand('status');
+  startReadingCommand('status', flags);
   const ctx = await commandContext(flags);
   const out = ctx.out;
   const names = flags.env ? [flags.env] : [...ctx.inventory.environments.keys()];

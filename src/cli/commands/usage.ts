@@ -15,7 +15,7 @@ const MAX_DAYS = 180;
  * not be read.
  */
 export async function usageCommand(flags: CommonFlags & { days?: string }): Promise<number> {
-  startReadingCommand('usage');
+  startReadingCommand('usage', flags);
   const days = parseDays(flags.days ?? '7');
   const ctx = await commandContext(flags);
   const env = environment(ctx);

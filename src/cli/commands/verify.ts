@@ -67,7 +67,7 @@ interface Findings {
 
 /** Reads every target now: all hold the same key, and it is live. Exit 1 on drift or a dead key, 4 when the issuer cannot be reached. */
 export async function verify(flags: CommonFlags): Promise<number> {
-  const stop = startReadingCommand('verify');
+  const stop = startReadingCommand('verify', flags);
   const ctx = await commandContext(flags);
   const env = environment(ctx);
   const out = ctx.out;
