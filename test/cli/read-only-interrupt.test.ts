@@ -172,3 +172,20 @@ it('Ctrl-C during an uninterrupted write: the quit waits for the write, then the
   expect(stderr).toBe('write finished\nkeyrot: interrupted: nothing was changed (keyrot verify only reads)\n');
   expect(await readFile(marker, 'utf8')).toBe('done');
 }, TIMEOUT);
+
+it('Ctrl-C while `keyrot init --discover` searches: exit 130, "nothing was written", the inventory untouched', async () => {
+  const before = await readFile(join(dir, 'inventory.yaml'), 'utf8');
+  heroku.server.failNext({ method: 'GET', path: '/apps', hang: 'headers' });
+  const args = ['init', '--discover', '--force', '--key', 'env:FIND_KEY', '-e', 'prod', '-c', 'inventory.yaml'];
+  const from = heroku.server.requests.length;
+  const keyrot = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: childEnv({ FIND_KEY: oldKey }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  keyrot.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => keyrot.on('close', (code, sig) => resolve({ code, signal: sig })));
+  await hangingRequest('GET', '/apps', from);
+  keyrot.kill('SIGINT');
+  expect(await exited, stderr).toEqual({ code: 130, signal: null });
+  expect(stderr).toContain('keyrot: interrupted: nothing was written (the inventory is written once the search is done)\n');
+  expect(stderr).not.toMatch(/a bug in keyrot|\n\s+at /);
+  expect(await readFile(join(dir, 'inventory.yaml'), 'utf8')).toBe(before);
+}, TIMEOUT);

@@ -8,7 +8,7 @@ import { ENV_NAME_RE } from '../../inventory/schema.ts';
 import { ensureStateDir } from '../../state/inventory-scope.ts';
 import { REGISTERED_IDS, targetDefinition } from '../../targets/index.ts';
 import { keyrotCommand } from '../../render/command.ts';
-import { createOutFor, usage, type CommonFlags } from '../context.ts';
+import { createOutFor, startReadingCommand, usage, type CommonFlags } from '../context.ts';
 import type { Out } from '../output.ts';
 import { fallbackTemplate, inventoryText, TEMPLATES } from '../init/templates.ts';
 
@@ -78,14 +78,21 @@ function hintOf(type: string): string {
 
 /** `init --discover`: the places the key was found, written as the inventory's targets. */
 async function initDiscovered(flags: InitFlags, path: string, env: string, out: Out): Promise<number> {
+  // The search only reads, and can take minutes: Ctrl-C during it ends init at once, nothing written.
+  const stop = startReadingCommand('init --discover', flags);
+  stop.whereThingsStand = async () => `nothing was written (the inventory is written once the search is done)`;
   const { discoveredInventory } = await import('../init/discover.ts');
   const given = flags.path === undefined ? [] : Array.isArray(flags.path) ? flags.path : [flags.path];
   const dirs = [...new Set([process.cwd(), ...given.map((p) => resolve(p))])];
   for (const d of dirs) if (!existsSync(d)) usage(`--path ${d}: no such file or directory`);
   const { text, report, keyFrom } = await discoveredInventory({ path, env, keySource: flags.key, dirs });
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, text, { mode: 0o644 });
-  await ensureStateDir(join(dirname(path), '.keyrot'));
+  // Never a targets.yaml cut in half: a Ctrl-C now waits for the write, then says it was written.
+  await stop.uninterrupted(async () => {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text, { mode: 0o644 });
+    await ensureStateDir(join(dirname(path), '.keyrot'));
+  });
+  stop.whereThingsStand = async () => `wrote ${path}`;
   const listed = report.found.filter((f) => f.target !== null).length;
   if (out.json) out.result({ path, env, ...report });
   out.human(
