@@ -248,6 +248,32 @@ export class EmulatorServer {
   }
 }
 
+/**
+ * What every HTTP emulator is around its EmulatorServer: the base URL once started, start (on a
+ * given port, or any free one), stop. A provider's emulator extends it with its routes and test
+ * helpers only; tests reach the request log, latency and fault injection through `server`.
+ */
+export abstract class HttpEmulator {
+  readonly server: EmulatorServer;
+
+  protected constructor(opts: EmulatorOptions) {
+    this.server = new EmulatorServer(opts);
+  }
+
+  /** `http(s)://127.0.0.1:<port>` once started ('' before). */
+  get url(): string {
+    return this.server.url;
+  }
+
+  start(port?: number): Promise<string> {
+    return this.server.start(port);
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+}
+
 /** Bearer token from an Authorization header, or undefined. */
 export function bearer(req: EmuRequest): string | undefined {
   const h = req.headers.authorization;

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, type EmuRequest, type EmuResponse } from '../server.ts';
 import { RateWindows } from '../rate-window.ts';
 
 /**
@@ -89,8 +89,7 @@ const hex = (n: number) => randomBytes(n).toString('hex');
 const ulid = () => randomBytes(13).toString('base64url').toUpperCase().replace(/[^A-Z0-9]/g, '0').slice(0, 26);
 const STOPPED = new Set(['stopped', 'suspended', 'created']);
 
-export class FlyEmulator {
-  readonly server: EmulatorServer;
+export class FlyEmulator extends HttpEmulator {
   private readonly apps = new Map<string, App>();
   private readonly tokens = new Map<string, TokenInfo>();
   private readonly actions: RateWindows;
@@ -103,25 +102,13 @@ export class FlyEmulator {
   private readonly secretWrites = new Map<string, number>();
 
   constructor(opts: FlyEmulatorOptions = {}) {
+    super({ name: 'fly', notFound: () => ferr(404, 'Not Found') });
     this.phaseMs = opts.phaseMs ?? 0;
     this.actions = new RateWindows(opts.actionBurst ?? 3, 1_000);
     this.staleReplicas = opts.staleReplicas ?? false;
     const pepper = randomBytes(16);
     this.digestOf = opts.digest === 'opaque' ? (v) => createHmac('sha256', pepper).update(v).digest('hex').slice(0, 32) : md5;
-    this.server = new EmulatorServer({ name: 'fly', notFound: () => ferr(404, 'Not Found') });
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

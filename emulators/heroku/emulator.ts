@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
  * A loopback emulator of the parts of the Heroku Platform API keyrot uses: apps, config vars,
@@ -81,8 +81,7 @@ function herokuError(status: number, id: string, message: string, extra: Record<
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-export class HerokuEmulator {
-  readonly server: EmulatorServer;
+export class HerokuEmulator extends HttpEmulator {
   private readonly apps = new Map<string, App>();
   private readonly tokens = new Map<string, TokenInfo>();
   private readonly failReleases: Array<{ app?: string }> = [];
@@ -91,10 +90,7 @@ export class HerokuEmulator {
   private readonly refillPerMinute: number;
 
   constructor(opts: HerokuEmulatorOptions = {}) {
-    this.releaseMs = opts.releaseMs ?? 0;
-    this.capacity = opts.rateLimit?.capacity ?? 4500;
-    this.refillPerMinute = opts.rateLimit?.refillPerMinute ?? 75;
-    this.server = new EmulatorServer({
+    super({
       name: 'heroku',
       notFound: () =>
         herokuError(
@@ -103,19 +99,10 @@ export class HerokuEmulator {
           'The requested API endpoint was not found. Are you using the right HTTP verb (i.e. `GET` vs. `POST`), and did you specify your intended version with the `Accept` header?',
         ),
     });
+    this.releaseMs = opts.releaseMs ?? 0;
+    this.capacity = opts.rateLimit?.capacity ?? 4500;
+    this.refillPerMinute = opts.rateLimit?.refillPerMinute ?? 75;
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
  * A loopback emulator of the Netlify API (`/api/v1`) parts keyrot uses: sites, environment
@@ -104,8 +104,7 @@ const hexId = () => randomBytes(12).toString('hex');
 const isResponse = (x: unknown): x is EmuResponse => typeof x === 'object' && x !== null && 'status' in x;
 const nerr = (status: number, message: string): EmuResponse => ({ status, body: { code: status, message } });
 
-export class NetlifyEmulator {
-  readonly server: EmulatorServer;
+export class NetlifyEmulator extends HttpEmulator {
   private readonly accounts = new Map<string, Account>();
   private readonly sites = new Map<string, Site>();
   private readonly tokens = new Map<string, TokenInfo>();
@@ -118,23 +117,11 @@ export class NetlifyEmulator {
   private readonly writes = new Map<string, number>();
 
   constructor(opts: NetlifyEmulatorOptions = {}) {
+    super({ name: 'netlify', notFound: () => nerr(404, 'Not Found') });
     this.phaseMs = opts.phaseMs ?? 0;
     this.perMinute = opts.requestsPerMinute ?? 500;
     this.deploysPerMinute = opts.deploysPerMinute ?? 3;
-    this.server = new EmulatorServer({ name: 'netlify', notFound: () => nerr(404, 'Not Found') });
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

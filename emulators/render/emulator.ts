@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { RateWindows, resetSeconds, type WindowState } from '../rate-window.ts';
 
 /**
@@ -73,8 +73,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const rid = (prefix: string) => `${prefix}-${randomBytes(10).toString('hex').slice(0, 20)}`;
 const isResponse = (x: unknown): x is EmuResponse => typeof x === 'object' && x !== null && typeof (x as { status?: unknown }).status === 'number';
 
-export class RenderEmulator {
-  readonly server: EmulatorServer;
+export class RenderEmulator extends HttpEmulator {
   private readonly services = new Map<string, Service>();
   /** API key → owners (workspaces) it reaches; undefined = all. */
   private readonly tokens = new Map<string, Set<string> | undefined>();
@@ -87,24 +86,12 @@ export class RenderEmulator {
   private readonly envWrites = new Map<string, number>();
 
   constructor(opts: RenderEmulatorOptions = {}) {
+    super({ name: 'render', notFound: (req) => err(404, `not found: ${req.path}`) });
     this.phaseMs = opts.phaseMs ?? 0;
     this.reads = new RateWindows(opts.limits?.reads ?? 400, 60_000);
     this.writes = new RateWindows(opts.limits?.writes ?? 30, 60_000);
     this.deployWindows = new RateWindows(opts.limits?.deploys ?? 10, 60_000);
-    this.server = new EmulatorServer({ name: 'render', notFound: (req) => err(404, `not found: ${req.path}`) });
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

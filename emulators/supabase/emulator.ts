@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { RateWindows, resetSeconds, type WindowState } from '../rate-window.ts';
 
 /**
@@ -53,8 +53,7 @@ const sha256 = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex
 const err = (status: number, message: string): EmuResponse => ({ status, body: { message } });
 const isResponse = (x: unknown): x is EmuResponse => typeof x === 'object' && x !== null && typeof (x as { status?: unknown }).status === 'number';
 
-export class SupabaseEmulator {
-  readonly server: EmulatorServer;
+export class SupabaseEmulator extends HttpEmulator {
   private readonly projects = new Map<string, Project>();
   private readonly tokens = new Map<string, TokenInfo>();
   private readonly windows: RateWindows;
@@ -62,21 +61,9 @@ export class SupabaseEmulator {
   private readonly writes = new Map<string, number>();
 
   constructor(opts: SupabaseEmulatorOptions = {}) {
+    super({ name: 'supabase', notFound: () => err(404, 'Not Found') });
     this.windows = new RateWindows(opts.requestsPerMinute ?? 120, 60_000);
-    this.server = new EmulatorServer({ name: 'supabase', notFound: () => err(404, 'Not Found') });
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------
