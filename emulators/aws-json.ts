@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, type EmuRequest, type EmuResponse, type RecordedRequest } from './server.ts';
+import { HttpEmulator, type EmuRequest, type EmuResponse, type RecordedRequest } from './server.ts';
 import { expectedSignature, parseAuthorization, signatureMatches } from './aws-secrets-manager/sigv4.ts';
 
 /**
@@ -170,8 +170,7 @@ export interface AwsEmulatorOptions {
  * The server, identities, injected faults and call log every awsJson1_1 emulator has, and the
  * test helpers over them; a service adds its operations in `handle`.
  */
-export abstract class AwsJsonEmulator<Op extends string> {
-  readonly server: EmulatorServer;
+export abstract class AwsJsonEmulator<Op extends string> extends HttpEmulator {
   readonly region: string;
   readonly accountId: string;
   /** The access key the emulator starts with (throw-away, generated at run time). */
@@ -185,7 +184,7 @@ export abstract class AwsJsonEmulator<Op extends string> {
     protocol: { name: string; notFound: () => EmuResponse; serverFault: { type: string; message: string }; targetPrefix: string },
     opts: AwsEmulatorOptions,
   ) {
-    this.server = new EmulatorServer({ name: protocol.name, notFound: protocol.notFound });
+    super({ name: protocol.name, notFound: protocol.notFound });
     this.faults = new AwsFaults<Op>(protocol.serverFault);
     this.targetPrefix = protocol.targetPrefix;
     this.region = opts.region ?? 'us-east-1';
@@ -196,18 +195,6 @@ export abstract class AwsJsonEmulator<Op extends string> {
   }
 
   protected abstract handle(req: EmuRequest): EmuResponse;
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port = 0): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
-  }
 
   /** Registers an access key (generated when omitted) and returns it. */
   addCredentials(creds?: Partial<AwsCredentials>): AwsCredentials {

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
  * A loopback emulator of the Cloudflare API parts keyrot uses for Worker secrets: accounts,
@@ -69,28 +69,19 @@ export function cfError(status: number, code: number, message: string, headers?:
   return { status, headers, body: { success: false, errors: [{ code, message }], messages: [], result: null } };
 }
 
-export class CloudflareEmulator {
-  readonly server: EmulatorServer;
+export class CloudflareEmulator extends HttpEmulator {
   private readonly accounts = new Map<string, { name: string; workers: Map<string, Worker> }>();
   private readonly tokens = new Map<string, TokenInfo>();
   private writes = 0;
 
   constructor() {
-    this.server = new EmulatorServer({ name: 'cloudflare', notFound: () => cfError(404, 7003, 'Could not route to /, perhaps your object identifier is invalid?') });
+    super({ name: 'cloudflare', notFound: () => cfError(404, 7003, 'Could not route to /, perhaps your object identifier is invalid?') });
     this.routes();
   }
 
   /** The API root, as `endpoint:` takes it (…/client/v4). */
-  get url(): string {
+  override get url(): string {
     return `${this.server.url}/client/v4`;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, type EmuRequest, type EmuResponse } from '../server.ts';
 import { isResponse, type EmuApi, type Handler } from './api.ts';
 import { registerSecretRoutes } from './secret-routes.ts';
 import { registerWorkflowRoutes, runView } from './workflow-routes.ts';
@@ -55,8 +55,7 @@ const ALL_WRITE: Record<Permission, Access> = {
   organization_dependabot_secrets: 'write',
 };
 
-export class GitHubEmulator {
-  readonly server: EmulatorServer;
+export class GitHubEmulator extends HttpEmulator {
   private readonly repos = new Map<string, Repo>();
   private readonly orgs = new Map<string, Org>();
   private readonly tokens = new Map<string, TokenInfo>();
@@ -69,11 +68,11 @@ export class GitHubEmulator {
   readonly runOptions: { durationMs: number; details: boolean };
 
   constructor(opts: GitHubEmulatorOptions = {}) {
+    super({ name: 'github', notFound: () => ghError(404, 'Not Found') });
     this.prefix = opts.prefix ?? '';
     this.limit = opts.rateLimit ?? 5000;
     this.now = opts.now ?? (() => Date.now());
     this.runOptions = { durationMs: opts.runMs ?? 300, details: opts.runDetails ?? true };
-    this.server = new EmulatorServer({ name: 'github', notFound: () => ghError(404, 'Not Found') });
     const api = this.api();
     registerSecretRoutes(api);
     registerWorkflowRoutes(api);
@@ -81,16 +80,8 @@ export class GitHubEmulator {
   }
 
   /** What `endpoint:` points at: the API root (with /api/v3 for a GHES-style emulator). */
-  get url(): string {
+  override get url(): string {
     return this.server.url + this.prefix;
-  }
-
-  start(port?: number): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- helpers for tests and the demo -------------------------------------------------------

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { PatchError, clone, jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
 import {
   WORKLOAD_KINDS,
@@ -179,8 +179,7 @@ export function workloadResource(kind: string): WorkloadResource {
   throw new Error(`not a workload kind: ${kind}`);
 }
 
-export class KubernetesEmulator {
-  readonly server: EmulatorServer;
+export class KubernetesEmulator extends HttpEmulator {
   readonly user: string;
   /** Successful writes (create, replace, patch, delete) per resource, e.g. writes.secrets. */
   readonly writes: Record<string, number> = {};
@@ -199,30 +198,18 @@ export class KubernetesEmulator {
   token: string;
 
   constructor(opts: KubernetesEmulatorOptions = {}) {
-    this.now = opts.now ?? Date.now;
-    this.user = opts.user ?? 'system:serviceaccount:keyrot:keyrot';
-    this.defaultBehaviour = { mode: 'progress', delayMs: opts.rolloutDelayMs ?? 1500 };
-    this.tls = opts.tls;
-    this.token = this.newToken();
-    this.server = new EmulatorServer({
+    super({
       name: 'kubernetes',
       tls: opts.tls,
       notFound: (req) =>
         statusFailure(404, 'NotFound', `the server could not find the requested resource (kubernetes emulator: no route for ${req.method} ${req.path})`, {}),
     });
+    this.now = opts.now ?? Date.now;
+    this.user = opts.user ?? 'system:serviceaccount:keyrot:keyrot';
+    this.defaultBehaviour = { mode: 'progress', delayMs: opts.rolloutDelayMs ?? 1500 };
+    this.tls = opts.tls;
+    this.token = this.newToken();
     this.routes();
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  async start(port = 0): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---------------------------------------------------------------- test and demo helpers

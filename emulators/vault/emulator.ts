@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, type EmuRequest, type EmuResponse } from '../server.ts';
 import { KvMount, VaultFailure } from './kv.ts';
 
 /**
@@ -31,29 +31,17 @@ interface TokenEntry {
 
 const multi = (errors: string[]) => `${errors.length} error${errors.length > 1 ? 's' : ''} occurred:\n${errors.map((e) => `\t* ${e}`).join('\n')}\n\n`;
 
-export class VaultEmulator {
-  readonly server = new EmulatorServer({ name: 'vault' });
+export class VaultEmulator extends HttpEmulator {
   private readonly tokens = new Map<string, TokenEntry>();
   /** namespace ('' = root) → mount path (no slashes) → mount. */
   private readonly namespaces = new Map<string, Map<string, KvMount>>([['', new Map([['secret', new KvMount(2)]])]]);
   private sealed = false;
 
   constructor() {
+    super({ name: 'vault' });
     this.server.route('GET', '/v1/:rest*', (req) => this.handle(req));
     this.server.route('POST', '/v1/:rest*', (req) => this.handle(req));
     this.server.route('PUT', '/v1/:rest*', (req) => this.handle(req));
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  start(port = 0): Promise<string> {
-    return this.server.start(port);
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---------------------------------------------------------------- test/demo helpers
