@@ -45,7 +45,7 @@ async function setup(s: FleetSetup): Promise<FleetEndpoints> {
   aws = new AwsSecretsManagerEmulator({ region: 'us-east-1' });
   for (const e of [heroku.server, vercel.server, aws.server]) e.latencyMs = s.latencyMs;
   await heroku.start();
-  await vercel.server.start();
+  await vercel.start();
   await aws.start();
   const token = heroku.addToken({ scopes: ['read-protected', 'write-protected'] });
   const vercelToken = `vcp_${randomBytes(16).toString('hex')}`;

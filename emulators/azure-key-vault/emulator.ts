@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { generateSelfSignedCert } from './cert.ts';
 
 /**
@@ -78,8 +78,7 @@ export interface KeyVaultEmulatorOptions {
 
 export type DenyMode = 'rbac' | 'access-policy';
 
-export class KeyVaultEmulator {
-  readonly server: EmulatorServer;
+export class KeyVaultEmulator extends HttpEmulator {
   readonly tenantId: string;
   readonly vaultName: string;
   readonly caPem: string;
@@ -97,33 +96,29 @@ export class KeyVaultEmulator {
   private seqNo = 0;
 
   constructor(opts: KeyVaultEmulatorOptions = {}) {
-    this.vaultName = opts.vaultName ?? 'keyrot-emulator';
-    this.tenantId = opts.tenantId ?? randomUUID();
-    this.pageSize = Math.min(opts.pageSize ?? 25, 25);
-    this.challengeResource = opts.challengeResource ?? 'https://vault.localhost';
-    this.token = randomBytes(24).toString('base64url');
     const tls = generateSelfSignedCert({
       commonName: 'keyrot Azure Key Vault emulator',
       dnsNames: ['localhost', '*.vault.localhost'],
       ipAddresses: ['127.0.0.1'],
     });
-    this.caPem = tls.cert;
-    this.server = new EmulatorServer({
+    super({
       name: 'azure-key-vault',
       tls,
       notFound: (req) => errorResponse(400, 'BadParameter', `The request URI ${req.path} is not a valid Key Vault secrets operation.`),
     });
+    this.caPem = tls.cert;
+    this.vaultName = opts.vaultName ?? 'keyrot-emulator';
+    this.tenantId = opts.tenantId ?? randomUUID();
+    this.pageSize = Math.min(opts.pageSize ?? 25, 25);
+    this.challengeResource = opts.challengeResource ?? 'https://vault.localhost';
+    this.token = randomBytes(24).toString('base64url');
     this.routes();
   }
 
-  async start(port = 0): Promise<string> {
-    this.loopbackUrl = await this.server.start(port);
+  override async start(port = 0): Promise<string> {
+    this.loopbackUrl = await super.start(port);
     this.vaultUrl = `https://${this.vaultName}.vault.localhost:${new URL(this.loopbackUrl).port}`;
     return this.vaultUrl;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // --- helpers for tests and the demo (bypass the API) -------------------------------------------

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { crc32c } from '../../src/targets/gcp-secret-manager/crc32c.ts';
 
 /**
@@ -119,8 +119,7 @@ function newEtag(): string {
   return `"${randomBytes(8).toString('hex')}"`;
 }
 
-export class GcpSecretManagerEmulator {
-  readonly server: EmulatorServer;
+export class GcpSecretManagerEmulator extends HttpEmulator {
   token: string;
   private readonly secrets = new Map<string, StoredSecret>();
   private readonly denied = new Set<string>();
@@ -130,13 +129,13 @@ export class GcpSecretManagerEmulator {
   private readonly defaultPageSize: number;
 
   constructor(opts: GcpSecretManagerEmulatorOptions = {}) {
-    this.token = opts.token ?? `ya29.emulator-${randomBytes(18).toString('base64url')}`;
-    this.projectNumbers = { ...opts.projectNumbers };
-    this.defaultPageSize = opts.defaultPageSize ?? 25;
-    this.server = new EmulatorServer({
+    super({
       name: 'gcp-secret-manager',
       notFound: (req) => googleError(404, 'NOT_FOUND', `gcp-secret-manager emulator: no route for ${req.method} ${req.path}`),
     });
+    this.token = opts.token ?? `ya29.emulator-${randomBytes(18).toString('base64url')}`;
+    this.projectNumbers = { ...opts.projectNumbers };
+    this.defaultPageSize = opts.defaultPageSize ?? 25;
     this.server.route('GET', '/v1/projects/:project/secrets', (r) => this.guard(r, () => this.listSecrets(r)));
     const base = '/v1/projects/:project/secrets/:secret';
     this.server.route('GET', base, (r) => this.guard(r, () => this.getSecret(r)));
@@ -151,13 +150,9 @@ export class GcpSecretManagerEmulator {
     return this.server.url.replace(/^https?:\/\//, '');
   }
 
-  async start(port = 0): Promise<string> {
-    await this.server.start(port);
+  override async start(port = 0): Promise<string> {
+    await super.start(port);
     return this.endpoint;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   projectNumber(project: string): string {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { costsPage, type CostRecord } from './costs.ts';
-import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
  * A loopback emulator of the OpenAI API surface keyrot uses:
@@ -85,6 +85,15 @@ const BUCKET_LIMITS: Record<string, { def: number; max: number }> = {
   '1d': { def: 7, max: 31 },
 };
 
+/** An error as the OpenAI API answers one: `{ error: { message, type, param, code } }` with a request id. */
+function apiError(status: number, message: string, type: string, code: string | null, param: string | null = null): EmuResponse {
+  return {
+    status,
+    headers: { 'x-request-id': `req_${hex(8)}` },
+    body: { error: { message, type, param, code } },
+  };
+}
+
 function hex(n: number): string {
   return randomBytes(n).toString('hex');
 }
@@ -104,11 +113,7 @@ export function redactedValue(value: string): string {
   return `${value.slice(0, family.length + 3)}****${value.slice(-4)}`;
 }
 
-export class OpenAIEmulator {
-  readonly server = new EmulatorServer({
-    name: 'OpenAI',
-    notFound: (req) => this.error(404, `Invalid URL (${req.method} ${req.path})`, 'invalid_request_error', null),
-  });
+export class OpenAIEmulator extends HttpEmulator {
   readonly #valid = new Set<string>();
   readonly #now: () => number;
   readonly #adminKeys = new Map<string, Set<string>>();
@@ -124,6 +129,10 @@ export class OpenAIEmulator {
   #seq = 0;
 
   constructor(opts: OpenAIEmulatorOptions = {}) {
+    super({
+      name: 'OpenAI',
+      notFound: (req) => apiError(404, `Invalid URL (${req.method} ${req.path})`, 'invalid_request_error', null),
+    });
     this.#now = opts.now ?? (() => Date.now());
     this.server.route('GET', '/v1/models', (req) => this.models(req));
     const p = '/v1/organization/projects/:project';
@@ -138,7 +147,7 @@ export class OpenAIEmulator {
     this.#route('GET', '/v1/organization/usage/completions', 'api.usage.read', (req) => this.usageCompletions(req));
     this.#route('GET', '/v1/organization/costs', 'api.usage.read', (req) => {
       const a = costsPage(req.query, this.#costs, this.#sec());
-      return a.ok ? this.ok(a.body) : this.error(400, a.message, 'invalid_request_error', null, a.param);
+      return a.ok ? this.ok(a.body) : apiError(400, a.message, 'invalid_request_error', null, a.param);
     });
   }
 
@@ -159,18 +168,14 @@ export class OpenAIEmulator {
     return rec !== undefined && !this.#expired(rec);
   }
 
-  start(port = 0): Promise<string> {
-    return this.server.start(port).then((url) => {
+  override start(port = 0): Promise<string> {
+    return super.start(port).then((url) => {
       // EmulatorServer keeps its node:http Server private and EmuRequest carries no socket; the
       // lost-response hook (dropNextResponse) needs the socket, so map headers → socket here.
       const srv = (this.server as unknown as { server?: Server }).server;
       srv?.on('request', (req) => this.#sockets.set(req.headers, req.socket));
       return url;
     });
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   /** Base URL as `key.endpoint` / `key.admin.endpoint` take it. */
@@ -361,14 +366,14 @@ export class OpenAIEmulator {
   #authorizeAdmin(req: EmuRequest, scope: AdminScope): EmuResponse | undefined {
     const key = bearer(req);
     if (!key) {
-      return this.error(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error', null);
+      return apiError(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error', null);
     }
     const scopes = this.#adminKeys.get(key);
     if (!scopes) {
       // A project key on an admin endpoint is authenticated but has none of the admin scopes
       // [UNCERTAIN: the real status for this case]; an unknown key is the usual 401.
       if (this.isValid(key)) return this.missingScope(scope);
-      return this.error(401, `Incorrect API key provided: ${this.shown(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key');
+      return apiError(401, `Incorrect API key provided: ${this.shown(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key');
     }
     if (!scopes.has(scope)) return this.missingScope(scope);
     return undefined;
@@ -376,7 +381,7 @@ export class OpenAIEmulator {
 
   /** OpenAI's wording for a missing scope (community.openai.com/t/1345041, status 403 per keyrot's brief). */
   private missingScope(scope: string): EmuResponse {
-    return this.error(
+    return apiError(
       403,
       `You have insufficient permissions for this operation. Missing scopes: ${scope}. Check that you have the correct role in your organization, and if you're using a restricted API key, that it has the necessary scopes.`,
       'invalid_request_error',
@@ -388,14 +393,6 @@ export class OpenAIEmulator {
     return key.length > 8 ? `${key.slice(0, 8)}${'*'.repeat(10)}${key.slice(-4)}` : '****';
   }
 
-  private error(status: number, message: string, type: string, code: string | null, param: string | null = null): EmuResponse {
-    return {
-      status,
-      headers: { 'x-request-id': `req_${hex(8)}` },
-      body: { error: { message, type, param, code } },
-    };
-  }
-
   private ok(body: unknown): EmuResponse {
     return { status: 200, headers: { 'x-request-id': `req_${hex(8)}` }, body };
   }
@@ -403,7 +400,7 @@ export class OpenAIEmulator {
   /** 404 for an unknown project [UNCERTAIN message]. */
   private project(req: EmuRequest): { id: string } | EmuResponse {
     const p = this.#projects.get(req.params.project ?? '');
-    if (!p) return this.error(404, `No such project: ${req.params.project}`, 'invalid_request_error', null);
+    if (!p) return apiError(404, `No such project: ${req.params.project}`, 'invalid_request_error', null);
     return p;
   }
 
@@ -412,14 +409,14 @@ export class OpenAIEmulator {
     const limitRaw = req.query.get('limit');
     const limit = limitRaw === null ? 20 : Number(limitRaw);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      return this.error(400, 'Invalid limit: must be an integer between 1 and 100.', 'invalid_request_error', null, 'limit');
+      return apiError(400, 'Invalid limit: must be an integer between 1 and 100.', 'invalid_request_error', null, 'limit');
     }
     const sorted = [...items].sort((a, b) => a.seq - b.seq);
     let from = 0;
     const after = req.query.get('after');
     if (after) {
       const i = sorted.findIndex((t) => t.id === after);
-      if (i < 0) return this.error(400, `Invalid 'after': no object ${after}.`, 'invalid_request_error', null, 'after');
+      if (i < 0) return apiError(400, `Invalid 'after': no object ${after}.`, 'invalid_request_error', null, 'after');
       from = i + 1;
     }
     const slice = sorted.slice(from, from + limit);
@@ -462,7 +459,7 @@ export class OpenAIEmulator {
 
   private getProject(req: EmuRequest): EmuResponse {
     const p = this.#projects.get(req.params.project ?? '');
-    if (!p) return this.error(404, `No such project: ${req.params.project}`, 'invalid_request_error', null);
+    if (!p) return apiError(404, `No such project: ${req.params.project}`, 'invalid_request_error', null);
     return this.ok({ object: 'organization.project', id: p.id, name: p.name, created_at: p.createdAt, archived_at: null, status: 'active' });
   }
 
@@ -479,16 +476,16 @@ export class OpenAIEmulator {
     if ('status' in p) return p;
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     if (typeof body.name !== 'string' || body.name.length === 0) {
-      return this.error(400, "Missing required parameter: 'name'.", 'invalid_request_error', 'missing_required_parameter', 'name');
+      return apiError(400, "Missing required parameter: 'name'.", 'invalid_request_error', 'missing_required_parameter', 'name');
     }
     const only = body.create_service_account_only === true;
     const exp = body.expires_in_seconds;
     if (exp !== undefined && exp !== null) {
       if (typeof exp !== 'number' || !Number.isInteger(exp) || exp < 1 || exp > MAX_EXPIRES_IN_SECONDS) {
-        return this.error(400, `Invalid 'expires_in_seconds': expected an integer between 1 and ${MAX_EXPIRES_IN_SECONDS}.`, 'invalid_request_error', null, 'expires_in_seconds');
+        return apiError(400, `Invalid 'expires_in_seconds': expected an integer between 1 and ${MAX_EXPIRES_IN_SECONDS}.`, 'invalid_request_error', null, 'expires_in_seconds');
       }
       if (only) {
-        return this.error(400, "'expires_in_seconds' cannot be used with 'create_service_account_only'.", 'invalid_request_error', null, 'expires_in_seconds');
+        return apiError(400, "'expires_in_seconds' cannot be used with 'create_service_account_only'.", 'invalid_request_error', null, 'expires_in_seconds');
       }
     }
     const sa = this.#newServiceAccount(p.id, body.name, only ? 'none' : 'member');
@@ -513,7 +510,7 @@ export class OpenAIEmulator {
     const p = this.project(req);
     if ('status' in p) return p;
     const sa = this.#serviceAccounts.get(req.params.id ?? '');
-    if (!sa || sa.project !== p.id) return this.error(404, `No such service account: ${req.params.id}`, 'invalid_request_error', null);
+    if (!sa || sa.project !== p.id) return apiError(404, `No such service account: ${req.params.id}`, 'invalid_request_error', null);
     return this.ok(this.renderServiceAccount(sa));
   }
 
@@ -522,7 +519,7 @@ export class OpenAIEmulator {
     const p = this.project(req);
     if ('status' in p) return p;
     const sa = this.#serviceAccounts.get(req.params.id ?? '');
-    if (!sa || sa.project !== p.id) return this.error(404, `No such service account: ${req.params.id}`, 'invalid_request_error', null);
+    if (!sa || sa.project !== p.id) return apiError(404, `No such service account: ${req.params.id}`, 'invalid_request_error', null);
     for (const k of this.#keysOf(sa.id)) this.#keys.delete(k.id);
     this.#serviceAccounts.delete(sa.id);
     return this.ok({ object: 'organization.project.service_account.deleted', id: sa.id, deleted: true });
@@ -540,7 +537,7 @@ export class OpenAIEmulator {
     const p = this.project(req);
     if ('status' in p) return p;
     const rec = this.#keys.get(req.params.id ?? '');
-    if (!rec || rec.project !== p.id) return this.error(404, `No such API key: ${req.params.id}`, 'invalid_request_error', null);
+    if (!rec || rec.project !== p.id) return apiError(404, `No such API key: ${req.params.id}`, 'invalid_request_error', null);
     return this.ok(this.renderKey(rec));
   }
 
@@ -549,9 +546,9 @@ export class OpenAIEmulator {
     const p = this.project(req);
     if ('status' in p) return p;
     const rec = this.#keys.get(req.params.id ?? '');
-    if (!rec || rec.project !== p.id) return this.error(404, `No such API key: ${req.params.id}`, 'invalid_request_error', null);
+    if (!rec || rec.project !== p.id) return apiError(404, `No such API key: ${req.params.id}`, 'invalid_request_error', null);
     if (rec.owner.type === 'service_account') {
-      return this.error(400, 'API keys owned by a service account cannot be deleted; delete the service account instead.', 'invalid_request_error', null);
+      return apiError(400, 'API keys owned by a service account cannot be deleted; delete the service account instead.', 'invalid_request_error', null);
     }
     this.#keys.delete(rec.id);
     return this.ok({ object: 'organization.project.api_key.deleted', id: rec.id, deleted: true });
@@ -567,15 +564,15 @@ export class OpenAIEmulator {
     const arr = (name: string) => [...q.getAll(`${name}[]`), ...q.getAll(name)];
     const startRaw = q.get('start_time');
     if (startRaw === null || !/^\d+$/.test(startRaw)) {
-      return this.error(400, "Missing required parameter: 'start_time'.", 'invalid_request_error', 'missing_required_parameter', 'start_time');
+      return apiError(400, "Missing required parameter: 'start_time'.", 'invalid_request_error', 'missing_required_parameter', 'start_time');
     }
     const width = q.get('bucket_width') ?? '1d';
     const w = BUCKET_SECONDS[width];
     const lim = BUCKET_LIMITS[width];
-    if (!w || !lim) return this.error(400, `Invalid 'bucket_width': ${width}.`, 'invalid_request_error', null, 'bucket_width');
+    if (!w || !lim) return apiError(400, `Invalid 'bucket_width': ${width}.`, 'invalid_request_error', null, 'bucket_width');
     const limit = q.get('limit') === null ? lim.def : Number(q.get('limit'));
     if (!Number.isInteger(limit) || limit < 1 || limit > lim.max) {
-      return this.error(400, `Invalid 'limit': for bucket_width=${width} it must be between 1 and ${lim.max}.`, 'invalid_request_error', null, 'limit');
+      return apiError(400, `Invalid 'limit': for bucket_width=${width} it must be between 1 and ${lim.max}.`, 'invalid_request_error', null, 'limit');
     }
     const start = Number(startRaw);
     const end = q.get('end_time') !== null ? Number(q.get('end_time')) : this.#sec() + 1;
@@ -588,7 +585,7 @@ export class OpenAIEmulator {
     const page = q.get('page');
     if (page) {
       const m = /^bucket:(\d+)$/.exec(Buffer.from(page, 'base64url').toString('utf8'));
-      if (!m) return this.error(400, "Invalid 'page' cursor.", 'invalid_request_error', null, 'page');
+      if (!m) return apiError(400, "Invalid 'page' cursor.", 'invalid_request_error', null, 'page');
       bucketStart = Number(m[1]);
     }
     const data: unknown[] = [];
@@ -650,7 +647,7 @@ export class OpenAIEmulator {
   private models(req: EmuRequest): EmuResponse {
     const key = bearer(req);
     if (!key) {
-      return this.error(
+      return apiError(
         401,
         "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         'invalid_request_error',
@@ -659,7 +656,7 @@ export class OpenAIEmulator {
     }
     if (!this.isValid(key)) {
       // The real message echoes a redacted form of the key; keyrot's redactor must cope with it.
-      return this.error(
+      return apiError(
         401,
         `Incorrect API key provided: ${this.shown(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
         'invalid_request_error',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuRequest, type EmuResponse } from '../server.ts';
 import { GqlFieldError, GqlSyntaxError, parseDocument, project, resolveValue, type GqlObject, type Operation } from './graphql.ts';
 
 /**
@@ -99,8 +99,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-export class RailwayEmulator {
-  readonly server: EmulatorServer;
+export class RailwayEmulator extends HttpEmulator {
   private readonly accountTokens = new Set<string>();
   private readonly projectTokens = new Map<string, { id: string; projectId: string; environmentId: string }>();
   private readonly projects: Project[] = [];
@@ -114,31 +113,23 @@ export class RailwayEmulator {
   mutations = 0;
 
   constructor(opts: RailwayEmulatorOptions = {}) {
-    this.opts = { phaseMs: opts.phaseMs ?? 150, rateLimit: opts.rateLimit ?? { limit: 1000, windowMs: 3_600_000 } };
-    this.server = new EmulatorServer({
+    super({
       name: 'railway',
       notFound: (req) => ({ status: 404, body: `Cannot ${req.method} ${req.path}` }),
     });
+    this.opts = { phaseMs: opts.phaseMs ?? 150, rateLimit: opts.rateLimit ?? { limit: 1000, windowMs: 3_600_000 } };
     this.server.route('POST', '/graphql/v2', (req) => this.handle(req));
   }
 
   static async start(opts: RailwayEmulatorOptions = {}): Promise<RailwayEmulator> {
     const emu = new RailwayEmulator(opts);
-    await emu.server.start();
+    await emu.start();
     return emu;
-  }
-
-  get url(): string {
-    return this.server.url;
   }
 
   /** The endpoint keyrot's `endpoint:` takes: the GraphQL URL itself. */
   get graphqlUrl(): string {
     return `${this.server.url}/graphql/v2`;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---------------------------------------------------------------- helpers for tests and demo

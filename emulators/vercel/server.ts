@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { EmulatorServer, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
+import { HttpEmulator, bearer, type EmuHandler, type EmuRequest, type EmuResponse } from '../server.ts';
 
 /**
  * A loopback emulator of the slice of the Vercel REST API keyrot uses (vercel README "Provider facts"; wire
@@ -126,8 +126,7 @@ function newId(prefix: string): string {
   return prefix + randomBytes(12).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16);
 }
 
-export class VercelEmulator {
-  readonly server: EmulatorServer;
+export class VercelEmulator extends HttpEmulator {
   private readonly tokens = new Map<string, { teams: Set<string> }>();
   private readonly teams = new Map<string, Team>();
   private readonly projects: Project[] = [];
@@ -140,6 +139,10 @@ export class VercelEmulator {
   mutations = 0;
 
   constructor(opts: VercelEmulatorOptions = {}) {
+    super({
+      name: 'vercel',
+      notFound: () => err(404, 'not_found', 'The requested path was not found'),
+    });
     this.opts = {
       pageSize: opts.pageSize ?? 100,
       queuedMs: opts.queuedMs ?? 150,
@@ -147,25 +150,13 @@ export class VercelEmulator {
       rateLimit: opts.rateLimit ?? { limit: 1000, windowMs: 60_000 },
       envListCursor: opts.envListCursor ?? true,
     };
-    this.server = new EmulatorServer({
-      name: 'vercel',
-      notFound: () => err(404, 'not_found', 'The requested path was not found'),
-    });
     this.routes();
   }
 
   static async start(opts: VercelEmulatorOptions = {}): Promise<VercelEmulator> {
     const emu = new VercelEmulator(opts);
-    await emu.server.start();
+    await emu.start();
     return emu;
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---------------------------------------------------------------- helpers for tests and demo
