@@ -74,6 +74,12 @@ export function isCongestion(err: unknown): err is TargetError {
   return err instanceof TargetError && (err.kind === 'rate-limited' || err.kind === 'timeout' || (err.kind === 'unavailable' && err.status !== undefined && err.status >= 500));
 }
 
+/** What a failed request tells the lane: a throttle (a `rate-limited` TargetError) is a 429 with the wait it asked for. */
+export function throttleOf(err: unknown): { status?: number; rateLimit?: RateLimit } {
+  if (!(err instanceof TargetError) || err.kind !== 'rate-limited') return {};
+  return { status: 429, rateLimit: err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs } };
+}
+
 export class Lane {
   readonly key: string;
   readonly limits: PacingLimits;
@@ -203,6 +209,28 @@ export class Lane {
     if (answer.status === 429) this.congestion(t.epoch, rl?.retryAfterMs, 'the provider answered 429');
     if (t.probe) b.probing = false;
     for (const w of b.waiters.splice(0)) w();
+  }
+
+  /**
+   * One provider request through the lane, for clients whose answers carry no rate-limit headers
+   * (the SDKs, the Kubernetes and Docker clients): it waits as `beforeRequest` does (a pause, the
+   * class's published rate), and a throttling answer (`throttleOf`: 429, ThrottlingException,
+   * RESOURCE_EXHAUSTED) tells the lane, with the wait the provider asked for. `failureIn`: for
+   * clients that return a failure as an outcome instead of throwing it.
+   */
+  async request<T>(fn: () => Promise<T>, o: { cls?: string; bucket?: string; signal?: AbortSignal; failureIn?: (out: T) => unknown } = {}): Promise<T> {
+    const ticket = await this.beforeRequest(o.bucket, o.cls, o.signal);
+    let failure: unknown;
+    try {
+      const out = await fn();
+      failure = o.failureIn?.(out);
+      return out;
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      this.afterRequest(ticket, throttleOf(failure));
+    }
   }
 
   /** A published rate as a token bucket (GCRA): each request gets the next free instant, bursts of `burst`. */

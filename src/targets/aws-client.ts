@@ -105,3 +105,12 @@ export function awsSetup(service: AwsService, config: CommonTargetConfig, env: N
     callOptions: (signal) => ({ abortSignal: deadlineSignal(timeoutMs, signal) }),
   };
 }
+
+/**
+ * The rate-limit domain of an AWS service's calls: quotas are per account and region, so targets
+ * (and a discover) of one region, endpoint and credentials source share one pacing lane.
+ */
+export function awsRateLimitKey(id: string, aws: AwsSetup, env: NodeJS.ProcessEnv): string {
+  const source = env.AWS_PROFILE || (aws.clientConfig.credentials ? 'env' : 'default chain');
+  return `${id}:${aws.region ?? 'default region'}:${aws.endpoint ?? 'aws'}:${source}`;
+}

@@ -15,7 +15,7 @@ import { fingerprint } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
 import type { CommonTargetConfig, TargetContext } from '../types.ts';
 import { deadlinePassed } from '../../runtime/deadline.ts';
-import { awsSetup, envRegion, type AwsClientConfig } from '../aws-client.ts';
+import { awsRateLimitKey, awsSetup, envRegion, type AwsClientConfig } from '../aws-client.ts';
 import type { Lane } from '../../runtime/pacer.ts';
 import { laneOf } from '../common.ts';
 import { awsSecretsManager, type AwsSecretsManagerConfig } from './index.ts';
@@ -98,8 +98,7 @@ export class SecretsManagerApi {
     this.timeoutMs = aws.timeoutMs;
     this.callOptions = aws.callOptions;
     ({ key: this.clientKey, client: this.client } = sharedClient(aws.clientConfig, this.timeoutMs));
-    const source = ctx.env.AWS_PROFILE || (aws.clientConfig.credentials ? 'env' : 'default chain');
-    this.rateLimitKey = `aws-secrets-manager:${this.region ?? 'default region'}:${this.endpoint ?? 'aws'}:${source}`;
+    this.rateLimitKey = awsRateLimitKey(awsSecretsManager.id, aws, ctx.env);
     this.lane = laneOf(ctx, this.rateLimitKey, awsSecretsManager);
   }
 
@@ -157,18 +156,17 @@ export class SecretsManagerApi {
   private call<T>(cls: 'read' | 'write', action: SmAction, op: string, signal: AbortSignal | undefined, send: (o: CallOptions) => Promise<T>): Promise<T>;
   private call<T>(cls: 'read' | 'write', action: SmAction, op: string, signal: AbortSignal | undefined, send: (o: CallOptions) => Promise<T>, o: { missingIsNull: true }): Promise<T | null>;
   private async call<T>(cls: 'read' | 'write', action: SmAction, op: string, signal: AbortSignal | undefined, send: (o: CallOptions) => Promise<T>, o?: { missingIsNull: true }): Promise<T | null> {
-    const ticket = await this.lane.beforeRequest('', cls, signal);
-    const sent = this.callOptions(signal);
-    let status: number | undefined;
-    try {
-      return await send(sent);
-    } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (o?.missingIsNull && name === 'ResourceNotFoundException') return null;
-      if (name === 'ThrottlingException') status = 429;
-      throw this.fail(err, action, op, sent);
-    } finally {
-      this.lane.afterRequest(ticket, { status });
-    }
+    return this.lane.request(
+      async () => {
+        const sent = this.callOptions(signal);
+        try {
+          return await send(sent);
+        } catch (err) {
+          if (o?.missingIsNull && (err as { name?: string }).name === 'ResourceNotFoundException') return null;
+          throw this.fail(err, action, op, sent);
+        }
+      },
+      { cls, signal },
+    );
   }
 }

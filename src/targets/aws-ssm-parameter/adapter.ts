@@ -1,10 +1,10 @@
 import type { ParameterHistory } from '@aws-sdk/client-ssm';
 import { Secret } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
-import { awsSetup, envRegion } from '../aws-client.ts';
-import { preflightFailed } from '../common.ts';
+import { awsRateLimitKey, awsSetup, envRegion } from '../aws-client.ts';
+import { laneOf, preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { AwsSsmParameterConfig, AwsSsmParameterReceipt } from './index.ts';
+import { awsSsmParameter, type AwsSsmParameterConfig, type AwsSsmParameterReceipt } from './index.ts';
 import { PARAMETER_STORE } from './errors.ts';
 import { parameterStoreCalls } from './store.ts';
 import { describeHeld, holds, valueOf } from './versions.ts';
@@ -29,7 +29,8 @@ export function createAwsSsmParameterTarget(config: AwsSsmParameterConfig & Comm
   const selector = label ? `${name}:${label}` : name;
   const region = config.region ?? envRegion(ctx.env);
   const aws = awsSetup(PARAMETER_STORE, config, ctx.env, region);
-  const store = parameterStoreCalls(name, aws, ctx.name);
+  const rateLimitKey = awsRateLimitKey(awsSsmParameter.id, aws, ctx.env);
+  const store = parameterStoreCalls(name, aws, ctx.name, laneOf(ctx, rateLimitKey, awsSsmParameter));
   const where = selector;
 
   const problem = (message: string, op: string, kind: TargetError['kind']) => new TargetError(message, { target: ctx.name, op, kind, retryable: false });
@@ -124,6 +125,7 @@ export function createAwsSsmParameterTarget(config: AwsSsmParameterConfig & Comm
     name: ctx.name,
     location: where,
     lockKey: `aws-ssm-parameter:${region ?? ''}:${name}`,
+    rateLimitKey,
     preflight,
     read,
     write,

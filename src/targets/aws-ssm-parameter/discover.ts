@@ -1,10 +1,12 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { plural } from '../../render/plural.ts';
 import { Secret } from '../../core/secret.ts';
-import { awsSetup, envRegion } from '../aws-client.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
+import { awsRateLimitKey, awsSetup, envRegion } from '../aws-client.ts';
+import { asDiscoverAuth, laneOf, matchesVarName } from '../common.ts';
+import { paced } from '../discovery.ts';
 import type { CommonTargetConfig, DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
 import { PARAMETER_STORE } from './errors.ts';
+import { awsSsmParameter } from './index.ts';
 import { parametersByPath } from './store.ts';
 
 /** At most this many GetParametersByPath pages (10 parameters each) per region and path. */
@@ -54,13 +56,15 @@ function sourcesOf(ctx: DiscoverContext): Source[] {
 async function searchPath(ctx: DiscoverContext, source: Source, path: string): Promise<{ count: number; places: DiscoveredPlace[]; truncated: boolean }> {
   const aws = awsSetup(PARAMETER_STORE, source.config, ctx.env, source.region);
   const client = new SSMClient(aws.clientConfig);
+  // The lane a rotation of these parameters would use: the account's `get` rate per region.
+  const lane = laneOf(ctx, awsRateLimitKey(awsSsmParameter.id, aws, ctx.env), awsSsmParameter);
   const places: DiscoveredPlace[] = [];
   let count = 0;
   let next: string | undefined;
   let pages = 0;
   try {
     do {
-      const page = await parametersByPath(client, aws, path, next, ctx.signal).catch(asDiscoverAuth);
+      const page = await paced(ctx, () => parametersByPath(client, aws, lane, path, next, ctx.signal)).catch(asDiscoverAuth);
       for (const p of page.Parameters ?? []) {
         count++;
         if (!p.Name || !matchesVarName(p.Name, ctx.varNames)) continue;

@@ -56,8 +56,13 @@ export const awsSsmParameter = defineTarget({
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AwsSsmParameterReceipt },
   // GetParameter, GetParameters and PutParameter share the account's Parameter Store throughput per
-  // region (the GetParameter command doc): few writes at once, throttling is retried with backoff.
+  // region (the GetParameter command doc); the default ("standard") throughput is 40 transactions a
+  // second for GetParameter, GetParameters and GetParametersByPath (AWS Systems Manager endpoints
+  // and quotas): the `get` class is held to 40/s spread evenly (burst 1: no second holds more);
+  // every call goes through the account's lane, a ThrottlingException halves its window. Few
+  // writes at once.
   concurrency: 2,
+  pacing: { rates: { get: { perSecond: 40, burst: 1 } } },
   describe: (c) => `${c.parameter}${c.label ? `:${c.label}` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAwsSsmParameterTarget(config, ctx),
   discover: async (ctx) => (await import('./discover.ts')).discoverSsmParameters(ctx),

@@ -15,6 +15,7 @@ import {
 import { TargetError } from '../../core/errors.ts';
 import { deadlinePassed } from '../../runtime/deadline.ts';
 import type { AwsSetup } from '../aws-client.ts';
+import type { Lane } from '../../runtime/pacer.ts';
 import { ssmError, type SsmAction } from './errors.ts';
 
 /**
@@ -34,17 +35,36 @@ export interface ParameterStoreCalls {
   close(): void;
 }
 
-export function parameterStoreCalls(name: string, aws: AwsSetup, target: string): ParameterStoreCalls {
+/**
+ * The published throughput class of an action: GetParameter, GetParameters and GetParametersByPath
+ * share the account's `get` rate per region (the target README cites the quota); other actions
+ * are paced by the lane's window and AWS's throttling alone.
+ */
+function classOf(action: SsmAction): string | undefined {
+  return action === 'GetParameter' || action === 'GetParametersByPath' ? 'get' : undefined;
+}
+
+/** One SDK call in the account's lane (each call is one request: the SDK makes one attempt), under its deadline, its failure in product words. */
+function sendOne<T>(aws: AwsSetup, lane: Lane, c: { action: SsmAction; op: string; target: string; parameter: string }, signal: AbortSignal | undefined, run: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+  return lane.request(
+    async () => {
+      const sent = aws.callOptions(signal);
+      try {
+        return await run(sent);
+      } catch (err) {
+        const timedOut = deadlinePassed(sent.abortSignal);
+        throw ssmError(err, { ...c, region: aws.region, endpoint: aws.endpoint, timeoutMs: aws.timeoutMs, timedOut });
+      }
+    },
+    { cls: classOf(c.action), signal },
+  );
+}
+
+export function parameterStoreCalls(name: string, aws: AwsSetup, target: string, lane: Lane): ParameterStoreCalls {
   const client = new SSMClient(aws.clientConfig);
 
-  async function send<T>(action: SsmAction, op: string, signal: AbortSignal | undefined, run: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    const sent = aws.callOptions(signal);
-    try {
-      return await run(sent);
-    } catch (err) {
-      const timedOut = deadlinePassed(sent.abortSignal);
-      throw ssmError(err, { target, op, action, parameter: name, region: aws.region, endpoint: aws.endpoint, timeoutMs: aws.timeoutMs, timedOut });
-    }
+  function send<T>(action: SsmAction, op: string, signal: AbortSignal | undefined, run: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    return sendOne(aws, lane, { action, op, target, parameter: name }, signal, run);
   }
 
   const absent = (err: unknown) => {
@@ -100,17 +120,15 @@ export function parameterStoreCalls(name: string, aws: AwsSetup, target: string)
 }
 
 /** One page of GetParametersByPath under `path` (recursive, decrypted), for discovery. */
-export async function parametersByPath(
+export function parametersByPath(
   client: SSMClient,
   aws: AwsSetup,
+  lane: Lane,
   path: string,
   next: string | undefined,
   signal?: AbortSignal,
 ): Promise<GetParametersByPathCommandOutput> {
-  const sent = aws.callOptions(signal);
-  try {
-    return await client.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: next }), sent);
-  } catch (err) {
-    throw ssmError(err, { target: 'discover', op: 'discover', action: 'GetParametersByPath', parameter: path, region: aws.region, endpoint: aws.endpoint, timeoutMs: aws.timeoutMs, timedOut: deadlinePassed(sent.abortSignal) });
-  }
+  return sendOne(aws, lane, { action: 'GetParametersByPath', op: 'discover', target: 'discover', parameter: path }, signal, (sent) =>
+    client.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: next }), sent),
+  );
 }
