@@ -2,6 +2,7 @@ import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emu
 import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts';
 import type { Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import type { GcpSecretManagerReceipt } from '../../src/targets/gcp-secret-manager/index.ts';
 
 export const PROJECT = 'keyrot-test';
@@ -30,7 +31,8 @@ export async function gcpFixture(opts: { secret?: string; project?: string; requ
       token: { kind: 'env', name: 'GCP_ACCESS_TOKEN', raw: 'env:GCP_ACCESS_TOKEN' },
       requestTimeout: opts.requestTimeout,
     },
-    testContext({ env, name: 'gcp' }),
+    // A fake clock: the target's pacing lane waits out RESOURCE_EXHAUSTED's RetryInfo in virtual time.
+    { ...testContext({ env, name: 'gcp' }), clock: fakeClock(Date.now()) },
   );
   return {
     emu,

@@ -5,6 +5,7 @@ import { MAX_OTHER_READS } from '../../src/targets/secret-values.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import { expectEntryHolds, inventoryTakes } from '../helpers/discover.ts';
 
 let emu: GcpSecretManagerEmulator;
@@ -20,7 +21,9 @@ afterEach(async () => {
 
 function ctxFor(token = emu.token, projects = ['acme-prod', 'acme-dev']): DiscoverContext {
   return {
+    // A fake clock: the project's read quota (10 a second) is waited out in virtual time.
     ...testContext({ env: { GCP_ACCESS_TOKEN: token } }),
+    clock: fakeClock(Date.now()),
     varNames: ['OPENAI_API_KEY'],
     configs: projects.map((project) => ({ project, secret: 'openai-api-key', endpoint: emu.endpoint, token: TOKEN })),
   };

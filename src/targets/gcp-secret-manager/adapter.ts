@@ -3,11 +3,11 @@ import { Secret, fingerprint } from '../../core/secret.ts';
 import { TargetError } from '../../core/errors.ts';
 import { waitTimeoutMs } from '../types.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
-import { preflightFailed } from '../common.ts';
+import { laneOf, preflightFailed } from '../common.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { GcpSecretManagerConfig, GcpSecretManagerReceipt } from './index.ts';
+import { gcpSecretManager, type GcpSecretManagerConfig, type GcpSecretManagerReceipt } from './index.ts';
 import { gcpError, roleHint } from './errors.ts';
-import { makeClient, parseEndpoint } from './client.ts';
+import { makeClient, parseEndpoint, projectRateLimitKey } from './client.ts';
 import { GcpVersions, decode, type Latest } from './versions.ts';
 
 export { NO_GOOGLE_CREDENTIALS, parseEndpoint, type Endpoint } from './client.ts';
@@ -54,6 +54,7 @@ class GcpSecretManagerTarget implements Target<GcpSecretManagerReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   private readonly versions: GcpVersions;
   private readonly parent: string;
   private readonly credential: string;
@@ -76,7 +77,9 @@ class GcpSecretManagerTarget implements Target<GcpSecretManagerReceipt> {
       });
       return this.clientP;
     };
-    const facts = { target: ctx.name, parent: this.parent, credential: this.credential, endpointText: this.endpointText, timeoutMs, now: () => ctx.clock.now() };
+    this.rateLimitKey = projectRateLimitKey(this.endpointText, config.project);
+    const lane = laneOf(ctx, this.rateLimitKey, gcpSecretManager);
+    const facts = { target: ctx.name, parent: this.parent, credential: this.credential, endpointText: this.endpointText, timeoutMs, now: () => ctx.clock.now(), lane };
     this.versions = new GcpVersions(client, facts);
   }
 

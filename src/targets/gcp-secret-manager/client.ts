@@ -122,6 +122,11 @@ export function parseEndpoint(raw: string): Endpoint {
   return { host, port, protocol };
 }
 
+/** The project's rate-limit domain: Secret Manager's request quotas are per project (cloud.google.com/secret-manager/quotas). */
+export function projectRateLimitKey(endpointText: string, project: string): string {
+  return `gcp-secret-manager:${endpointText}/projects/${project}`;
+}
+
 /** Makes the client for this target's endpoint and credentials. */
 export async function makeClient(config: GcpSecretManagerConfig & CommonTargetConfig, ctx: TargetContext, endpoint: Endpoint | undefined, timeoutMs: number): Promise<SecretManagerServiceClient> {
   const opts: ClientOptions = { fallback: true };

@@ -2,11 +2,12 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { TargetError } from '../../core/errors.ts';
 import { Secret } from '../../core/secret.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
-import { asDiscoverAuth, matchesVarName } from '../common.ts';
+import { asDiscoverAuth, laneOf, matchesVarName } from '../common.ts';
 import { paced } from '../discovery.ts';
 import { StoreSearch, resultOf, valuesOfInterest } from '../secret-values.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type DiscoverContext, type DiscoverResult, type DiscoveredPlace } from '../types.ts';
-import { makeClient, parseEndpoint } from './client.ts';
+import { makeClient, parseEndpoint, projectRateLimitKey } from './client.ts';
+import { gcpSecretManager } from './index.ts';
 import { GcpVersions, decode } from './versions.ts';
 
 /** At most this many ListSecrets pages (100 secrets each) per project. */
@@ -55,13 +56,17 @@ async function searchProject(ctx: DiscoverContext, source: Source): Promise<Stor
   const endpoint = source.config.endpoint ? parseEndpoint(source.config.endpoint) : undefined;
   const clientP = makeClient({ project: source.project, secret: '-', ...source.config }, ctx, endpoint, timeoutMs).catch(asDiscoverAuth);
   const client = () => clientP;
+  const endpointText = endpoint ? `${endpoint.protocol}://${endpoint.host}:${endpoint.port}` : 'secretmanager.googleapis.com';
+  // The lane a rotation in this project uses: the project's read and access quotas.
+  const lane = laneOf(ctx, projectRateLimitKey(endpointText, source.project), gcpSecretManager);
   const facts = (parent: string) => ({
     target: 'discover',
     parent,
     credential: source.config.token ? `token ${source.config.token.raw}` : 'Application Default Credentials',
-    endpointText: endpoint ? `${endpoint.protocol}://${endpoint.host}:${endpoint.port}` : 'secretmanager.googleapis.com',
+    endpointText,
     timeoutMs,
     now: () => ctx.clock.now(),
+    lane,
   });
   const project = new GcpVersions(client, facts(`projects/${source.project}`));
   let pageToken: string | undefined;

@@ -4,6 +4,7 @@ import { TargetError } from '../../core/errors.ts';
 import { deadlineError, deadlineSignal, raceDeadline } from '../../runtime/deadline.ts';
 import { crc32c } from './crc32c.ts';
 import { gcpError, parseGoogleError, type GrpcStatus } from './errors.ts';
+import type { Lane } from '../../runtime/pacer.ts';
 
 /**
  * The versions of one Secret Manager secret, through the client: access (CRC32C checked), list,
@@ -72,6 +73,19 @@ export interface CallFacts {
   endpointText: string;
   timeoutMs: number;
   now: () => number;
+  /** The project's pacing lane: every call is one request through it (its quota class: `classOf`). */
+  lane: Lane;
+}
+
+/**
+ * The project quota a call spends (cloud.google.com/secret-manager/quotas): `access` for
+ * AccessSecretVersion, `write` for any mutation (add, disable), `read` for every other call
+ * (list, get, TestIamPermissions).
+ */
+function classOf(permission: string | undefined): 'access' | 'read' | 'write' {
+  if (permission === 'secretmanager.versions.access') return 'access';
+  if (permission === 'secretmanager.versions.add' || permission === 'secretmanager.versions.disable') return 'write';
+  return 'read';
 }
 
 export class GcpVersions {
@@ -87,7 +101,12 @@ export class GcpVersions {
     return `${this.f.parent}/versions/${v}`;
   }
 
-  async attempt<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => GaxCall<T>, signal?: AbortSignal): Promise<Outcome<T>> {
+  /** One call through the project's lane: a RESOURCE_EXHAUSTED answer slows the project's calls down. */
+  attempt<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => GaxCall<T>, signal?: AbortSignal): Promise<Outcome<T>> {
+    return this.f.lane.request(() => this.attemptOnce(op, permission, fn, signal), { cls: classOf(permission), signal, failureIn: (r) => (r.ok ? undefined : r.error) });
+  }
+
+  private async attemptOnce<T>(op: string, permission: string | undefined, fn: (c: SecretManagerServiceClient) => GaxCall<T>, signal?: AbortSignal): Promise<Outcome<T>> {
     const { target, parent } = this.f;
     try {
       const c = await this.client();
