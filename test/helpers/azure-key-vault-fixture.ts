@@ -6,6 +6,7 @@ import { azureKeyVault, type AzureKeyVaultConfig } from '../../src/targets/azure
 import { STATIC_TOKEN_ENV } from '../../src/targets/azure-key-vault/adapter.ts';
 import type { CommonTargetConfig, Target } from '../../src/targets/types.ts';
 import { testContext } from './context.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import type { AzureKeyVaultReceipt } from '../../src/targets/azure-key-vault/index.ts';
 
 export const SECRET = 'openai-api-key';
@@ -30,7 +31,8 @@ export async function startKeyVault(opts: KeyVaultEmulatorOptions = {}) {
   ): Promise<Target<AzureKeyVaultReceipt>> {
     const t = await azureKeyVault.create(
       { vault: `${emu.vaultUrl}/`, secret: SECRET, ...config },
-      testContext({ env: { ...env, ...envOverride }, name: 'azure-key-vault' }),
+      // A fake clock: the vault's pacing lane waits out its rates and a 429's Retry-After in virtual time.
+      { ...testContext({ env: { ...env, ...envOverride }, name: 'azure-key-vault' }), clock: fakeClock(Date.now()) },
     );
     targets.push(t);
     return t;

@@ -3,6 +3,7 @@ import { azureKeyVault } from '../../src/targets/azure-key-vault/index.ts';
 import type { DiscoverContext, DiscoveredPlace } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { testContext } from '../helpers/context.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
 import { expectEntryHolds, inventoryTakes } from '../helpers/discover.ts';
 import { startKeyVault } from '../helpers/azure-key-vault-fixture.ts';
 
@@ -19,6 +20,8 @@ afterEach(async () => {
 function ctxFor(token = kv.emu.token, varNames = ['OPENAI_API_KEY']): DiscoverContext {
   return {
     ...testContext({ env: { AKV_TOKEN: token, NODE_EXTRA_CA_CERTS: kv.caFile } }),
+    // A fake clock: the vault's pacing lane waits in virtual time.
+    clock: fakeClock(Date.now()),
     varNames,
     configs: [{ vault: `${kv.emu.vaultUrl}/`, secret: 'openai-api-key', token: TOKEN }],
   };

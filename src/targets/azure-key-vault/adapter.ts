@@ -5,7 +5,7 @@ import { waitTimeoutMs } from '../types.ts';
 import { Secret, fingerprint } from '../../core/secret.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, Target, TargetContext, VerifyResult } from '../types.ts';
 import { STATIC_TOKEN_ENV, type AzureKeyVaultConfig, type AzureKeyVaultReceipt } from './index.ts';
-import { VaultConnection } from './connection.ts';
+import { VaultConnection, vaultRateLimitKey } from './connection.ts';
 import { SecretVersions, currentSecret, userTags, type Latest } from './versions.ts';
 
 /**
@@ -62,6 +62,7 @@ class AzureKeyVaultTarget implements Target<AzureKeyVaultReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   private readonly ctx: TargetContext & { name: string };
   private readonly conn: VaultConnection;
   private readonly vault: SecretVersions;
@@ -77,6 +78,7 @@ class AzureKeyVaultTarget implements Target<AzureKeyVaultReceipt> {
     this.where = `secret ${config.secret} in vault ${url.host}`;
     this.location = `${url.host}/secrets/${config.secret}`;
     this.lockKey = `azure-key-vault:${url.host}/${config.secret.toLowerCase()}`;
+    this.rateLimitKey = vaultRateLimitKey(url);
     this.vault = new SecretVersions(conn, {
       target: ctx.name,
       host: url.host,

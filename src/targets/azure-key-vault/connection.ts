@@ -5,9 +5,12 @@ import * as tls from 'node:tls';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { TargetError } from '../../core/errors.ts';
 import { redirectRefused } from '../../runtime/http.ts';
+import { retryAfterFromHeaders } from '../../runtime/retry.ts';
+import type { Lane } from '../../runtime/pacer.ts';
+import { laneOf } from '../common.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import type { CommonTargetConfig, TargetContext } from '../types.ts';
-import { STATIC_TOKEN_ENV, type AzureKeyVaultConfig } from './index.ts';
+import { STATIC_TOKEN_ENV, azureKeyVault, type AzureKeyVaultConfig } from './index.ts';
 
 /**
  * The SecretClient for one vault: which credential (a static token, or DefaultAzureCredential at
@@ -53,6 +56,34 @@ const refuseRedirects: PipelinePolicy = {
     });
   },
 };
+
+/** The vault's rate-limit domain: Key Vault's transaction limits are per vault and region (the target README cites them). */
+export function vaultRateLimitKey(url: URL): string {
+  return `azure-key-vault:${url.host}`;
+}
+
+/**
+ * Every request the SDK sends (the 401 challenge, each page of a listing included) through the
+ * vault's pacing lane: `create` (setSecret, a PUT) and every other transaction are counted apart, as
+ * Key Vault counts them; a 429 with its Retry-After pauses every call to the vault.
+ */
+function throughLane(lane: Lane, now: () => number): PipelinePolicy {
+  return {
+    name: 'keyrotPacing',
+    async sendRequest(request, next) {
+      // The pipeline's AbortSignalLike is the caller's AbortSignal (core-rest-pipeline passes it through).
+      const ticket = await lane.beforeRequest('', request.method === 'PUT' ? 'create' : 'other', request.abortSignal as AbortSignal | undefined);
+      let answer: Parameters<Lane['afterRequest']>[1] = {};
+      try {
+        const res = await next(request);
+        answer = { status: res.status, rateLimit: res.status === 429 ? { retryAfterMs: retryAfterFromHeaders(new Headers(res.headers.toJSON()), now()) } : {} };
+        return res;
+      } finally {
+        lane.afterRequest(ticket, answer);
+      }
+    },
+  };
+}
 
 export class VaultConnection {
   /** Whether the credential is a static token (the 401 message says how to fix it). */
@@ -102,7 +133,10 @@ export class VaultConnection {
       // turns the 3xx into an error naming the Location (the SDK's own error for an unexpected
       // 3xx is a TypeError from its deserializer, which says nothing).
       redirectOptions: { maxRetries: 0 },
-      additionalPolicies: [{ policy: refuseRedirects, position: 'perRetry' }],
+      additionalPolicies: [
+        { policy: refuseRedirects, position: 'perRetry' },
+        { policy: throughLane(laneOf(this.ctx, vaultRateLimitKey(this.url), azureKeyVault), () => this.ctx.clock.now()), position: 'perRetry' },
+      ],
       ...(this.agent && { agent: this.agent }),
     });
   }

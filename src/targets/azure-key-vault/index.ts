@@ -44,7 +44,12 @@ export const azureKeyVault = defineTarget({
   schema: AzureKeyVaultConfig,
   capabilities: { readBack: 'always', versioned: true },
   receipt: { version: 1, schema: AzureKeyVaultReceipt },
+  // Per vault and region, 300 secret creates (setSecret: a new version) and 4,000 other
+  // transactions every 10 seconds (learn.microsoft.com/azure/key-vault/general/service-limits);
+  // a 429 carries Retry-After (.../general/overview-throttling). Every request goes through the
+  // vault's lane, each class held to its limit spread evenly (burst 1: no 10 s can hold more).
   concurrency: 4,
+  pacing: { rates: { create: { perSecond: 30, burst: 1 }, other: { perSecond: 400, burst: 1 } } },
   describe: (c) => `${URL.canParse(c.vault) ? new URL(c.vault).host : c.vault}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAzureKeyVaultTarget(config, ctx),
   discover: async (ctx) => (await import('./discover.ts')).discoverKeyVaults(ctx),
