@@ -54,6 +54,7 @@ class KubernetesTarget implements Target<KubernetesReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   /**
    * Pods read a Secret at start: with workloads listed in restart:, they are restarted (after a
    * write, and again after a restore) and the rollouts waited for. Without, there is no redeploy.
@@ -80,6 +81,7 @@ class KubernetesTarget implements Target<KubernetesReceipt> {
     this.immutable = `${this.where}: the secret is immutable (immutable: true), so its data cannot change; make it mutable or point the workloads at a new secret`;
     this.location = `${config.context ? `${config.context}:` : ''}${ns}/${secretName}[${this.key}]`;
     this.lockKey = `kubernetes:${config.context ?? ''}:${ns}/${secretName}`;
+    this.rateLimitKey = cluster.rateLimitKey;
     if (this.workloads.list.length) this.redeploy = (op) => this.rollOut(op);
   }
 

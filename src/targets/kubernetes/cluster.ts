@@ -2,7 +2,9 @@ import type * as K8s from '@kubernetes/client-node';
 import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, deadlineSignal } from '../../runtime/deadline.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type TargetContext } from '../types.ts';
-import type { KubernetesConfig } from './index.ts';
+import { kubernetes, type KubernetesConfig } from './index.ts';
+import type { Lane } from '../../runtime/pacer.ts';
+import { laneOf } from '../common.ts';
 import { loadKubeConfig, type LoadedKubeConfig } from './kubeconfig.ts';
 import { k8sError, type Call } from './errors.ts';
 import { manualRedirectLibrary } from './transport.ts';
@@ -47,6 +49,12 @@ const APPS_OPS: Record<WorkloadKind, AppsOp> = {
 export class Cluster {
   readonly ns: string;
   readonly secretName: string;
+  /**
+   * The API server's rate-limit domain: the kubeconfig context (its server and user). API Priority
+   * and Fairness publishes no fixed rate: the lane's window and the 429's Retry-After pace it.
+   */
+  readonly rateLimitKey: string;
+  private readonly lane: Lane;
   private clients: Clients | undefined;
   private readonly k8s: K8sModule;
   private readonly httpApi: K8s.HttpLibrary;
@@ -64,6 +72,8 @@ export class Cluster {
     this.secretName = config.secret;
     this.httpApi = manualRedirectLibrary(k8s);
     this.requestTimeoutMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
+    this.rateLimitKey = `kubernetes:${config.context ?? ''}`;
+    this.lane = laneOf(ctx, this.rateLimitKey, kubernetes);
   }
 
   /** The kubeconfig context in use (loaded on first use). */
@@ -112,13 +122,16 @@ export class Cluster {
     return contentType ? k8s.setHeaderOptions('Content-Type', contentType, opts) : opts;
   }
 
-  private async call<T>(c: Call, op: string, fn: (x: Clients) => Promise<T>): Promise<T> {
+  /** One API request through the context's lane (client-node makes one request per call, no retries), its failure in product words. */
+  private call<T>(c: Call, op: string, fn: (x: Clients) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const x = this.connect();
-    try {
-      return await fn(x);
-    } catch (err) {
-      throw k8sError(err, c, { target: this.ctx.name, op, context: x.loaded.context, server: x.loaded.server, now: this.ctx.clock.now(), timeoutMs: this.requestTimeoutMs });
-    }
+    return this.lane.request(async () => {
+      try {
+        return await fn(x);
+      } catch (err) {
+        throw k8sError(err, c, { target: this.ctx.name, op, context: x.loaded.context, server: x.loaded.server, now: this.ctx.clock.now(), timeoutMs: this.requestTimeoutMs });
+      }
+    }, { signal });
   }
 
   private secretCall(verb: string): Call {
@@ -126,7 +139,7 @@ export class Cluster {
   }
 
   readSecret(op: string, signal?: AbortSignal): Promise<K8s.V1Secret> {
-    return this.call(this.secretCall('get'), op, (x) => x.core.readNamespacedSecret({ name: this.secretName, namespace: this.ns }, this.options(signal)));
+    return this.call(this.secretCall('get'), op, (x) => x.core.readNamespacedSecret({ name: this.secretName, namespace: this.ns }, this.options(signal)), signal);
   }
 
   /**
@@ -138,13 +151,14 @@ export class Cluster {
     const page = { limit: 100, ...(cont ? { _continue: cont } : {}) };
     return this.call(c, 'discover', (x) =>
       namespace === undefined ? x.core.listSecretForAllNamespaces(page, this.options(signal)) : x.core.listNamespacedSecret({ namespace, ...page }, this.options(signal)),
+      signal,
     );
   }
 
   /** A JSON merge patch of the Secret. */
   patchSecret(body: object, op: string, signal?: AbortSignal): Promise<K8s.V1Secret> {
     const o = this.options(signal, this.k8s.PatchStrategy.MergePatch);
-    return this.call(this.secretCall('patch'), op, (x) => x.core.patchNamespacedSecret({ name: this.secretName, namespace: this.ns, body }, o));
+    return this.call(this.secretCall('patch'), op, (x) => x.core.patchNamespacedSecret({ name: this.secretName, namespace: this.ns, body }, o), signal);
   }
 
   private workloadCall(w: WorkloadRef, verb: string): Call {
@@ -152,18 +166,18 @@ export class Cluster {
   }
 
   async readWorkload(w: WorkloadRef, op: string, signal?: AbortSignal): Promise<Obj> {
-    return (await this.call(this.workloadCall(w, 'get'), op, (x) => APPS_OPS[w.kind].read(x, this.options(signal), this.ns, w.name))) as Obj;
+    return (await this.call(this.workloadCall(w, 'get'), op, (x) => APPS_OPS[w.kind].read(x, this.options(signal), this.ns, w.name), signal)) as Obj;
   }
 
   /** A strategic-merge patch of a workload (what `kubectl rollout restart` sends). */
   async patchWorkload(w: WorkloadRef, body: object, op: string, signal?: AbortSignal): Promise<void> {
     const o = this.options(signal, this.k8s.PatchStrategy.StrategicMergePatch);
-    await this.call(this.workloadCall(w, 'patch'), op, (x) => APPS_OPS[w.kind].patch(x, o, this.ns, w.name, body));
+    await this.call(this.workloadCall(w, 'patch'), op, (x) => APPS_OPS[w.kind].patch(x, o, this.ns, w.name, body), signal);
   }
 
   async readNamespace(signal?: AbortSignal): Promise<void> {
     const { ns } = this;
-    await this.call({ verb: 'get', resource: 'namespaces', name: ns, namespace: ns, what: `namespace ${ns}` }, 'preflight', (x) => x.core.readNamespace({ name: ns }, this.options(signal)));
+    await this.call({ verb: 'get', resource: 'namespaces', name: ns, namespace: ns, what: `namespace ${ns}` }, 'preflight', (x) => x.core.readNamespace({ name: ns }, this.options(signal)), signal);
   }
 
   /** Whether the credentials may `verb` the object, asked with a SelfSubjectAccessReview (`kubectl auth can-i`). */
@@ -173,6 +187,7 @@ export class Cluster {
     try {
       const res = await this.call({ verb: 'create', resource: 'selfsubjectaccessreviews', namespace: ns, what: 'access review' }, 'preflight', (x) =>
         x.authz.createSelfSubjectAccessReview({ body: review }, this.options(signal)),
+        signal,
       );
       if (res.status?.allowed) return null;
       return `Kubernetes denied ${verb} on ${resource}/${name} in namespace ${ns} (SelfSubjectAccessReview): grant "${verb}" on ${resource} named ${name} in a Role bound to the identity keyrot runs as (see the kubernetes target README)`;
