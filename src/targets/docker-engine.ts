@@ -5,6 +5,7 @@ import { DEFAULT_REQUEST_TIMEOUT_MS } from '../runtime/deadline.ts';
 import { formatDuration } from '../inventory/duration.ts';
 import { DEFAULT_DOCKER_HOST } from './docker-secret/index.ts';
 import { providerText } from '../core/printable.ts';
+import type { Lane } from '../runtime/pacer.ts';
 
 /**
  * A minimal Docker Engine API client: plain HTTP/1.1 over the daemon's unix socket (or a plain
@@ -144,18 +145,36 @@ export class DockerEngine {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
   readonly #needs: EngineNeeds;
+  readonly #lane: Lane | undefined;
   #info: Promise<EngineInfo> | undefined;
 
-  constructor(host: DockerHost, opts: { timeoutMs?: number; needs?: EngineNeeds } = {}) {
+  /** `lane`: the pacing lane every exchange goes through (the targets'; the image scanner has none). */
+  constructor(host: DockerHost, opts: { timeoutMs?: number; needs?: EngineNeeds; lane?: Lane } = {}) {
     this.host = host;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#needs = opts.needs ?? SWARM_NEEDS;
+    this.#lane = opts.lane;
     // Keep-alive: waits poll the Engine every second. Idle sockets are unref'd by node:http.
     this.#agent = new Agent({ keepAlive: true, maxSockets: 8 });
   }
 
-  /** One HTTP exchange, no interpretation of the status. Network failures become TargetErrors. */
-  raw(req: RawRequest): Promise<RawResponse> {
+  /**
+   * One HTTP exchange, no interpretation of the status, through the lane when there is one (the
+   * Engine publishes no rate; a proxy's 429 would still slow the lane down). Network failures become TargetErrors.
+   */
+  async raw(req: RawRequest): Promise<RawResponse> {
+    const ticket = await this.#lane?.beforeRequest('', undefined, req.signal);
+    let status: number | undefined;
+    try {
+      const res = await this.#exchange(req);
+      status = res.status;
+      return res;
+    } finally {
+      if (ticket) this.#lane!.afterRequest(ticket, { status });
+    }
+  }
+
+  #exchange(req: RawRequest): Promise<RawResponse> {
     const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body, 'utf8');
     const headers: Record<string, string | number> = { accept: 'application/json' };
     if (body) {

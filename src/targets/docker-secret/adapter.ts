@@ -95,6 +95,7 @@ class DockerSecretTarget implements Target<DockerSecretReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   private readonly config: DockerSecretConfig & CommonTargetConfig;
   private readonly ctx: TargetContext & { name: string };
   private readonly base: string;
@@ -111,6 +112,7 @@ class DockerSecretTarget implements Target<DockerSecretReceipt> {
     this.name = ctx.name;
     this.location = `swarm secret ${this.base} (${config.services.join(', ')})`;
     this.lockKey = `docker-secret:${hostSetting ?? 'default'}:${this.base}`;
+    this.rateLimitKey = this.swarm.rateLimitKey;
   }
 
   private async guarded<T>(op: string, fn: () => Promise<T>): Promise<T> {

@@ -2,6 +2,8 @@ import { TargetError } from '../../core/errors.ts';
 import type { Secret } from '../../core/secret.ts';
 import type { TargetContext } from '../types.ts';
 import { DockerApiError, DockerEngine, parseDockerHost } from '../docker-engine.ts';
+import { laneOf } from '../common.ts';
+import { dockerSecret } from './index.ts';
 
 /*
  * The Swarm side of the docker-secret target: the Engine object shapes keyrot reads, secret
@@ -141,9 +143,17 @@ export class Swarm {
     this.ctx = ctx;
   }
 
+  /** The Engine's rate-limit domain: one pacing lane per Docker host, shared by its targets and by discover. */
+  get rateLimitKey(): string {
+    return `docker-secret:${this.hostSetting ?? 'default'}`;
+  }
+
   /** Created on first use, so an unsupported DOCKER_HOST is reported by preflight, not at load. */
   eng(): DockerEngine {
-    this.engine ??= new DockerEngine(parseDockerHost(this.hostSetting, this.ctx.env), { timeoutMs: this.requestTimeoutMs });
+    this.engine ??= new DockerEngine(parseDockerHost(this.hostSetting, this.ctx.env), {
+      timeoutMs: this.requestTimeoutMs,
+      lane: laneOf(this.ctx, this.rateLimitKey, dockerSecret),
+    });
     return this.engine;
   }
 
