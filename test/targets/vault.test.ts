@@ -37,7 +37,7 @@ afterEach(() => {
 async function target(config: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = { VAULT_TOKEN: token }, baseDir?: string): Promise<Target<VaultReceipt>> {
   const parsed = vault.schema.parse({ address: emu.url, path, ...config });
   const { token: ref, ...rest } = config;
-  return vault.create({ ...parsed, ...(ref ? { token: parseCredentialRef(String(ref))! } : {}), ...(rest.endpoint ? { endpoint: String(rest.endpoint) } : {}) }, testContext({ name: 'vault', env, baseDir }));
+  return vault.create({ ...parsed, ...(ref ? { token: parseCredentialRef(String(ref))! } : {}), ...(rest.endpoint ? { endpoint: String(rest.endpoint) } : {}) }, { ...testContext({ name: 'vault', env, baseDir }), clock: fakeClock(Date.now()) });
 }
 
 const op = (key: string, rotationId = `rot_vault_${n}`) => ({ rotationId, fingerprint: new Secret(key).fingerprint });

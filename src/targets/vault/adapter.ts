@@ -104,6 +104,7 @@ export function createVaultTarget(config: VaultConfig & CommonTargetConfig, ctx:
     location: where,
     // One lock per secret: two fields of one secret would race on its check-and-set.
     lockKey: `vault:${'problem' in at ? '' : at.address}:${config.namespace ?? ''}:${mount}/${path}`,
+    ...('problem' in at ? {} : { rateLimitKey: at.rateLimitKey }),
     preflight,
     read,
     write,

@@ -5,10 +5,11 @@ import { HttpError, type ErrorShape } from '../../runtime/http.ts';
 import { createProviderHttp, type ProviderFailure } from '../../runtime/provider-http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
+import type { Lane } from '../../runtime/pacer.ts';
 import { waitTimeoutMs, type TargetContext } from '../types.ts';
 import { endpointProblem, environmentEndpointProblem } from '../../inventory/endpoints.ts';
-import { VAULT_TOKEN_ENV } from './index.ts';
+import { VAULT_TOKEN_ENV, vault } from './index.ts';
 
 /**
  * Vault's HTTP API for KV version 2, spoken directly (HashiCorp publishes no official Node
@@ -35,6 +36,9 @@ export interface VaultAt {
   clock: Clock;
   timeoutMs: number;
   target?: string;
+  /** The cluster's pacing lane (address and namespace): every request waits on it and tells it the answer. */
+  lane: Lane;
+  rateLimitKey: string;
 }
 
 export interface KvRead {
@@ -92,6 +96,7 @@ export function vaultHttp(at: VaultAt) {
     errorShape: vaultErrorShape,
     endpointHint: 'set `address:` (or VAULT_ADDR) to the active node or to the load balancer in front of the cluster: a standby node redirects to the active one',
     describe,
+    lane: at.lane,
   });
 
   return {
@@ -164,7 +169,7 @@ export type VaultHttp = ReturnType<typeof vaultHttp>;
  */
 export function vaultAtFrom(
   config: { address?: string; namespace?: string; endpoint?: string; token?: CredentialRef; requestTimeout?: string | number },
-  ctx: Pick<TargetContext, 'env' | 'resolve' | 'clock'> & { name: string },
+  ctx: Pick<TargetContext, 'env' | 'resolve' | 'clock' | 'lane'> & { name: string },
 ): VaultAt | { problem: string } {
   const address = config.address ?? config.endpoint ?? ctx.env.VAULT_ADDR;
   if (!address) return { problem: 'no Vault address: set address: in targets.yaml or VAULT_ADDR' };
@@ -173,9 +178,15 @@ export function vaultAtFrom(
   if (problem) return { problem };
   const ref = credentialOrDefault(config.token, VAULT_TOKEN_ENV, ctx.env);
   const tokenName = ref.kind === 'env' ? ref.name : ref.raw;
+  const namespace = config.namespace ?? (ctx.env.VAULT_NAMESPACE || undefined);
+  // Rate limit quotas are set by the operator on the cluster, a namespace or a mount (Vault docs,
+  // resource quotas): one lane per address and namespace, shared by its targets and by discover.
+  const rateLimitKey = `vault:${address}:${namespace ?? ''}`;
   return {
     address,
-    namespace: config.namespace ?? (ctx.env.VAULT_NAMESPACE || undefined),
+    namespace,
+    rateLimitKey,
+    lane: laneOf(ctx, rateLimitKey, vault),
     tokenName,
     token: lazyCredential(ctx, ref, (m) => `Vault token: ${m} (vault login, then export VAULT_TOKEN; or token: file:PATH)`),
     clock: ctx.clock,
