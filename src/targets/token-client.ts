@@ -1,6 +1,7 @@
 import type { Secret } from '../core/secret.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { createProviderHttp, type Described, type ProviderFailure, type ProviderHttp } from '../runtime/provider-http.ts';
+import type { Lane } from '../runtime/pacer.ts';
 
 /** What the REST client of a target authenticated by one API token takes (Render, Supabase, Fly). */
 export interface TokenClientOptions {
@@ -12,6 +13,13 @@ export interface TokenClientOptions {
   clock: Clock;
   target?: string;
   timeoutMs?: number;
+  /** The token's pacing lane (`tokenRateLimitKey`): every call waits on it and tells it the answer's rate-limit state. */
+  lane?: Lane;
+}
+
+/** The rate-limit domain of a token's calls (these providers limit per token): shared by its targets and by discover. */
+export function tokenRateLimitKey(provider: string, endpoint: string | undefined, credName: string): string {
+  return `${provider}:${endpoint ?? ''}:${credName}`;
 }
 
 /**
@@ -26,6 +34,8 @@ export function tokenHttp<A = undefined>(
     endpointHint: string;
     describe: (f: ProviderFailure<A>) => Described | undefined;
     authorization?: (token: string) => string;
+    /** Which of the token's budgets a call spends, when the provider keeps several (Supabase: one per project). */
+    bucketOf?: (method: string, path: string) => string;
   },
 ): ProviderHttp<A> {
   const authorization = p.authorization ?? ((token: string) => `Bearer ${token}`);
@@ -39,5 +49,7 @@ export function tokenHttp<A = undefined>(
     auth: async (op) => ({ authorization: authorization((await o.credential(op)).reveal()) }),
     endpointHint: p.endpointHint,
     describe: p.describe,
+    lane: o.lane,
+    bucketOf: p.bucketOf,
   });
 }

@@ -20,7 +20,8 @@ describe('supabase target', () => {
   async function makeTarget(opts: { env?: NodeJS.ProcessEnv; project?: string; varName?: string } = {}) {
     return supabase.create(
       { project: opts.project ?? ref, endpoint: emu.url },
-      testContext({ env: opts.env ?? { SUPABASE_ACCESS_TOKEN: token }, name: 'supabase-test', varName: opts.varName }),
+      // A fake clock: the token's pacing lane waits for a spent budget's reset in virtual time.
+      { ...testContext({ env: opts.env ?? { SUPABASE_ACCESS_TOKEN: token }, name: 'supabase-test', varName: opts.varName }), clock: fakeClock(Date.now()) },
     );
   }
 

@@ -4,10 +4,11 @@ import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { lazyCredential, preflightFailed } from '../common.ts';
+import { laneOf, lazyCredential, preflightFailed } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import type { CommonTargetConfig, OpContext, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext, VerifyResult } from '../types.ts';
-import type { FlyConfig, FlyReceipt } from './index.ts';
+import { fly, type FlyConfig, type FlyReceipt } from './index.ts';
 import { TOKEN_HELP, documentedDigest, flyClient, type FlyClient, type FlySecret } from './client.ts';
 import { rollMachines } from './machines.ts';
 
@@ -31,8 +32,10 @@ export function createFlyTarget(config: FlyConfig & CommonTargetConfig, ctx: Tar
   const redeployWanted = config.redeploy !== false;
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const cred = credentialOrDefault(config.token, ['FLY_API_TOKEN', 'FLY_ACCESS_TOKEN'], ctx.env);
+  const rateLimitKey = tokenRateLimitKey('fly', config.endpoint, credentialName(cred));
   const api = flyClient({
     endpoint: config.endpoint,
+    lane: laneOf(ctx, rateLimitKey, fly),
     credential: lazyCredential(ctx, cred, (m) => `Fly API token: ${m} (${TOKEN_HELP})`),
     credName: credentialName(cred),
     clock: ctx.clock,
@@ -75,6 +78,7 @@ export function createFlyTarget(config: FlyConfig & CommonTargetConfig, ctx: Tar
     name: ctx.name,
     location: `fly app ${app}`,
     // One app's secrets version and machines: two targets on one app take turns.
+    rateLimitKey,
     lockKey: `fly:${config.endpoint ?? ''}:${app}`,
     preflight: (signal) => preflightOf({ api, app, varName, redeployWanted, timeoutMs, target: ctx.name }, signal),
     read: async (signal) => ((await entryOf('read', signal)) ? unreadable(varName, app) : { kind: 'absent' }),

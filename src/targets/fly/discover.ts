@@ -1,7 +1,9 @@
 import { TargetError } from '../../core/errors.ts';
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import { discoveryAccess, entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
+import { fly } from './index.ts';
 import { unreadable } from './adapter.ts';
 import { TOKEN_HELP, documentedDigest, flyClient, type FlyClient } from './client.ts';
 
@@ -16,10 +18,13 @@ export async function discoverFly(ctx: DiscoverContext): Promise<DiscoverResult>
   const scopes: string[] = [];
   let searched = 0;
   for (const access of discoveryAccess(ctx, ['FLY_API_TOKEN', 'FLY_ACCESS_TOKEN'])) {
+    const credName = access.token.kind === 'env' ? access.token.name : access.token.raw;
     const api = flyClient({
       endpoint: access.endpoint,
       credential: lazyCredential({ ...ctx, name: 'fly' }, access.token, (m) => `Fly API token: ${m} (${TOKEN_HELP})`),
-      credName: access.token.kind === 'env' ? access.token.name : access.token.raw,
+      credName,
+    // The lane a rotation with this token uses.
+    lane: laneOf(ctx, tokenRateLimitKey('fly', access.endpoint, credName), fly),
       clock: ctx.clock,
       target: 'fly',
     });

@@ -3,10 +3,11 @@ import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { lazyCredential, preflightFailed, verifyByReadBack } from '../common.ts';
+import { laneOf, lazyCredential, preflightFailed, verifyByReadBack } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, RedeployPurpose, Target, TargetContext } from '../types.ts';
-import type { RenderConfig, RenderReceipt } from './index.ts';
+import { render, type RenderConfig, type RenderReceipt } from './index.ts';
 import { KEY_HELP, renderClient, type RenderService } from './client.ts';
 import { renderRedeploy } from './deploy.ts';
 
@@ -25,8 +26,10 @@ export function createRenderTarget(config: RenderConfig & CommonTargetConfig, ct
   const redeployWanted = config.redeploy !== false;
   const timeoutMs = waitTimeoutMs(config.timeout, DEFAULT_TIMEOUT_MS);
   const cred = credentialOrDefault(config.token, ['RENDER_API_KEY'], ctx.env);
+  const rateLimitKey = tokenRateLimitKey('render', config.endpoint, credentialName(cred));
   const api = renderClient({
     endpoint: config.endpoint,
+    lane: laneOf(ctx, rateLimitKey, render),
     credential: lazyCredential(ctx, cred, (m) => `Render API key: ${m} (${KEY_HELP})`),
     credName: credentialName(cred),
     clock: ctx.clock,
@@ -71,6 +74,7 @@ export function createRenderTarget(config: RenderConfig & CommonTargetConfig, ct
     name: ctx.name,
     location: `render service ${id}`,
     // One service's variables and deploys: two targets on one service take turns.
+    rateLimitKey,
     lockKey: `render:${config.endpoint ?? ''}:${id}`,
     preflight,
     read,

@@ -1,7 +1,9 @@
 import { Secret } from '../../core/secret.ts';
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import { discoveryAccess, entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
+import { render } from './index.ts';
 import { KEY_HELP, renderClient, type RenderService } from './client.ts';
 
 /**
@@ -21,10 +23,13 @@ export async function discoverRender(ctx: DiscoverContext): Promise<DiscoverResu
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess): Promise<{ services: number; places: DiscoveredPlace[] }> {
+  const credName = access.token.kind === 'env' ? access.token.name : access.token.raw;
   const api = renderClient({
     endpoint: access.endpoint,
     credential: lazyCredential({ ...ctx, name: 'render' }, access.token, (m) => `Render API key: ${m} (${KEY_HELP})`),
-    credName: access.token.kind === 'env' ? access.token.name : access.token.raw,
+    credName,
+    // The lane a rotation with this token uses.
+    lane: laneOf(ctx, tokenRateLimitKey('render', access.endpoint, credName), render),
     clock: ctx.clock,
     target: 'render',
   });

@@ -1,10 +1,11 @@
 import { TargetError } from '../../core/errors.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault } from '../../inventory/credentials.ts';
-import { lazyCredential, preflightFailed } from '../common.ts';
+import { laneOf, lazyCredential, preflightFailed } from '../common.ts';
 import { waitTimeoutMs } from '../types.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import type { CommonTargetConfig, PreflightResult, ReadResult, Target, TargetContext } from '../types.ts';
-import type { SupabaseConfig, SupabaseReceipt } from './index.ts';
+import { supabase, type SupabaseConfig, type SupabaseReceipt } from './index.ts';
 import { TOKEN_HELP, holdsValue, supabaseClient, type SupabaseSecret } from './client.ts';
 
 /**
@@ -25,8 +26,10 @@ export function createSupabaseTarget(config: SupabaseConfig & CommonTargetConfig
   const varName = ctx.varName;
   const cred = credentialOrDefault(config.token, ['SUPABASE_ACCESS_TOKEN'], ctx.env);
   const credential = lazyCredential(ctx, cred, (m) => `Supabase access token: ${m} (${TOKEN_HELP})`);
+  const rateLimitKey = tokenRateLimitKey('supabase', config.endpoint, credentialName(cred));
   const api = supabaseClient({
     endpoint: config.endpoint,
+    lane: laneOf(ctx, rateLimitKey, supabase),
     credential,
     credName: credentialName(cred),
     clock: ctx.clock,
@@ -71,6 +74,7 @@ export function createSupabaseTarget(config: SupabaseConfig & CommonTargetConfig
     name: ctx.name,
     location: `supabase project ${ref}`,
     // One project's secrets: two targets on one project take turns.
+    rateLimitKey,
     lockKey: `supabase:${config.endpoint ?? ''}:${ref}`,
     preflight,
     read,

@@ -67,6 +67,8 @@ export function supabaseClient(o: SupabaseClientOptions) {
     baseUrl: o.endpoint ?? SUPABASE_API,
     endpointHint: 'set `endpoint:` of this target to the Management API’s URL (or remove it for https://api.supabase.com)',
     describe: (f) => describe(f.status, f.message, f.op, f.about ?? {}, o.credName),
+    // The limit is per token and per project (X-RateLimit-* of each answer): one budget per project.
+    bucketOf: (_method, path) => /^\/v1\/projects\/([^/]+)/.exec(path)?.[1] ?? '',
   });
   const path = (ref: string) => `/v1/projects/${encodeURIComponent(ref)}`;
 

@@ -1,6 +1,8 @@
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import { discoveryAccess, entryFor, paced, type DiscoveryAccess } from '../discovery.ts';
 import type { DiscoverContext, DiscoverResult, DiscoveredPlace } from '../types.ts';
+import { supabase } from './index.ts';
 import { unreadable } from './adapter.ts';
 import { TOKEN_HELP, holdsValue, supabaseClient } from './client.ts';
 
@@ -21,10 +23,13 @@ export async function discoverSupabase(ctx: DiscoverContext): Promise<DiscoverRe
 }
 
 async function searchWith(ctx: DiscoverContext, access: DiscoveryAccess): Promise<{ projects: number; places: DiscoveredPlace[] }> {
+  const credName = access.token.kind === 'env' ? access.token.name : access.token.raw;
   const api = supabaseClient({
     endpoint: access.endpoint,
     credential: lazyCredential({ ...ctx, name: 'supabase' }, access.token, (m) => `Supabase access token: ${m} (${TOKEN_HELP})`),
-    credName: access.token.kind === 'env' ? access.token.name : access.token.raw,
+    credName,
+    // The lane a rotation with this token uses.
+    lane: laneOf(ctx, tokenRateLimitKey('supabase', access.endpoint, credName), supabase),
     clock: ctx.clock,
     target: 'supabase',
   });
