@@ -6,6 +6,9 @@ import { AwsSsmParameterEmulator } from '../../emulators/aws-ssm-parameter/emula
 import { GcpSecretManagerEmulator } from '../../emulators/gcp-secret-manager/emulator.ts';
 import { KubernetesEmulator } from '../../emulators/kubernetes/emulator.ts';
 import { VaultEmulator } from '../../emulators/vault/emulator.ts';
+import { RenderEmulator } from '../../emulators/render/emulator.ts';
+import { SupabaseEmulator } from '../../emulators/supabase/emulator.ts';
+import { FlyEmulator } from '../../emulators/fly/emulator.ts';
 import type { RecordedRequest } from '../../emulators/server.ts';
 import { Secret } from '../../src/core/secret.ts';
 import type { Clock } from '../../src/runtime/clock.ts';
@@ -17,6 +20,9 @@ import { azureKeyVault } from '../../src/targets/azure-key-vault/index.ts';
 import { gcpSecretManager } from '../../src/targets/gcp-secret-manager/index.ts';
 import { kubernetes } from '../../src/targets/kubernetes/index.ts';
 import { vault } from '../../src/targets/vault/index.ts';
+import { render } from '../../src/targets/render/index.ts';
+import { supabase } from '../../src/targets/supabase/index.ts';
+import { fly } from '../../src/targets/fly/index.ts';
 import { pacingOf, type DiscoverContext, type TargetDefinition } from '../../src/targets/types.ts';
 import { engineOptions, type TargetInput } from '../helpers/engine-options.ts';
 import { testContext } from '../helpers/context.ts';
@@ -295,5 +301,78 @@ describe('vault', () => {
     // The cluster's lane (address and namespace), not the type's, was told and paused every request.
     expect(infos.some((m) => m.startsWith(`vault:${emu.url}:: pausing 5 s`))).toBe(true);
     expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
+  });
+});
+
+/**
+ * The token-authenticated HTTP providers (token-client.ts): a rotation of several targets on one
+ * token shares the token's lane; the emulator's 429 (the provider's own body and rate-limit
+ * headers, the budget spent with its reset) pauses every call made with that token.
+ */
+describe('render, supabase, fly: the token lane', () => {
+  async function rotateFleet(targets: TargetInput[], processEnv: NodeJS.ProcessEnv, newKey: string) {
+    const clock = virtualClock();
+    const t0 = clock.now();
+    const { infos, reporter } = recordingReporter();
+    const rep = await rotate(engineOptions(targets, stateDir, { clock, reporter, processEnv, retry: { attempts: 5 } }), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
+    return { rep, infos, elapsed: clock.now() - t0 };
+  }
+
+  it('render: a 429 (Ratelimit-Reset 4 s) pauses every service of the API key; every variable is written', async () => {
+    const emu = new RenderEmulator();
+    await emu.start();
+    cleanup.push(() => emu.stop());
+    const token = emu.addToken();
+    const oldKey = testKey();
+    const newKey = testKey();
+    const services = Array.from({ length: 6 }, (_, i) => emu.seedService({ name: `api-${i}`, env: { OPENAI_API_KEY: oldKey } }));
+    emu.failNextWithRateLimit(2);
+    const targets: TargetInput[] = services.map((id, i) => ({ name: `r${i}`, definition: render, config: { service: id, endpoint: `${emu.url}/v1`, redeploy: false } }));
+
+    const { rep, infos, elapsed } = await rotateFleet(targets, { RENDER_API_KEY: token }, newKey);
+
+    expect(rep.outcome).toBe('awaiting-revocation');
+    for (const id of services) expect(emu.vars(id).OPENAI_API_KEY).toBe(newKey);
+    expect(infos.some((m) => m.startsWith(`render:${emu.url}/v1:RENDER_API_KEY: pausing 4 s`))).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(4000);
+  });
+
+  it('supabase: a 429 (X-RateLimit-Reset 7 s) pauses the token’s calls; every project’s secret is written', async () => {
+    const emu = new SupabaseEmulator();
+    await emu.start();
+    cleanup.push(() => emu.stop());
+    const token = emu.addToken();
+    const oldKey = testKey();
+    const newKey = testKey();
+    const refs = Array.from({ length: 6 }, () => emu.seedProject({ secrets: { OPENAI_API_KEY: oldKey } }));
+    emu.failNextWithRateLimit(2);
+    const targets: TargetInput[] = refs.map((ref, i) => ({ name: `s${i}`, definition: supabase, config: { project: ref, endpoint: emu.url } }));
+
+    const { rep, infos, elapsed } = await rotateFleet(targets, { SUPABASE_ACCESS_TOKEN: token }, newKey);
+
+    expect(rep.outcome).toBe('awaiting-revocation');
+    for (const ref of refs) expect(emu.secret(ref, 'OPENAI_API_KEY')).toBe(newKey);
+    expect(infos.some((m) => m.startsWith(`supabase:${emu.url}:SUPABASE_ACCESS_TOKEN: pausing 7 s`))).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(7000);
+  });
+
+  it('fly: a 429 slows the token’s lane; every app’s secret is written', async () => {
+    const emu = new FlyEmulator();
+    await emu.start();
+    cleanup.push(() => emu.stop());
+    const apps = Array.from({ length: 6 }, (_, i) => `app-${i}`);
+    const token = emu.addToken({ apps });
+    const oldKey = testKey();
+    const newKey = testKey();
+    for (const app of apps) emu.seedApp(app, { secrets: { OPENAI_API_KEY: oldKey }, machines: 1 });
+    emu.failNextWithRateLimit(2);
+    const targets: TargetInput[] = apps.map((app, i) => ({ name: `f${i}`, definition: fly, config: { app, endpoint: emu.url, redeploy: false } }));
+
+    const { rep, infos } = await rotateFleet(targets, { FLY_API_TOKEN: token }, newKey);
+
+    expect(rep.outcome).toBe('awaiting-revocation');
+    for (const app of apps) expect(emu.secret(app, 'OPENAI_API_KEY')).not.toBeUndefined();
+    // Fly's 429 carries no Retry-After: the token's lane (not the type's) halves its window.
+    expect(infos.some((m) => m.startsWith(`fly:${emu.url}:FLY_API_TOKEN: at most`))).toBe(true);
   });
 });
