@@ -70,6 +70,7 @@ class NetlifyTarget implements Target<NetlifyReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   /** Present with `redeploy: true`: its presence is the capability. */
   readonly redeploy?: (op: OpContext, receipt: NetlifyReceipt | undefined, purpose?: RedeployPurpose) => Promise<VerifyResult>;
 
@@ -105,6 +106,7 @@ class NetlifyTarget implements Target<NetlifyReceipt> {
     this.location = `netlify site ${config.site} ${this.explicit ? labels(this.explicit) : '(context as the variable has it: all or production)'}`;
     // One site's variable and builds: serialise targets on the same site.
     this.lockKey = `netlify:${this.api.base}:${config.site}`;
+    this.rateLimitKey = this.api.rateLimitKey;
     if (this.redeployWanted) this.redeploy = (op, _receipt, purpose) => this.rebuild(op, purpose ?? 'write');
   }
 

@@ -1,11 +1,12 @@
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type TargetContext } from '../types.ts';
 import { TargetError } from '../../core/errors.ts';
 import { absentOn404, createProviderHttp, type ProviderHttp } from '../../runtime/provider-http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import { credentialOrDefault, type CredentialRef } from '../../inventory/credentials.ts';
 import { valueBody, type Ctx, type EnvVar } from './contexts.ts';
-import { NETLIFY_API, NETLIFY_TOKEN_ENV, type NetlifyConfig } from './index.ts';
+import { NETLIFY_API, NETLIFY_TOKEN_ENV, netlify, type NetlifyConfig } from './index.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 
 /**
  * The Netlify API (`/api/v1`) routes keyrot uses, spoken directly (no SDK), and Netlify's answers
@@ -45,6 +46,8 @@ function credentialName(ref: CredentialRef): string {
 
 export class NetlifyApi {
   readonly base: string;
+  /** Netlify limits requests per token (500 a minute): the token's lane, shared by its sites and by discover. */
+  readonly rateLimitKey: string;
   readonly siteId: string;
   /** The team (slug or id): configured, else the site's own, learnt on first use. */
   account: string | undefined;
@@ -67,6 +70,7 @@ export class NetlifyApi {
     this.account = config.account;
     const ref = credentialOrDefault(config.token, NETLIFY_TOKEN_ENV, ctx.env);
     this.credName = credentialName(ref);
+    this.rateLimitKey = tokenRateLimitKey('netlify', this.base, this.credName);
     const credential = lazyCredential(ctx, ref, (m) => `Netlify access token: ${m} (create a personal access token under User settings → Applications)`);
     this.http = createProviderHttp<About>({
       provider: 'Netlify',
@@ -78,6 +82,7 @@ export class NetlifyApi {
       auth: async (op) => ({ authorization: `Bearer ${(await credential(op)).reveal()}` }),
       endpointHint: 'set `endpoint:` of this target to the Netlify API’s URL (or remove it for https://api.netlify.com)',
       describe: (f) => this.describe(f.status, f.message, f.op, f.about ?? 'env'),
+      lane: laneOf(ctx, this.rateLimitKey, netlify),
     });
   }
 
