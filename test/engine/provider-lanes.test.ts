@@ -9,6 +9,7 @@ import { VaultEmulator } from '../../emulators/vault/emulator.ts';
 import { RenderEmulator } from '../../emulators/render/emulator.ts';
 import { SupabaseEmulator } from '../../emulators/supabase/emulator.ts';
 import { FlyEmulator } from '../../emulators/fly/emulator.ts';
+import { NetlifyEmulator } from '../../emulators/netlify/emulator.ts';
 import type { RecordedRequest } from '../../emulators/server.ts';
 import { Secret } from '../../src/core/secret.ts';
 import type { Clock } from '../../src/runtime/clock.ts';
@@ -23,6 +24,7 @@ import { vault } from '../../src/targets/vault/index.ts';
 import { render } from '../../src/targets/render/index.ts';
 import { supabase } from '../../src/targets/supabase/index.ts';
 import { fly } from '../../src/targets/fly/index.ts';
+import { netlify } from '../../src/targets/netlify/index.ts';
 import { pacingOf, type DiscoverContext, type TargetDefinition } from '../../src/targets/types.ts';
 import { engineOptions, type TargetInput } from '../helpers/engine-options.ts';
 import { testContext } from '../helpers/context.ts';
@@ -311,7 +313,8 @@ describe('vault', () => {
  */
 describe('render, supabase, fly: the token lane', () => {
   async function rotateFleet(targets: TargetInput[], processEnv: NodeJS.ProcessEnv, newKey: string) {
-    const clock = virtualClock();
+    // Starting now: Netlify's X-RateLimit-Reset is an epoch time.
+    const clock = virtualClock(Date.now());
     const t0 = clock.now();
     const { infos, reporter } = recordingReporter();
     const rep = await rotate(engineOptions(targets, stateDir, { clock, reporter, processEnv, retry: { attempts: 5 } }), { mode: 'rotate', source: 'stdin', obtainKey: async () => new Secret(newKey) });
@@ -374,5 +377,23 @@ describe('render, supabase, fly: the token lane', () => {
     for (const app of apps) expect(emu.secret(app, 'OPENAI_API_KEY')).not.toBeUndefined();
     // Fly's 429 carries no Retry-After: the token's lane (not the type's) halves its window.
     expect(infos.some((m) => m.startsWith(`fly:${emu.url}:FLY_API_TOKEN: at most`))).toBe(true);
+  });
+
+  it('netlify: a 429 (X-RateLimit-Remaining 0) pauses every site of the token until the reset; every variable is written', async () => {
+    const emu = new NetlifyEmulator();
+    await emu.start();
+    cleanup.push(() => emu.stop());
+    const token = emu.addToken();
+    const oldKey = testKey();
+    const newKey = testKey();
+    const sites = Array.from({ length: 6 }, (_, i) => emu.seedSite({ name: `site-${i}`, account: 'team', env: [{ key: 'OPENAI_API_KEY', values: [{ context: 'production', value: oldKey }] }] }).id);
+    emu.failNextWithRateLimit(2);
+    const targets: TargetInput[] = sites.map((site, i) => ({ name: `n${i}`, definition: netlify, config: { site, context: 'production', redeploy: false, endpoint: emu.url } }));
+
+    const { rep, infos } = await rotateFleet(targets, { NETLIFY_AUTH_TOKEN: token }, newKey);
+
+    expect(rep.outcome).toBe('awaiting-revocation');
+    for (const site of sites) expect(emu.getVar(site, 'OPENAI_API_KEY')?.values.map((v) => v.value)).toEqual([newKey]);
+    expect(infos.some((m) => m.startsWith(`netlify:${emu.url}/api/v1:NETLIFY_AUTH_TOKEN: pausing`))).toBe(true);
   });
 });
