@@ -30,6 +30,9 @@ import { engineOptions, type TargetInput } from '../helpers/engine-options.ts';
 import { testContext } from '../helpers/context.ts';
 import { testKey } from '../helpers/keys.ts';
 import { startKeyVault } from '../helpers/azure-key-vault-fixture.ts';
+import { dockerEngine, uniqueName, type TestDocker } from '../helpers/docker-engine.ts';
+import { startEngineProxy } from '../helpers/docker-secret-proxy.ts';
+import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
 
 /**
  * Every provider request goes through its account's pacing lane (runtime/pacer.ts), in a
@@ -395,5 +398,37 @@ describe('render, supabase, fly: the token lane', () => {
     expect(rep.outcome).toBe('awaiting-revocation');
     for (const site of sites) expect(emu.getVar(site, 'OPENAI_API_KEY')?.values.map((v) => v.value)).toEqual([newKey]);
     expect(infos.some((m) => m.startsWith(`netlify:${emu.url}/api/v1:NETLIFY_AUTH_TOKEN: pausing`))).toBe(true);
+  });
+});
+
+/*
+ * The Docker Engine has no rate limit, but a socket proxy in front of it may answer 429: the real
+ * private Engine (test/helpers/docker-engine.ts) behind the recording proxy. No Engine: a failure
+ * with CI=true, a skip otherwise.
+ */
+const docker = await dockerEngine();
+const noDocker = 'skip' in docker ? docker.skip : undefined;
+
+describe.skipIf(noDocker !== undefined)('docker-secret (real Docker Engine)', () => {
+  it('discover sends every Engine exchange through the Docker host lane: a proxy’s 429s slow it down, every secret is still found', async () => {
+    const d = docker as TestDocker;
+    const p = uniqueName('krlane');
+    cleanup.push(() => d.cleanup(p));
+    await d.createSecret(`${p}_var`, testKey());
+    const proxy = await startEngineProxy(d.host.replace(/^unix:\/\//, ''));
+    cleanup.push(() => proxy.close());
+    let refused = 0;
+    proxy.hook = (req) => (req.method === 'GET' && /\/secrets$/.test(req.path) && refused++ < 2 ? { respond: { status: 429, body: { message: 'too many requests' } } } : undefined);
+    const clock = virtualClock();
+    const pacer = new Pacer(clock);
+    const ctx = discoverContextOf(dockerSecret, pacer, { ...testContext({ env: { DOCKER_HOST: proxy.host }, name: 'discover' }), clock, varName: `${p}_var`, varNames: [`${p}_var`], configs: [] });
+
+    const found = await dockerSecret.discover!(ctx);
+
+    expect(found.places.map((x) => x.location)).toContain(`swarm secret ${p}_var`);
+    expect(refused).toBe(3);
+    const [lane] = pacer.lanes;
+    expect(lane!.key).toBe(`docker-secret:docker-secret:${proxy.host}`);
+    expect(lane!.stats.cuts).toBeGreaterThanOrEqual(1);
   });
 });
