@@ -54,6 +54,7 @@ class RailwayTarget implements Target<RailwayReceipt> {
   readonly name: string;
   readonly location: string;
   readonly lockKey: string;
+  readonly rateLimitKey: string;
   private readonly api: RailwayApi;
   private readonly config: RailwayConfig & CommonTargetConfig;
   private readonly ctx: TargetContext & { name: string };
@@ -74,6 +75,7 @@ class RailwayTarget implements Target<RailwayReceipt> {
     this.where = this.api.where;
     this.timeoutMs = waitTimeoutMs(config.timeout, 15 * 60_000);
     this.location = `${this.where} ${ctx.varName}`;
+    this.rateLimitKey = this.api.rateLimitKey;
     this.lockKey = `railway:${config.project}/${config.environment}/${config.service}/${ctx.varName}`;
   }
 

@@ -1,11 +1,12 @@
-import { lazyCredential } from '../common.ts';
+import { laneOf, lazyCredential } from '../common.ts';
+import { tokenRateLimitKey } from '../token-client.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type TargetContext } from '../types.ts';
 import { TargetError, type TargetErrorKind } from '../../core/errors.ts';
 import { createProviderHttp, type Described, type ProviderFailure, type ProviderHttp } from '../../runtime/provider-http.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../runtime/deadline.ts';
 import type { CredentialRef } from '../../inventory/credentials.ts';
 import { formatDuration } from '../../inventory/duration.ts';
-import { RAILWAY_API, type RailwayConfig } from './index.ts';
+import { RAILWAY_API, railway, type RailwayConfig } from './index.ts';
 
 /**
  * The Railway public GraphQL operations keyrot uses, with plain fetch (provider-http), and
@@ -54,7 +55,8 @@ export class RailwayApi {
   private readonly config: RailwayConfig & CommonTargetConfig;
   private readonly ctx: TargetContext & { name: string };
   private readonly ids: { projectId: string; environmentId: string; serviceId: string };
-  private pauseUntil = 0;
+  /** Railway limits requests per token (an hourly budget): the token's lane, shared by its services and by discover. */
+  readonly rateLimitKey: string;
 
   constructor(config: RailwayConfig & CommonTargetConfig, ctx: TargetContext & { name: string }) {
     this.config = config;
@@ -68,6 +70,7 @@ export class RailwayApi {
     // No service: a client that searches every project (`keyrot discover`).
     this.where = config.service ? `Railway service ${config.service} (project ${config.project}, environment ${config.environment})` : 'the Railway projects the token reaches';
     const credential = lazyCredential(ctx, this.tokenRef);
+    this.rateLimitKey = tokenRateLimitKey('railway', config.endpoint, this.tokenRef.raw);
     this.http = createProviderHttp({
       provider: 'Railway',
       baseUrl: config.endpoint ?? RAILWAY_API,
@@ -80,16 +83,11 @@ export class RailwayApi {
         const token = (await credential(op)).reveal();
         return this.tokenType === 'project' ? { 'project-access-token': token } : { authorization: `Bearer ${token}` };
       },
-      before: async (signal) => {
-        const wait = this.pauseUntil - ctx.clock.now();
-        if (wait > 0) await ctx.clock.sleep(wait, signal);
-      },
       endpointHint: 'set `endpoint:` of this target to Railway’s GraphQL URL (or remove it for https://backboard.railway.com/graphql/v2)',
       describe: (f) => this.describe(f),
       describeGraphQL: (message, op) => this.describeGraphQL(message, op),
-      onResponse: ({ rateLimit }) => {
-        if (rateLimit.remaining === 0 && rateLimit.resetAt !== undefined) this.pauseUntil = Math.min(rateLimit.resetAt, ctx.clock.now() + 60_000);
-      },
+      // A spent budget (X-RateLimit-Remaining 0) holds every call of the token until its reset (at most a minute, then one looks again).
+      lane: laneOf(ctx, this.rateLimitKey, railway),
     });
   }
 
