@@ -33,6 +33,9 @@ import { startKeyVault } from '../helpers/azure-key-vault-fixture.ts';
 import { dockerEngine, uniqueName, type TestDocker } from '../helpers/docker-engine.ts';
 import { startEngineProxy } from '../helpers/docker-secret-proxy.ts';
 import { dockerSecret } from '../../src/targets/docker-secret/index.ts';
+import { railwayFixture } from '../helpers/railway-setup.ts';
+import { railway } from '../../src/targets/railway/index.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 
 /**
  * Every provider request goes through its account's pacing lane (runtime/pacer.ts), in a
@@ -398,6 +401,27 @@ describe('render, supabase, fly: the token lane', () => {
     expect(rep.outcome).toBe('awaiting-revocation');
     for (const site of sites) expect(emu.getVar(site, 'OPENAI_API_KEY')?.values.map((v) => v.value)).toEqual([newKey]);
     expect(infos.some((m) => m.startsWith(`netlify:${emu.url}/api/v1:NETLIFY_AUTH_TOKEN: pausing`))).toBe(true);
+  });
+});
+
+describe('railway', () => {
+  it('targets of one token share its lane: a spent budget (X-RateLimit-Remaining 0) holds every service until the reset, no 429', async () => {
+    // The emulator counts in real time (a 3-request window of 1 s), so the lane runs on the system clock; nothing here measures time.
+    const fx = await railwayFixture({ vars: { OPENAI_API_KEY: testKey() }, emulator: { rateLimit: { limit: 3, windowMs: 1000 } }, clock: systemClock });
+    cleanup.push(() => fx.emu.stop());
+    const pacer = new Pacer(systemClock);
+    const ctx = { ...testContext({ env: { RAILWAY_API_TOKEN: fx.token }, name: 'railway' }), lane: (key: string) => pacer.lane(key, pacingOf(railway)) };
+    const next = testKey();
+    const op = { rotationId: 'rot_lanes_railway', fingerprint: new Secret(next).fingerprint };
+    const targets = await Promise.all(
+      [fx.ids.service, fx.ids.other].map((service) => railway.create({ project: fx.ids.project, environment: fx.ids.environment, service, endpoint: fx.emu.graphqlUrl }, ctx)),
+    );
+
+    await Promise.all(targets.map(async (t) => t.verify(new Secret(next), op, await t.write(new Secret(next), op))));
+
+    expect(fx.emu.server.requests.filter((r) => r.status === 429)).toEqual([]);
+    expect(pacer.lanes.map((l) => l.key)).toEqual([`railway:${fx.emu.graphqlUrl}:env:RAILWAY_API_TOKEN`]);
+    expect(pacer.lanes[0]!.stats.pacedRequests).toBeGreaterThan(0);
   });
 });
 
