@@ -24,7 +24,7 @@ export async function bench(n: number): Promise<{ ms: number; heapMb: number }> 
     const yaml = `version: 1\nkey:\n  verify: false\n  source: stdin\nenvironments:\n  bench:\n    targets:\n${targets.join('\n')}\n`;
     const path = join(dir, 'targets.yaml');
     await writeFile(path, yaml);
-    const inventory = parseInventory(yaml, path);
+    const inventory = await parseInventory(yaml, path);
     const env = inventory.environments.get('bench')!;
     const t0 = performance.now();
     const rep = await rotate(

@@ -3,8 +3,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { Secret, registerSensitive } from '../core/secret.ts';
 import { TargetError } from '../core/errors.ts';
 import type { Inventory } from './load.ts';
-import { TARGETS } from '../targets/index.ts';
-import type { TargetDefinition } from '../targets/types.ts';
+import { TARGET_TYPES, type TargetType } from '../targets/index.ts';
 
 /**
  * A reference to a credential: `env:VAR` or `file:PATH`, never the secret itself.
@@ -71,7 +70,7 @@ const ALWAYS_WITHHELD = ['OPENAI_ADMIN_KEY'];
  * (AWS_*, AZURE_*, GOOGLE_*) are not among them: the SDKs and the helpers they start need them.
  */
 export function credentialVariables(inv: Inventory, keySources: ReadonlyArray<string | undefined>): string[] {
-  const names = new Set<string>([...ALWAYS_WITHHELD, ...Object.values(TARGETS).flatMap((d: TargetDefinition<any>) => d.credentialEnv ?? [])]);
+  const names = new Set<string>([...ALWAYS_WITHHELD, ...Object.values(TARGET_TYPES).flatMap((t: TargetType) => t.credentialEnv ?? [])]);
   const fromSource = (s: string | undefined) => s?.startsWith('env:') && names.add(s.slice(4));
   const fromRef = (r: CredentialRef | undefined) => r?.kind === 'env' && names.add(r.name);
   const { key, notify, state_key: stateKey } = inv.config;

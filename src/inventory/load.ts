@@ -3,7 +3,7 @@ import { isMap, isScalar, isSeq, visit } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, ConfigErrorList, ConfigErrors, type SourcePosition } from '../core/errors.ts';
 import { quoteInput } from '../core/printable.ts';
-import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
+import { REGISTERED_IDS, loadTargetDefinitions } from '../targets/index.ts';
 import { TARGET_IDS, type CommonTargetConfig, type TargetDefinition } from '../targets/types.ts';
 import { CommonTargetFields, InventoryConfig, type KeyConfig, type WatchConfig } from './schema.ts';
 import { endpointProblem } from './endpoints.ts';
@@ -66,7 +66,8 @@ export async function loadInventory(path: string): Promise<Inventory> {
   return parseInventory(await readInventoryText(abs), abs);
 }
 
-export function parseInventory(text: string, file: string): Inventory {
+/** Validates an inventory's text; loads the definitions of the target types it names, and only those. */
+export async function parseInventory(text: string, file: string): Promise<Inventory> {
   if (Buffer.byteLength(text, 'utf8') > MAX_INVENTORY_BYTES) {
     throw new ConfigErrors([new ConfigError('the inventory is larger than 1 MiB, which no targets.yaml is', { file, line: 1, column: 1 })]);
   }
@@ -96,6 +97,8 @@ export function parseInventory(text: string, file: string): Inventory {
     errors.add(() => new ConfigError('expected a mapping with version, key and environments', pos(0)));
     throw errors.toError();
   }
+  const named = rawTargetLists(data).flatMap(([, targets]) => targets.map((t) => (t as { type?: unknown } | null)?.type));
+  const definitions = await loadTargetDefinitions(named.filter((t): t is string => typeof t === 'string'));
 
   /** Validates one environment's targets against their type's schema; errors go to `errors`. */
   const checkTargets = (envName: string, targets: readonly unknown[]): TargetSpec[] => {
@@ -105,7 +108,7 @@ export function parseInventory(text: string, file: string): Inventory {
       if (!raw || typeof raw !== 'object' || typeof (raw as { type?: unknown }).type !== 'string') return; // reported by the top-level schema
       const type = (raw as { type: string }).type;
       const base: Path = ['environments', envName, 'targets', i];
-      const def = targetDefinition(type);
+      const def = definitions.get(type);
       if (!def) {
         const known = (TARGET_IDS as readonly string[]).includes(type);
         errors.add(
@@ -155,13 +158,7 @@ export function parseInventory(text: string, file: string): Inventory {
   if (!top.success) {
     for (const issue of top.error.issues.flatMap(unionBranchIssues)) errors.add(() => issueToError(tree, issue, []));
     // Check the targets too, so every mistake is reported in one pass.
-    const rawEnvs = (data as { environments?: unknown }).environments;
-    if (rawEnvs && typeof rawEnvs === 'object' && !Array.isArray(rawEnvs)) {
-      for (const [envName, env] of Object.entries(rawEnvs)) {
-        const targets = (env as { targets?: unknown } | null)?.targets;
-        if (Array.isArray(targets)) checkTargets(envName, targets);
-      }
-    }
+    for (const [envName, targets] of rawTargetLists(data)) checkTargets(envName, targets);
     throw errors.toError();
   }
   const config = top.data;
@@ -180,6 +177,16 @@ export function parseInventory(text: string, file: string): Inventory {
   }
   errors.throwIfAny();
   return { path: file, baseDir: dirname(file), config, environments };
+}
+
+/** Each environment's raw `targets:` list, as written, whatever else is wrong with the inventory. */
+function rawTargetLists(data: object): Array<[string, unknown[]]> {
+  const envs = (data as { environments?: unknown }).environments;
+  if (!envs || typeof envs !== 'object' || Array.isArray(envs)) return [];
+  return Object.entries(envs).flatMap(([name, env]) => {
+    const targets = (env as { targets?: unknown } | null)?.targets;
+    return Array.isArray(targets) ? [[name, targets] as [string, unknown[]]] : [];
+  });
 }
 
 const targetSchemas = new WeakMap<TargetDefinition<any>, z.ZodType>();

@@ -8,6 +8,7 @@ export { EndpointUrlField } from '../inventory/endpoints.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Lane, PacingLimits } from '../runtime/pacer.ts';
+import { targetType, type TargetType } from './index.ts';
 
 /** The closed list of target types: one kebab-case id names the folder, the registry key and `type:`. */
 export const TARGET_IDS = [
@@ -231,10 +232,11 @@ export interface DiscoverResult {
 }
 
 /**
- * The light half of a target, imported at start-up: its config schema and how to describe it.
- * `create` loads the implementation (and its SDK) only when an inventory uses the type.
+ * A target type's definition, loaded (src/targets/index.ts) only when a command uses the type: its
+ * config schema, how to describe it, and `create`, which loads the implementation (and its SDK).
+ * It carries the registry's facts of the type too (credentialEnv, localFile, discover).
  */
-export interface TargetDefinition<C extends object = object, R = unknown> {
+export interface TargetDefinition<C extends object = object, R = unknown> extends Omit<TargetType<C>, 'load'> {
   readonly id: TargetId;
   /** A zod object of the type's own fields (common fields are added by the inventory). */
   readonly schema: z.ZodType<C>;
@@ -246,26 +248,9 @@ export interface TargetDefinition<C extends object = object, R = unknown> {
   readonly pacing?: PacingLimits;
   /** The location shown to users and used in the default name `type:location`. */
   describe(config: C): string;
-  /**
-   * The local file this target writes the key into (as configured, relative to targets.yaml), for
-   * `plan`'s git check and the leak scanner; absent for targets that keep the key elsewhere.
-   */
-  localFile?(config: C): string | undefined;
   create(config: C & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
-  /**
-   * `keyrot discover`: every place of this provider the credentials reach that holds one of the
-   * variables (read-only, paced like rotations). Absent when the provider cannot be listed. Throws
-   * a TargetError of kind `auth` when credentials are missing or refused (the provider is then
-   * reported as skipped, with the reason).
-   */
-  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
   /** What `endpoint:` means for the type, and the provider's public one (`plan` shows any other). */
   readonly endpoint?: TargetEndpoint;
-  /**
-   * The ecosystem's variables keyrot reads the target's token from when `token:` is not given
-   * (HEROKU_API_KEY...). Like every credential keyrot reads, they are withheld from child processes.
-   */
-  readonly credentialEnv?: readonly string[];
 }
 
 /**
@@ -304,25 +289,31 @@ export function waitTimeoutMs(timeout: string | number | undefined, defaultMs: n
 /** The receipt of a target that needs none (its restore works from the previous value alone). */
 export const NO_RECEIPT: ReceiptSpec<Record<string, never>> = { version: 1, schema: z.object({}).strict() as z.ZodType<Record<string, never>> };
 
-/** Helper so each target folder declares its definition with types inferred from its schemas. */
-export function defineTarget<S extends z.ZodObject, R>(def: {
-  id: TargetId;
-  schema: S;
-  capabilities: Capabilities;
-  receipt: ReceiptSpec<R>;
-  concurrency?: number;
-  /** The provider's published limits (window ceiling, request rates, budget refill); the window starts at `concurrency`. */
-  pacing?: Partial<Omit<PacingLimits, 'initial'>>;
-  describe(config: z.infer<S>): string;
-  localFile?(config: z.infer<S>): string | undefined;
-  create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
-  discover?(ctx: DiscoverContext): Promise<DiscoverResult>;
-  endpoint?: TargetEndpoint;
-  credentialEnv?: readonly string[];
-}): TargetDefinition<z.infer<S>, R> {
+/**
+ * Helper so each target folder declares its definition with types inferred from its schemas. The
+ * facts the registry holds for the type (credentialEnv, localFile, discover: src/targets/index.ts)
+ * are taken from there, never repeated.
+ */
+export function defineTarget<S extends z.ZodObject, R>(
+  id: TargetId,
+  def: {
+    schema: S;
+    capabilities: Capabilities;
+    receipt: ReceiptSpec<R>;
+    concurrency?: number;
+    /** The provider's published limits (window ceiling, request rates, budget refill); the window starts at `concurrency`. */
+    pacing?: Partial<Omit<PacingLimits, 'initial'>>;
+    describe(config: z.infer<S>): string;
+    create(config: z.infer<S> & CommonTargetConfig, ctx: TargetContext & { name: string }): Promise<Target<R>>;
+    endpoint?: TargetEndpoint;
+  },
+): TargetDefinition<z.infer<S>, R> {
+  const type = targetType(id);
+  if (!type) throw new Error(`target type ${id} is not in the registry (src/targets/index.ts)`);
   const concurrency = def.concurrency ?? 4;
   const pacing: PacingLimits = { max: DEFAULT_MAX_CONCURRENCY, ...def.pacing, initial: concurrency };
-  return { ...def, concurrency, pacing } as unknown as TargetDefinition<z.infer<S>, R>;
+  const { load: _load, ...facts } = type;
+  return { id, ...facts, ...def, concurrency, pacing } as unknown as TargetDefinition<z.infer<S>, R>;
 }
 
 /** The window's ceiling of a type that publishes none: a courtesy cap, far below what a 2-core machine could send. */

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import type { Environment, TargetSpec } from '../inventory/load.ts';
-import { targetDefinition } from '../targets/index.ts';
+import { targetType } from '../targets/index.ts';
 
 /**
  * Is a found place one of the environment's targets? A found place comes with the targets.yaml
@@ -25,8 +25,9 @@ export function inInventory(entry: Record<string, unknown>, env: Environment, ba
 /** The absolute path of the file a target (or an entry) writes, when it is a local file. */
 export function localFileOf(t: TargetSpec | Record<string, unknown>, baseDir: string): string | undefined {
   const isSpec = 'definition' in t && 'config' in t;
-  const def = isSpec ? (t as TargetSpec).definition : targetDefinition(String(t.type));
-  const p = def?.localFile?.(isSpec ? (t as TargetSpec).config : t);
+  // A found place's entry: its type's light facts say which field names the file (no definition to load).
+  const facts = isSpec ? (t as TargetSpec).definition : targetType(String(t.type));
+  const p = facts?.localFile?.(isSpec ? (t as TargetSpec).config : t);
   if (!p) return undefined;
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }

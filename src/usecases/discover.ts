@@ -8,7 +8,7 @@ import { Semaphore } from '../runtime/concurrency.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { Pacer } from '../runtime/pacer.ts';
 import { keyFormat } from '../scan/patterns.ts';
-import { REGISTERED_IDS, targetDefinition } from '../targets/index.ts';
+import { REGISTERED_IDS, loadTargetDefinitions, targetType } from '../targets/index.ts';
 import { pacingOf, type CommonTargetConfig, type DiscoverResult, type DiscoveredPlace, type TargetDefinition } from '../targets/types.ts';
 import { inInventory, localFileOf } from './discover-inventory.ts';
 import { searchTree, type TreePlace } from './discover-tree.ts';
@@ -63,7 +63,7 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryReport> {
   const report: DiscoveryReport = { key: o.key.toJSON(), found: [], otherKeys: [], searched: [], skipped: [] };
   const limit = new Semaphore(o.concurrency ?? 4);
   const pacer = new Pacer(o.clock);
-  const searches = providersToSearch(o).map(([id, def]) =>
+  const searches = (await providersToSearch(o)).map(([id, def]) =>
     limit.run(async () => {
       const why = missingCredentials(o, id, def);
       if (why) return skip(o, report, id, why);
@@ -88,10 +88,11 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryReport> {
   return report;
 }
 
-/** The registered definitions that can list their provider (plan's pass: those the inventory uses). */
-function providersToSearch(o: DiscoverOptions): Array<[string, TargetDefinition<any>]> {
+/** The definitions of the types that can list their provider (plan's pass: those the inventory uses), loaded. */
+async function providersToSearch(o: DiscoverOptions): Promise<Array<[string, TargetDefinition<any>]>> {
   const used = new Set(searchedWith(o).map((t) => t.type));
-  return REGISTERED_IDS.filter((id) => targetDefinition(id)?.discover && (!o.inventoryTypesOnly || used.has(id))).map((id) => [id, targetDefinition(id)!]);
+  const ids = REGISTERED_IDS.filter((id) => targetType(id)?.discover && (!o.inventoryTypesOnly || used.has(id)));
+  return [...(await loadTargetDefinitions(ids))];
 }
 
 /**

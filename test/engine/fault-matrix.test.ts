@@ -8,7 +8,7 @@ import { latestRotation } from '../../src/machine/state.ts';
 import { silentReporter, type TargetPhase } from '../../src/machine/progress.ts';
 import type { RotationReport } from '../../src/machine/outcome.ts';
 import { readJournal } from '../../src/state/journal.ts';
-import { TARGETS } from '../../src/targets/index.ts';
+import { REGISTERED_IDS, loadTargetDefinitions } from '../../src/targets/index.ts';
 import type { TargetDefinition } from '../../src/targets/types.ts';
 import { resume } from '../../src/usecases/resume.ts';
 import { revoke } from '../../src/usecases/revoke.ts';
@@ -18,6 +18,9 @@ import { testKey } from '../helpers/keys.ts';
 import { MemoryStore, memoryTargets } from '../helpers/memory-target.ts';
 import { PERMISSION_DENIED } from './permission-denied.ts';
 import { loadHarnesses, type ConformanceFixture, type ConformanceHarness } from '../conformance/harness.ts';
+
+/** Every registered definition, loaded (the registry loads them on demand). */
+const TARGETS = Object.fromEntries(await loadTargetDefinitions(REGISTERED_IDS));
 
 /**
  * Every target type on its emulator (through its conformance harness) × a provider fault × the

@@ -21,10 +21,10 @@ export async function expectEntryHolds(def: TargetDefinition<any>, place: Discov
 }
 
 /** Whether targets.yaml takes the entry as it is (the loader's strict schema: unknown fields refused). */
-export function inventoryTakes(entry: Record<string, unknown>): boolean {
+export async function inventoryTakes(entry: Record<string, unknown>): Promise<boolean> {
   const text = `version: 1\nkey: { name: OPENAI_API_KEY, kind: openai, source: prompt }\nenvironments:\n  prod:\n    targets:\n      - ${JSON.stringify(entry)}\n`;
   try {
-    parseInventory(text, '/nowhere/targets.yaml');
+    await parseInventory(text, '/nowhere/targets.yaml');
     return true;
   } catch {
     return false;

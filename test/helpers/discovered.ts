@@ -9,7 +9,7 @@ import { testContext } from './context.ts';
  */
 export async function readThroughInventory(places: DiscoveredPlace[], env: NodeJS.ProcessEnv): Promise<string[]> {
   const text = `version: 1\nenvironments:\n  found:\n    targets: ${JSON.stringify(places.map((p) => p.target))}\n`;
-  const found = selectEnvironment(parseInventory(text, `${process.cwd()}/targets.yaml`), 'found');
+  const found = selectEnvironment(await parseInventory(text, `${process.cwd()}/targets.yaml`), 'found');
   const reads = found.targets.map(async (spec) => {
     const ctx = testContext({ env, name: spec.name, varName: (spec.config.var as string | undefined) ?? found.key.name });
     return (await spec.definition.create(spec.config, ctx)).read();

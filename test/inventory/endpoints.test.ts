@@ -14,9 +14,9 @@ function inventory(target: string, key = ''): string {
   return `version: 1\n${key}environments:\n  p:\n    targets:\n      - ${target}\n`;
 }
 
-function endpointError(text: string) {
+async function endpointError(text: string) {
   try {
-    parseInventory(text, FILE);
+    await parseInventory(text, FILE);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigErrors);
     return (err as ConfigErrors).errors[0]!;
@@ -38,15 +38,15 @@ describe('loopback', () => {
 });
 
 describe('targets.yaml endpoints: https unless loopback, an inventory error at the field', () => {
-  it('a target endpoint over plain http to another host is refused, with the position of the value', () => {
+  it('a target endpoint over plain http to another host is refused, with the position of the value', async () => {
     const text = inventory('type: heroku\n        app: api\n        endpoint: http://attacker.example/\n        token: env:AWS_SECRET_ACCESS_KEY');
-    const e = endpointError(text);
+    const e = await endpointError(text);
     expect(e.field).toBe('environments.p.targets[0].endpoint');
     expect(e.position).toEqual({ file: FILE, line: 7, column: 19 });
     expect(e.message).toMatch(/"http:\/\/attacker\.example\/": plain http:\/\/ is allowed only to a loopback address/);
   });
 
-  it('applies to every URL-endpoint type, and to key.endpoint and key.admin.endpoint', () => {
+  it('applies to every URL-endpoint type, and to key.endpoint and key.admin.endpoint', async () => {
     for (const target of [
       'type: vercel\n        project: p\n        endpoint: http://10.0.0.8',
       'type: netlify\n        site: s\n        endpoint: http://proxy.internal:8080',
@@ -54,38 +54,38 @@ describe('targets.yaml endpoints: https unless loopback, an inventory error at t
       'type: aws-secrets-manager\n        secret: s\n        region: us-east-1\n        endpoint: http://localstack:4566',
       'type: azure-key-vault\n        vault: https://v.vault.azure.net/\n        secret: s\n        endpoint: http://v.vault.azure.net/',
     ]) {
-      expect(endpointError(inventory(target)).field, target).toMatch(/\.endpoint$/);
+      expect((await endpointError(inventory(target))).field, target).toMatch(/\.endpoint$/);
     }
     const dotenv = 'type: dotenv\n        path: .env';
-    expect(endpointError(inventory(dotenv, 'key:\n  endpoint: http://openai-proxy.example/v1\n')).field).toBe('key.endpoint');
+    expect((await endpointError(inventory(dotenv, 'key:\n  endpoint: http://openai-proxy.example/v1\n'))).field).toBe('key.endpoint');
     const admin = 'key:\n  admin:\n    project: p\n    token: env:OPENAI_ADMIN_KEY\n    endpoint: http://admin-proxy.example/v1\n';
-    expect(endpointError(inventory(dotenv, admin)).field).toBe('key.admin.endpoint');
+    expect((await endpointError(inventory(dotenv, admin))).field).toBe('key.admin.endpoint');
     const perEnv = `version: 1\nenvironments:\n  p:\n    key:\n      endpoint: http://proxy.example/v1\n    targets:\n      - ${dotenv}\n`;
-    expect(endpointError(perEnv).field).toBe('environments.p.key.endpoint');
+    expect((await endpointError(perEnv)).field).toBe('environments.p.key.endpoint');
   });
 
-  it('Google host:port endpoints: bare host:port is https; an explicit http:// only to loopback', () => {
+  it('Google host:port endpoints: bare host:port is https; an explicit http:// only to loopback', async () => {
     const gcp = (ep: string) => inventory(`type: gcp-secret-manager\n        project: my-project\n        secret: s\n        endpoint: ${ep}`);
-    expect(endpointError(gcp('http://secretmanager.example.com:80')).message).toMatch(/plain http:\/\//);
+    expect((await endpointError(gcp('http://secretmanager.example.com:80'))).message).toMatch(/plain http:\/\//);
     for (const ok of ['secretmanager.googleapis.com:443', 'private.example.com:443', '127.0.0.1:8085', 'http://127.0.0.1:8085']) {
-      expect(() => parseInventory(gcp(ok), FILE), ok).not.toThrow();
+      await expect(parseInventory(gcp(ok), FILE), ok).resolves.toBeDefined();
     }
   });
 
-  it('Docker: tcp:// is plain HTTP, so only to loopback; unix sockets are fine', () => {
+  it('Docker: tcp:// is plain HTTP, so only to loopback; unix sockets are fine', async () => {
     const docker = (ep: string) => inventory(`type: docker-secret\n        secret: k\n        services: [api]\n        endpoint: ${ep}`);
-    expect(endpointError(docker('tcp://swarm-manager.example:2375')).message).toMatch(/plain HTTP and would carry the key in clear/);
-    for (const ok of ['unix:///var/run/docker.sock', 'tcp://127.0.0.1:2375', 'tcp://localhost:2375']) expect(() => parseInventory(docker(ok), FILE), ok).not.toThrow();
+    expect((await endpointError(docker('tcp://swarm-manager.example:2375'))).message).toMatch(/plain HTTP and would carry the key in clear/);
+    for (const ok of ['unix:///var/run/docker.sock', 'tcp://127.0.0.1:2375', 'tcp://localhost:2375']) await expect(parseInventory(docker(ok), FILE), ok).resolves.toBeDefined();
   });
 
-  it('https to any host, and http to loopback, are accepted', () => {
+  it('https to any host, and http to loopback, are accepted', async () => {
     for (const ep of ['https://api.heroku.com', 'https://heroku-proxy.example:8443/x', 'http://127.0.0.1:4010', 'http://localhost:4010', 'http://[::1]:4010']) {
-      expect(() => parseInventory(inventory(`type: heroku\n        app: api\n        endpoint: ${ep}`), FILE), ep).not.toThrow();
+      await expect(parseInventory(inventory(`type: heroku\n        app: api\n        endpoint: ${ep}`), FILE), ep).resolves.toBeDefined();
     }
   });
 
-  it('credentials in an endpoint URL are refused (they belong in token:)', () => {
-    const e = endpointError(inventory('type: heroku\n        app: api\n        endpoint: https://user:pw@api.heroku.com'));
+  it('credentials in an endpoint URL are refused (they belong in token:)', async () => {
+    const e = await endpointError(inventory('type: heroku\n        app: api\n        endpoint: https://user:pw@api.heroku.com'));
     expect(e.message).toMatch(/credentials do not belong in the URL/);
     expect(e.format()).not.toContain('pw@');
   });
@@ -94,34 +94,34 @@ describe('targets.yaml endpoints: https unless loopback, an inventory error at t
 describe('endpoints from the environment', () => {
   const inv = (target: string, extra = '') => parseInventory(inventory(target, extra), FILE);
 
-  it('OPENAI_BASE_URL is checked when the live check uses it (no key.endpoint)', () => {
-    const openai = inv('type: dotenv\n        path: .env');
+  it('OPENAI_BASE_URL is checked when the live check uses it (no key.endpoint)', async () => {
+    const openai = await inv('type: dotenv\n        path: .env');
     expect(environmentEndpointProblems(openai, { OPENAI_BASE_URL: 'http://llm-gateway.example/v1' })[0]).toMatch(/^OPENAI_BASE_URL: "http:\/\/llm-gateway\.example\/v1": plain http/);
     expect(environmentEndpointProblems(openai, { OPENAI_BASE_URL: 'http://127.0.0.1:9999/v1' })).toEqual([]);
-    const pinned = inv('type: dotenv\n        path: .env', 'key:\n  endpoint: https://api.openai.com/v1\n');
+    const pinned = await inv('type: dotenv\n        path: .env', 'key:\n  endpoint: https://api.openai.com/v1\n');
     expect(environmentEndpointProblems(pinned, { OPENAI_BASE_URL: 'http://llm-gateway.example/v1' })).toEqual([]);
   });
 
-  it('DOCKER_HOST and AWS_ENDPOINT_URL are checked for the target types that read them', () => {
-    const docker = inv('type: docker-secret\n        secret: k\n        services: [api]');
+  it('DOCKER_HOST and AWS_ENDPOINT_URL are checked for the target types that read them', async () => {
+    const docker = await inv('type: docker-secret\n        secret: k\n        services: [api]');
     expect(environmentEndpointProblems(docker, { DOCKER_HOST: 'tcp://10.1.2.3:2375' })[0]).toMatch(/^DOCKER_HOST: /);
-    const aws = inv('type: aws-secrets-manager\n        secret: s\n        region: us-east-1');
+    const aws = await inv('type: aws-secrets-manager\n        secret: s\n        region: us-east-1');
     expect(environmentEndpointProblems(aws, { AWS_ENDPOINT_URL: 'http://localstack:4566' })[0]).toMatch(/^AWS_ENDPOINT_URL: /);
     // An unrelated variable of a type the inventory does not use is not keyrot's business.
     expect(environmentEndpointProblems(aws, { DOCKER_HOST: 'tcp://10.1.2.3:2375', OPENAI_BASE_URL: 'https://x.example' })).toEqual([]);
   });
 
-  it('the webhook URL from env:VAR: refused over http, named by host only (its path is its secret)', () => {
-    const withWebhook = inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\n');
+  it('the webhook URL from env:VAR: refused over http, named by host only (its path is its secret)', async () => {
+    const withWebhook = await inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\n');
     const [problem] = environmentEndpointProblems(withWebhook, { HOOK: 'http://hooks.example.com/services/T0/B0/secretpart' });
     expect(problem).toMatch(/^HOOK: the URL \(host hooks\.example\.com\): plain http/);
     expect(problem).not.toContain('secretpart');
   });
 
-  it("the usage watch's webhook from env:VAR is checked the same way (once per variable)", () => {
-    const watched = inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\nwatch:\n  webhook: env:HOOK\n');
+  it("the usage watch's webhook from env:VAR is checked the same way (once per variable)", async () => {
+    const watched = await inv('type: dotenv\n        path: .env', 'notify:\n  webhook: env:HOOK\nwatch:\n  webhook: env:HOOK\n');
     expect(environmentEndpointProblems(watched, { HOOK: 'http://hooks.example.com/secretpart' })).toHaveLength(1);
-    const own = inv('type: dotenv\n        path: .env', 'watch:\n  webhook: env:WATCH_HOOK\n');
+    const own = await inv('type: dotenv\n        path: .env', 'watch:\n  webhook: env:WATCH_HOOK\n');
     const [problem] = environmentEndpointProblems(own, { WATCH_HOOK: 'http://hooks.example.com/secretpart' });
     expect(problem).toMatch(/^WATCH_HOOK: the URL \(host hooks\.example\.com\): plain http/);
     expect(environmentEndpointProblems(own, { WATCH_HOOK: 'http://127.0.0.1:8080/hook' })).toEqual([]);

@@ -12,9 +12,9 @@ const FILE = '/inv/targets.yaml';
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** The ConfigErrors thrown by parsing `text` (fails the test when it parses). */
-function errorsOf(text: string, file = FILE): ConfigError[] {
+async function errorsOf(text: string, file = FILE): Promise<ConfigError[]> {
   try {
-    parseInventory(text, file);
+    await parseInventory(text, file);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigErrors);
     const errors = (err as ConfigErrors).errors;
@@ -25,8 +25,8 @@ function errorsOf(text: string, file = FILE): ConfigError[] {
   throw new Error('expected the inventory to be rejected');
 }
 
-function onlyError(text: string): ConfigError {
-  const errors = errorsOf(text);
+async function onlyError(text: string): Promise<ConfigError> {
+  const errors = await errorsOf(text);
   expect(errors.map((e) => e.format())).toHaveLength(1);
   return errors[0]!;
 }
@@ -50,7 +50,7 @@ const dotenvTargets = (extra = '') => `environments:
 `;
 
 describe('parseInventory: valid inventories', () => {
-  it('a full inventory parses, with targets named type:location', () => {
+  it('a full inventory parses, with targets named type:location', async () => {
     const text = `version: 1
 key:
   name: OPENAI_API_KEY
@@ -86,7 +86,7 @@ environments:
       - type: file
         path: /abs/key
 `;
-    const inv = parseInventory(text, FILE);
+    const inv = await parseInventory(text, FILE);
     expect(inv.path).toBe(FILE);
     expect(inv.baseDir).toBe('/inv');
     expect([...inv.environments.keys()]).toEqual(['production', 'staging']);
@@ -104,8 +104,8 @@ environments:
     expect(inv.config.notify?.webhook).toMatchObject({ kind: 'env', name: 'KEYROT_WEBHOOK_URL' });
   });
 
-  it('defaults: key.name OPENAI_API_KEY, source prompt, kind openai, verify on, revoke prompt with grace 0', () => {
-    const inv = parseInventory(`version: 1\n${dotenvTargets()}`, FILE);
+  it('defaults: key.name OPENAI_API_KEY, source prompt, kind openai, verify on, revoke prompt with grace 0', async () => {
+    const inv = await parseInventory(`version: 1\n${dotenvTargets()}`, FILE);
     expect(inv.config.key).toMatchObject({ name: 'OPENAI_API_KEY', source: 'prompt', kind: 'openai', verify: true });
     expect(inv.config.revoke).toEqual({ mode: 'prompt', grace: 0, disuse: { margin: 600_000, limit: 3_600_000, poll: 60_000 } });
     expect(inv.config.schedule).toBeUndefined();
@@ -114,31 +114,31 @@ environments:
     expect(env.schedule).toBeUndefined();
   });
 
-  it('schedule timezone defaults to UTC', () => {
-    const inv = parseInventory(`version: 1\nschedule:\n  cron: "0 9 1 * *"\n${dotenvTargets()}`, FILE);
+  it('schedule timezone defaults to UTC', async () => {
+    const inv = await parseInventory(`version: 1\nschedule:\n  cron: "0 9 1 * *"\n${dotenvTargets()}`, FILE);
     expect(inv.config.schedule).toEqual({ cron: '0 9 1 * *', timezone: 'UTC' });
   });
 
-  it('token references: env:VAR and file:PATH are accepted on a target', () => {
-    const inv = parseInventory(`version: 1\n${dotenvTargets('\n        token: file:secrets/token')}`, FILE);
+  it('token references: env:VAR and file:PATH are accepted on a target', async () => {
+    const inv = await parseInventory(`version: 1\n${dotenvTargets('\n        token: file:secrets/token')}`, FILE);
     expect(inv.environments.get('production')!.targets[0]!.config.token).toMatchObject({ kind: 'file', path: 'secrets/token' });
   });
 
-  it('requestTimeout: the per-call deadline any target takes, a duration above zero', () => {
+  it('requestTimeout: the per-call deadline any target takes, a duration above zero', async () => {
     const heroku = (t: string) => `version: 1\nenvironments:\n  production:\n    targets:\n      - type: heroku\n        app: api\n        requestTimeout: ${t}\n`;
-    expect(parseInventory(heroku('10s'), FILE).environments.get('production')!.targets[0]!.config.requestTimeout).toBe('10s');
-    const e = onlyError(heroku('0s'));
+    expect((await parseInventory(heroku('10s'), FILE)).environments.get('production')!.targets[0]!.config.requestTimeout).toBe('10s');
+    const e = await onlyError(heroku('0s'));
     expect(e.field).toBe('environments.production.targets[0].requestTimeout');
     expect(e.message).toMatch(/a duration above zero such as 30s/);
   });
 
-  it('duration forms for revoke.grace', () => {
-    const grace = (g: string) => parseInventory(`version: 1\nrevoke:\n  grace: ${g}\n${dotenvTargets()}`, FILE).config.revoke.grace;
-    expect(grace('0s')).toBe(0);
-    expect(grace('90s')).toBe(90_000);
-    expect(grace('1h30m')).toBe(5_400_000);
-    expect(grace('2d')).toBe(172_800_000);
-    expect(grace('30')).toBe(30_000);
+  it('duration forms for revoke.grace', async () => {
+    const grace = async (g: string) => (await parseInventory(`version: 1\nrevoke:\n  grace: ${g}\n${dotenvTargets()}`, FILE)).config.revoke.grace;
+    expect(await grace('0s')).toBe(0);
+    expect(await grace('90s')).toBe(90_000);
+    expect(await grace('1h30m')).toBe(5_400_000);
+    expect(await grace('2d')).toBe(172_800_000);
+    expect(await grace('30')).toBe(30_000);
   });
 
   it('baseDir is the directory of the inventory file (relative paths resolve against it)', async () => {
@@ -168,116 +168,116 @@ environments:
 });
 
 describe('parseInventory: every mistake names file:line:column and the field', () => {
-  it('YAML syntax error', () => {
+  it('YAML syntax error', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: "unclosed\n`;
-    const e = errorsOf(text)[0]!;
+    const e = (await errorsOf(text))[0]!;
     expect(e.message).toMatch(/^YAML syntax:/);
     expect(e.position?.file).toBe(FILE);
     expect(e.position?.line).toBeGreaterThanOrEqual(6);
     expect(e.format()).toMatch(new RegExp(`^${FILE}:\\d+:\\d+: `));
   });
 
-  it('a tab-indented line is a syntax error on that line', () => {
+  it('a tab-indented line is a syntax error on that line', async () => {
     const text = `version: 1\nenvironments:\n\tproduction: {}\n`;
-    const e = errorsOf(text)[0]!;
+    const e = (await errorsOf(text))[0]!;
     expect(e.message).toMatch(/YAML syntax/);
     expect(e.position).toMatchObject({ file: FILE, line: 3 });
   });
 
-  it('duplicate YAML keys', () => {
+  it('duplicate YAML keys', async () => {
     const text = `version: 1\n${dotenvTargets('\n        path: other/.env')}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.message).toMatch(/^duplicate key "path" \(first at line 6\)/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'path: other') });
   });
 
-  it('missing version', () => {
-    const e = onlyError(dotenvTargets());
+  it('missing version', async () => {
+    const e = await onlyError(dotenvTargets());
     expect(e.field).toBe('version');
     expect(e.position).toEqual({ file: FILE, line: 1, column: 1 });
   });
 
-  it('wrong version', () => {
+  it('wrong version', async () => {
     const text = `version: 2\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('version');
     expect(e.message).toMatch(/1/);
     expect(e.position).toEqual({ file: FILE, line: 1, column: 10 });
     expect(e.format()).toBe(`${FILE}:1:10: version: ${e.message}`);
   });
 
-  it('version as a string is wrong too', () => {
-    const e = onlyError(`version: "1"\n${dotenvTargets()}`);
+  it('version as a string is wrong too', async () => {
+    const e = await onlyError(`version: "1"\n${dotenvTargets()}`);
     expect(e.field).toBe('version');
   });
 
-  it('unknown top-level field points at its key', () => {
+  it('unknown top-level field points at its key', async () => {
     const text = `version: 1\nenvironmnets: {}\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environmnets');
     expect(e.message).toMatch(/unknown field "environmnets"/);
     expect(e.position).toEqual({ file: FILE, line: 2, column: 1 });
   });
 
-  it('unknown field in a target points at the key line:column', () => {
+  it('unknown field in a target points at the key line:column', async () => {
     const text = `version: 1\n${dotenvTargets('\n        colour: red')}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[0].colour');
     expect(e.message).toMatch(/unknown field "colour" in a dotenv target/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'colour') });
   });
 
-  it('unknown field in a nested block (key.admin)', () => {
+  it('unknown field in a nested block (key.admin)', async () => {
     const text = `version: 1\nkey:\n  admin:\n    project: p\n    token: env:X\n    secret: nope\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('key.admin.secret');
     expect(e.position).toEqual({ file: FILE, ...at(text, 'secret: nope') });
   });
 
-  it('unknown type lists the valid types', () => {
+  it('unknown type lists the valid types', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: herokuu\n        app: x\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[0].type');
     expect(e.message).toMatch(/unknown target type "herokuu"/);
     for (const t of ['dotenv', 'file', 'aws-secrets-manager', 'gcp-secret-manager', 'azure-key-vault']) expect(e.message).toContain(t);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'herokuu') });
   });
 
-  it('a target without type', () => {
+  it('a target without type', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - path: .env\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[0].type');
     expect(e.message).toMatch(/missing/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'path: .env') });
   });
 
-  it('a missing required target field points at the target', () => {
+  it('a missing required target field points at the target', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: file\n        path: k\n      - type: dotenv\n        var: X\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[1].path');
     expect(e.message).toMatch(/missing/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'type: dotenv') });
   });
 
-  it('wrong type of value: a number where a string goes', () => {
+  it('wrong type of value: a number where a string goes', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: 42\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[0].path');
     expect(e.message).toMatch(/expected string, got 42/);
     expect(e.position).toEqual({ file: FILE, ...at(text, '42') });
   });
 
-  it('wrong type of value: a mapping where a list goes', () => {
+  it('wrong type of value: a mapping where a list goes', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      type: dotenv\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets');
     expect(e.message).toMatch(/expected a list, got a mapping/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'type: dotenv') });
   });
 
-  it('a literal secret in token: must be env:VAR or file:PATH', () => {
+  it('a literal secret in token: must be env:VAR or file:PATH', async () => {
     const text = `version: 1\n${dotenvTargets('\n        token: hunter2hunter2')}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[0].token');
     expect(e.message).toMatch(/literal secret/);
     expect(e.message).toMatch(/env:VAR/);
@@ -286,118 +286,118 @@ describe('parseInventory: every mistake names file:line:column and the field', (
     expect(e.position).toEqual({ file: FILE, ...at(text, 'hunter2') });
   });
 
-  it('a literal token in key.admin.token', () => {
+  it('a literal token in key.admin.token', async () => {
     const text = `version: 1\nkey:\n  admin:\n    project: p\n    token: plain-admin-token\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('key.admin.token');
     expect(e.position).toEqual({ file: FILE, ...at(text, 'plain-admin-token') });
   });
 
-  it('notify.webhook as a literal URL', () => {
+  it('notify.webhook as a literal URL', async () => {
     const text = `version: 1\nnotify:\n  webhook: https://example.com/hooks/abc\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('notify.webhook');
     expect(e.message).toMatch(/literal secret/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'https://') });
   });
 
-  it('a value anywhere that looks like an API key is refused, without echoing it', () => {
+  it('a value anywhere that looks like an API key is refused, without echoing it', async () => {
     const key = testKey();
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: .env\n        endpoint: "${key}"\n`;
     // (it is not a URL either: a second error, which does not echo it either)
-    const [e, ...others] = errorsOf(text);
+    const [e, ...others] = await errorsOf(text);
     expect(e!.message).toMatch(/looks like an OpenAI API key/);
     expect(e!.position).toEqual({ file: FILE, ...at(text, `"${key}"`) });
     for (const err of [e!, ...others]) expect(err.format()).not.toContain(key);
   });
 
-  it('an API key in key.source is refused too (it is a source, not a key)', () => {
+  it('an API key in key.source is refused too (it is a source, not a key)', async () => {
     const key = testKey('sk-');
     const text = `version: 1\nkey:\n  source: ${key}\n${dotenvTargets()}`;
-    const errors = errorsOf(text);
+    const errors = await errorsOf(text);
     expect(errors.some((e) => /looks like an OpenAI API key/.test(e.message) && e.position?.line === 3)).toBe(true);
     expect(errors.some((e) => e.field === 'key.source')).toBe(true);
     for (const e of errors) expect(e.format()).not.toContain(key);
   });
 
-  it('duplicate explicit target names point at the second name', () => {
+  it('duplicate explicit target names point at the second name', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: file\n        name: app\n        path: a\n      - type: dotenv\n        name: app\n        path: b\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[1].name');
     expect(e.message).toMatch(/duplicate target name "app" \(first at line 5\)/);
     const second = at(text, 'name: app', 1);
     expect(e.position).toEqual({ file: FILE, line: second.line, column: second.column + 'name: '.length });
   });
 
-  it('duplicate default names (type:location) point at the second target', () => {
+  it('duplicate default names (type:location) point at the second target', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: .env\n      - type: dotenv\n        path: .env\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets[1]');
     expect(e.message).toMatch(/duplicate target name "dotenv:.env"/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'type: dotenv', 1) });
   });
 
-  it('the same name in two environments is fine', () => {
+  it('the same name in two environments is fine', async () => {
     const text = `version: 1\nenvironments:\n  a:\n    targets:\n      - type: dotenv\n        path: .env\n  b:\n    targets:\n      - type: dotenv\n        path: .env\n`;
-    expect(parseInventory(text, FILE).environments.size).toBe(2);
+    expect((await parseInventory(text, FILE)).environments.size).toBe(2);
   });
 
-  it('invalid cron', () => {
+  it('invalid cron', async () => {
     const text = `version: 1\nschedule:\n  cron: "61 9 1 * *"\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('schedule.cron');
     expect(e.message).toMatch(/cron expression/);
     expect(e.position).toEqual({ file: FILE, ...at(text, '"61') });
   });
 
-  it('invalid cron in an environment schedule', () => {
+  it('invalid cron in an environment schedule', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    schedule:\n      cron: every monday\n    targets:\n      - type: dotenv\n        path: .env\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.schedule.cron');
     expect(e.position).toEqual({ file: FILE, ...at(text, 'every monday') });
   });
 
-  it('invalid timezone', () => {
+  it('invalid timezone', async () => {
     const text = `version: 1\nschedule:\n  cron: "0 9 1 * *"\n  timezone: Mars/Olympus\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('schedule.timezone');
     expect(e.message).toMatch(/IANA time zone/);
     expect(e.position).toEqual({ file: FILE, ...at(text, 'Mars/Olympus') });
   });
 
-  it('bad duration for revoke.grace', () => {
+  it('bad duration for revoke.grace', async () => {
     for (const bad of ['soon', '-5', '5 parsecs', '""']) {
       const text = `version: 1\nrevoke:\n  grace: ${bad}\n${dotenvTargets()}`;
-      const e = onlyError(text);
+      const e = await onlyError(text);
       expect(e.field, bad).toBe('revoke.grace');
       expect(e.message).toMatch(/duration/);
       expect(e.position).toEqual({ file: FILE, line: 3, column: 10 });
     }
   });
 
-  it('bad revoke.mode lists the modes', () => {
+  it('bad revoke.mode lists the modes', async () => {
     const text = `version: 1\nrevoke:\n  mode: email\n${dotenvTargets()}`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('revoke.mode');
     expect(e.message).toContain('"prompt"');
     expect(e.message).toContain('"openai-admin"');
   });
 
-  it('empty targets list', () => {
+  it('empty targets list', async () => {
     const text = `version: 1\nenvironments:\n  production:\n    targets: []\n`;
-    const e = onlyError(text);
+    const e = await onlyError(text);
     expect(e.field).toBe('environments.production.targets');
     expect(e.message).toMatch(/at least one target/);
     expect(e.position).toEqual({ file: FILE, line: 4, column: 14 });
   });
 
-  it('an empty document', () => {
-    const e = onlyError('');
+  it('an empty document', async () => {
+    const e = await onlyError('');
     expect(e.message).toMatch(/expected a mapping/);
     expect(e.position).toMatchObject({ file: FILE, line: 1 });
   });
 
-  it('every mistake is reported at once, in one ConfigErrors', () => {
+  it('every mistake is reported at once, in one ConfigErrors', async () => {
     const text = `version: 1
 schedule:
   cron: "0 9 1 * *"
@@ -414,7 +414,7 @@ environments:
         path: 7
         token: literal-token
 `;
-    const errors = errorsOf(text);
+    const errors = await errorsOf(text);
     const fields = errors.map((e) => e.field);
     expect(fields).toEqual(
       expect.arrayContaining([
@@ -429,7 +429,7 @@ environments:
     for (const e of errors) expect(e.position?.file).toBe(FILE);
     // ConfigErrors' message lists every one as file:line:column: field: message.
     try {
-      parseInventory(text, FILE);
+      await parseInventory(text, FILE);
     } catch (err) {
       const lines = (err as ConfigErrors).message.split('\n');
       expect(lines).toHaveLength(5);
@@ -437,36 +437,37 @@ environments:
     }
   });
 
-  it('top-level and target mistakes are reported together', () => {
+  it('top-level and target mistakes are reported together', async () => {
     const text = `version: 3\nunknown: 1\nenvironments:\n  production:\n    targets:\n      - type: herokuu\n`;
-    const fields = errorsOf(text).map((e) => e.field);
+    const fields = (await errorsOf(text)).map((e) => e.field);
     expect(fields).toEqual(expect.arrayContaining(['version', 'unknown', 'environments.production.targets[0].type']));
   });
 });
 
 describe('selectEnvironment', () => {
   const one = () => parseInventory(`version: 1\n${dotenvTargets()}`, FILE);
-  const several = (): Inventory =>
+  const several = (): Promise<Inventory> =>
     parseInventory(
       `version: 1\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: p/.env\n  staging:\n    targets:\n      - type: dotenv\n        path: s/.env\n`,
       FILE,
     );
 
-  it('the only environment is chosen without -e', () => {
-    expect(selectEnvironment(one(), undefined).name).toBe('production');
+  it('the only environment is chosen without -e', async () => {
+    expect(selectEnvironment(await one(), undefined).name).toBe('production');
   });
 
-  it('-e picks the named environment', () => {
-    const env = selectEnvironment(several(), 'staging');
+  it('-e picks the named environment', async () => {
+    const env = selectEnvironment(await several(), 'staging');
     expect(env.name).toBe('staging');
     expect(env.targets[0]!.name).toBe('dotenv:s/.env');
-    expect(selectEnvironment(one(), 'production').name).toBe('production');
+    expect(selectEnvironment(await one(), 'production').name).toBe('production');
   });
 
-  it('an unknown environment is a ConfigError listing the environments', () => {
+  it('an unknown environment is a ConfigError listing the environments', async () => {
+    const inv = await several();
     const err = (() => {
       try {
-        selectEnvironment(several(), 'prod');
+        selectEnvironment(inv, 'prod');
       } catch (e) {
         return e;
       }
@@ -476,9 +477,10 @@ describe('selectEnvironment', () => {
     expect((err as ConfigError).message).toContain('production, staging');
   });
 
-  it('several environments and none chosen: a ConfigError asking for -e', () => {
-    expect(() => selectEnvironment(several(), undefined)).toThrow(ConfigError);
-    expect(() => selectEnvironment(several(), undefined)).toThrow(/2 environments \(production, staging\): choose one with -e NAME/);
+  it('several environments and none chosen: a ConfigError asking for -e', async () => {
+    const inv = await several();
+    expect(() => selectEnvironment(inv, undefined)).toThrow(ConfigError);
+    expect(() => selectEnvironment(inv, undefined)).toThrow(/2 environments \(production, staging\): choose one with -e NAME/);
   });
 });
 

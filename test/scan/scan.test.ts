@@ -163,7 +163,7 @@ describe('files', () => {
     const root = await tempDir();
     const current = testKey();
     const retired = testKey();
-    const inv = parseInventory(
+    const inv = await parseInventory(
       `version: 1
 key:
   name: OPENAI_API_KEY
@@ -202,7 +202,7 @@ environments:
   it("a symlinked target's real file (Capistrano's shared/.env) is expected too", async () => {
     const root = await tempDir();
     const current = testKey();
-    const inv = parseInventory(
+    const inv = await parseInventory(
       'version: 1\nkey:\n  source: stdin\nenvironments:\n  production:\n    targets:\n      - type: dotenv\n        path: current/.env\n',
       join(root, 'targets.yaml'),
     );

@@ -7,7 +7,7 @@ import { systemClock } from '../../src/runtime/clock.ts';
 import { Journal } from '../../src/state/journal.ts';
 import { EXIT } from '../../src/core/errors.ts';
 import { type RotationReport } from '../../src/machine/outcome.ts';
-import { parseInventory, type Environment } from '../../src/inventory/load.ts';
+import { parseInventory, type Environment, type Inventory } from '../../src/inventory/load.ts';
 import { checkDue, schedulePeriod, Scheduler, type SchedulerDeps } from '../../src/scheduler/scheduler.ts';
 import { localState } from '../../src/state/local.ts';
 
@@ -44,7 +44,8 @@ async function recordRotation(env: string, outcome: 'awaiting-revocation' | 'com
   return id;
 }
 
-function harness(inv = inventory('  cron: "0 9 1 * *"\n  timezone: UTC')) {
+async function harness(inv?: Inventory) {
+  inv ??= await inventory('  cron: "0 9 1 * *"\n  timezone: UTC');
   const calls: Array<{ kind: 'rotate' | 'resume' | 'remind'; env: string; at: string }> = [];
   const deps: SchedulerDeps = {
     inventory: inv,
@@ -80,7 +81,7 @@ describe('schedule period and due checks', () => {
 
   it('never rotated is due; recently rotated is not; older than a period is overdue; interrupted resumes', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-03-10T12:00:00Z') });
-    const { deps } = harness();
+    const { deps } = await harness();
     const env = deps.inventory.environments.get('prod')!;
     expect((await checkDue(deps, env, Date.now())).reason).toBe('never-rotated');
     await recordRotation('prod', 'completed');
@@ -94,7 +95,7 @@ describe('schedule period and due checks', () => {
 
   it('a rotation awaiting revocation blocks a new one and earns a reminder', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-03-10T12:00:00Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'awaiting-revocation');
     vi.setSystemTime(Date.parse('2026-05-10T12:00:00Z'));
     const [r] = await scheduler.runDue();
@@ -103,7 +104,7 @@ describe('schedule period and due checks', () => {
   });
 
   it('refuses an unattended run whose key source needs a person', async () => {
-    const { scheduler, calls } = harness(inventory('  cron: "0 9 1 * *"', 'prompt'));
+    const { scheduler, calls } = await harness(await inventory('  cron: "0 9 1 * *"', 'prompt'));
     const [r] = await scheduler.runDue();
     expect(r!.action).toBe('refused');
     expect(r!.detail).toMatch(/env:VAR, file:PATH or openai-admin/);
@@ -114,7 +115,7 @@ describe('schedule period and due checks', () => {
 describe('the daemon under fake time', () => {
   it('fires monthly at 09:00 UTC on the 1st, once per month', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-20T00:00:00Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'completed'); // rotated on Jan 20: nothing to catch up
     await scheduler.start();
     expect(calls).toEqual([]);
@@ -135,7 +136,7 @@ describe('the daemon under fake time', () => {
 
   it('honours the schedule time zone', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-20T00:00:00Z') });
-    const { scheduler, calls } = harness(inventory('  cron: "0 9 1 * *"\n  timezone: America/New_York'));
+    const { scheduler, calls } = await harness(await inventory('  cron: "0 9 1 * *"\n  timezone: America/New_York'));
     await recordRotation('prod', 'completed');
     await scheduler.start();
     await vi.advanceTimersByTimeAsync(Date.parse('2026-02-01T13:59:00Z') - Date.now());
@@ -149,7 +150,7 @@ describe('the daemon under fake time', () => {
 
   it('catches up a run missed while it was down, then does not run twice for that firing', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-01T09:00:05Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'completed');
     // Down through February: starts on Mar 1 at 08:30, the Feb 1 run was missed.
     vi.setSystemTime(Date.parse('2026-03-01T08:30:00Z'));
@@ -168,7 +169,7 @@ describe('the daemon under fake time', () => {
 
   it("a late catch-up does not swallow the next month's run", async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-01T09:00:05Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'completed');
     vi.setSystemTime(Date.parse('2026-02-27T12:00:00Z')); // Feb 1 missed
     await scheduler.start();
@@ -181,7 +182,7 @@ describe('the daemon under fake time', () => {
 
   it('--once from a daily CronJob finds each monthly run, whatever the month length', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-02-01T09:30:00Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'completed'); // Feb 1, 09:30 (the job runs after the 09:00 firing)
     // Every day at 09:30 until Mar 1, then Mar 1.
     for (let day = 2; day <= 28; day++) {
@@ -196,7 +197,7 @@ describe('the daemon under fake time', () => {
 
   it('resumes an interrupted rotation at start before anything else', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-10T00:00:00Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', null);
     await scheduler.start();
     expect(calls.map((c) => c.kind)).toEqual(['resume']);
@@ -205,7 +206,7 @@ describe('the daemon under fake time', () => {
 
   it('stop() fires no new run', async () => {
     vi.useFakeTimers({ now: Date.parse('2026-01-20T00:00:00Z') });
-    const { scheduler, calls } = harness();
+    const { scheduler, calls } = await harness();
     await recordRotation('prod', 'completed');
     await scheduler.start();
     await scheduler.stop();

@@ -340,8 +340,8 @@ describe('keyrot schedule --listen with a watch and no schedule (the daemon, a r
 });
 
 describe('watch: in targets.yaml', () => {
-  it('defaults, the per-environment override and `false`', () => {
-    const inv = parseInventory(
+  it('defaults, the per-environment override and `false`', async () => {
+    const inv = await parseInventory(
       'version: 1\nwatch: {}\nenvironments:\n  a:\n    targets: [{ type: file, path: k }]\n  b:\n    watch: { interval: 15m, factor: 5 }\n    targets: [{ type: file, path: k }]\n  c:\n    watch: false\n    targets: [{ type: file, path: k }]\n',
       join(tmpdir(), 'targets.yaml'),
     );
@@ -350,12 +350,12 @@ describe('watch: in targets.yaml', () => {
     expect(inv.environments.get('c')!.watch).toBeUndefined();
   });
 
-  it('every mistake is reported at its file:line:column', () => {
+  it('every mistake is reported at its file:line:column', async () => {
     const file = join(tmpdir(), 'targets.yaml');
     const text = 'version: 1\nwatch:\n  interval: 1m\n  factor: 0.5\n  baselineDays: 90\n  webhook: https://example.com/hook\n  minRequest: 3\nenvironments:\n  a:\n    targets: [{ type: file, path: k }]\n';
     let message = '';
     try {
-      parseInventory(text, file);
+      await parseInventory(text, file);
     } catch (err) {
       message = (err as Error).message;
     }
@@ -371,7 +371,7 @@ describe('watch: in targets.yaml', () => {
     // Per environment (a mapping or false): the mapping's own mistakes, not the union's "Invalid input".
     let perEnv = '';
     try {
-      parseInventory('version: 1\nenvironments:\n  a:\n    watch:\n      intervall: 1h\n    targets: [{ type: file, path: k }]\n  b:\n    watch: true\n    targets: [{ type: file, path: k }]\n', file);
+      await parseInventory('version: 1\nenvironments:\n  a:\n    watch:\n      intervall: 1h\n    targets: [{ type: file, path: k }]\n  b:\n    watch: true\n    targets: [{ type: file, path: k }]\n', file);
     } catch (err) {
       perEnv = (err as Error).message;
     }

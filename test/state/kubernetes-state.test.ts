@@ -387,7 +387,7 @@ describe('the engine with state: kubernetes', () => {
       '',
     ].join('\n');
     await writeFile(file, yaml);
-    const inventory = parseInventory(yaml, file);
+    const inventory = await parseInventory(yaml, file);
     const s = store();
     const clock: Clock = { now: () => Date.now(), sleep: async () => {} };
     const o: EngineOptions = {
@@ -438,7 +438,7 @@ describe('deploy/kubernetes manifests', () => {
 
   it('the inventory ConfigMap is a valid targets.yaml with state: kubernetes', async () => {
     const [cm] = await docs('configmap-inventory.yaml');
-    const inv = parseInventory(cm!.data['targets.yaml'], '/config/targets.yaml');
+    const inv = await parseInventory(cm!.data['targets.yaml'], '/config/targets.yaml');
     expect(inv.config.state).toBe('kubernetes');
     expect(inv.environments.get('production')!.targets.map((t) => t.type)).toEqual(['kubernetes']);
   });

@@ -59,8 +59,8 @@ describe('gcp-secret-manager: discover', () => {
     // A JSON field: the gcp-secret-manager target writes whole values, so it is found but not offered as an entry.
     expect(byLocation.get('projects/acme-prod/secrets/app-config[OPENAI_API_KEY]')!.notRotatable).toMatch(/writes whole values/);
     // Pasted anyway, the entry is refused by targets.yaml (`field:` is not a field of this type); the others load.
-    expect(inventoryTakes(byLocation.get('projects/acme-prod/secrets/app-config[OPENAI_API_KEY]')!.target)).toBe(false);
-    expect(found.places.filter((x) => !x.notRotatable).every((x) => inventoryTakes(x.target))).toBe(true);
+    expect(await inventoryTakes(byLocation.get('projects/acme-prod/secrets/app-config[OPENAI_API_KEY]')!.target)).toBe(false);
+    expect(await Promise.all(found.places.filter((x) => !x.notRotatable).map((x) => inventoryTakes(x.target)))).not.toContain(false);
     expect(byLocation.get('projects/acme-prod/secrets/openai-api-key')!.notRotatable).toBeUndefined();
     expect(byLocation.get('projects/acme-prod/secrets/openai-api-key')!.target).toEqual({ type: 'gcp-secret-manager', project: 'acme-prod', secret: 'openai-api-key', endpoint: emu.endpoint, token: 'env:GCP_ACCESS_TOKEN' });
     for (const p of found.places.filter((x) => !x.notRotatable)) {

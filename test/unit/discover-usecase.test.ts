@@ -47,7 +47,7 @@ ${targets}`;
 
 describe('discover (use case)', () => {
   it('a provider still searching at its deadline is reported as not searched, and its search is aborted', async () => {
-    const inv = parseInventory(inventoryText(`      - type: render\n        service: srv-1\n        endpoint: http://127.0.0.1:${port}/v1\n`), join(dir, 'targets.yaml'));
+    const inv = await parseInventory(inventoryText(`      - type: render\n        service: srv-1\n        endpoint: http://127.0.0.1:${port}/v1\n`), join(dir, 'targets.yaml'));
     // The deadline passes once the render search is waiting on the silent provider.
     const clock: Clock = {
       now: () => Date.now(),
@@ -78,8 +78,8 @@ describe('discover (use case)', () => {
     await vi.waitFor(() => expect(connections.closed).toBeGreaterThanOrEqual(1), { timeout: 5_000 });
   });
 
-  it('in the inventory: the same file whatever the type writing it, the same fields and variable otherwise', () => {
-    const inv = parseInventory(
+  it('in the inventory: the same file whatever the type writing it, the same fields and variable otherwise', async () => {
+    const inv = await parseInventory(
       inventoryText(`      - type: dotenv\n        path: ./app/.env\n      - type: render\n        service: srv-1\n        endpoint: http://127.0.0.1:1/v1\n      - type: render\n        service: srv-2\n        var: OPENAI_KEY\n`),
       join(dir, 'targets.yaml'),
     );

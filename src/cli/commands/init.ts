@@ -6,7 +6,7 @@ import { didYouMean } from '../../core/suggest.ts';
 import { parseInventory } from '../../inventory/load.ts';
 import { ENV_NAME_RE } from '../../inventory/schema.ts';
 import { ensureStateDir } from '../../state/inventory-scope.ts';
-import { REGISTERED_IDS, targetDefinition } from '../../targets/index.ts';
+import { REGISTERED_IDS, loadTargetDefinition, targetType } from '../../targets/index.ts';
 import { keyrotCommand } from '../../render/command.ts';
 import { createOutFor, startReadingCommand, usage, type CommonFlags } from '../context.ts';
 import type { Out } from '../output.ts';
@@ -29,8 +29,8 @@ export async function init(flags: InitFlags): Promise<number> {
   }
   if (flags.discover) return initDiscovered(flags, path, env, out);
   const types = flags.type !== undefined ? parseTypes(flags.type) : await chooseTypes(out.json);
-  const text = inventoryText(env, types.map(templateFor));
-  parseInventory(text, path); // what init writes always loads: a template that does not is a bug
+  const text = inventoryText(env, await Promise.all(types.map(templateFor)));
+  await parseInventory(text, path); // what init writes always loads: a template that does not is a bug
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, text, { mode: 0o644 });
   const stateDir = join(dirname(path), '.keyrot');
@@ -48,14 +48,14 @@ function parseTypes(list: string): string[] {
   const types = [...new Set(list.split(',').map((t) => t.trim()).filter(Boolean))];
   if (!types.length) usage('--type: name at least one target type, e.g. --type dotenv,heroku');
   for (const t of types) {
-    if (!targetDefinition(t)) usage(`--type: unknown target type "${t}"${didYouMean(t, REGISTERED_IDS)}; valid types: ${REGISTERED_IDS.join(', ')}`);
+    if (!targetType(t)) usage(`--type: unknown target type "${t}"${didYouMean(t, REGISTERED_IDS)}; valid types: ${REGISTERED_IDS.join(', ')}`);
   }
   return types;
 }
 
-function templateFor(type: string): string {
+async function templateFor(type: string): Promise<string> {
   if (TEMPLATES[type]) return TEMPLATES[type];
-  const shape = (targetDefinition(type)!.schema as unknown as { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }).shape ?? {};
+  const shape = ((await loadTargetDefinition(type))!.schema as unknown as { shape?: Record<string, { safeParse(v: unknown): { success: boolean } }> }).shape ?? {};
   return fallbackTemplate(type, Object.keys(shape).filter((k) => !shape[k]!.safeParse(undefined).success));
 }
 

@@ -23,7 +23,7 @@ import { inventoryText, TEMPLATES } from './templates.ts';
  */
 export async function discoveredInventory(o: { path: string; env: string; keySource: string | undefined; dirs: string[] }): Promise<{ text: string; report: DiscoveryReport; keyFrom: string }> {
   if (o.keySource !== undefined) checkKeySource(o.keySource);
-  const inventory = existsSync(o.path) ? await loadInventory(o.path) : emptyInventory(o.path, o.env);
+  const inventory = existsSync(o.path) ? await loadInventory(o.path) : await emptyInventory(o.path, o.env);
   withholdFromChildren(credentialVariables(inventory, o.keySource ? [o.keySource] : []));
   const processEnv = keyrotEnv();
   const key = o.keySource
@@ -46,7 +46,7 @@ export async function discoveredInventory(o: { path: string; env: string; keySou
     throw new ExitError(EXIT.failed, `the key ${key.hint} (${key.fingerprint}) was found nowhere keyrot can rotate it: nothing written (\`keyrot init --type TYPE,...\` writes examples to fill in)`);
   }
   const text = inventoryText(o.env, places.map(entryBlock));
-  parseInventory(text, o.path); // what init writes always loads
+  await parseInventory(text, o.path); // what init writes always loads
   return { text, report, keyFrom };
 }
 
@@ -69,8 +69,8 @@ async function theKeyInTheTree(dirs: string[], baseDir: string): Promise<Secret>
 }
 
 /** No inventory yet: init's own header (the key's defaults), no target listed. */
-function emptyInventory(path: string, env: string): Inventory {
-  const inv = parseInventory(inventoryText(env, [TEMPLATES.dotenv!]), path);
+async function emptyInventory(path: string, env: string): Promise<Inventory> {
+  const inv = await parseInventory(inventoryText(env, [TEMPLATES.dotenv!]), path);
   inv.environments.get(env)!.targets = [];
   return { ...inv, baseDir: dirname(path) };
 }

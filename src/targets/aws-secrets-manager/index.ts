@@ -29,8 +29,7 @@ export const AwsSecretsManagerReceipt = z.object({
 });
 export type AwsSecretsManagerReceipt = z.infer<typeof AwsSecretsManagerReceipt>;
 
-export const awsSecretsManager = defineTarget({
-  id: 'aws-secrets-manager',
+export const awsSecretsManager = defineTarget('aws-secrets-manager', {
   // No single public endpoint (one per region): any `endpoint:` is named by plan.
   endpoint: { env: ['AWS_ENDPOINT_URL_SECRETS_MANAGER', 'AWS_ENDPOINT_URL'] },
   schema: AwsSecretsManagerConfig,
@@ -45,5 +44,4 @@ export const awsSecretsManager = defineTarget({
   pacing: { max: 64, rates: { write: { perSecond: 50, burst: 50 } } },
   describe: (c) => `${c.secret}${c.field ? `[${c.field}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAwsSecretsManagerTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverSecretsManager(ctx),
 });

@@ -46,8 +46,7 @@ export const AwsSsmParameterReceipt = z.object({
 });
 export type AwsSsmParameterReceipt = z.infer<typeof AwsSsmParameterReceipt>;
 
-export const awsSsmParameter = defineTarget({
-  id: 'aws-ssm-parameter',
+export const awsSsmParameter = defineTarget('aws-ssm-parameter', {
   // No single public endpoint (one per region): any `endpoint:` (or these variables) is named by plan.
   endpoint: { env: ['AWS_ENDPOINT_URL_SSM', 'AWS_ENDPOINT_URL'] },
   schema: AwsSsmParameterConfig,
@@ -65,5 +64,4 @@ export const awsSsmParameter = defineTarget({
   pacing: { rates: { get: { perSecond: 40, burst: 1 } } },
   describe: (c) => `${c.parameter}${c.label ? `:${c.label}` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAwsSsmParameterTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverSsmParameters(ctx),
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /**
  * A secret in Azure Key Vault. Each write is a new version (tagged with the rotation), verified by
@@ -34,11 +35,9 @@ export const AzureKeyVaultReceipt = z.object({
 export type AzureKeyVaultReceipt = z.infer<typeof AzureKeyVaultReceipt>;
 
 /** A bearer token for the vault, used instead of Entra ID when set (emulators, tokens minted elsewhere). */
-export const STATIC_TOKEN_ENV = 'KEYROT_AZURE_KEYVAULT_STATIC_TOKEN';
+export const STATIC_TOKEN_ENV = TARGET_TYPES['azure-key-vault'].credentialEnv[0];
 
-export const azureKeyVault = defineTarget({
-  id: 'azure-key-vault',
-  credentialEnv: [STATIC_TOKEN_ENV],
+export const azureKeyVault = defineTarget('azure-key-vault', {
   // `endpoint:` replaces the vault URL (plan names it); Entra ID tokens are requested from AZURE_AUTHORITY_HOST.
   endpoint: { env: ['AZURE_AUTHORITY_HOST'] },
   schema: AzureKeyVaultConfig,
@@ -52,5 +51,4 @@ export const azureKeyVault = defineTarget({
   pacing: { rates: { create: { perSecond: 30, burst: 1 }, other: { perSecond: 400, burst: 1 } } },
   describe: (c) => `${URL.canParse(c.vault) ? new URL(c.vault).host : c.vault}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createAzureKeyVaultTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverKeyVaults(ctx),
 });

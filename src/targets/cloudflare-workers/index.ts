@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /** One secret of a Cloudflare Worker (a `secret_text` binding). */
 export const CloudflareWorkersConfig = z.object({
@@ -28,13 +29,11 @@ export type CloudflareWorkersReceipt = z.infer<typeof CloudflareWorkersReceipt>;
 export const CLOUDFLARE_API = 'https://api.cloudflare.com/client/v4';
 
 /** Where the token is read from without `token:` (wrangler's variable). */
-export const CLOUDFLARE_TOKEN_ENV = ['CLOUDFLARE_API_TOKEN'];
+export const CLOUDFLARE_TOKEN_ENV = TARGET_TYPES['cloudflare-workers'].credentialEnv;
 
-export const cloudflareWorkers = defineTarget({
-  id: 'cloudflare-workers',
+export const cloudflareWorkers = defineTarget('cloudflare-workers', {
   // keyrot always hands the client its base URL, so CLOUDFLARE_BASE_URL is never read.
   endpoint: { default: CLOUDFLARE_API },
-  credentialEnv: CLOUDFLARE_TOKEN_ENV,
   schema: CloudflareWorkersConfig,
   // Worker secrets are write-only. A secret change is itself a deployment (a new version serving
   // all traffic): nothing to redeploy; verified by that version serving with the secret bound.
@@ -45,5 +44,4 @@ export const cloudflareWorkers = defineTarget({
   concurrency: 2,
   describe: (c) => `${c.account}/${c.script}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createCloudflareWorkersTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverCloudflareWorkers(ctx),
 });

@@ -42,8 +42,7 @@ export type DockerComposeConfig = z.infer<typeof DockerComposeConfig>;
 export const DockerComposeReceipt = z.union([z.object({ file: FileReceipt }).strict(), z.object({ envFile: DotenvReceipt }).strict()]);
 export type DockerComposeReceipt = z.infer<typeof DockerComposeReceipt>;
 
-export const dockerCompose = defineTarget({
-  id: 'docker-compose',
+export const dockerCompose = defineTarget('docker-compose', {
   endpoint: { form: 'docker-host', default: DEFAULT_DOCKER_HOST, env: ['DOCKER_HOST'] },
   schema: DockerComposeConfig,
   // The file is read back; the containers are brought onto it by `redeploy` (restart or re-create).
@@ -52,7 +51,5 @@ export const dockerCompose = defineTarget({
   // Each write is followed by restarts on one Engine: a few at a time.
   concurrency: 2,
   describe: (c) => `${c.file ?? c.env_file}@${c.project}`,
-  localFile: (c) => c.file ?? c.env_file,
   create: async (config, ctx) => (await import('./adapter.ts')).createDockerComposeTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverCompose(ctx),
 });

@@ -40,8 +40,7 @@ export type DockerSecretReceipt = z.infer<typeof DockerSecretReceipt>;
 /** Where the Engine listens when neither `endpoint:` nor DOCKER_HOST says otherwise. */
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 
-export const dockerSecret = defineTarget({
-  id: 'docker-secret',
+export const dockerSecret = defineTarget('docker-secret', {
   endpoint: { form: 'docker-host', default: DEFAULT_DOCKER_HOST, env: ['DOCKER_HOST'] },
   schema: DockerSecretConfig,
   // Write-only store (the Engine never returns secret data), versioned by name (the old secret stays
@@ -53,5 +52,4 @@ export const dockerSecret = defineTarget({
   concurrency: 2,
   describe: (c) => `${c.secret}@${c.services.join(',')}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createDockerSecretTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverDockerSecrets(ctx),
 });

@@ -16,13 +16,11 @@ export const DotenvReceipt = z.object({
 });
 export type DotenvReceipt = z.infer<typeof DotenvReceipt>;
 
-export const dotenv = defineTarget({
-  id: 'dotenv',
+export const dotenv = defineTarget('dotenv', {
   schema: DotenvConfig,
   capabilities: { readBack: 'always', versioned: false },
   receipt: { version: 1, schema: DotenvReceipt },
   concurrency: 8,
   describe: (c) => c.path,
-  localFile: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createDotenvTarget(config, ctx),
 });

@@ -11,13 +11,11 @@ export type FileConfig = z.infer<typeof FileConfig>;
 export const FileReceipt = z.object({ createdFile: z.boolean() });
 export type FileReceipt = z.infer<typeof FileReceipt>;
 
-export const file = defineTarget({
-  id: 'file',
+export const file = defineTarget('file', {
   schema: FileConfig,
   capabilities: { readBack: 'always', versioned: false },
   receipt: { version: 1, schema: FileReceipt },
   concurrency: 8,
   describe: (c) => c.path,
-  localFile: (c) => c.path,
   create: async (config, ctx) => (await import('./adapter.ts')).createFileTarget(config, ctx),
 });

@@ -27,8 +27,7 @@ export const FlyReceipt = z.object({
 });
 export type FlyReceipt = z.infer<typeof FlyReceipt>;
 
-export const fly = defineTarget({
-  id: 'fly',
+export const fly = defineTarget('fly', {
   schema: FlyConfig,
   // Fly secrets are write-only (the API lists a digest, never the value): verified by that digest
   // and the write's metadata. Machines only see secrets when they boot: `redeploy` (present unless
@@ -40,5 +39,4 @@ export const fly = defineTarget({
   concurrency: 4,
   describe: (c) => c.app,
   create: async (config, ctx) => (await import('./adapter.ts')).createFlyTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverFly(ctx),
 });

@@ -25,8 +25,7 @@ export const GcpSecretManagerReceipt = z.object({
 });
 export type GcpSecretManagerReceipt = z.infer<typeof GcpSecretManagerReceipt>;
 
-export const gcpSecretManager = defineTarget({
-  id: 'gcp-secret-manager',
+export const gcpSecretManager = defineTarget('gcp-secret-manager', {
   endpoint: { form: 'host:port', default: 'secretmanager.googleapis.com:443' },
   schema: GcpSecretManagerConfig,
   capabilities: { readBack: 'always', versioned: true },
@@ -39,5 +38,4 @@ export const gcpSecretManager = defineTarget({
   pacing: { rates: { access: { perSecond: 1500, burst: 1 }, read: { perSecond: 10, burst: 1 }, write: { perSecond: 10, burst: 1 } } },
   describe: (c) => `projects/${c.project}/secrets/${c.secret}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createGcpSecretManagerTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverGcpSecrets(ctx),
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget, WaitTimeout } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /** GitHub's repository name shape: `OWNER/NAME`. */
 const RepoName = z.string().regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+$/, 'OWNER/NAME, such as acme/api');
@@ -76,12 +77,10 @@ export function describeGitHub(c: Pick<GitHubActionsConfig, 'repo' | 'org' | 'en
 export const GITHUB_API = 'https://api.github.com';
 
 /** Where the token is read from without `token:`: GH_TOKEN, then GITHUB_TOKEN (the GitHub CLI's order). */
-export const GITHUB_TOKEN_ENV = ['GH_TOKEN', 'GITHUB_TOKEN'];
+export const GITHUB_TOKEN_ENV = TARGET_TYPES['github-actions'].credentialEnv;
 
-export const githubActions = defineTarget({
-  id: 'github-actions',
+export const githubActions = defineTarget('github-actions', {
   endpoint: { default: GITHUB_API },
-  credentialEnv: GITHUB_TOKEN_ENV,
   schema: GitHubActionsConfig,
   // Secrets are sealed with the store's public key and can never be read back: verified by the
   // secret's updated_at moving past the write and the key id used; restored by writing the old
@@ -93,5 +92,4 @@ export const githubActions = defineTarget({
   concurrency: 2,
   describe: describeGitHub,
   create: async (config, ctx) => (await import('./adapter.ts')).createGitHubActionsTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverGitHubActions(ctx),
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget, WaitTimeout } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /** One config var of a Heroku app, set through the Platform API. */
 export const HerokuConfig = z.object({
@@ -24,12 +25,10 @@ export type HerokuReceipt = z.infer<typeof HerokuReceipt>;
 export const HEROKU_API = 'https://api.heroku.com';
 
 /** Where the token is read from without `token:` (the provider CLI's own variable). */
-export const HEROKU_TOKEN_ENV = ['HEROKU_API_KEY'];
+export const HEROKU_TOKEN_ENV = TARGET_TYPES.heroku.credentialEnv;
 
-export const heroku = defineTarget({
-  id: 'heroku',
+export const heroku = defineTarget('heroku', {
   endpoint: { default: HEROKU_API },
-  credentialEnv: HEROKU_TOKEN_ENV,
   schema: HerokuConfig,
   // Heroku has no write-only config vars: the value reads back. Every config change creates a
   // release that restarts the dynos; keyrot waits for it (redeploy).
@@ -45,5 +44,4 @@ export const heroku = defineTarget({
   pacing: { max: 64, refillPerSecond: 75 / 60, reserve: 20 },
   describe: (c) => c.app,
   create: async (config, ctx) => (await import('./adapter.ts')).createHerokuTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverHeroku(ctx),
 });

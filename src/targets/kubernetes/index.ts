@@ -34,13 +34,11 @@ export const KubernetesReceipt = z.object({
 });
 export type KubernetesReceipt = z.infer<typeof KubernetesReceipt>;
 
-export const kubernetes = defineTarget({
-  id: 'kubernetes',
+export const kubernetes = defineTarget('kubernetes', {
   schema: KubernetesConfig,
   capabilities: { readBack: 'always', versioned: false },
   receipt: { version: 1, schema: KubernetesReceipt },
   concurrency: 4,
   describe: (c) => `${c.context ? `${c.context}:` : ''}${c.namespace}/${c.secret}${c.key ? `[${c.key}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createKubernetesTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverKubernetes(ctx),
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget, WaitTimeout } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /**
  * A deploy context whose value keyrot rotates: Netlify's contexts, or `branch:NAME` for one
@@ -70,12 +71,10 @@ export type NetlifyReceipt = z.infer<typeof NetlifyReceipt>;
 export const NETLIFY_API = 'https://api.netlify.com';
 
 /** Where the token is read from without `token:` (the provider CLI's own variable). */
-export const NETLIFY_TOKEN_ENV = ['NETLIFY_AUTH_TOKEN'];
+export const NETLIFY_TOKEN_ENV = TARGET_TYPES.netlify.credentialEnv;
 
-export const netlify = defineTarget({
-  id: 'netlify',
+export const netlify = defineTarget('netlify', {
   endpoint: { default: NETLIFY_API },
-  credentialEnv: NETLIFY_TOKEN_ENV,
   schema: NetlifyConfig,
   // Non-secret values read back; `is_secret` values do not (the instance says so after preflight)
   // and are verified by metadata plus, with `redeploy: true`, the new deploy reaching `ready`.
@@ -91,5 +90,4 @@ export const netlify = defineTarget({
     return `${c.site}${list && !(list.length === 1 && list[0] === 'production') ? `[${list.join(',')}]` : ''}`;
   },
   create: async (config, ctx) => (await import('./adapter.ts')).createNetlifyTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverNetlify(ctx),
 });

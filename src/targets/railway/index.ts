@@ -32,11 +32,8 @@ export type RailwayReceipt = z.infer<typeof RailwayReceipt>;
 /** Railway's public GraphQL API (docs.railway.com/reference/public-api). */
 export const RAILWAY_API = 'https://backboard.railway.com/graphql/v2';
 
-export const railway = defineTarget({
-  id: 'railway',
+export const railway = defineTarget('railway', {
   endpoint: { default: RAILWAY_API },
-  // An account/workspace token, or a project token (see tokenType above).
-  credentialEnv: ['RAILWAY_API_TOKEN', 'RAILWAY_TOKEN'],
   schema: RailwayConfig,
   // readBack is refined per instance: a sealed variable cannot be read back.
   // Sealed variables come back without a value: verified by metadata and the redeploy instead.
@@ -48,5 +45,4 @@ export const railway = defineTarget({
   concurrency: 2,
   describe: (c) => `project ${c.project.slice(0, 8)} env ${c.environment.slice(0, 8)} service ${c.service.slice(0, 8)}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createRailwayTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverRailway(ctx),
 });

@@ -20,8 +20,7 @@ export const RenderReceipt = z.object({
 });
 export type RenderReceipt = z.infer<typeof RenderReceipt>;
 
-export const render = defineTarget({
-  id: 'render',
+export const render = defineTarget('render', {
   schema: RenderConfig,
   // Service variables read back. A running service sees a change only in a new deploy:
   // `redeploy` (present unless `redeploy: false`) deploys and waits until it is live.
@@ -32,5 +31,4 @@ export const render = defineTarget({
   concurrency: 4,
   describe: (c) => c.service,
   create: async (config, ctx) => (await import('./adapter.ts')).createRenderTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverRender(ctx),
 });

@@ -16,8 +16,7 @@ export const SupabaseReceipt = z.object({
 });
 export type SupabaseReceipt = z.infer<typeof SupabaseReceipt>;
 
-export const supabase = defineTarget({
-  id: 'supabase',
+export const supabase = defineTarget('supabase', {
   schema: SupabaseConfig,
   // The API never returns a secret's value, only its SHA-256 digest: verified by comparing that
   // digest with the new key's, in memory. Edge Functions read secrets at run time: no redeploy.
@@ -28,5 +27,4 @@ export const supabase = defineTarget({
   concurrency: 4,
   describe: (c) => c.project,
   create: async (config, ctx) => (await import('./adapter.ts')).createSupabaseTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverSupabase(ctx),
 });

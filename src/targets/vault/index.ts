@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EndpointUrlField, defineTarget } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /** Path segments of a mount or a secret: no leading or trailing slash, no empty segment, no `..`. */
 const SEGMENTS = /^(?!.*(^|\/)\.\.?(\/|$))[^/\s]+(\/[^/\s]+)*$/;
@@ -27,12 +28,10 @@ export const VaultReceipt = z.object({
 export type VaultReceipt = z.infer<typeof VaultReceipt>;
 
 /** Where the token is read from without `token:` (the vault CLI's own variable). */
-export const VAULT_TOKEN_ENV = ['VAULT_TOKEN'];
+export const VAULT_TOKEN_ENV = TARGET_TYPES.vault.credentialEnv;
 
-export const vault = defineTarget({
-  id: 'vault',
+export const vault = defineTarget('vault', {
   // The address is `address:` (or VAULT_ADDR, checked by the adapter: it does not apply when address: is set).
-  credentialEnv: VAULT_TOKEN_ENV,
   schema: VaultConfig,
   // KV v2 keeps versions; the value reads back. Restore writes the old value as a new version
   // (versions are never deleted or destroyed).
@@ -43,5 +42,4 @@ export const vault = defineTarget({
   concurrency: 4,
   describe: (c) => `${c.namespace ? `${c.namespace}/` : ''}${c.mount}/${c.path}${c.field ? `[${c.field}]` : ''}`,
   create: async (config, ctx) => (await import('./adapter.ts')).createVaultTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverVault(ctx),
 });

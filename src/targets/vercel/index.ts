@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTarget, WaitTimeout } from '../types.ts';
+import { TARGET_TYPES } from '../index.ts';
 
 /**
  * A Vercel project's environment variable. A key can have several entries, each for a set of
@@ -36,12 +37,10 @@ export type VercelReceipt = z.infer<typeof VercelReceipt>;
 export const VERCEL_API = 'https://api.vercel.com';
 
 /** Where the token is read from without `token:` (the provider CLI's own variable). */
-export const VERCEL_TOKEN_ENV = ['VERCEL_TOKEN'];
+export const VERCEL_TOKEN_ENV = TARGET_TYPES.vercel.credentialEnv;
 
-export const vercel = defineTarget({
-  id: 'vercel',
+export const vercel = defineTarget('vercel', {
   endpoint: { default: VERCEL_API },
-  credentialEnv: VERCEL_TOKEN_ENV,
   schema: VercelConfig,
   // readBack/redeploy are refined per instance: a `sensitive` entry cannot be read back, and the
   // redeploy only happens with `redeploy: true`.
@@ -58,5 +57,4 @@ export const vercel = defineTarget({
   pacing: { max: 32, reserve: 0 },
   describe: (c) => `${c.team ? `${c.team}/` : ''}${c.project} (${(c.targets ?? ['production']).join(', ')})`,
   create: async (config, ctx) => (await import('./adapter.ts')).createVercelTarget(config, ctx),
-  discover: async (ctx) => (await import('./discover.ts')).discoverVercel(ctx),
 });

@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TARGETS } from '../../../src/targets/index.ts';
+import { dotenv } from '../../../src/targets/dotenv/index.ts';
 import { getVar } from '../../../src/targets/dotenv/parse.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';
@@ -14,7 +14,7 @@ export const harness: ConformanceHarness = {
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-dotenv-'));
     const path = join(dir, '.env');
-    const target = await TARGETS.dotenv.create({ path: '.env' }, testContext({ baseDir: dir, name: 'dotenv' }));
+    const target = await dotenv.create({ path: '.env' }, testContext({ baseDir: dir, name: 'dotenv' }));
     return {
       target,
       seed: (v) => writeFile(path, `# app\nOTHER=1\nOPENAI_API_KEY=${v}\n`, { mode: 0o600 }),

@@ -2,7 +2,7 @@ import { renameSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TARGETS } from '../../../src/targets/index.ts';
+import { file } from '../../../src/targets/file/index.ts';
 import { testContext } from '../../helpers/context.ts';
 import type { ConformanceHarness } from '../harness.ts';
 
@@ -13,7 +13,7 @@ export const harness: ConformanceHarness = {
   async setup() {
     const dir = await mkdtemp(join(tmpdir(), 'keyrot-conf-file-'));
     const path = join(dir, 'openai_api_key');
-    const target = await TARGETS.file.create({ path: 'openai_api_key' }, testContext({ baseDir: dir, name: 'file' }));
+    const target = await file.create({ path: 'openai_api_key' }, testContext({ baseDir: dir, name: 'file' }));
     return {
       target,
       seed: (v) => writeFile(path, v + '\n', { mode: 0o600 }),
