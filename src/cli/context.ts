@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
-import { EXIT, ExitError } from '../core/errors.ts';
+import { EXIT, ExitError, type TargetError } from '../core/errors.ts';
 import type { EngineOptions, RevocationPrompt } from '../machine/run.ts';
 import { Refusal, type RotationReport } from '../machine/outcome.ts';
 import type { CommandFlags } from '../render/command.ts';
@@ -53,6 +53,8 @@ export interface CommandContext {
   logger: Logger;
   processEnv: NodeJS.ProcessEnv;
   interactive: boolean;
+  /** Told of every failed OpenAI Admin API call (the daemon counts them in keyrot_provider_errors_total). */
+  onAdminApiError?: (err: TargetError) => void;
 }
 
 let noted = false;
@@ -219,6 +221,7 @@ export function adminIssuer(ctx: CommandContext, env: Environment): (() => Promi
         adminKey,
         project: admin.project,
         clock: ctx.clock,
+        ...(ctx.onAdminApiError ? { onError: ctx.onAdminApiError } : {}),
         // A revocation the Admin API did not confirm (state tampered with?) is an audit event.
         onRefusal: async (r) => {
           const { appendAudit } = await import('../state/audit-log.ts');

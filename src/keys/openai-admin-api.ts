@@ -61,6 +61,9 @@ export interface Op {
   on404: 'project' | 'object';
 }
 
+/** The `provider` label of the Admin API's failures in keyrot_provider_errors_total (it is no target type). */
+export const ADMIN_API_PROVIDER = 'openai-admin';
+
 export const READ = 'read access to Organization Administration (scope api.management.read)';
 export const WRITE = 'write access to Organization Administration (scope api.management.write)';
 export const USAGE = 'read access to Usage';
@@ -77,14 +80,16 @@ export class OpenAIAdminApi {
   private readonly clock: Clock;
   private readonly notAdminKey: boolean;
   private projectSeen = false;
+  private readonly onError: ((err: TargetError) => void) | undefined;
 
-  constructor(opts: { endpoint: string; adminKey: Secret; project: string; clock: Clock }) {
+  constructor(opts: { endpoint: string; adminKey: Secret; project: string; clock: Clock; onError?: (err: TargetError) => void }) {
     this.base = opts.endpoint.replace(/\/+$/, '');
     this.project = opts.project;
     this.projectPath = `/organization/projects/${encodeURIComponent(opts.project)}`;
     this.adminKey = opts.adminKey;
     this.clock = opts.clock;
     this.notAdminKey = !opts.adminKey.reveal().startsWith('sk-admin-');
+    this.onError = opts.onError;
   }
 
   /** One Admin API call; HTTP failures come back as TargetErrors in product words. */
@@ -96,7 +101,10 @@ export class OpenAIAdminApi {
       );
       return res.body;
     } catch (err) {
-      throw this.translate(err, op);
+      const e = this.translate(err, op);
+      // An object that is gone is an answer (a key already revoked), and a cancelled call is ours.
+      if (e instanceof TargetError && !signal?.aborted && !(op.on404 === 'object' && e.status === 404)) this.onError?.(e);
+      throw e;
     }
   }
 

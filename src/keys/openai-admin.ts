@@ -144,6 +144,8 @@ export function createOpenAIIssuer(opts: {
   clock: Clock;
   /** Told of every refused revocation before it is thrown (the CLI records it in the audit log). */
   onRefusal?: (r: RefusedRevocation) => Promise<void>;
+  /** Told of every Admin API call that failed (the daemon counts them in its metrics). */
+  onError?: (err: TargetError) => void;
 }): KeyIssuer {
   return new OpenAIIssuer(new OpenAIAdminApi(opts), opts.clock, opts.onRefusal);
 }

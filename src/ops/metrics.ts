@@ -79,7 +79,7 @@ export function metricsRegistry(inventory: Inventory, status: StateStatus | null
   gauge('keyrot_state_reachable', 'The state store (journal, audit log) could be read at this scrape.', []).set(status ? 1 : 0);
   const tick = gauge('keyrot_scheduler_last_tick_timestamp_seconds', 'When the scheduler last checked what is due (Unix time).', []);
   if (daemon.lastTick !== null) tick.set(daemon.lastTick / 1000);
-  const errors = new Counter({ name: 'keyrot_provider_errors_total', help: 'Failed provider calls since the daemon started (retried ones included), by target type (openai-admin: the usage watch) and class.', labelNames: ['provider', 'class'], registers: [registry] });
+  const errors = new Counter({ name: 'keyrot_provider_errors_total', help: 'Failed provider calls since the daemon started (retried ones included), by target type (openai-admin: the OpenAI Admin API) and class.', labelNames: ['provider', 'class'], registers: [registry] });
   for (const [key, n] of daemon.providerErrors) {
     const [provider, cls] = key.split('\u0000');
     errors.inc({ provider: provider!, class: cls! }, n);

@@ -24,12 +24,7 @@ export interface UsageWatchDeps {
   send(env: Environment, alert: UsageAlert): Promise<boolean | null>;
   /** After each poll (the keyrot_usage_watch_up metric). */
   onPoll?(result: WatchResult): void;
-  /** Each failed Admin API call, as the rotation's provider calls are told (keyrot_provider_errors_total). */
-  onProviderError?(provider: string, error: TargetError): void;
 }
-
-/** The `provider` label of the Admin API's errors: the key source and revoke mode that use it bear the name. */
-export const ADMIN_API_PROVIDER = 'openai-admin';
 
 export interface WatchResult {
   env: string;
@@ -62,7 +57,7 @@ export class UsageWatch {
     // A provider error is the Admin API's; anything else (the state store) is the watch's own.
     const down = (err: unknown): WatchResult => {
       if (!(err instanceof TargetError)) return this.#down(env, `the poll failed: ${toTargetError(err).message}`);
-      this.#deps.onProviderError?.(ADMIN_API_PROVIDER, err);
+      // The Admin API client itself tells the daemon's metrics of its failures (cli/context.ts).
       return this.#down(env, `the OpenAI Admin API failed: ${err.message}`);
     };
     const result = await this.#poll(env).catch(down);

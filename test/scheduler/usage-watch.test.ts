@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OpenAIEmulator } from '../../emulators/openai/index.ts';
 import { commandContext, type CommandContext } from '../../src/cli/context.ts';
-import { createUsageWatch } from '../../src/cli/commands/schedule.ts';
+import { createScheduler, createUsageWatch } from '../../src/cli/commands/schedule.ts';
 import type { WatchResult } from '../../src/scheduler/usage-watch.ts';
 import { fingerprint, hint } from '../../src/core/secret.ts';
 import { parseInventory } from '../../src/inventory/load.ts';
@@ -276,6 +276,20 @@ describe('the usage watch of keyrot schedule', () => {
     expect([errors('5xx'), errors('auth'), errors('throttled')], text).toEqual([1, 1, 1]);
     expect(errors('timeout')).toBeUndefined();
     expect(value(text, 'keyrot_usage_watch_up{env="prod"}')).toBe(1);
+  });
+
+  it('a scheduled rotation minting through the Admin API counts the Admin API failure in keyrot_provider_errors_total too', async () => {
+    const text = `version: 1\nkey:\n  source: openai-admin\n  verify: false\n  admin:\n    project: ${PROJECT}\n    token: env:OPENAI_ADMIN_KEY\n    endpoint: ${emu.endpoint}\nschedule:\n  cron: "0 9 1 * *"\nenvironments:\n  prod:\n    targets:\n      - type: file\n        path: app.key\n`;
+    const ctx = await context(text);
+    await writeFile(join(dir, 'app.key'), testKey(), { mode: 0o600 });
+    // Creating the service account that would hold the new key fails: the rotation writes nothing.
+    emu.server.failNext({ status: 500, body: { error: { message: 'The server had an error' } } });
+    const metrics = new DaemonMetrics();
+    const logger = createLogger({ json: true, level: 'info', write: () => {} });
+    const [run] = await createScheduler(ctx, ctx.inventory, logger, metrics).runDue();
+    expect(run?.action, JSON.stringify(run)).not.toBe('rotated');
+    const scrape = await (await observe(ctx, ctx.inventory, metrics).collect()).metrics();
+    expect(value(scrape, 'keyrot_provider_errors_total{provider="openai-admin",class="5xx"}'), scrape).toBe(1);
   });
 
   it('keyrot schedule --once polls once: a new alert is exit 1 with its text in the summary; the next run finds it sent (exit 0)', async () => {

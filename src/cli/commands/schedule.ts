@@ -15,6 +15,7 @@ import type { Column } from '../table.ts';
 import { keyrotCommand } from '../../render/command.ts';
 import { UsageWatch, type WatchResult } from '../../scheduler/usage-watch.ts';
 import { sendNotification } from '../../scheduler/notify.ts';
+import { ADMIN_API_PROVIDER } from '../../keys/openai-admin-api.ts';
 
 const SCHEDULE_COLUMNS: Column[] = [
   { header: 'ENV', min: 8 },
@@ -116,7 +117,13 @@ function scheduledInventory(ctx: CommandContext, only: string | undefined): Inve
   return { ...ctx.inventory, environments: new Map([...ctx.inventory.environments].filter(([n]) => n === only)) };
 }
 
-function createScheduler(ctx: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): Scheduler {
+/** The command context of a daemon part: its OpenAI Admin API failures count in keyrot_provider_errors_total. */
+function counted(ctx: CommandContext, metrics: DaemonMetrics): CommandContext {
+  return { ...ctx, onAdminApiError: (err) => metrics.countProviderError(ADMIN_API_PROVIDER, err) };
+}
+
+export function createScheduler(daemon: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): Scheduler {
+  const ctx = counted(daemon, metrics);
   const engine = (env: Environment, signal: AbortSignal) => ({ ...engineFor(ctx, env, logger, signal), onProviderError: metrics.countProviderError });
   return new Scheduler({
     inventory,
@@ -198,7 +205,8 @@ function printResults(ctx: CommandContext, results: RunResult[], watched: WatchR
 }
 
 /** The usage watch of the inventory's watched environments (`watch:`), alerts to watch.webhook or notify.webhook. */
-export function createUsageWatch(ctx: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): UsageWatch {
+export function createUsageWatch(daemon: CommandContext, inventory: Inventory, logger: Logger, metrics: DaemonMetrics): UsageWatch {
+  const ctx = counted(daemon, metrics);
   return new UsageWatch(
     {
       state: ctx.state,
@@ -214,7 +222,6 @@ export function createUsageWatch(ctx: CommandContext, inventory: Inventory, logg
         return sendNotification(webhook, alert, { baseDir: ctx.inventory.baseDir, env: ctx.processEnv, clock: ctx.clock, logger, field });
       },
       onPoll: (r) => metrics.watchUp.set(r.env, r.up),
-      onProviderError: metrics.countProviderError,
     },
     [...inventory.environments.values()],
   );
