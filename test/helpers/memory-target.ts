@@ -35,6 +35,8 @@ export interface FaultPlan {
   preflightError?: string;
   /** Consumed one per preflight call (transient answers before a real one). */
   preflight?: OpFault[];
+  /** When set, the target cleans up after the revocation (`finalize`); its faults are consumed per call. */
+  finalize?: OpFault[];
 }
 
 export class MemoryStore {
@@ -65,6 +67,11 @@ export class MemoryStore {
   readonly running = new Map<string, string | null>();
   /** Preflight calls per target. */
   readonly preflights = new Map<string, number>();
+  /** Finalize calls running now, and the most that ever ran at once. */
+  finalizing = 0;
+  maxFinalizing = 0;
+  /** Completed finalize calls per target. */
+  readonly finalized = new Map<string, number>();
 
   set(name: string, v: string | null): void {
     this.values.set(name, v);
@@ -94,7 +101,7 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
       const name = ctx.name;
       const generation = store.generation;
       const plan = () => store.plans.get(name) ?? { readBack: true, write: [], verify: [], restore: [] };
-      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy' | 'preflight'): Promise<OpFault> => {
+      const step = async (list: 'write' | 'verify' | 'restore' | 'redeploy' | 'preflight' | 'finalize'): Promise<OpFault> => {
         if (generation !== store.generation) return never();
         store.ops++;
         if (store.ops >= store.crashAtOp) return never();
@@ -161,6 +168,17 @@ export function memoryDefinition(store: MemoryStore): TargetDefinition<z.infer<t
           store.redeploys.set(name, (store.redeploys.get(name) ?? 0) + 1);
           store.running.set(name, store.values.get(name) ?? null);
           return { method: 'redeploy', detail: 'memory: consumers restarted' };
+        };
+      }
+      if (plan().finalize !== undefined) {
+        target.finalize = async () => {
+          store.maxFinalizing = Math.max(store.maxFinalizing, ++store.finalizing);
+          try {
+            await step('finalize');
+            store.finalized.set(name, (store.finalized.get(name) ?? 0) + 1);
+          } finally {
+            store.finalizing--;
+          }
         };
       }
       return target;

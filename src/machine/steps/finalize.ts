@@ -18,7 +18,8 @@ export async function finalizeAll(run: Run): Promise<void> {
     names.map(async (name) => {
       const t = run.target(name);
       try {
-        await run.retrying(name, 'finalized', () => t.finalize!(run.op(), run.receipt(name)));
+        // In the provider's lane like every other step: a fleet's clean-up is paced too.
+        await run.paced(name, () => run.retrying(name, 'finalized', () => t.finalize!(run.op(), run.receipt(name))));
         await run.emit({ step: 'finalize', target: name, outcome: 'ok' });
         run.reporter.target(name, 'finalized');
       } catch (err) {
