@@ -5,6 +5,9 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import { EmulatorServer } from '../../emulators/server.ts';
 import { dockerCompose } from '../../src/targets/docker-compose/index.ts';
 import { testContext } from '../helpers/context.ts';
+import { fakeClock } from '../../src/runtime/clock.ts';
+import { Pacer } from '../../src/runtime/pacer.ts';
+import { pacingOf } from '../../src/targets/types.ts';
 import { testKey } from '../helpers/keys.ts';
 import { targetErrorOf } from '../helpers/errors.ts';
 
@@ -39,6 +42,21 @@ const target = () =>
   );
 
 describe('docker-compose behind a socket proxy', () => {
+  it('every Engine exchange goes through the Docker host lane: a proxy’s 429 cuts the lane all the host’s Compose targets share', async () => {
+    const endpoint = `tcp://${new URL(engineApi.url).host}`;
+    const pacer = new Pacer(fakeClock());
+    const ctx = { ...testContext({ baseDir: dir, env: {}, name: 'compose' }), lane: (key: string) => pacer.lane(key, pacingOf(dockerCompose)) };
+    const t = await dockerCompose.create({ project: 'shop', file: 'openai_api_key', services: ['api'], endpoint }, ctx);
+    expect(t.rateLimitKey).toBe(`docker-compose:${endpoint}`);
+    engineApi.failNext({ path: '/v1.46/containers/json', status: 429, body: { message: 'too many requests' } });
+    const err = await targetErrorOf(t.preflight());
+    expect(err.retryable).toBe(true);
+    const [lane, ...others] = pacer.lanes;
+    expect(others).toEqual([]);
+    expect(lane!.key).toBe(`docker-compose:${endpoint}`);
+    expect(lane!.stats.cuts).toBe(1);
+  });
+
   it('403 on the container list: blocked, naming what the proxy must allow for Compose', async () => {
     engineApi.failNext({ path: '/v1.46/containers/json', status: 403, body: { message: 'forbidden by proxy' } });
     const pf = await (await target()).preflight();

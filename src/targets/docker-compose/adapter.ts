@@ -39,6 +39,7 @@ export function createDockerComposeTarget(config: DockerComposeConfig & CommonTa
     name: ctx.name,
     location: `${site.rel} (Compose project ${config.project}: ${config.services.join(', ')})`,
     lockKey: `file:${site.path}`,
+    rateLimitKey: site.rateLimitKey,
     removeStrays: () => local.target.removeStrays!(),
     preflight: (signal) => preflight(site, local.target, signal),
     read: (signal) => local.target.read(signal),

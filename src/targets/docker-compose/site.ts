@@ -7,7 +7,8 @@ import { DockerEngine, parseDockerHost, type EngineNeeds } from '../docker-engin
 import { sha256Hex, sha256Seen, type Seen } from '../docker-exec.ts';
 import { waitTimeoutMs, type CommonTargetConfig, type TargetContext } from '../types.ts';
 import { serviceContainers, viewOf, type HostFile, type ServiceContainer } from './containers.ts';
-import type { DockerComposeConfig } from './index.ts';
+import { dockerCompose, type DockerComposeConfig } from './index.ts';
+import { laneOf } from '../common.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { unreachable } from './plan-lines.ts';
 
@@ -51,8 +52,19 @@ export class ComposeSite {
     this.callMs = waitTimeoutMs(config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
   }
 
+  /** The Engine's rate-limit domain: one pacing lane per Docker host, shared by the host's Compose targets. */
+  get rateLimitKey(): string {
+    return `docker-compose:${this.config.endpoint ?? this.ctx.env.DOCKER_HOST ?? 'default'}`;
+  }
+
   get engine(): DockerEngine {
-    this.#engine ??= new DockerEngine(parseDockerHost(this.config.endpoint ?? this.ctx.env.DOCKER_HOST, this.ctx.env), { timeoutMs: this.callMs, needs: COMPOSE_NEEDS });
+    // Every exchange through the host's lane: the Engine publishes no limit, but a socket proxy's
+    // 429 (with its Retry-After) slows all the host's targets down, as for docker-secret.
+    this.#engine ??= new DockerEngine(parseDockerHost(this.config.endpoint ?? this.ctx.env.DOCKER_HOST, this.ctx.env), {
+      timeoutMs: this.callMs,
+      needs: COMPOSE_NEEDS,
+      lane: laneOf(this.ctx, this.rateLimitKey, dockerCompose),
+    });
     return this.#engine;
   }
 
