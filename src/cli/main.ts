@@ -5,6 +5,7 @@ import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
 import { ignoreClosedPipes } from './closed-pipe.ts';
+import { describeFsError } from './fs-error.ts';
 import { errorJson } from './error-json.ts';
 import { addOption, examplesText, SHARED, styleUsageError, type OptionSpec, type SharedFlag } from './help.ts';
 import { setInvocationFlags, withUserFlags } from '../render/command.ts';
@@ -358,6 +359,11 @@ function describeError(err: unknown, write: (s: string) => void): number {
   }
   if (err instanceof TargetError) {
     write(`keyrot: ${err.target ? `${err.target}: ` : ''}${err.message}`);
+    return EXIT.failed;
+  }
+  const fsProblem = describeFsError(err);
+  if (fsProblem) {
+    write(`keyrot: ${fsProblem}`);
     return EXIT.failed;
   }
   const e = err as Error;
