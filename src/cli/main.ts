@@ -4,7 +4,7 @@ import { ConfigError, ConfigErrors, EXIT, ExitError, LockedError, PromptCancelle
 import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
-import { ignoreClosedPipes } from './closed-pipe.ts';
+import { ignoreClosedPipes, outputWasLost } from './closed-pipe.ts';
 import { describeFsError } from './fs-error.ts';
 import { errorJson } from './error-json.ts';
 import { addOption, examplesText, SHARED, styleUsageError, type OptionSpec, type SharedFlag } from './help.ts';
@@ -391,6 +391,11 @@ function reportStrayRejections(): void {
 export async function main(argv: string[]): Promise<number> {
   reportStrayRejections();
   ignoreClosedPipes();
+  const code = await runCommand(argv);
+  return code === EXIT.ok && outputWasLost() ? EXIT.failed : code;
+}
+
+async function runCommand(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
   const program = buildProgram((c) => (code = c));
   try {

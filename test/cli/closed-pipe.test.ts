@@ -33,3 +33,12 @@ it('`keyrot history --json | head -n 1` exits 0 with nothing on stderr', async (
   expect(await readFile(join(dir, 'stderr'), 'utf8')).toBe('');
   expect((await readFile(join(dir, 'code'), 'utf8')).trim()).toBe('0');
 });
+
+it('`keyrot completion bash > /dev/full` says the output is incomplete, no stack trace, exit 1', async () => {
+  const script = '"$0" "$1" completion bash >/dev/full 2>"$2/full-stderr"; echo $? >"$2/full-code"';
+  await promisify(execFile)('sh', ['-c', script, process.execPath, BIN, dir], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1' } });
+  expect(await readFile(join(dir, 'full-stderr'), 'utf8')).toBe(
+    'keyrot: could not write to standard output (ENOSPC): the output is incomplete; free space or write it elsewhere, then run the command again\n',
+  );
+  expect((await readFile(join(dir, 'full-code'), 'utf8')).trim()).toBe('1');
+});
