@@ -67,7 +67,8 @@ async function rollback(run: Run): Promise<RotationReport> {
       code: 'restore-incomplete',
       oldKeyUnknown,
       old: oldKeyOf(run),
-      next: [next('resume', run.env, '--rollback', ...(oldKeyUnknown ? ['--old-key', 'SOURCE'] : [])), next('resume', run.env)],
+      // One way on: a rotation that turned back cannot go forward again (`keyrot resume` alone retries the undo).
+      next: [next('resume', run.env, '--rollback', ...(oldKeyUnknown ? ['--old-key', 'SOURCE'] : []))],
     });
     return run.report('interrupted', EXIT.failed);
   }

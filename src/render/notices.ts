@@ -36,8 +36,8 @@ const WORDS: Renderers = {
     `The rotation failed (${n.failed.join(', ')}); every target written was restored to the old key. The old key stays valid: do not revoke it. Nothing needs resuming.`,
   'restore-incomplete': (n, f) =>
     n.oldKeyUnknown
-      ? `No target holds the old key ${key(n.old)} any more, and keyrot never stores it: give it back with ${cmd(n.next[0]!, f)} (stdin, env:VAR, file:PATH), or finish the rotation with ${cmd(n.next[1]!, f)}.`
-      : `The rotation failed and some targets could not be restored (see the table). Do not revoke the old key. Retry the undo with ${cmd(n.next[0]!, f)}, or finish the rotation with ${cmd(n.next[1]!, f)}.`,
+      ? `No target holds the old key ${key(n.old)} any more, and keyrot never stores it: give it back with ${cmd(n.next[0]!, f)} (stdin, env:VAR, file:PATH). The rotation has turned back and cannot go forward again: \`keyrot resume\` without the old key only retries the undo.`
+      : `The rotation failed and some targets could not be restored (see the table). Do not revoke the old key. Fix what the table names, then retry the undo with ${cmd(n.next[0]!, f)}.`,
   'revoked-first-failures': (n, f) =>
     `Some targets failed (see the table). The old key was revoked first, so nothing was rolled back: fix them and run ${cmd(n.next, f)}.`,
   'completed-revoked-first': () => 'Every target holds the new key; the old key was revoked first.',

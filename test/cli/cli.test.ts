@@ -289,6 +289,27 @@ describe('crash and resume', () => {
     expect(await readTargets()).toEqual({ env: oldKey, file: oldKey });
   });
 
+  it('an undo that needs the old key names only the way that can work: plain resume retries the undo, it never goes forward', async () => {
+    const newKey = key();
+    openai.addKey(newKey);
+    // Killed after verifying the first target: both writes landed, no target holds the old key.
+    const r = await cli(['rotate', '--yes'], newKey + '\n', { KEYROT_FAILPOINTS: 'after-verify:app-env' });
+    expect(r.signal).toBe('SIGKILL');
+    const undo = await cli(['resume', '--rollback', '--json']);
+    expect(undo.code).toBe(1);
+    const said = JSON.parse(undo.stdout).messages.join(' ') as string;
+    expect(said).toMatch(/give it back with `keyrot resume -e \S+ --rollback --old-key SOURCE`/);
+    expect(said).not.toMatch(/finish the rotation/);
+    // What the message says of plain resume holds: it retries the undo and asks for the old key again.
+    const plain = await cli(['resume', '--json']);
+    expect(plain.code).toBe(1);
+    expect(JSON.parse(plain.stdout).outcome).toBe('interrupted');
+    expect(JSON.parse(plain.stdout).messages.join(' ')).toMatch(/--rollback --old-key SOURCE/);
+    const back = await cli(['resume', '--rollback', '--old-key', 'stdin', '--json'], oldKey + '\n');
+    expect(back.code, back.stderr).toBe(0);
+    expect(await readTargets()).toEqual({ env: oldKey, file: oldKey });
+  });
+
   it('resume --new-key with a different key is refused', async () => {
     const newKey = key();
     openai.addKey(newKey);
