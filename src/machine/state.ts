@@ -33,6 +33,11 @@ export interface TargetRecord {
   restoreRedeployed: boolean;
   finalized: boolean;
   lastError?: string;
+  /**
+   * Set while a restore attempt failed or was skipped: `lastError` is then that attempt's problem,
+   * and `before` the one it replaced, which a later successful restore puts back.
+   */
+  restoreProblem?: { before: string | undefined };
 }
 
 export interface RotationState {
@@ -187,12 +192,14 @@ function applyWrite(r: RotationState, t: TargetRecord, e: JournalEvent): void {
     if (e.receipt !== undefined) t.receipt = { version: e.receiptVersion ?? 1, data: e.receipt };
     t.holds = e.fingerprint ?? r.newFingerprint ?? 'unknown';
     t.lastError = undefined;
+    t.restoreProblem = undefined;
   } else if (e.outcome === 'failed') {
     t.touched = true;
     t.writeFailed = true;
     t.written = false;
     t.holds = 'unknown';
     t.lastError = e.detail;
+    t.restoreProblem = undefined;
   }
 }
 
@@ -218,14 +225,22 @@ function applyRestore(r: RotationState, t: TargetRecord, e: JournalEvent): void 
     t.verified = undefined;
     t.redeployed = false;
     t.holds = e.fingerprint !== undefined ? e.fingerprint : t.info.old === 'unreadable' ? r.oldFingerprint : t.info.old;
-    // lastError stays: the report still names what failed before the rollback.
+    // lastError stays: the report still names what failed before the rollback. An earlier
+    // restore attempt's problem does not: this restore ended it.
+    if (t.restoreProblem) t.lastError = t.restoreProblem.before;
+    t.restoreProblem = undefined;
   } else if (e.outcome === 'failed') {
     t.holds = 'unknown';
-    t.lastError = e.detail;
+    restoreFailed(t, e.detail);
   } else if (e.outcome === 'skipped') {
     // Not attempted (the old value is not known): what it holds is unchanged.
-    t.lastError = e.detail;
+    restoreFailed(t, e.detail);
   }
+}
+
+function restoreFailed(t: TargetRecord, detail: string | undefined): void {
+  t.restoreProblem ??= { before: t.lastError };
+  t.lastError = detail;
 }
 
 /** Rebuilds every rotation of an environment from its journal, oldest first. */

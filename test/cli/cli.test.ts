@@ -308,6 +308,9 @@ describe('crash and resume', () => {
     const back = await cli(['resume', '--rollback', '--old-key', 'stdin', '--json'], oldKey + '\n');
     expect(back.code, back.stderr).toBe(0);
     expect(await readTargets()).toEqual({ env: oldKey, file: oldKey });
+    // Restored now: the earlier attempts' "cannot restore" is no longer any target's problem.
+    const targets = JSON.parse(back.stdout).targets as Array<{ name: string; error?: string }>;
+    expect(targets.map((t) => [t.name, t.error])).toEqual([['app-env', undefined], ['key-file', undefined]]);
   });
 
   it('resume --new-key with a different key is refused', async () => {
