@@ -123,3 +123,22 @@ describe('aws-secrets-manager: discover', () => {
     await expect(awsSecretsManager.discover!(ctxFor())).rejects.toMatchObject({ kind: 'auth', message: expect.stringContaining('AWS rejected the credentials') });
   });
 });
+
+describe('aws-secrets-manager: discover of the inventory\'s own secrets', () => {
+  it('reads a secret the inventory lists even when its name is not the variable\'s, by name or ARN', async () => {
+    const key = testKey();
+    east.seed('walk/openai', key);
+    east.seed('by-arn/openai', key);
+    east.seed('not-listed/openai', key); // neither named like the variable nor in the inventory: passed over
+    const ctx = ctxFor();
+    ctx.configs = [
+      { region: 'us-east-1', endpoint: east.url, secret: 'walk/openai' },
+      { region: 'us-east-1', endpoint: east.url, secret: east.arnOf('by-arn/openai') },
+    ];
+    const found = await awsSecretsManager.discover!(ctx);
+    const byLocation = new Map(found.places.map((p) => [p.location, p]));
+    expect([...byLocation.keys()].sort()).toEqual(['by-arn/openai (us-east-1)', 'walk/openai (us-east-1)']);
+    expect(valueOf(byLocation.get('walk/openai (us-east-1)'))).toBe(key);
+    expect(byLocation.get('walk/openai (us-east-1)')!.target).toEqual({ type: 'aws-secrets-manager', secret: 'walk/openai', region: 'us-east-1', endpoint: east.url });
+  });
+});

@@ -44,6 +44,9 @@ function sourcesOf(ctx: DiscoverContext): Source[] {
 
 async function searchRegion(ctx: DiscoverContext, source: Source): Promise<StoreSearch> {
   const found = new StoreSearch(MAX_PAGES * 100);
+  // The inventory's own secrets (by name or ARN) are read like a secret named like the variable,
+  // whatever their name (`prod/openai`): as discover reads the environment's own local files.
+  const listed = new Set(ctx.configs.map((c) => c.secret).filter((x): x is string => typeof x === 'string'));
   // ListSecrets is not on one secret (its IAM resource is `*`): errors name "all secrets (region)".
   const lister = api(ctx, source, 'all secrets');
   try {
@@ -56,7 +59,7 @@ async function searchRegion(ctx: DiscoverContext, source: Source): Promise<Store
           found.listed++;
           continue;
         }
-        const named = matchesVarName(s.Name, ctx.varNames);
+        const named = matchesVarName(s.Name, ctx.varNames) || listed.has(s.Name) || (s.ARN !== undefined && listed.has(s.ARN));
         if (found.take(named)) found.places.push(...(await placesOf(ctx, source, s, named)));
       }
       next = page.NextToken || undefined;
