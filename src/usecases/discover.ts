@@ -37,6 +37,8 @@ export interface DiscoverOptions {
   /** Providers searched at once. */
   concurrency?: number;
   progress?: (provider: string, phase: 'searching' | 'searched' | 'skipped', detail?: string) => void;
+  /** What the pacing lanes say (a provider throttling: fewer at once, a pause it asked for). */
+  notice?: (message: string) => void;
   signal?: AbortSignal;
 }
 
@@ -62,7 +64,7 @@ export const FILES = 'files';
 export async function discover(o: DiscoverOptions): Promise<DiscoveryReport> {
   const report: DiscoveryReport = { key: o.key.toJSON(), found: [], otherKeys: [], searched: [], skipped: [] };
   const limit = new Semaphore(o.concurrency ?? 4);
-  const pacer = new Pacer(o.clock);
+  const pacer = new Pacer(o.clock, o.notice);
   const searches = (await providersToSearch(o)).map(([id, def]) =>
     limit.run(async () => {
       const why = missingCredentials(o, id, def);
@@ -130,7 +132,8 @@ function discoverContext(o: DiscoverOptions, id: string, def: TargetDefinition<a
     clock: o.clock,
     logger: o.logger,
     resolve: (ref: Parameters<typeof resolveCredential>[0]) => resolveCredential(ref, o.inventory.baseDir, o.processEnv),
-    lane: (key: string) => pacer.lane(`${id}:${key}`, limits),
+    // One lane per provider; most keys already start with the type, which a notice need not say twice.
+    lane: (key: string) => pacer.lane(key.startsWith(`${id}:`) ? key : `${id}:${key}`, limits),
     configs: configsOf(o, id),
     signal,
   };

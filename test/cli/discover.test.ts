@@ -293,6 +293,17 @@ describe('keyrot discover', () => {
     expect(without.warnings.some((w: string) => w.includes('rotating now'))).toBe(false);
   });
 
+  it('a provider that throttles: the search waits, says it is pacing, and finishes', async () => {
+    // Two 429s without Retry-After: retried with backoff, the lane cut, and said on stderr.
+    render.server.failNext({ times: 2, status: 429, body: { message: 'rate limit exceeded' } });
+    // --key: no preflight of the inventory's targets first, so the 429s reach the search itself.
+    const r = await runCli(['discover', '-e', 'prod', '--only-inventory', '--key', 'env:K'], { cwd: dir, env: { ...env, K: key } });
+    expect(r.code, r.stderr).toBe(1); // the forgotten worker is outside the inventory
+    expect(r.stderr).toMatch(/^render:.*: at most \d+ at once \(was \d+\) after: .*429/m);
+    expect(r.stderr).not.toContain('render:render:');
+    expect(r.stdout).toContain(`render service forgotten-worker (${forgotten})`);
+  });
+
   it('on a terminal: progress per provider while it searches, then the report; no key on the screen', async () => {
     const s = runCliOnPty(['discover', '-e', 'prod'], { cwd: dir, env });
     const exit = await s.exited;

@@ -48,6 +48,8 @@ export async function discoverCommand(flags: DiscoverFlags): Promise<number> {
       providerDeadlineMs: PROVIDER_DEADLINE_MS,
       inventoryTypesOnly: Boolean(flags.onlyInventory),
       progress: progressOn(reporter),
+      // A throttling provider makes the search wait: say so, as a rotation does.
+      notice: (m) => (reporter ? reporter.info(m) : ctx.out.info(m)),
     });
   } finally {
     reporter?.done();
