@@ -1,3 +1,4 @@
+import { plural } from '../render/plural.ts';
 import { EXIT, ExitError, toTargetError, type ExitCode, type TargetError } from '../core/errors.ts';
 import type { Secret } from '../core/secret.ts';
 import { issuerFor, type AdminApi, type KeyIssuer } from '../issuers/index.ts';
@@ -116,7 +117,7 @@ export class Run {
 
   /** Creates the adapters and preflights them all (read-only, retried when transient). */
   async setupTargets(): Promise<Map<string, PreflightResult>> {
-    this.reporter.step('preflight', `${this.o.env.targets.length} targets`);
+    this.reporter.step('preflight', plural(this.o.env.targets.length, 'target'));
     this.live = await createTargets(this.runtime);
     // Under the lock, so no write of this environment is live: temp files a crash left go first.
     const strays = await removeStrays(this.live);

@@ -99,5 +99,12 @@ describe('tables fit the terminal', () => {
     expect(one.stdout + one.stderr).not.toMatch(/\b1 targets\b/);
     const three = await runCli(['plan', '-c', 'targets.yaml'], { cwd: dir, env: { XDG_CONFIG_HOME: join(dir, 'config') } });
     expect(three.stderr).toContain('Checking 3 targets of "production"');
+    // A rotation's step lines too: "[write] 1 target".
+    const newKey = testKey();
+    openai.addKey(newKey);
+    const rotated = await runCli(['rotate', '-c', 'one.yaml', '--yes'], { cwd: dir, input: newKey + '\n', env: { XDG_CONFIG_HOME: join(dir, 'config') } });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stderr).toContain('[write] 1 target\n');
+    expect(rotated.stdout + rotated.stderr).not.toMatch(/\b1 targets\b/);
   }, 60_000);
 });

@@ -1,3 +1,4 @@
+import { plural } from '../../render/plural.ts';
 import { toTargetError } from '../../core/errors.ts';
 import { createTargets } from '../live-targets.ts';
 import { next } from '../outcome.ts';
@@ -13,7 +14,7 @@ export async function finalizeAll(run: Run): Promise<void> {
   if (!run.live.length) run.live = await createTargets(run.runtime);
   const names = run.live.filter((t) => t.target?.finalize && !run.record(t.spec.name)?.finalized).map((t) => t.spec.name);
   if (!names.length) return;
-  run.reporter.step('finalize', `${names.length} targets`);
+  run.reporter.step('finalize', plural(names.length, 'target'));
   await Promise.all(
     names.map(async (name) => {
       const t = run.target(name);

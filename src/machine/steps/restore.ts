@@ -1,3 +1,4 @@
+import { plural } from '../../render/plural.ts';
 import { toTargetError } from '../../core/errors.ts';
 import type { Secret } from '../../core/secret.ts';
 import { failpoint } from '../../runtime/failpoints.ts';
@@ -35,7 +36,7 @@ export function previousValue(run: Run, t: TargetRecord): Secret | null | undefi
 export async function restoreAll(run: Run, names: string[]): Promise<Map<string, RestoreFailure>> {
   const failures = new Map<string, RestoreFailure>();
   if (!names.length) return failures;
-  run.reporter.step('restore', `${names.length} targets back to the old key`);
+  run.reporter.step('restore', `${plural(names.length, 'target')} back to the old key`);
   await Promise.all(
     names.map((name) => {
       const t = run.target(name);

@@ -1,3 +1,4 @@
+import { plural } from '../../render/plural.ts';
 import { toTargetError } from '../../core/errors.ts';
 import { failpoint } from '../../runtime/failpoints.ts';
 import type { Run } from '../run.ts';
@@ -9,7 +10,7 @@ import type { Run } from '../run.ts';
  */
 export async function verifyAll(run: Run, names: string[]): Promise<boolean> {
   if (!names.length) return true;
-  run.reporter.step('verify', `${names.length} targets`);
+  run.reporter.step('verify', plural(names.length, 'target'));
   const results = await Promise.all(
     // Verifying reads: it does not wait for the turn of targets sharing a file.
     names.map((name) => run.paced(name, () => verifyOrRecord(run, name), { exclusive: false })),

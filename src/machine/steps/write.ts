@@ -1,3 +1,4 @@
+import { plural } from '../../render/plural.ts';
 import { toTargetError } from '../../core/errors.ts';
 import { failpoint } from '../../runtime/failpoints.ts';
 import { encodeReceipt } from '../live-targets.ts';
@@ -11,7 +12,7 @@ import type { Run } from '../run.ts';
 export async function writeAll(run: Run, names: string[]): Promise<boolean> {
   if (!names.length) return true;
   const key = run.newKey!;
-  run.reporter.step('write', `${names.length} targets`);
+  run.reporter.step('write', plural(names.length, 'target'));
   const results = await Promise.all(
     names.map((name) => {
       const t = run.target(name);
