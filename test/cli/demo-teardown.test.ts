@@ -50,4 +50,6 @@ it.each([
   expect({ code: r.code, signal: r.signal }).toEqual({ code: expected, signal: null });
   expect(demoDirs(r.root)).toEqual([]);
   expect(r.stderr).not.toMatch(/at .*\.(ts|js):\d+/);
+  // The rotation step may offer `keyrot resume` on the demo's state: the demo says that state is gone.
+  if (signal === 'SIGINT') expect(r.stderr).toContain('which is removed with its rotation: nothing to resume (`keyrot demo --keep` keeps it)');
 }, 180_000);

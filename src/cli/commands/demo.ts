@@ -222,6 +222,16 @@ async function discoverForgotten(runStep: RunStep, d: { say: Say; c: boolean; wo
 
 type RunStep = (title: string, explain: string, args: string[], expected?: number) => Promise<number>;
 
+/**
+ * The step's own interrupt line may offer `keyrot resume` on the demo's state: that state goes
+ * with the temp directory unless --keep, so the demo says which.
+ */
+function interruptedWords(d: { flags: DemoFlags; workDir: string }): string {
+  return d.flags.keep
+    ? `interrupted: the demo touched nothing outside its temporary directory, kept at ${d.workDir}`
+    : 'interrupted: the demo touched nothing outside its temporary directory, which is removed with its rotation: nothing to resume (`keyrot demo --keep` keeps it)';
+}
+
 /** Runs one keyrot command in this process, narrated; its exit code (and --json result) recorded. */
 function stepRunner(d: { flags: DemoFlags; say: Say; c: boolean; config: string; workDir: string }): RunStep & { steps: Step[] } {
   const steps: Step[] = [];
@@ -240,7 +250,7 @@ function stepRunner(d: { flags: DemoFlags; say: Say; c: boolean; config: string;
     }
     steps.push({ command: `keyrot ${args.join(' ')}`, exitCode: code, expected, result });
     // Ctrl-C ended the step (exit 130, cli/interrupt.ts): it ends the demo too.
-    if (code === EXIT.interrupted || code === EXIT.terminated) throw new ExitError(code, 'interrupted: the demo touched nothing outside its temporary directory');
+    if (code === EXIT.interrupted || code === EXIT.terminated) throw new ExitError(code, interruptedWords(d));
     if (code !== expected) d.say(red(`(exit ${code}, expected ${expected})`, d.c));
     return code;
   };
