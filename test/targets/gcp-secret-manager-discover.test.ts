@@ -85,6 +85,16 @@ describe('gcp-secret-manager: discover', () => {
     await expectEntryHolds(gcpSecretManager, found.places[0]!, ctx, key, { endpoint: emu.endpoint, token: TOKEN });
   });
 
+  it('reads a secret the inventory lists even when its name is not the variable\'s', async () => {
+    const key = testKey();
+    emu.seed('acme-prod', 'prod-openai', key);
+    emu.seed('acme-prod', 'other-openai', key); // neither named like the variable nor listed: passed over
+    const ctx = { ...ctxFor(emu.token, ['acme-prod']), configs: [{ project: 'acme-prod', secret: 'prod-openai', endpoint: emu.endpoint, token: TOKEN }] };
+    const found = await gcpSecretManager.discover!(ctx);
+    expect(found.places.map((p) => p.location)).toEqual([expect.stringContaining('prod-openai')]);
+    expect(valueOf(found.places[0])).toBe(key);
+  });
+
   it('a secret named like the variable whose latest version is disabled is reported unreadable', async () => {
     emu.seed('acme-prod', 'openai-api-key', testKey());
     emu.setState('acme-prod', 'openai-api-key', '1', 'DISABLED');

@@ -52,6 +52,8 @@ function sourcesOf(ctx: DiscoverContext): Source[] {
 
 async function searchProject(ctx: DiscoverContext, source: Source): Promise<StoreSearch> {
   const found = new StoreSearch(MAX_PAGES * 100);
+  // The inventory's own secrets in this project are read whatever their name (`prod-openai`).
+  const listed = new Set(ctx.configs.filter((c) => c.project === source.project && typeof c.secret === 'string').map((c) => c.secret as string));
   const timeoutMs = waitTimeoutMs(source.config.requestTimeout, DEFAULT_REQUEST_TIMEOUT_MS);
   const endpoint = source.config.endpoint ? parseEndpoint(source.config.endpoint) : undefined;
   const clientP = makeClient({ project: source.project, secret: '-', ...source.config }, ctx, endpoint, timeoutMs).catch(asDiscoverAuth);
@@ -78,7 +80,7 @@ async function searchProject(ctx: DiscoverContext, source: Source): Promise<Stor
       ).catch(asDiscoverAuth);
       for (const s of secrets) {
         const id = s.name?.split('/secrets/')[1] ?? '';
-        const named = matchesVarName(id, ctx.varNames);
+        const named = matchesVarName(id, ctx.varNames) || listed.has(id);
         if (id && found.take(named)) found.places.push(...(await placesOf(ctx, source, new GcpVersions(client, facts(`projects/${source.project}/secrets/${id}`)), id, named)));
       }
       pageToken = resp?.nextPageToken || undefined;
