@@ -72,6 +72,16 @@ describe('azure-key-vault: discover', () => {
     expect(found.scope).toBe(`34 secrets in vault ${host}, 34 read`);
   });
 
+  it('reads a secret the inventory lists even when its name is not the variable\'s', async () => {
+    const key = testKey();
+    kv.emu.seed('prod-openai', key);
+    kv.emu.seed('other-openai', key); // neither named like the variable nor listed: passed over
+    const ctx = { ...ctxFor(), configs: [{ vault: `${kv.emu.vaultUrl}/`, secret: 'Prod-OpenAI', token: TOKEN }] };
+    const found = await azureKeyVault.discover!(ctx);
+    expect(found.places.map((p) => p.location)).toEqual([expect.stringContaining('prod-openai')]);
+    expect(valueOf(found.places[0])).toBe(key);
+  });
+
   it('a found entry makes a ready target holding the same key', async () => {
     const key = testKey();
     kv.emu.seed('openai-api-key', key);

@@ -50,8 +50,16 @@ function vaultsOf(ctx: DiscoverContext): Vault[] {
   return [...seen.values()];
 }
 
+function sameVault(c: DiscoverContext['configs'][number], v: Vault): boolean {
+  const raw = (c.endpoint ?? (typeof c.vault === 'string' ? c.vault : '')).replace(/\/+$/, '');
+  return URL.canParse(raw) && new URL(raw).href === v.url.href;
+}
+
 async function searchVault(ctx: DiscoverContext, v: Vault): Promise<StoreSearch> {
   const found = new StoreSearch(MAX_PAGES * 25);
+  // The inventory's own secrets in this vault are read whatever their name (`prod-openai`).
+  // Key Vault secret names are case-insensitive.
+  const listed = new Set(ctx.configs.filter((c) => typeof c.secret === 'string' && sameVault(c, v)).map((c) => (c.secret as string).toLowerCase()));
   const named = { ...ctx, name: 'discover' };
   const conn = new VaultConnection({ vault: v.vault, secret: '-', ...v.config }, named, v.url.origin, v.url);
   const facts = (secretName: string): VaultFacts => ({
@@ -70,7 +78,7 @@ async function searchVault(ctx: DiscoverContext, v: Vault): Promise<StoreSearch>
     const listing = await paced(ctx, () => listSecrets(conn, facts('-'), ctx.signal)).catch((err: unknown) => asDiscoverAuth(listRefusal(err, v)));
     found.truncated = listing.truncated;
     for (const p of listing.items) {
-      const isNamed = matchesVarName(p.name, ctx.varNames);
+      const isNamed = matchesVarName(p.name, ctx.varNames) || listed.has(p.name.toLowerCase());
       if (p.managed) {
         found.listed++; // a certificate's secret: rotated with the certificate, never here
         continue;
