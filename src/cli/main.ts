@@ -5,7 +5,6 @@ import type { CommonFlags } from './context.ts';
 import { endInterrupts } from './interrupt.ts';
 import { releaseKeystrokes } from './keystrokes.ts';
 import { ignoreClosedPipes, outputWasLost } from './closed-pipe.ts';
-import { describeFsError } from './fs-error.ts';
 import { errorJson } from './error-json.ts';
 import { addOption, examplesText, SHARED, styleUsageError, type OptionSpec, type SharedFlag } from './help.ts';
 import { setInvocationFlags, withUserFlags } from '../render/command.ts';
@@ -319,20 +318,22 @@ export function buildProgram(onRun: (code: number) => void): Command {
 }
 
 /** Prints an error the way users read it and returns the exit code of the contract. */
-export function reportError(err: unknown, json = false): number {
+export async function reportError(err: unknown, json = false): Promise<number> {
   const lines: string[] = [];
   const write = (s: string) => {
     const line = withUserFlags(printable(s));
     lines.push(line);
     process.stderr.write(line + '\n');
   };
-  const code = describeError(err, write);
+  // Loaded only here, on the error path: `--help` and every successful run stay without it.
+  const fsProblem = (await import('./fs-error.ts')).describeFsError(err);
+  const code = describeError(err, write, fsProblem);
   // Scripts reading --json get a JSON document on stdout in failure too.
   if (json) process.stdout.write(errorJson(code, lines.join('\n')));
   return code;
 }
 
-function describeError(err: unknown, write: (s: string) => void): number {
+function describeError(err: unknown, write: (s: string) => void, fsProblem: string | undefined): number {
   if (err instanceof ConfigErrors) {
     const total = err.errors.length + err.omitted;
     write(`keyrot: the inventory has ${total === 1 ? 'an error' : `${total} errors`}${err.omitted ? `; the first ${err.errors.length}:` : ':'}`);
@@ -361,7 +362,6 @@ function describeError(err: unknown, write: (s: string) => void): number {
     write(`keyrot: ${err.target ? `${err.target}: ` : ''}${err.message}`);
     return EXIT.failed;
   }
-  const fsProblem = describeFsError(err);
   if (fsProblem) {
     write(`keyrot: ${fsProblem}`);
     return EXIT.failed;
@@ -410,7 +410,7 @@ async function runCommand(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }
-    return reportError(err, argv.includes('--json'));
+    return await reportError(err, argv.includes('--json'));
   } finally {
     // The terminal as the command found it, and Ctrl-C back to ending the process.
     releaseKeystrokes();
