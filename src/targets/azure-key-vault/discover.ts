@@ -36,13 +36,19 @@ export async function discoverKeyVaults(ctx: DiscoverContext): Promise<DiscoverR
   return resultOf(searches);
 }
 
+/** The vault URL a target's config points at (`endpoint:`, else `vault:`), if it is one. */
+function vaultUrlOf(c: DiscoverContext['configs'][number]): URL | undefined {
+  const raw = (c.endpoint ?? (typeof c.vault === 'string' ? c.vault : '')).replace(/\/+$/, '');
+  return URL.canParse(raw) ? new URL(raw) : undefined;
+}
+
 function vaultsOf(ctx: DiscoverContext): Vault[] {
   const seen = new Map<string, Vault>();
   for (const c of ctx.configs) {
-    const raw = (c.endpoint ?? (typeof c.vault === 'string' ? c.vault : '')).replace(/\/+$/, '');
-    if (!URL.canParse(raw) || typeof c.vault !== 'string') continue;
-    const key = `${raw}|${c.token?.raw ?? ''}`;
-    if (!seen.has(key)) seen.set(key, { vault: c.vault, url: new URL(raw), config: { endpoint: c.endpoint, token: c.token, requestTimeout: c.requestTimeout } });
+    const url = vaultUrlOf(c);
+    if (!url || typeof c.vault !== 'string') continue;
+    const key = `${url.href}|${c.token?.raw ?? ''}`;
+    if (!seen.has(key)) seen.set(key, { vault: c.vault, url, config: { endpoint: c.endpoint, token: c.token, requestTimeout: c.requestTimeout } });
   }
   if (!seen.size) {
     throw new TargetError('no Azure Key Vault to search: list an azure-key-vault target (its `vault:` URL) in targets.yaml', { op: 'discover', kind: 'auth', retryable: false });
@@ -51,8 +57,7 @@ function vaultsOf(ctx: DiscoverContext): Vault[] {
 }
 
 function sameVault(c: DiscoverContext['configs'][number], v: Vault): boolean {
-  const raw = (c.endpoint ?? (typeof c.vault === 'string' ? c.vault : '')).replace(/\/+$/, '');
-  return URL.canParse(raw) && new URL(raw).href === v.url.href;
+  return vaultUrlOf(c)?.href === v.url.href;
 }
 
 async function searchVault(ctx: DiscoverContext, v: Vault): Promise<StoreSearch> {
