@@ -216,20 +216,26 @@ export class Lane {
    * (the SDKs, the Kubernetes and Docker clients): it waits as `beforeRequest` does (a pause, the
    * class's published rate), and a throttling answer (`throttleOf`: 429, ThrottlingException,
    * RESOURCE_EXHAUSTED) tells the lane, with the wait the provider asked for. `failureIn`: for
-   * clients that return a failure as an outcome instead of throwing it.
+   * clients that return a failure as an outcome instead of throwing it. `answerOf`: for clients
+   * whose answer carries its HTTP status (a 429 among them) instead of throwing it.
    */
-  async request<T>(fn: () => Promise<T>, o: { cls?: string; bucket?: string; signal?: AbortSignal; failureIn?: (out: T) => unknown } = {}): Promise<T> {
+  async request<T>(
+    fn: () => Promise<T>,
+    o: { cls?: string; bucket?: string; signal?: AbortSignal; failureIn?: (out: T) => unknown; answerOf?: (out: T) => { status?: number; rateLimit?: RateLimit } } = {},
+  ): Promise<T> {
     const ticket = await this.beforeRequest(o.bucket, o.cls, o.signal);
     let failure: unknown;
+    let answer: { status?: number; rateLimit?: RateLimit } | undefined;
     try {
       const out = await fn();
       failure = o.failureIn?.(out);
+      answer = o.answerOf?.(out);
       return out;
     } catch (err) {
       failure = err;
       throw err;
     } finally {
-      this.afterRequest(ticket, throttleOf(failure));
+      this.afterRequest(ticket, answer ?? throttleOf(failure));
     }
   }
 

@@ -162,16 +162,9 @@ export class DockerEngine {
    * One HTTP exchange, no interpretation of the status, through the lane when there is one (the
    * Engine publishes no rate; a proxy's 429 would still slow the lane down). Network failures become TargetErrors.
    */
-  async raw(req: RawRequest): Promise<RawResponse> {
-    const ticket = await this.#lane?.beforeRequest('', undefined, req.signal);
-    let status: number | undefined;
-    try {
-      const res = await this.#exchange(req);
-      status = res.status;
-      return res;
-    } finally {
-      if (ticket) this.#lane!.afterRequest(ticket, { status });
-    }
+  raw(req: RawRequest): Promise<RawResponse> {
+    if (!this.#lane) return this.#exchange(req);
+    return this.#lane.request(() => this.#exchange(req), { signal: req.signal, answerOf: (res) => ({ status: res.status }) });
   }
 
   #exchange(req: RawRequest): Promise<RawResponse> {

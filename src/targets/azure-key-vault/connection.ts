@@ -71,16 +71,12 @@ function throughLane(lane: Lane, now: () => number): PipelinePolicy {
   return {
     name: 'keyrotPacing',
     async sendRequest(request, next) {
-      // The pipeline's AbortSignalLike is the caller's AbortSignal (core-rest-pipeline passes it through).
-      const ticket = await lane.beforeRequest('', request.method === 'PUT' ? 'create' : 'other', request.abortSignal as AbortSignal | undefined);
-      let answer: Parameters<Lane['afterRequest']>[1] = {};
-      try {
-        const res = await next(request);
-        answer = { status: res.status, rateLimit: res.status === 429 ? { retryAfterMs: retryAfterFromHeaders(new Headers(res.headers.toJSON()), now()) } : {} };
-        return res;
-      } finally {
-        lane.afterRequest(ticket, answer);
-      }
+      return lane.request(() => next(request), {
+        cls: request.method === 'PUT' ? 'create' : 'other',
+        // The pipeline's AbortSignalLike is the caller's AbortSignal (core-rest-pipeline passes it through).
+        signal: request.abortSignal as AbortSignal | undefined,
+        answerOf: (res) => ({ status: res.status, rateLimit: res.status === 429 ? { retryAfterMs: retryAfterFromHeaders(new Headers(res.headers.toJSON()), now()) } : {} }),
+      });
     },
   };
 }
